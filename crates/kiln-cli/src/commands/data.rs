@@ -1,0 +1,383 @@
+//! `kiln data describe|validate|snapshot|split|synth`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use kiln_data::config::FileFormat;
+use kiln_data::findings::Severity;
+use kiln_data::load::{self, Source, Table};
+use kiln_data::split::{self, Part};
+use kiln_data::synth::{self, SynthOptions};
+use kiln_data::write;
+use serde::Serialize;
+
+use crate::output::{self, Format, Table as OutTable, num, pct};
+use crate::progress::Progress;
+use crate::run_config::{self, LoadedConfig};
+use crate::{EXIT_FAILED, EXIT_OK};
+
+#[derive(Debug, Subcommand)]
+pub enum DataCmd {
+    /// Per-column statistics and the label balance.
+    Describe(DescribeArgs),
+    /// Check every expectation of [validation] over every row.
+    Validate(ValidateArgs),
+    /// Content hashes of the data, the schema and the split, written as a manifest.
+    Snapshot(SnapshotArgs),
+    /// Write the train, validation and test splits as Parquet with their hashes.
+    Split(SplitArgs),
+    /// Generate synthetic tabular data (and a config describing it).
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// The config file.
+    pub config: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Categories listed per text column.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    pub config: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    pub config: PathBuf,
+    /// Where to write the manifest (default `.kiln/snapshots/<dataset hash>.json`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    pub config: PathBuf,
+    /// Folder for train.parquet, validation.parquet, test.parquet and split.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Number of rows.
+    #[arg(long, default_value_t = 10_000)]
+    pub rows: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output file (.csv or .parquet). A config describing it is written beside it.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Distribution shift in standard deviations (for drift tests).
+    #[arg(long, default_value_t = 0.0)]
+    pub shift: f64,
+    /// Share of positive labels.
+    #[arg(long, default_value_t = 0.2)]
+    pub positive_rate: f64,
+    /// Share of missing values in the columns that have them.
+    #[arg(long, default_value_t = 0.03)]
+    pub missing_rate: f64,
+    /// Do not write the companion config.
+    #[arg(long)]
+    pub no_config: bool,
+}
+
+pub fn run(cmd: &DataCmd, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
+    match cmd {
+        DataCmd::Describe(args) => describe(args, progress, out),
+        DataCmd::Validate(args) => validate(args, progress, out),
+        DataCmd::Snapshot(args) => snapshot(args, progress, out),
+        DataCmd::Split(args) => split_cmd(args, progress, out),
+        DataCmd::Synth(args) => synth_cmd(args, progress, out),
+    }
+}
+
+fn load_config(path: &Path) -> anyhow::Result<LoadedConfig> {
+    Ok(run_config::load(path)?)
+}
+
+/// Load the training file and the test file (when configured).
+fn load_tables(config: &LoadedConfig, progress: Progress) -> anyhow::Result<(Table, Option<Table>)> {
+    let plan = &config.plan;
+    let limit = plan.validation.max_examples;
+    let step = progress.step(format!("reading {}", plan.train_path.display()));
+    let train = load::load(plan, Source::Train, limit)?;
+    step.done();
+    let test = match &plan.test_path {
+        Some(path) => {
+            let step = progress.step(format!("reading {}", path.display()));
+            let test = load::load(plan, Source::Test, limit)?;
+            step.done();
+            Some(test)
+        }
+        None => None,
+    };
+    Ok((train, test))
+}
+
+fn describe(args: &DescribeArgs, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let config = load_config(&args.config)?;
+    let (train, test) = load_tables(&config, progress)?;
+    let mut descriptions = Vec::new();
+    for table in std::iter::once(&train).chain(test.as_ref()) {
+        table.ensure_parsed()?;
+        descriptions.push(kiln_data::describe::describe(table, args.top)?);
+    }
+    let mut tables = Vec::new();
+    for d in &descriptions {
+        let mut t =
+            OutTable::new(&["column", "role", "type", "missing", "distinct", "min", "p50", "max", "mean", "top"])
+                .titled(format!("{} ({} rows)", d.path, d.n_rows));
+        for c in &d.columns {
+            let (min, p50, max, mean) = match &c.numeric {
+                Some(n) => (num(n.min, 4), num(n.p50, 4), num(n.max, 4), num(n.mean, 4)),
+                None => Default::default(),
+            };
+            let top: Vec<String> = c.top.iter().map(|t| format!("{} {}", t.value, pct(t.fraction))).collect();
+            t.push(vec![
+                c.name.clone(),
+                c.role.clone(),
+                c.dtype.clone(),
+                pct(c.missing_fraction),
+                c.distinct.to_string(),
+                min,
+                p50,
+                max,
+                mean,
+                top.join(", "),
+            ]);
+        }
+        tables.push(t);
+        if !d.labels.is_empty() {
+            let mut labels = OutTable::new(&["label", "count", "share"]).titled("label balance");
+            for l in &d.labels {
+                labels.push(vec![l.value.clone(), l.count.to_string(), pct(l.fraction)]);
+            }
+            tables.push(labels);
+        }
+    }
+    output::emit(out, args.format, &tables, &descriptions)?;
+    Ok(EXIT_OK)
+}
+
+fn validate(args: &ValidateArgs, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let config = load_config(&args.config)?;
+    let (train, test) = load_tables(&config, progress)?;
+    let step = progress.step("validating");
+    let report = kiln_data::validate::validate(
+        &config.path.display().to_string(),
+        &config.plan.validation,
+        &train,
+        test.as_ref(),
+    )?;
+    step.done();
+    let mut files = OutTable::new(&["file", "path", "rows", "columns"]).titled(format!(
+        "validation of {}: {} ({} error(s), {} warning(s))",
+        report.config,
+        if report.passed() { "passed" } else { "FAILED" },
+        report.n_errors(),
+        report.findings.len() - report.n_errors()
+    ));
+    for f in &report.files {
+        files.push(vec![f.role.clone(), f.path.clone(), f.n_rows.to_string(), f.n_columns.to_string()]);
+    }
+    let mut findings = OutTable::new(&["severity", "check", "file", "column", "count", "rows", "detail"]);
+    for f in &report.findings {
+        findings.push(vec![
+            match f.severity {
+                Severity::Error => "error".into(),
+                Severity::Warning => "warning".into(),
+            },
+            f.check.as_str().into(),
+            f.file.clone(),
+            f.column.clone().unwrap_or_default(),
+            f.count.to_string(),
+            f.examples.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
+            f.message.clone(),
+        ]);
+    }
+    let checks: Vec<&str> = report.checks.iter().map(|c| c.as_str()).collect();
+    let mut tables = vec![files];
+    if report.findings.is_empty() {
+        tables.push(OutTable::new(&["checks run"]).titled("no findings"));
+        tables[1].push(vec![checks.join(", ")]);
+    } else {
+        tables.push(findings);
+    }
+    #[derive(Serialize)]
+    struct Json<'a> {
+        passed: bool,
+        #[serde(flatten)]
+        report: &'a kiln_data::validate::ValidationReport,
+    }
+    output::emit(out, args.format, &tables, &Json { passed: report.passed(), report: &report })?;
+    Ok(if report.passed() { EXIT_OK } else { EXIT_FAILED })
+}
+
+fn snapshot(args: &SnapshotArgs, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let config = load_config(&args.config)?;
+    let (train, test) = load_tables(&config, progress)?;
+    train.ensure_parsed()?;
+    if let Some(t) = &test {
+        t.ensure_parsed()?;
+    }
+    let step = progress.step("hashing");
+    let plan = &config.plan;
+    let split = split::assign(&plan.split, plan.split_seed, &train, test.as_ref().map_or(0, Table::n_rows))?;
+    let snap = kiln_data::snapshot::snapshot(&config.path.display().to_string(), &train, test.as_ref(), &split)?;
+    step.done();
+    let path = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(".kiln/snapshots").join(format!("{}.json", &snap.dataset_hash[..16])));
+    write::write_text(&path, &serde_json::to_string_pretty(&snap)?)
+        .with_context(|| format!("writing the snapshot manifest {}", path.display()))?;
+    let mut t = OutTable::new(&["item", "rows", "hash"]).titled(format!("snapshot written to {}", path.display()));
+    t.push(vec!["dataset".into(), String::new(), snap.dataset_hash.clone()]);
+    t.push(vec!["schema".into(), String::new(), snap.schema_hash.clone()]);
+    for f in &snap.files {
+        t.push(vec![format!("{} data", f.role), f.n_rows.to_string(), f.data_hash.clone()]);
+    }
+    t.push(vec![
+        format!("split ({})", snap.split.method),
+        format!("{}/{}/{}", snap.split.train, snap.split.validation, snap.split.test),
+        snap.split.hash.clone(),
+    ]);
+    output::emit(out, args.format, &[t], &snap)?;
+    Ok(EXIT_OK)
+}
+
+#[derive(Debug, Serialize)]
+struct SplitFile {
+    part: String,
+    path: String,
+    n_rows: u64,
+    data_hash: String,
+}
+
+#[derive(Debug, Serialize)]
+struct SplitManifest {
+    format: String,
+    config: String,
+    method: String,
+    seed: u64,
+    split_hash: String,
+    schema_hash: String,
+    files: Vec<SplitFile>,
+}
+
+fn split_cmd(args: &SplitArgs, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let config = load_config(&args.config)?;
+    let (train, test) = load_tables(&config, progress)?;
+    train.ensure_parsed()?;
+    if let Some(t) = &test {
+        t.ensure_parsed()?;
+    }
+    let plan = &config.plan;
+    let split = split::assign(&plan.split, plan.split_seed, &train, test.as_ref().map_or(0, Table::n_rows))?;
+    let step = progress.step(format!("writing splits to {}", args.out.display()));
+    let mut files = Vec::new();
+    for part in Part::ALL {
+        let mut df = split.select(&train.df, part)?;
+        if part == Part::Test
+            && let Some(test) = &test
+        {
+            df = test.df.clone();
+        }
+        let path = args.out.join(format!("{}.parquet", part.as_str()));
+        let part_table = Table { path: path.clone(), df, schema: train.schema.clone(), findings: Vec::new() };
+        let version = kiln_data::snapshot::file_version(part.as_str(), &part_table)?;
+        let mut df = part_table.df;
+        write::write_table(&path, FileFormat::Parquet, &mut df)?;
+        files.push(SplitFile {
+            part: part.as_str().into(),
+            path: path.display().to_string(),
+            n_rows: version.n_rows,
+            data_hash: version.data_hash,
+        });
+    }
+    let manifest = SplitManifest {
+        format: "kiln.split.v1".into(),
+        config: config.path.display().to_string(),
+        method: format!("{:?}", split.method).to_lowercase(),
+        seed: split.seed,
+        split_hash: split.hash(),
+        schema_hash: train.schema.hash(),
+        files,
+    };
+    let manifest_path = args.out.join("split.json");
+    write::write_text(&manifest_path, &serde_json::to_string_pretty(&manifest)?)?;
+    step.done();
+    let mut t = OutTable::new(&["part", "rows", "file", "data hash"]).titled(format!(
+        "split {} ({}), manifest {}",
+        manifest.split_hash,
+        manifest.method,
+        manifest_path.display()
+    ));
+    for f in &manifest.files {
+        t.push(vec![f.part.clone(), f.n_rows.to_string(), f.path.clone(), f.data_hash.clone()]);
+    }
+    output::emit(out, args.format, &[t], &manifest)?;
+    Ok(EXIT_OK)
+}
+
+fn synth_cmd(args: &SynthArgs, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let format = FileFormat::from_path(&args.out).with_context(|| {
+        format!("cannot tell the format of {}\nhint: name the file .csv or .parquet", args.out.display())
+    })?;
+    anyhow::ensure!(
+        args.positive_rate > 0.0 && args.positive_rate < 1.0,
+        "--positive-rate must be between 0 and 1, got {}",
+        args.positive_rate
+    );
+    anyhow::ensure!(
+        (0.0..1.0).contains(&args.missing_rate),
+        "--missing-rate must be in [0, 1), got {}",
+        args.missing_rate
+    );
+    let opts = SynthOptions {
+        rows: args.rows,
+        seed: args.seed,
+        shift: args.shift,
+        positive_rate: args.positive_rate,
+        missing_rate: args.missing_rate,
+    };
+    let step = progress.step(format!("generating {} rows", args.rows));
+    let mut df = synth::synth(&opts)?;
+    step.done();
+    let step = progress.step(format!("writing {}", args.out.display()));
+    write::write_table(&args.out, format, &mut df)?;
+    step.done();
+    let mut t = OutTable::new(&["file", "rows"]).titled("synthetic data");
+    t.push(vec![args.out.display().to_string(), args.rows.to_string()]);
+    let mut config_path = None;
+    if !args.no_config {
+        let path = args.out.with_extension("toml");
+        let name = args.out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        write::write_text(&path, &synth::config_toml(&name, &opts))?;
+        t.push(vec![path.display().to_string(), "config".into()]);
+        config_path = Some(path.display().to_string());
+    }
+    #[derive(Serialize)]
+    struct Json {
+        data: String,
+        config: Option<String>,
+        rows: usize,
+        seed: u64,
+    }
+    let json = Json { data: args.out.display().to_string(), config: config_path, rows: args.rows, seed: args.seed };
+    output::emit(out, Format::Table, &[t], &json)?;
+    Ok(EXIT_OK)
+}

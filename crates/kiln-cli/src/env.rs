@@ -1,0 +1,10 @@
+//! Every environment variable kiln reads, in one place.
+
+/// Where the tracking store lives (default `.kiln/kiln.db`).
+pub const KILN_STORE: &str = "KILN_STORE";
+/// Who is acting, for the audit log (default: the OS user).
+pub const KILN_ACTOR: &str = "KILN_ACTOR";
+/// Log filter for stderr logs, e.g. `kiln=debug`.
+pub const KILN_LOG: &str = "KILN_LOG";
+/// Set to any value to disable colours.
+pub const NO_COLOR: &str = "NO_COLOR";

@@ -1,0 +1,71 @@
+//! kiln-cli: the `kiln` binary's library half.
+//!
+//! [`run`] parses arguments with clap, runs a command and returns the exit code: 0 success,
+//! 1 a validation or acceptance gate failed, 2 a usage or runtime error. It writes results to
+//! the `out` writer and errors to `err`, so that tests can drive it in process. All logic of
+//! substance lives in the library crates; this crate holds argument parsing, config
+//! composition, output formatting and progress display.
+
+pub mod commands;
+pub mod env;
+pub mod output;
+pub mod progress;
+pub mod run_config;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: a validation or acceptance gate failed.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: usage or runtime error.
+pub const EXIT_ERROR: i32 = 2;
+
+/// kiln: from a tabular dataset to a model you can trust in production.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// No progress display.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect, validate, version, split and generate data.
+    #[command(subcommand)]
+    Data(commands::data::DataCmd),
+}
+
+/// Run kiln with `args` (including the program name). Returns the exit code.
+pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
+            let text = e.render().to_string();
+            let _ = if e.use_stderr() { write!(err, "{text}") } else { write!(out, "{text}") };
+            return code;
+        }
+    };
+    let progress = progress::Progress::new(cli.quiet);
+    let result = match &cli.command {
+        Command::Data(cmd) => commands::data::run(cmd, progress, out),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}

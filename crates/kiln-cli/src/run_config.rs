@@ -1,0 +1,58 @@
+//! The whole config file: every section any crate consumes, composed here.
+//!
+//! Each section's struct belongs to the crate that uses it; this module only parses the file
+//! (unknown keys are errors naming the key and the file) and hands the sections on.
+
+use std::path::{Path, PathBuf};
+
+use kiln_core::preprocess::PreprocessConfig;
+use kiln_data::config::{ColumnsConfig, DataConfig, ProjectConfig, SplitConfig, ValidationConfig};
+use kiln_data::plan::{DataPlan, DataSections};
+use serde::Deserialize;
+
+/// A parsed config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub project: ProjectConfig,
+    pub data: DataConfig,
+    pub columns: ColumnsConfig,
+    #[serde(default)]
+    pub validation: ValidationConfig,
+    #[serde(default)]
+    pub split: SplitConfig,
+    #[serde(default)]
+    pub preprocess: PreprocessConfig,
+}
+
+/// A loaded config: its path, the raw text and the checked data plan.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub path: PathBuf,
+    pub text: String,
+    pub config: RunConfig,
+    pub plan: DataPlan,
+}
+
+/// Read, parse and check a config file.
+pub fn load(path: &Path) -> Result<LoadedConfig, kiln_data::Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| kiln_data::Error::ConfigRead { path: path.to_path_buf(), source })?;
+    parse(path, &text)
+}
+
+/// Parse and check config text that came from `path`.
+pub fn parse(path: &Path, text: &str) -> Result<LoadedConfig, kiln_data::Error> {
+    let config: RunConfig = toml::from_str(text)
+        .map_err(|source| kiln_data::Error::ConfigParse { path: path.to_path_buf(), source: Box::new(source) })?;
+    let sections = DataSections {
+        project: config.project.clone(),
+        data: config.data.clone(),
+        columns: config.columns.clone(),
+        validation: config.validation.clone(),
+        split: config.split.clone(),
+        preprocess: config.preprocess.clone(),
+    };
+    let plan = DataPlan::new(path, sections)?;
+    Ok(LoadedConfig { path: path.to_path_buf(), text: text.to_string(), config, plan })
+}

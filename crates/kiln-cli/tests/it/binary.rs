@@ -1,0 +1,23 @@
+//! The real `kiln` binary: exit codes and stream separation.
+
+use std::process::Command;
+
+#[test]
+fn the_binary_validates_adult_and_fails_cleanly_on_a_missing_config() {
+    let ok = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["--quiet", "data", "validate", &crate::repo("configs/adult.toml"), "--format", "json"])
+        .output()
+        .expect("spawn kiln");
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("stdout is JSON");
+    assert_eq!(json["passed"], true);
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["data", "validate", "no/such/config.toml"])
+        .output()
+        .expect("spawn kiln");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(missing.stdout.is_empty(), "errors never go to stdout");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("no/such/config.toml"), "{stderr}");
+}

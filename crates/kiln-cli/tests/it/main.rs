@@ -1,0 +1,21 @@
+//! kiln-cli tests: the commands driven in process through `kiln_cli::run`, and the real
+//! binary spawned once.
+
+mod binary;
+mod configs;
+mod data_cmds;
+
+/// Run kiln in process; returns (exit code, stdout, stderr).
+pub(crate) fn kiln(args: &[&str]) -> (i32, String, String) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let mut full = vec!["kiln"];
+    full.extend_from_slice(args);
+    let code = kiln_cli::run(full, &mut out, &mut err);
+    (code, String::from_utf8(out).expect("utf-8 stdout"), String::from_utf8(err).expect("utf-8 stderr"))
+}
+
+/// A path under the repository root.
+pub(crate) fn repo(path: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path).display().to_string()
+}

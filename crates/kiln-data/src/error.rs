@@ -1,0 +1,107 @@
+//! kiln-data's error type. Every variant names the file, key, column or row at fault; hints go
+//! on their own line.
+
+use std::path::PathBuf;
+
+/// Errors from kiln-data.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read config {path}")]
+    ConfigRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}")]
+    ConfigParse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error(
+        "{path}: column `{column}` is in two roles, `{first}` and `{second}`\nhint: keep it in exactly one of columns.target, numeric, categorical, id, drop"
+    )]
+    TwoRoles { path: PathBuf, column: String, first: String, second: String },
+    #[error("{path}: `{key}` names column `{column}`, which the data does not have\nhint: the columns are: {known}")]
+    UnknownColumn { path: PathBuf, key: String, column: String, known: String },
+    #[error(
+        "{path}: column `{column}` has no role\nhint: add it to columns.drop to ignore it, or to columns.numeric / categorical / id"
+    )]
+    NoRole { path: PathBuf, column: String },
+    #[error(
+        "{path}: column `{column}` is listed in `{flag}` and used as a {role} feature\nhint: remove it from the features, or add it to columns.allow_as_feature to allow it explicitly"
+    )]
+    FeatureNotAllowed { path: PathBuf, column: String, flag: String, role: String },
+    #[error("{path}: `{key}` {problem}\nhint: {hint}")]
+    InvalidValue { path: PathBuf, key: String, problem: String, hint: String },
+
+    #[error(
+        "{what} file {path} does not exist\nhint: check `data.{what}` in the config; paths are relative to the config file"
+    )]
+    FileNotFound { path: PathBuf, what: &'static str },
+    #[error("cannot read {path}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is empty")]
+    EmptyFile { path: PathBuf },
+    #[error("{path} has no data rows (only a header)")]
+    NoRows { path: PathBuf },
+    #[error(
+        "{path}, line {line}: expected {expected} fields, found {found}\nhint: every row needs one value per column; quote values that contain the separator"
+    )]
+    Ragged { path: PathBuf, line: u64, expected: usize, found: usize },
+    #[error(
+        "{path}, line {line}: unterminated quoted field\nhint: close the quote, or set data.quote = \"\" if the file does not quote fields"
+    )]
+    BadQuoting { path: PathBuf, line: u64 },
+    #[error(
+        "{path}, line {line}: bytes that are not valid UTF-8\nhint: re-encode the file as UTF-8 (for example `iconv -f latin1 -t utf-8`)"
+    )]
+    NotUtf8 { path: PathBuf, line: u64 },
+    #[error("cannot parse CSV {path}")]
+    ReadCsv {
+        path: PathBuf,
+        #[source]
+        source: polars::error::PolarsError,
+    },
+    #[error("cannot read Parquet {path}")]
+    ReadParquet {
+        path: PathBuf,
+        #[source]
+        source: polars::error::PolarsError,
+    },
+    #[error("{path} has no column `{column}`\nhint: the file's columns are: {found}")]
+    MissingFileColumn { path: PathBuf, column: String, found: String },
+    #[error(
+        "{path}: column `{column}` is {found}, but the config declares {expected}\nhint: fix columns.types in the config, or the file"
+    )]
+    ColumnType { path: PathBuf, column: String, expected: String, found: String },
+    #[error("{path} failed {count} data check(s); first: {first}\nhint: run `kiln data validate` for the full report")]
+    InvalidData { path: PathBuf, count: usize, first: String },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}")]
+    WriteTable {
+        path: PathBuf,
+        #[source]
+        source: polars::error::PolarsError,
+    },
+    #[error("data operation failed while {doing}")]
+    Polars {
+        doing: &'static str,
+        #[source]
+        source: polars::error::PolarsError,
+    },
+    #[error("cannot fit the preprocessor")]
+    Preprocess(#[from] kiln_core::Error),
+}
+
+/// kiln-data's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

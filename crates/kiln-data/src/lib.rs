@@ -1,0 +1,28 @@
+//! kiln-data: from a config and raw files to validated, versioned, split data.
+//!
+//! - [`config`]: the data sections of a config (serde data); [`plan`]: `DataPlan`, the checked
+//!   form every command works from.
+//! - [`load`]: CSV and Parquet through polars with declared types enforced (`diagnose` finds
+//!   the exact line when a file is malformed).
+//! - [`describe`], [`validate`] (a report of every failure), [`snapshot`] (content hashes),
+//!   [`split`] (random, stratified, key-hash, fixed), [`fit`] (the preprocessor, fitted on
+//!   train only), [`synth`] (synthetic data), [`write`] (atomic output).
+//!
+//! Depends on kiln-core; must not depend on training or evaluation.
+
+pub mod config;
+pub mod describe;
+mod diagnose;
+pub mod error;
+pub mod findings;
+pub mod fit;
+pub mod load;
+pub mod plan;
+mod rowhash;
+pub mod snapshot;
+pub mod split;
+pub mod synth;
+pub mod validate;
+pub mod write;
+
+pub use error::{Error, Result};

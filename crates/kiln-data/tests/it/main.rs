@@ -1,0 +1,8 @@
+//! kiln-data integration tests: real files (the shipped Adult data, generated CSV and
+//! Parquet) in temporary folders.
+
+mod adult;
+mod bad_input;
+mod common;
+mod snapshot_split;
+mod synth;

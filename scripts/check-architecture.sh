@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Invariants from ARCHITECTURE.md that the compiler does not check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+
+# 1. Dependency direction: these packages must NOT be found in these crates' trees.
+must_not_depend() { # crate forbidden
+  if ! cargo metadata --format-version 1 --locked >/dev/null 2>&1; then return; fi
+  if cargo tree --locked -p "$1" -i "$2" -e normal >/dev/null 2>&1; then
+    echo "invariant broken: $1 depends on $2"; fail=1
+  fi
+}
+must_not_depend kiln-core polars
+must_not_depend kiln-core rusqlite
+if [ -d crates/kiln-track ]; then must_not_depend kiln-track candle-core; must_not_depend kiln-track polars; fi
+
+# 2. Every source file opens with a //! doc comment saying what it owns.
+while IFS= read -r f; do
+  head -n 1 "$f" | grep -q '^//!' || { echo "missing //! module doc: $f"; fail=1; }
+done < <(find crates -path '*/src/*.rs' -type f)
+
+# 3. Every crate is named in ARCHITECTURE.md.
+for d in crates/*/; do
+  name=$(basename "$d")
+  grep -q "$name" ARCHITECTURE.md || { echo "ARCHITECTURE.md does not name $name"; fail=1; }
+done
+
+# 4. Files stay under 800 lines.
+while IFS= read -r f; do
+  n=$(wc -l < "$f")
+  [ "$n" -le 800 ] || { echo "$f has $n lines (keep files under ~800)"; fail=1; }
+done < <(find crates benches tests -name '*.rs' -type f -not -path '*/target/*')
+
+[ "$fail" -eq 0 ] && echo "architecture invariants hold"
+exit "$fail"

@@ -1,0 +1,1 @@
+//! kiln-e2e holds end-to-end scenarios in `tests/`; the library is empty on purpose.
