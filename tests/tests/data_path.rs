@@ -1,10 +1,10 @@
 //! A new user's path through the data layer: generate data, validate it, version it, split
 //! it, and see that a changed cell changes the version.
 
-fn kiln(args: &[&str]) -> (i32, String, String) {
+fn kiln(store: &str, args: &[&str]) -> (i32, String, String) {
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let mut full = vec!["kiln", "--quiet"];
+    let mut full = vec!["kiln", "--quiet", "--store", store];
     full.extend_from_slice(args);
     let code = kiln_cli::run(full, &mut out, &mut err);
     (code, String::from_utf8_lossy(&out).into_owned(), String::from_utf8_lossy(&err).into_owned())
@@ -15,6 +15,8 @@ fn synth_validate_snapshot_split() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("synth.parquet").display().to_string();
     let config = dir.path().join("synth.toml").display().to_string();
+    let store = dir.path().join("kiln.db").display().to_string();
+    let kiln = |args: &[&str]| kiln(&store, args);
     let (code, _, err) = kiln(&["data", "synth", "--rows", "20000", "--seed", "3", "--out", &data]);
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = kiln(&["data", "validate", &config]);

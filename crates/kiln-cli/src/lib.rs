@@ -14,6 +14,7 @@ pub mod run_config;
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +32,9 @@ pub struct Cli {
     /// No progress display.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
+    /// The tracking store: runs, registry and audit log (SQLite file).
+    #[arg(long, global = true, env = env::KILN_STORE, default_value = kiln_track::DEFAULT_STORE_PATH)]
+    pub store: PathBuf,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -40,6 +44,14 @@ pub enum Command {
     /// Inspect, validate, version, split and generate data.
     #[command(subcommand)]
     Data(commands::data::DataCmd),
+    /// Runs recorded in the tracking store: list, show, diff.
+    Runs(commands::track::RunsArgs),
+    /// The model registry: versions, aliases, promotion and rollback.
+    Models(commands::track::ModelsArgs),
+    /// The hash-chained audit log: list events, verify the chain.
+    Audit(commands::track::AuditArgs),
+    /// The chain from an alias or run back to the data it was trained on.
+    Lineage(commands::track::LineageArgs),
 }
 
 /// Run kiln with `args` (including the program name). Returns the exit code.
@@ -59,7 +71,11 @@ where
     };
     let progress = progress::Progress::new(cli.quiet);
     let result = match &cli.command {
-        Command::Data(cmd) => commands::data::run(cmd, progress, out),
+        Command::Data(cmd) => commands::data::run(cmd, &cli.store, progress, out),
+        Command::Runs(args) => commands::track::runs(args, &cli.store, out),
+        Command::Models(args) => commands::track::models(args, &cli.store, out),
+        Command::Audit(args) => commands::track::audit(args, &cli.store, out),
+        Command::Lineage(args) => commands::track::lineage(args, &cli.store, out),
     };
     match result {
         Ok(code) => code,

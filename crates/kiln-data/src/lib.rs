@@ -6,7 +6,7 @@
 //!   the exact line when a file is malformed).
 //! - [`describe`], [`validate`] (a report of every failure), [`snapshot`] (content hashes),
 //!   [`split`] (random, stratified, key-hash, fixed), [`fit`] (the preprocessor, fitted on
-//!   train only), [`synth`] (synthetic data), [`write`] (atomic output).
+//!   train only), [`synth`] (synthetic data), [`mod@write`] (atomic output).
 //!
 //! Depends on kiln-core; must not depend on training or evaluation.
 

@@ -142,8 +142,7 @@ fn read_csv(plan: &DataPlan, path: &Path) -> Result<(DataFrame, Schema)> {
         .with_has_header(read.header)
         .with_schema(Some(pschema))
         .with_parse_options(parse)
-        .with_raise_if_empty(false)
-        .with_rechunk(true);
+        .with_raise_if_empty(false);
     let result = options.try_into_reader_with_file_path(Some(path.to_path_buf())).and_then(|reader| reader.finish());
     let df = match result {
         Ok(df) => df,

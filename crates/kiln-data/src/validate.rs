@@ -4,7 +4,9 @@
 //! the caller's decision ([`ValidationReport::passed`]). Checks run column by column over plain
 //! arrays, in parallel across columns, so that validating costs little next to reading.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use polars::prelude::{DataType, PlHashSet};
 
 use kiln_core::schema::{DType, Role, Schema, Task};
 use polars::prelude::{Column as PlColumn, DataFrame};
@@ -15,7 +17,7 @@ use crate::config::{Check, ValidationConfig};
 use crate::error::{Error, Result};
 use crate::findings::{Examples, Finding, Severity};
 use crate::load::Table;
-use crate::rowhash::{hash_str, row_hashes};
+use crate::rowhash::{count_repeats, hash_str, row_hashes, scan_text};
 
 /// Summary of one validated file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,8 +117,15 @@ fn finding(table: &Table, check: Check, column: Option<&str>, examples: Examples
 
 fn check_table(config: &ValidationConfig, table: &Table) -> Result<Vec<Finding>> {
     let schema = &table.schema;
-    let per_column: Vec<Result<Vec<Finding>>> =
-        schema.columns.par_iter().map(|c| check_column(config, table, schema, c)).collect();
+    let (per_column, (dups, balance)) = rayon::join(
+        || schema.columns.par_iter().map(|c| check_column(config, table, schema, c)).collect::<Vec<_>>(),
+        || {
+            rayon::join(
+                || config.max_duplicate_fraction.map(|max| duplicates(config, table, max)).transpose(),
+                || table.schema.task.is_classification().then(|| check_labels(config, table)).transpose(),
+            )
+        },
+    );
     let mut findings = Vec::new();
     for result in per_column {
         findings.extend(result?);
@@ -132,12 +141,8 @@ fn check_table(config: &ValidationConfig, table: &Table) -> Result<Vec<Finding>>
         ex.count = n_rows;
         findings.push(finding(table, Check::RowCount, None, ex, format!("{n_rows} rows, expected {bounds}")));
     }
-    if let Some(max) = config.max_duplicate_fraction {
-        findings.extend(duplicates(config, table, max)?);
-    }
-    if let Some(bounds) = config.class_balance {
-        findings.extend(class_balance(table, bounds)?);
-    }
+    findings.extend(dups?.flatten());
+    findings.extend(balance?.into_iter().flatten());
     Ok(findings)
 }
 
@@ -176,72 +181,81 @@ fn check_column(
 
     match col.dtype {
         DType::Float | DType::Int => {
-            let values = series
-                .cast(&polars::prelude::DataType::Float64)
-                .map_err(|source| Error::Polars { doing: "reading a numeric column", source })?;
-            let values = values.f64().map_err(|source| Error::Polars { doing: "reading a numeric column", source })?;
             let (min, max) = (expect.and_then(|e| e.min), expect.and_then(|e| e.max));
-            let mut non_finite = Examples::new(limit);
-            let mut range = Examples::new(limit);
             let is_regression_target = col.role == Role::Target;
-            for (idx, v) in values.iter().enumerate() {
-                let Some(v) = v else { continue };
-                if !v.is_finite() {
-                    non_finite.push(idx, || Some(v.to_string()));
-                } else if min.is_some_and(|m| v < m) || max.is_some_and(|m| v > m) {
-                    range.push(idx, || Some(v.to_string()));
+            // Screen with vectorised aggregates; walk the rows only when something fails.
+            if needs_numeric_walk(series, min, max)? {
+                let values = series
+                    .cast(&DataType::Float64)
+                    .map_err(|source| Error::Polars { doing: "reading a numeric column", source })?;
+                let values =
+                    values.f64().map_err(|source| Error::Polars { doing: "reading a numeric column", source })?;
+                let mut non_finite = Examples::new(limit);
+                let mut range = Examples::new(limit);
+                for (idx, v) in values.iter().enumerate() {
+                    let Some(v) = v else { continue };
+                    if !v.is_finite() {
+                        non_finite.push(idx, || Some(v.to_string()));
+                    } else if min.is_some_and(|m| v < m) || max.is_some_and(|m| v > m) {
+                        range.push(idx, || Some(v.to_string()));
+                    }
                 }
-            }
-            if non_finite.count > 0 {
-                let msg = format!("{} NaN or infinite value(s)", non_finite.count);
-                let check = if is_regression_target { Check::Label } else { Check::NonFinite };
-                out.push(finding(table, check, Some(&col.name), non_finite, msg));
-            }
-            if range.count > 0 {
-                let bounds = format!(
-                    "[{}, {}]",
-                    min.map_or("-inf".into(), |v| v.to_string()),
-                    max.map_or("inf".into(), |v| v.to_string())
-                );
-                let msg = format!("{} value(s) outside {bounds}", range.count);
-                out.push(finding(table, Check::Range, Some(&col.name), range, msg));
+                if non_finite.count > 0 {
+                    let msg = format!("{} NaN or infinite value(s)", non_finite.count);
+                    let check = if is_regression_target { Check::Label } else { Check::NonFinite };
+                    out.push(finding(table, check, Some(&col.name), non_finite, msg));
+                }
+                if range.count > 0 {
+                    let bounds = format!(
+                        "[{}, {}]",
+                        min.map_or("-inf".into(), |v| v.to_string()),
+                        max.map_or("inf".into(), |v| v.to_string())
+                    );
+                    let msg = format!("{} value(s) outside {bounds}", range.count);
+                    out.push(finding(table, Check::Range, Some(&col.name), range, msg));
+                }
             }
             if is_regression_target && n_null > 0 {
                 out.push(missing_labels(table, series, limit));
             }
         }
         DType::String | DType::Bool => {
-            let text = series
-                .cast(&polars::prelude::DataType::String)
-                .map_err(|source| Error::Polars { doing: "reading a text column", source })?;
-            let text = text.str().map_err(|source| Error::Polars { doing: "reading a text column", source })?;
-            let allowed: Option<HashSet<&str>> = if col.role == Role::Target && schema.task.is_classification() {
-                Some(schema.classes.iter().map(String::as_str).collect())
+            // Class labels are checked with the class balance, in one pass (`check_labels`).
+            let allowed: Option<PlHashSet<&str>> = if col.role == Role::Target && schema.task.is_classification() {
+                None
             } else {
                 expect.and_then(|e| e.allowed.as_ref()).map(|a| a.iter().map(String::as_str).collect())
             };
             if let Some(allowed) = allowed {
-                // Decide once per distinct value, then count rows.
-                let mut verdict: HashMap<&str, bool> = HashMap::new();
+                let text = series
+                    .cast(&DataType::String)
+                    .map_err(|source| Error::Polars { doing: "reading a text column", source })?;
+                let text = text.str().map_err(|source| Error::Polars { doing: "reading a text column", source })?;
                 let mut bad = Examples::new(limit);
-                let mut bad_values: Vec<&str> = Vec::new();
-                for (idx, v) in text.iter().enumerate() {
-                    let Some(v) = v else { continue };
-                    let ok = *verdict.entry(v).or_insert_with(|| allowed.contains(v));
-                    if !ok {
-                        bad.push(idx, || Some(v.to_string()));
-                        if bad_values.len() < 10 && !bad_values.contains(&v) {
-                            bad_values.push(v);
+                let mut bad_values: Vec<String> = Vec::new();
+                scan_text(
+                    text,
+                    |v| allowed.contains(v),
+                    |idx, ok, value| {
+                        if !ok {
+                            bad.push(idx, || Some(value()));
+                            if bad_values.len() < 10 {
+                                let v = value();
+                                if !bad_values.contains(&v) {
+                                    bad_values.push(v);
+                                }
+                            }
                         }
-                    }
-                }
+                    },
+                );
                 if bad.count > 0 {
                     let (check, what) = if col.role == Role::Target {
                         (Check::Label, "label(s) outside columns.classes")
                     } else {
                         (Check::Allowed, "value(s) outside the allowed set")
                     };
-                    let msg = format!("{} {what}: {}", bad.count, quote_list(&bad_values));
+                    let names: Vec<&str> = bad_values.iter().map(String::as_str).collect();
+                    let msg = format!("{} {what}: {}", bad.count, quote_list(&names));
                     out.push(finding(table, check, Some(&col.name), bad, msg));
                 }
             }
@@ -251,6 +265,45 @@ fn check_column(
         }
     }
     Ok(out)
+}
+
+/// Whether a numeric column may hold a non-finite or out-of-range value (then its rows are
+/// walked one by one).
+fn needs_numeric_walk(series: &polars::prelude::Series, min: Option<f64>, max: Option<f64>) -> Result<bool> {
+    let err = |source| Error::Polars { doing: "screening a numeric column", source };
+    // Passes over the raw values (null slots included: a false alarm only costs the walk),
+    // written so that they vectorise: bit tests for non-finite values, min/max only when a
+    // range is configured.
+    let ranged = min.is_some() || max.is_some();
+    let (lo, hi, non_finite) = match series.dtype() {
+        DataType::Float64 => {
+            let ca = series.f64().map_err(err)?;
+            const EXPONENT: u64 = 0x7FF0_0000_0000_0000;
+            let non_finite = ca
+                .downcast_iter()
+                .any(|a| a.values_iter().fold(false, |bad, x| bad | (x.to_bits() & EXPONENT == EXPONENT)));
+            let (lo, hi) = if ranged {
+                ca.downcast_iter().fold((f64::INFINITY, f64::NEG_INFINITY), |acc, a| {
+                    a.values_iter()
+                        .fold(acc, |(lo, hi), x| (if *x < lo { *x } else { lo }, if *x > hi { *x } else { hi }))
+                })
+            } else {
+                (0.0, 0.0)
+            };
+            (lo, hi, non_finite)
+        }
+        DataType::Int64 if ranged => {
+            let (lo, hi) =
+                series.i64().map_err(err)?.downcast_iter().fold((i64::MAX, i64::MIN), |acc, a| {
+                    a.values_iter().fold(acc, |(lo, hi), x| (lo.min(*x), hi.max(*x)))
+                });
+            (lo as f64, hi as f64, false)
+        }
+        DataType::Int64 => return Ok(false),
+        _ => return Ok(true),
+    };
+    let out_of_range = min.is_some_and(|m| lo < m) || max.is_some_and(|m| hi > m);
+    Ok(non_finite || out_of_range)
 }
 
 fn quote_list(values: &[&str]) -> String {
@@ -269,7 +322,17 @@ fn missing_labels(table: &Table, series: &polars::prelude::Series, limit: usize)
 }
 
 fn duplicates(config: &ValidationConfig, table: &Table, max: f64) -> Result<Option<Finding>> {
-    let hashes = row_hashes(&table.df)?;
+    // Rows are compared on every column but ids: two rows that differ only in their id are
+    // still duplicates of each other.
+    let ids: Vec<&str> = table.schema.columns.iter().filter(|c| c.role == Role::Id).map(|c| c.name.as_str()).collect();
+    let keep = |name: &str| !ids.contains(&name);
+    // Count first (fast, parallel); find example rows only when the check fails.
+    let hashes = row_hashes(&table.df, keep)?;
+    let n_repeats = count_repeats(&hashes);
+    let fraction = n_repeats as f64 / hashes.len().max(1) as f64;
+    if fraction <= max {
+        return Ok(None);
+    }
     let mut seen: HashSet<u64, crate::rowhash::IdentityBuild> =
         HashSet::with_capacity_and_hasher(hashes.len(), Default::default());
     let mut ex = Examples::new(config.max_examples);
@@ -278,12 +341,8 @@ fn duplicates(config: &ValidationConfig, table: &Table, max: f64) -> Result<Opti
             ex.push(idx, || None);
         }
     }
-    let fraction = ex.count as f64 / hashes.len().max(1) as f64;
-    if fraction <= max {
-        return Ok(None);
-    }
     let msg = format!(
-        "{} row(s) repeat an earlier row ({:.3}%, at most {:.3}% allowed)",
+        "{} row(s) repeat an earlier row in every non-id column ({:.3}%, at most {:.3}% allowed)",
         ex.count,
         fraction * 100.0,
         max * 100.0
@@ -291,29 +350,54 @@ fn duplicates(config: &ValidationConfig, table: &Table, max: f64) -> Result<Opti
     Ok(Some(finding(table, Check::Duplicates, None, ex, msg)))
 }
 
-fn class_balance(table: &Table, bounds: crate::config::Bounds) -> Result<Vec<Finding>> {
+/// Labels outside the declared classes, and the class balance, in one pass over the target.
+fn check_labels(config: &ValidationConfig, table: &Table) -> Result<Vec<Finding>> {
     let schema = &table.schema;
     let series = column(&table.df, &schema.target)?.as_materialized_series();
-    let text = series
-        .cast(&polars::prelude::DataType::String)
-        .map_err(|source| Error::Polars { doing: "reading the target", source })?;
+    let text =
+        series.cast(&DataType::String).map_err(|source| Error::Polars { doing: "reading the target", source })?;
     let text = text.str().map_err(|source| Error::Polars { doing: "reading the target", source })?;
-    let mut counts: HashMap<&str, u64> = HashMap::new();
+    let classes = &schema.classes;
+    let mut counts = vec![0u64; classes.len()];
     let mut total = 0u64;
-    for v in text.iter().flatten() {
-        *counts.entry(v).or_insert(0) += 1;
-        total += 1;
+    let mut bad = Examples::new(config.max_examples);
+    let mut bad_values: Vec<String> = Vec::new();
+    scan_text(
+        text,
+        |v| classes.iter().position(|c| c == v),
+        |idx, class, value| {
+            total += 1;
+            match class {
+                Some(i) => counts[i] += 1,
+                None => {
+                    bad.push(idx, || Some(value()));
+                    let v = value();
+                    if bad_values.len() < 10 && !bad_values.contains(&v) {
+                        bad_values.push(v);
+                    }
+                }
+            }
+        },
+    );
+    let mut out = Vec::new();
+    if bad.count > 0 {
+        let names: Vec<&str> = bad_values.iter().map(String::as_str).collect();
+        let msg = format!("{} label(s) outside columns.classes: {}", bad.count, quote_list(&names));
+        out.push(finding(table, Check::Label, Some(&schema.target), bad, msg));
     }
+    let Some(bounds) = config.class_balance else {
+        return Ok(out);
+    };
     let checked: Vec<&String> = match schema.task {
         Task::Binary => schema.classes.last().into_iter().collect(),
         _ => schema.classes.iter().collect(),
     };
-    let mut out = Vec::new();
     for class in checked {
-        let share = counts.get(class.as_str()).copied().unwrap_or(0) as f64 / total.max(1) as f64;
+        let count = classes.iter().position(|c| c == class).map_or(0, |i| counts[i]);
+        let share = count as f64 / total.max(1) as f64;
         if bounds.min.is_some_and(|m| share < m) || bounds.max.is_some_and(|m| share > m) {
             let mut ex = Examples::new(0);
-            ex.count = counts.get(class.as_str()).copied().unwrap_or(0);
+            ex.count = count;
             let msg = format!(
                 "class {class:?} is {:.2}% of the rows, expected [{}, {}]",
                 share * 100.0,
@@ -333,7 +417,7 @@ fn unseen_categories(config: &ValidationConfig, train: &Table, test: &Table) -> 
         let seen: HashSet<u64> = text_hashes(&train.df, &col.name)?.into_iter().flatten().collect();
         let series = column(&test.df, &col.name)?
             .as_materialized_series()
-            .cast(&polars::prelude::DataType::String)
+            .cast(&DataType::String)
             .map_err(|source| Error::Polars { doing: "reading a text column", source })?;
         let text = series.str().map_err(|source| Error::Polars { doing: "reading a text column", source })?;
         let mut ex = Examples::new(config.max_examples);
@@ -358,7 +442,7 @@ fn unseen_categories(config: &ValidationConfig, train: &Table, test: &Table) -> 
 fn text_hashes(df: &DataFrame, name: &str) -> Result<Vec<Option<u64>>> {
     let series = column(df, name)?
         .as_materialized_series()
-        .cast(&polars::prelude::DataType::String)
+        .cast(&DataType::String)
         .map_err(|source| Error::Polars { doing: "reading a text column", source })?;
     let text = series.str().map_err(|source| Error::Polars { doing: "reading a text column", source })?;
     Ok(text.iter().map(|v| v.map(hash_str)).collect())

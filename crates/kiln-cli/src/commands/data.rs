@@ -11,6 +11,7 @@ use kiln_data::load::{self, Source, Table};
 use kiln_data::split::{self, Part};
 use kiln_data::synth::{self, SynthOptions};
 use kiln_data::write;
+use kiln_track::{AuditAction, NewAuditEvent};
 use serde::Serialize;
 
 use crate::output::{self, Format, Table as OutTable, num, pct};
@@ -22,7 +23,7 @@ use crate::{EXIT_FAILED, EXIT_OK};
 pub enum DataCmd {
     /// Per-column statistics and the label balance.
     Describe(DescribeArgs),
-    /// Check every expectation of [validation] over every row.
+    /// Check every expectation of the validation section over every row.
     Validate(ValidateArgs),
     /// Content hashes of the data, the schema and the split, written as a manifest.
     Snapshot(SnapshotArgs),
@@ -94,14 +95,29 @@ pub struct SynthArgs {
     pub no_config: bool,
 }
 
-pub fn run(cmd: &DataCmd, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
+pub fn run(cmd: &DataCmd, store: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
     match cmd {
         DataCmd::Describe(args) => describe(args, progress, out),
-        DataCmd::Validate(args) => validate(args, progress, out),
-        DataCmd::Snapshot(args) => snapshot(args, progress, out),
-        DataCmd::Split(args) => split_cmd(args, progress, out),
+        DataCmd::Validate(args) => validate(args, store, progress, out),
+        DataCmd::Snapshot(args) => snapshot(args, store, progress, out),
+        DataCmd::Split(args) => split_cmd(args, store, progress, out),
         DataCmd::Synth(args) => synth_cmd(args, progress, out),
     }
+}
+
+/// Append one event to the audit log of the tracking store at `store`.
+fn audit(store: &Path, action: AuditAction, target: &str, details: serde_json::Value) -> anyhow::Result<()> {
+    let store = crate::commands::track::open_store(store)?;
+    store
+        .append_audit(&NewAuditEvent {
+            actor: kiln_track::default_actor(),
+            action,
+            target: target.to_string(),
+            reason: None,
+            details,
+        })
+        .with_context(|| format!("recording the {action:?} event in the audit log of {}", store.path().display()))?;
+    Ok(())
 }
 
 fn load_config(path: &Path) -> anyhow::Result<LoadedConfig> {
@@ -172,7 +188,7 @@ fn describe(args: &DescribeArgs, progress: Progress, out: &mut dyn Write) -> any
     Ok(EXIT_OK)
 }
 
-fn validate(args: &ValidateArgs, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
+fn validate(args: &ValidateArgs, store: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
     let config = load_config(&args.config)?;
     let (train, test) = load_tables(&config, progress)?;
     let step = progress.step("validating");
@@ -183,6 +199,13 @@ fn validate(args: &ValidateArgs, progress: Progress, out: &mut dyn Write) -> any
         test.as_ref(),
     )?;
     step.done();
+    let details = serde_json::json!({
+        "passed": report.passed(),
+        "errors": report.n_errors(),
+        "findings": report.findings.len(),
+        "files": report.files,
+    });
+    audit(store, AuditAction::Validate, &report.config, details)?;
     let mut files = OutTable::new(&["file", "path", "rows", "columns"]).titled(format!(
         "validation of {}: {} ({} error(s), {} warning(s))",
         report.config,
@@ -226,7 +249,7 @@ fn validate(args: &ValidateArgs, progress: Progress, out: &mut dyn Write) -> any
     Ok(if report.passed() { EXIT_OK } else { EXIT_FAILED })
 }
 
-fn snapshot(args: &SnapshotArgs, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
+fn snapshot(args: &SnapshotArgs, store: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
     let config = load_config(&args.config)?;
     let (train, test) = load_tables(&config, progress)?;
     train.ensure_parsed()?;
@@ -244,6 +267,9 @@ fn snapshot(args: &SnapshotArgs, progress: Progress, out: &mut dyn Write) -> any
         .unwrap_or_else(|| PathBuf::from(".kiln/snapshots").join(format!("{}.json", &snap.dataset_hash[..16])));
     write::write_text(&path, &serde_json::to_string_pretty(&snap)?)
         .with_context(|| format!("writing the snapshot manifest {}", path.display()))?;
+    let details = serde_json::json!({ "config": snap.config, "manifest": path.display().to_string(),
+        "schema_hash": snap.schema_hash, "split_hash": snap.split.hash });
+    audit(store, AuditAction::Snapshot, &snap.dataset_hash, details)?;
     let mut t = OutTable::new(&["item", "rows", "hash"]).titled(format!("snapshot written to {}", path.display()));
     t.push(vec!["dataset".into(), String::new(), snap.dataset_hash.clone()]);
     t.push(vec!["schema".into(), String::new(), snap.schema_hash.clone()]);
@@ -278,7 +304,7 @@ struct SplitManifest {
     files: Vec<SplitFile>,
 }
 
-fn split_cmd(args: &SplitArgs, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
+fn split_cmd(args: &SplitArgs, store: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
     let config = load_config(&args.config)?;
     let (train, test) = load_tables(&config, progress)?;
     train.ensure_parsed()?;
@@ -320,6 +346,7 @@ fn split_cmd(args: &SplitArgs, progress: Progress, out: &mut dyn Write) -> anyho
     let manifest_path = args.out.join("split.json");
     write::write_text(&manifest_path, &serde_json::to_string_pretty(&manifest)?)?;
     step.done();
+    audit(store, AuditAction::Split, &manifest.split_hash, serde_json::to_value(&manifest)?)?;
     let mut t = OutTable::new(&["part", "rows", "file", "data hash"]).titled(format!(
         "split {} ({}), manifest {}",
         manifest.split_hash,

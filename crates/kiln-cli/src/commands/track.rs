@@ -3,13 +3,13 @@
 //! kiln-track store. The store does the work; this module only opens it and formats answers.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use kiln_track::{
-    AliasMove, AuditAction, AuditEvent, AuditFilter, MetricFilter, ParamFilter, Promotion,
-    RunFilter, RunSort, RunStatus, Store, Tamper, ValueDiff,
+    AliasMove, AuditAction, AuditEvent, AuditFilter, MetricFilter, ParamFilter, Promotion, RunFilter, RunSort,
+    RunStatus, Store, Tamper, ValueDiff,
 };
 use serde::Serialize;
 
@@ -19,9 +19,6 @@ use crate::{EXIT_FAILED, EXIT_OK};
 /// Options shared by every tracking command.
 #[derive(Debug, Clone, Args)]
 pub struct TrackOpts {
-    /// The tracking store (SQLite file).
-    #[arg(long, global = true, env = crate::env::KILN_STORE, default_value = kiln_track::DEFAULT_STORE_PATH)]
-    pub store: PathBuf,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t)]
     pub format: Format,
@@ -170,41 +167,36 @@ pub struct LineageArgs {
     pub target: String,
 }
 
-/// Opens the store named by `--store` / `KILN_STORE`.
+/// Opens the store named by the global `--store` / `KILN_STORE`.
 pub(crate) fn open_store(path: &Path) -> anyhow::Result<Store> {
     Store::open(path).with_context(|| format!("opening the tracking store {}", path.display()))
 }
 
 /// Entry point of `kiln runs`.
-pub(crate) fn runs(args: &RunsArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let store = open_store(&args.opts.store)?;
+pub(crate) fn runs(args: &RunsArgs, store: &Path, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let store = open_store(store)?;
     runs_cmd(&store, &args.cmd, args.opts.format, out)
 }
 
 /// Entry point of `kiln models`.
-pub(crate) fn models(args: &ModelsArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let store = open_store(&args.opts.store)?;
+pub(crate) fn models(args: &ModelsArgs, store: &Path, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let store = open_store(store)?;
     models_cmd(&store, &args.cmd, args.opts.format, out)
 }
 
 /// Entry point of `kiln audit`.
-pub(crate) fn audit(args: &AuditArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let store = open_store(&args.opts.store)?;
+pub(crate) fn audit(args: &AuditArgs, store: &Path, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let store = open_store(store)?;
     audit_cmd(&store, &args.cmd, args.opts.format, out)
 }
 
 /// Entry point of `kiln lineage`.
-pub(crate) fn lineage(args: &LineageArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let store = open_store(&args.opts.store)?;
+pub(crate) fn lineage(args: &LineageArgs, store: &Path, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let store = open_store(store)?;
     lineage_cmd(&store, &args.target, args.opts.format, out)
 }
 
-pub(crate) fn runs_cmd(
-    store: &Store,
-    cmd: &RunsCmd,
-    format: Format,
-    out: &mut dyn Write,
-) -> anyhow::Result<i32> {
+pub(crate) fn runs_cmd(store: &Store, cmd: &RunsCmd, format: Format, out: &mut dyn Write) -> anyhow::Result<i32> {
     match cmd {
         RunsCmd::List(args) => runs_list(store, args, format, out),
         RunsCmd::Show { id } => runs_show(store, id, format, out),
@@ -212,22 +204,10 @@ pub(crate) fn runs_cmd(
     }
 }
 
-pub(crate) fn models_cmd(
-    store: &Store,
-    cmd: &ModelsCmd,
-    format: Format,
-    out: &mut dyn Write,
-) -> anyhow::Result<i32> {
+pub(crate) fn models_cmd(store: &Store, cmd: &ModelsCmd, format: Format, out: &mut dyn Write) -> anyhow::Result<i32> {
     match cmd {
         ModelsCmd::List => models_list(store, format, out),
-        ModelsCmd::Promote {
-            name,
-            version,
-            alias,
-            force,
-            reason,
-            actor,
-        } => {
+        ModelsCmd::Promote { name, version, alias, force, reason, actor } => {
             let actor = actor.clone().unwrap_or_else(kiln_track::default_actor);
             let promotion = Promotion {
                 name,
@@ -240,9 +220,7 @@ pub(crate) fn models_cmd(
         }
         ModelsCmd::Rollback { name, alias, actor } => {
             let actor = actor.clone().unwrap_or_else(kiln_track::default_actor);
-            let moved = store
-                .rollback(name, alias, &actor)
-                .with_context(|| format!("rolling back {name}@{alias}"))?;
+            let moved = store.rollback(name, alias, &actor).with_context(|| format!("rolling back {name}@{alias}"))?;
             let table = moves_table(std::slice::from_ref(&moved))
                 .titled(format!("{name}@{alias} rolled back to v{}", moved.to_version));
             output::emit(out, format, &[table], &moved)?;
@@ -259,19 +237,9 @@ pub(crate) fn models_cmd(
     }
 }
 
-pub(crate) fn audit_cmd(
-    store: &Store,
-    cmd: &AuditCmd,
-    format: Format,
-    out: &mut dyn Write,
-) -> anyhow::Result<i32> {
+pub(crate) fn audit_cmd(store: &Store, cmd: &AuditCmd, format: Format, out: &mut dyn Write) -> anyhow::Result<i32> {
     match cmd {
-        AuditCmd::Log {
-            limit,
-            action,
-            actor,
-            target,
-        } => {
+        AuditCmd::Log { limit, action, actor, target } => {
             let filter = AuditFilter {
                 action: *action,
                 actor: actor.clone(),
@@ -286,15 +254,8 @@ pub(crate) fn audit_cmd(
     }
 }
 
-pub(crate) fn lineage_cmd(
-    store: &Store,
-    target: &str,
-    format: Format,
-    out: &mut dyn Write,
-) -> anyhow::Result<i32> {
-    let lineage = store
-        .lineage(target)
-        .with_context(|| format!("following the lineage of {target}"))?;
+pub(crate) fn lineage_cmd(store: &Store, target: &str, format: Format, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let lineage = store.lineage(target).with_context(|| format!("following the lineage of {target}"))?;
     let mut chain = Table::new(&["link", "value", "detail"]).titled(format!("lineage of {target}"));
     if let Some(moved) = &lineage.alias_move {
         chain.push(vec![
@@ -327,11 +288,7 @@ pub(crate) fn lineage_cmd(
         run.id.to_string(),
         format!("{} {} ({}), started {}", run.command, run.name, run.status, when(&run.started_at)),
     ]);
-    chain.push(vec![
-        "config".to_owned(),
-        short(&run.config_hash),
-        git_text(run.git.as_ref()),
-    ]);
+    chain.push(vec!["config".to_owned(), short(&run.config_hash), git_text(run.git.as_ref())]);
     for (link, hash) in [
         ("split", &lineage.data.split_hash),
         ("schema", &lineage.data.schema_hash),
@@ -344,12 +301,7 @@ pub(crate) fn lineage_cmd(
     Ok(EXIT_OK)
 }
 
-fn runs_list(
-    store: &Store,
-    args: &RunsListArgs,
-    format: Format,
-    out: &mut dyn Write,
-) -> anyhow::Result<i32> {
+fn runs_list(store: &Store, args: &RunsListArgs, format: Format, out: &mut dyn Write) -> anyhow::Result<i32> {
     let filter = RunFilter {
         params: args.params.clone(),
         metrics: args.metrics.clone(),
@@ -383,11 +335,7 @@ fn runs_list(
             when(&run.started_at),
             opt(run.data_hash.as_deref().map(short).as_deref()),
         ];
-        row.extend(
-            metric_keys
-                .iter()
-                .map(|key| run.metrics.get(key).map_or_else(String::new, |v| num(*v, 4))),
-        );
+        row.extend(metric_keys.iter().map(|key| run.metrics.get(key).map_or_else(String::new, |v| num(*v, 4))));
         table.push(row);
     }
     output::emit(out, format, &[table], &runs)?;
@@ -448,31 +396,17 @@ fn runs_show(store: &Store, id: &str, format: Format, out: &mut dyn Write) -> an
     Ok(EXIT_OK)
 }
 
-fn runs_diff(
-    store: &Store,
-    a: &str,
-    b: &str,
-    format: Format,
-    out: &mut dyn Write,
-) -> anyhow::Result<i32> {
-    let diff = store
-        .diff_runs(a, b)
-        .with_context(|| format!("comparing runs {a} and {b}"))?;
+fn runs_diff(store: &Store, a: &str, b: &str, format: Format, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let diff = store.diff_runs(a, b).with_context(|| format!("comparing runs {a} and {b}"))?;
     let headers = ["", "key", diff.a.as_str(), diff.b.as_str()];
     let value_table = |title: &str, rows: &[ValueDiff]| {
         let mut table = Table::new(&headers).titled(title);
         for row in rows {
-            table.push(vec![
-                mark(row.differs),
-                row.key.clone(),
-                opt(row.a.as_deref()),
-                opt(row.b.as_deref()),
-            ]);
+            table.push(vec![mark(row.differs), row.key.clone(), opt(row.a.as_deref()), opt(row.b.as_deref())]);
         }
         table
     };
-    let mut metrics = Table::new(&["", "metric", diff.a.as_str(), diff.b.as_str(), "delta"])
-        .titled("final metrics");
+    let mut metrics = Table::new(&["", "metric", diff.a.as_str(), diff.b.as_str(), "delta"]).titled("final metrics");
     for row in &diff.metrics {
         let show = |value: Option<f64>| value.map_or_else(String::new, |v| num(v, 4));
         metrics.push(vec![
@@ -495,14 +429,10 @@ fn runs_diff(
 
 fn models_list(store: &Store, format: Format, out: &mut dyn Write) -> anyhow::Result<i32> {
     let models = store.list_models().context("listing models")?;
-    let mut table = Table::new(&["model", "versions", "latest", "aliases", "created"])
-        .titled(format!("{} models", models.len()));
+    let mut table =
+        Table::new(&["model", "versions", "latest", "aliases", "created"]).titled(format!("{} models", models.len()));
     for model in &models {
-        let aliases: Vec<String> = model
-            .aliases
-            .iter()
-            .map(|(alias, version)| format!("{alias}=v{version}"))
-            .collect();
+        let aliases: Vec<String> = model.aliases.iter().map(|(alias, version)| format!("{alias}=v{version}")).collect();
         table.push(vec![
             model.name.clone(),
             model.n_versions.to_string(),
@@ -531,22 +461,13 @@ fn models_promote(
     format: Format,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
-    let Promotion {
-        name,
-        version,
-        alias,
-        ..
-    } = *promotion;
+    let Promotion { name, version, alias, .. } = *promotion;
     match store.promote(promotion) {
         Ok(moved) => {
             let verb = if moved.forced { "forced to" } else { "now points at" };
             let table = moves_table(std::slice::from_ref(&moved))
                 .titled(format!("{name}@{alias} {verb} v{}", moved.to_version));
-            let json = PromoteResult {
-                promoted: true,
-                alias_move: Some(&moved),
-                refused: None,
-            };
+            let json = PromoteResult { promoted: true, alias_move: Some(&moved), refused: None };
             output::emit(out, format, &[table], &json)?;
             Ok(EXIT_OK)
         }
@@ -556,16 +477,11 @@ fn models_promote(
             for line in message.lines() {
                 table.push(vec![line.to_owned()]);
             }
-            let json = PromoteResult {
-                promoted: false,
-                alias_move: None,
-                refused: Some(message),
-            };
+            let json = PromoteResult { promoted: false, alias_move: None, refused: Some(message) };
             output::emit(out, format, &[table], &json)?;
             Ok(EXIT_FAILED)
         }
-        Err(error) => Err(anyhow::Error::new(error)
-            .context(format!("promoting {name} v{version} to {alias}"))),
+        Err(error) => Err(anyhow::Error::new(error).context(format!("promoting {name} v{version} to {alias}"))),
     }
 }
 
@@ -581,16 +497,16 @@ fn audit_verify(store: &Store, format: Format, out: &mut dyn Write) -> anyhow::R
     let report = store.verify_audit().context("verifying the audit log")?;
     let integrity = store.integrity_check().context("checking the database file")?;
     let ok = report.ok && integrity.is_empty();
-    let mut summary = Table::new(&["check", "result"]).titled(if ok {
-        "audit log verified"
-    } else {
-        "audit log TAMPERED"
-    });
+    let mut summary =
+        Table::new(&["check", "result"]).titled(if ok { "audit log verified" } else { "audit log TAMPERED" });
     summary.push(vec!["events".to_owned(), report.n_events.to_string()]);
-    summary.push(vec!["head".to_owned(), match (report.head_seq, &report.head_hash) {
-        (Some(seq), Some(hash)) => format!("#{seq} {hash}"),
-        _ => "(empty)".to_owned(),
-    }]);
+    summary.push(vec![
+        "head".to_owned(),
+        match (report.head_seq, &report.head_hash) {
+            (Some(seq), Some(hash)) => format!("#{seq} {hash}"),
+            _ => "(empty)".to_owned(),
+        },
+    ]);
     summary.push(vec![
         "hash chain".to_owned(),
         if report.ok { "ok".to_owned() } else { format!("{} problems", report.issues.len()) },
@@ -609,9 +525,7 @@ fn audit_verify(store: &Store, format: Format, out: &mut dyn Write) -> anyhow::R
                 Tamper::Deleted { first_seq, last_seq } if first_seq == last_seq => {
                     ("deleted", format!("#{first_seq}"))
                 }
-                Tamper::Deleted { first_seq, last_seq } => {
-                    ("deleted", format!("#{first_seq}..#{last_seq}"))
-                }
+                Tamper::Deleted { first_seq, last_seq } => ("deleted", format!("#{first_seq}..#{last_seq}")),
                 Tamper::Inserted { seq } => ("inserted", format!("#{seq}")),
                 Tamper::HeadMissing => ("head record missing", String::new()),
             };
@@ -619,19 +533,13 @@ fn audit_verify(store: &Store, format: Format, out: &mut dyn Write) -> anyhow::R
         }
         tables.push(issues);
     }
-    let json = VerifyResult {
-        ok,
-        chain: &report,
-        integrity: &integrity,
-    };
+    let json = VerifyResult { ok, chain: &report, integrity: &integrity };
     output::emit(out, format, &tables, &json)?;
     Ok(if ok { EXIT_OK } else { EXIT_FAILED })
 }
 
 fn moves_table(moves: &[AliasMove]) -> Table {
-    let mut table = Table::new(&[
-        "#", "alias", "from", "to", "action", "forced", "actor", "reason", "at",
-    ]);
+    let mut table = Table::new(&["#", "alias", "from", "to", "action", "forced", "actor", "reason", "at"]);
     for moved in moves {
         table.push(vec![
             moved.seq.to_string(),
@@ -692,9 +600,7 @@ fn mark(differs: bool) -> String {
 }
 
 fn git_text(git: Option<&kiln_track::GitInfo>) -> String {
-    git.map_or_else(String::new, |git| {
-        format!("{}{}", short(&git.commit), if git.dirty { " (dirty)" } else { "" })
-    })
+    git.map_or_else(String::new, |git| format!("{}{}", short(&git.commit), if git.dirty { " (dirty)" } else { "" }))
 }
 
 #[cfg(test)]
@@ -713,10 +619,7 @@ mod tests {
                     command: "train".to_owned(),
                     config: format!("lr = {lr}"),
                     params: [("lr".to_owned(), lr.to_owned())].into(),
-                    data: DataVersions {
-                        data_hash: Some("d1".repeat(20)),
-                        ..DataVersions::default()
-                    },
+                    data: DataVersions { data_hash: Some("d1".repeat(20)), ..DataVersions::default() },
                     kiln_version: "0.1.0".to_owned(),
                     ..NewRun::default()
                 })
@@ -779,10 +682,7 @@ mod tests {
         assert!(out.contains("| lr | 0.01 |"), "{out}");
         assert!(out.contains("| auc | 0.87 | 2 | 0.5 | 0.87 |"), "{out}");
 
-        let diff = RunsCmd::Diff {
-            a: ids[0].clone(),
-            b: ids[1].clone(),
-        };
+        let diff = RunsCmd::Diff { a: ids[0].clone(), b: ids[1].clone() };
         let (_, out) = text(|out| runs_cmd(&store, &diff, Format::Table, out));
         assert!(out.lines().any(|line| line.starts_with("*") && line.contains("lr")), "{out}");
         assert!(out.contains("-0.04"), "{out}");
@@ -804,9 +704,7 @@ mod tests {
         let (code, out) = text(|out| models_cmd(&store, &promote(2, false, None), Format::Table, out));
         assert_eq!(code, EXIT_FAILED);
         assert!(out.contains("did not pass"), "{out}");
-        let (code, out) = text(|out| {
-            models_cmd(&store, &promote(2, true, Some("incident 7")), Format::Json, out)
-        });
+        let (code, out) = text(|out| models_cmd(&store, &promote(2, true, Some("incident 7")), Format::Json, out));
         assert_eq!(code, EXIT_OK);
         assert!(out.contains("\"forced\": true"), "{out}");
         let mut sink = Vec::new();
@@ -820,10 +718,7 @@ mod tests {
         let (code, out) = text(|out| models_cmd(&store, &rollback, Format::Table, out));
         assert_eq!(code, EXIT_OK);
         assert!(out.contains("rolled back to v1"), "{out}");
-        let history = ModelsCmd::History {
-            name: "churn".to_owned(),
-            alias: None,
-        };
+        let history = ModelsCmd::History { name: "churn".to_owned(), alias: None };
         let (_, out) = text(|out| models_cmd(&store, &history, Format::Table, out));
         assert!(out.contains("incident 7") && out.contains("rollback"), "{out}");
         let (_, out) = text(|out| models_cmd(&store, &ModelsCmd::List, Format::Table, out));
@@ -838,12 +733,7 @@ mod tests {
         let (dir, store, _ids) = store_with_two_runs();
         let (code, out) = text(|out| audit_cmd(&store, &AuditCmd::Verify, Format::Table, out));
         assert_eq!(code, EXIT_OK, "{out}");
-        let log = AuditCmd::Log {
-            limit: 10,
-            action: Some(AuditAction::Register),
-            actor: None,
-            target: None,
-        };
+        let log = AuditCmd::Log { limit: 10, action: Some(AuditAction::Register), actor: None, target: None };
         let (_, out) = text(|out| audit_cmd(&store, &log, Format::Table, out));
         assert!(out.contains("churn@v2") && out.contains("churn@v1"), "{out}");
 

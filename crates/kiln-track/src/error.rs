@@ -1,0 +1,137 @@
+//! The crate's error type: one variant per thing that can fail for the caller, each naming the
+//! store path, run id or model it was about, and keeping the lower error as its source.
+
+use std::path::PathBuf;
+
+/// Result with this crate's [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while recording to or reading from a kiln store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The folder that holds the store (or its run locks) could not be created.
+    #[error("could not create store folder {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite could not open the file at all.
+    #[error("could not open store {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file is not a SQLite database, or its pages are damaged.
+    #[error("store {path} is not a valid SQLite database or is corrupt")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file is a SQLite database that belongs to some other program.
+    #[error(
+        "{path} is a SQLite database but not a kiln store (application_id {application_id:#x})\nhint: pass another --store path"
+    )]
+    Foreign { path: PathBuf, application_id: i32 },
+    /// Another connection held a lock on the store for longer than the busy timeout.
+    #[error("store {path} is locked by another process\nhint: wait for it to finish, or raise the busy timeout")]
+    Locked {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The store was written by a newer kiln whose schema this version does not know.
+    #[error(
+        "store {path} has schema version {found}, newer than the {supported} this kiln supports\nhint: upgrade kiln"
+    )]
+    SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
+    /// Applying a schema migration step failed (the whole step was rolled back).
+    #[error("could not migrate store {path} to schema version {version}")]
+    Migrate {
+        path: PathBuf,
+        version: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A statement failed while doing `action` on the store.
+    #[error("could not {action} in store {path}")]
+    Query {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A run lock file could not be created or locked.
+    #[error("could not lock run file {path}")]
+    RunLock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file to be hashed could not be read.
+    #[error("could not read {path}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// JSON stored in the database could not be decoded.
+    #[error("could not decode {what} stored for {id}")]
+    DecodeJson {
+        what: &'static str,
+        id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A value stored in the database is not one this version understands.
+    #[error("unknown {what} {value:?} stored in {path}")]
+    UnknownValue { path: PathBuf, what: &'static str, value: String },
+    /// No run has this id (or id prefix).
+    #[error("no run with id {id}")]
+    RunNotFound { id: String },
+    /// An id prefix matched more than one run.
+    #[error("run id prefix {prefix} is ambiguous: {} runs match ({})", candidates.len(), candidates.join(", "))]
+    AmbiguousRunId { prefix: String, candidates: Vec<String> },
+    /// The run has already ended and cannot be ended again.
+    #[error("run {id} already ended as {status}")]
+    RunEnded { id: String, status: String },
+    /// A run filter such as `auc>=0.9` or `lr=0.1` could not be parsed.
+    #[error("invalid {what} filter {text:?}\nhint: {hint}")]
+    ParseFilter { what: &'static str, text: String, hint: &'static str },
+    /// A lineage target is neither `NAME@ALIAS`, `NAME@vN`, `NAME:N` nor a run id.
+    #[error("invalid lineage target {target:?}\nhint: use NAME@ALIAS, NAME@vN, NAME:N or a run id")]
+    ParseTarget { target: String },
+    /// A model or alias name is empty or holds characters that targets use as separators.
+    #[error("invalid {what} name {name:?}\nhint: use letters, digits, '-', '_' and '.'")]
+    InvalidName { what: &'static str, name: String },
+    /// No registered model has this name.
+    #[error("no model named {name}")]
+    ModelNotFound { name: String },
+    /// The model exists but has no such version.
+    #[error("model {name} has no version {version}")]
+    VersionNotFound { name: String, version: i64 },
+    /// The alias does not point at any version of the model.
+    #[error("model {name} has no alias {alias}")]
+    AliasNotFound { name: String, alias: String },
+    /// Promotion refused: the version did not pass its acceptance gate.
+    #[error(
+        "refusing to promote {name} v{version} to {alias}: it did not pass its acceptance gate\nhint: pass --force with --reason to override (the override is audited)"
+    )]
+    GateNotPassed { name: String, version: i64, alias: String },
+    /// A forced promotion was asked for without a reason.
+    #[error("a forced promotion of {name} v{version} needs a non-empty reason")]
+    MissingReason { name: String, version: i64 },
+    /// The alias has no earlier holder to roll back to.
+    #[error("alias {alias} of model {name} has no earlier version to roll back to")]
+    NothingToRollBack { name: String, alias: String },
+}
+
+impl Error {
+    /// Whether this error is a gate refusal (a verdict, not a failure of the store).
+    pub fn is_gate_refusal(&self) -> bool {
+        matches!(self, Error::GateNotPassed { .. })
+    }
+}

@@ -1,0 +1,41 @@
+//! kiln-track: the record of what kiln did. It keeps runs (resolved config, parameters, data,
+//! schema and split hashes, git commit, seed, device, metric series, artifacts), a model
+//! registry with immutable versions and movable aliases, lineage from an alias back to the
+//! data, and a hash-chained, append-only audit log, all in one embedded SQLite file (by
+//! default `.kiln/kiln.db`).
+//!
+//! Main types: [`Store`] (open, migrate, every query), [`RunHandle`] (a live run, holding its
+//! lock file), [`RunFilter`] / [`RunSummary`] / [`RunDetail`] / [`RunDiff`] (queries),
+//! [`ModelVersion`] / [`AliasMove`] (registry), [`Lineage`], [`AuditEvent`] / [`AuditReport`]
+//! (audit log).
+//!
+//! Place in the graph: a leaf. It depends on no other kiln crate, and never on candle or polars;
+//! kiln-train records into it and kiln-cli reads it.
+
+mod audit;
+mod error;
+mod hashing;
+mod lineage;
+mod provenance;
+mod query;
+mod registry;
+mod runs;
+mod schema;
+mod store;
+pub mod synth;
+mod time;
+
+pub use audit::{AuditAction, AuditEvent, AuditFilter, AuditReport, GENESIS_HASH, NewAuditEvent, Tamper};
+pub use error::{Error, Result};
+pub use hashing::{sha256_file, sha256_hex};
+pub use lineage::{Lineage, LineageRun, LineageTarget};
+pub use provenance::{ACTOR_ENV, GitInfo, default_actor, git_info};
+pub use query::{
+    CmpOp, MetricDiff, MetricFilter, MetricPoint, ParamFilter, RunDetail, RunDiff, RunFilter, RunSort, RunSummary,
+    ValueDiff,
+};
+pub use registry::{AliasMove, ModelSummary, ModelVersion, NewModelVersion, Promotion};
+pub use runs::{Artifact, DataVersions, NewRun, RunHandle, RunId, RunStatus};
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub use store::{DEFAULT_STORE_PATH, Store, StoreOptions};
+pub use time::format_rfc3339;

@@ -1,0 +1,162 @@
+//! The database schema as an ordered list of migration steps. Step `i` (0-based) moves a store
+//! from `PRAGMA user_version = i` to `i + 1`; steps are only ever appended, never edited.
+
+/// `PRAGMA application_id` of every kiln store: the ASCII bytes `KILN`.
+pub const APPLICATION_ID: i32 = 0x4B49_4C4E;
+
+/// Migration steps, oldest first. The schema version of a store is the number of steps applied.
+pub(crate) const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const V1: &str = r"
+CREATE TABLE runs (
+    pk            INTEGER PRIMARY KEY,
+    id            TEXT NOT NULL UNIQUE,
+    name          TEXT NOT NULL,
+    command       TEXT NOT NULL,
+    status        TEXT NOT NULL
+                  CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
+    config        TEXT NOT NULL,
+    config_hash   TEXT NOT NULL,
+    data_hash     TEXT,
+    schema_hash   TEXT,
+    split_hash    TEXT,
+    git_commit    TEXT,
+    git_dirty     INTEGER,
+    seed          INTEGER,
+    device        TEXT,
+    kiln_version  TEXT NOT NULL,
+    pid           INTEGER NOT NULL,
+    host          TEXT NOT NULL,
+    started_ms    INTEGER NOT NULL,
+    ended_ms      INTEGER,
+    error         TEXT
+) STRICT;
+CREATE INDEX runs_by_start ON runs (started_ms);
+CREATE INDEX runs_by_status ON runs (status, started_ms);
+CREATE INDEX runs_by_data ON runs (data_hash);
+
+CREATE TABLE params (
+    run    INTEGER NOT NULL REFERENCES runs (pk),
+    key    TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (run, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX params_by_value ON params (key, value);
+
+-- A NULL value is a NaN (SQLite stores NaN as NULL).
+CREATE TABLE metrics (
+    run    INTEGER NOT NULL REFERENCES runs (pk),
+    key    TEXT NOT NULL,
+    step   INTEGER NOT NULL,
+    value  REAL,
+    PRIMARY KEY (run, key, step)
+) STRICT, WITHOUT ROWID;
+
+-- The value at the highest step of each series, kept by the trigger below, indexed by value
+-- so that `runs list --metric auc>=0.9 --sort auc` reads only the rows it returns.
+CREATE TABLE latest_metrics (
+    run    INTEGER NOT NULL REFERENCES runs (pk),
+    key    TEXT NOT NULL,
+    step   INTEGER NOT NULL,
+    value  REAL,
+    PRIMARY KEY (run, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX latest_metrics_by_value ON latest_metrics (key, value);
+
+CREATE TRIGGER metrics_keep_latest AFTER INSERT ON metrics
+BEGIN
+    INSERT INTO latest_metrics (run, key, step, value)
+    VALUES (NEW.run, NEW.key, NEW.step, NEW.value)
+    ON CONFLICT (run, key) DO UPDATE SET step = excluded.step, value = excluded.value
+        WHERE excluded.step >= latest_metrics.step;
+END;
+
+CREATE TABLE artifacts (
+    run         INTEGER NOT NULL REFERENCES runs (pk),
+    path        TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    size_bytes  INTEGER,
+    logged_ms   INTEGER NOT NULL,
+    PRIMARY KEY (run, path)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE models (
+    name        TEXT PRIMARY KEY,
+    created_ms  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE model_versions (
+    name           TEXT NOT NULL REFERENCES models (name),
+    version        INTEGER NOT NULL,
+    run_id         TEXT NOT NULL REFERENCES runs (id),
+    bundle_path    TEXT NOT NULL,
+    bundle_sha256  TEXT NOT NULL,
+    passed         INTEGER NOT NULL,
+    verdict        TEXT NOT NULL,
+    actor          TEXT NOT NULL,
+    created_ms     INTEGER NOT NULL,
+    PRIMARY KEY (name, version)
+) STRICT;
+CREATE INDEX model_versions_by_run ON model_versions (run_id);
+CREATE TRIGGER model_versions_immutable BEFORE UPDATE ON model_versions
+BEGIN SELECT RAISE(ABORT, 'model versions are immutable'); END;
+CREATE TRIGGER model_versions_kept BEFORE DELETE ON model_versions
+BEGIN SELECT RAISE(ABORT, 'model versions are never deleted'); END;
+
+CREATE TABLE aliases (
+    name        TEXT NOT NULL,
+    alias       TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    PRIMARY KEY (name, alias),
+    FOREIGN KEY (name, version) REFERENCES model_versions (name, version)
+) STRICT;
+
+CREATE TABLE alias_history (
+    seq           INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL,
+    alias         TEXT NOT NULL,
+    from_version  INTEGER,
+    to_version    INTEGER NOT NULL,
+    action        TEXT NOT NULL CHECK (action IN ('promote', 'rollback')),
+    forced        INTEGER NOT NULL,
+    actor         TEXT NOT NULL,
+    reason        TEXT,
+    at_ms         INTEGER NOT NULL,
+    FOREIGN KEY (name, to_version) REFERENCES model_versions (name, version)
+) STRICT;
+CREATE INDEX alias_history_by_alias ON alias_history (name, alias, seq);
+CREATE TRIGGER alias_history_no_update BEFORE UPDATE ON alias_history
+BEGIN SELECT RAISE(ABORT, 'alias history is append-only'); END;
+CREATE TRIGGER alias_history_no_delete BEFORE DELETE ON alias_history
+BEGIN SELECT RAISE(ABORT, 'alias history is append-only'); END;
+
+CREATE TABLE audit (
+    seq        INTEGER PRIMARY KEY,
+    at_ms      INTEGER NOT NULL,
+    actor      TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    reason     TEXT,
+    details    TEXT NOT NULL,
+    prev_hash  TEXT NOT NULL,
+    hash       TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_by_target ON audit (target);
+CREATE INDEX audit_by_action ON audit (action);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+-- The last appended audit row, written in the same transaction: a truncated tail shows up as
+-- a head that points past the last row.
+CREATE TABLE audit_head (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    seq   INTEGER NOT NULL,
+    hash  TEXT NOT NULL
+) STRICT;
+";
