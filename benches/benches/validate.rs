@@ -15,28 +15,8 @@ use kiln_data::synth::{SynthOptions, config_toml, synth};
 use polars::prelude::{CsvReadOptions, SerReader};
 
 fn plan(config: &Path) -> kiln_data::plan::DataPlan {
-    #[derive(serde::Deserialize)]
-    struct File {
-        project: kiln_data::config::ProjectConfig,
-        data: kiln_data::config::DataConfig,
-        columns: kiln_data::config::ColumnsConfig,
-        validation: kiln_data::config::ValidationConfig,
-        split: kiln_data::config::SplitConfig,
-    }
     let text = std::fs::read_to_string(config).expect("config");
-    let f: File = toml::from_str(&text).expect("config parses");
-    kiln_data::plan::DataPlan::new(
-        config,
-        kiln_data::plan::DataSections {
-            project: f.project,
-            data: f.data,
-            columns: f.columns,
-            validation: f.validation,
-            split: f.split,
-            preprocess: Default::default(),
-        },
-    )
-    .expect("plan")
+    kiln_data::plan::DataPlan::from_toml(config, &text).expect("plan")
 }
 
 fn main() {

@@ -124,26 +124,8 @@ fn read_csv(plan: &DataPlan, path: &Path) -> Result<(DataFrame, Schema)> {
         let dtype = if typed && c.role != Role::Drop { polars_dtype(c.dtype) } else { DataType::String };
         Field::new(PlSmallStr::from(c.name.as_str()), dtype)
     });
-    let pschema = Arc::new(polars::prelude::Schema::from_iter(fields));
-    let mut missing: Vec<PlSmallStr> = read.missing.iter().map(|m| PlSmallStr::from(m.as_str())).collect();
-    if read.trim_whitespace {
-        // Markers are matched after trimming instead.
-        missing.clear();
-    }
-    let mut parse = CsvParseOptions::default()
-        .with_separator(read.separator)
-        .with_quote_char(read.quote)
-        .with_missing_is_null(true)
-        .with_null_values((!missing.is_empty()).then_some(NullValues::AllColumns(missing)));
-    if let Some(prefix) = &read.comment_prefix {
-        parse = parse.with_comment_prefix(Some(prefix.as_str()));
-    }
-    let options = CsvReadOptions::default()
-        .with_has_header(read.header)
-        .with_schema(Some(pschema))
-        .with_parse_options(parse)
-        .with_raise_if_empty(false);
-    let result = options.try_into_reader_with_file_path(Some(path.to_path_buf())).and_then(|reader| reader.finish());
+    // With trimming, missing markers are matched after trimming instead.
+    let result = polars_csv(path, read, fields, !read.trim_whitespace);
     let df = match result {
         Ok(df) => df,
         Err(source) => {
@@ -162,6 +144,33 @@ fn read_csv(plan: &DataPlan, path: &Path) -> Result<(DataFrame, Schema)> {
         df = drop_blank_rows(df)?;
     }
     Ok((df, schema))
+}
+
+/// One polars CSV read with the plan's options and the given column fields.
+fn polars_csv(
+    path: &Path,
+    read: &ReadOptions,
+    fields: impl Iterator<Item = Field>,
+    markers: bool,
+) -> polars::error::PolarsResult<DataFrame> {
+    let pschema = Arc::new(polars::prelude::Schema::from_iter(fields));
+    let missing: Vec<PlSmallStr> =
+        if markers { read.missing.iter().map(|m| PlSmallStr::from(m.as_str())).collect() } else { Vec::new() };
+    let mut parse = CsvParseOptions::default()
+        .with_separator(read.separator)
+        .with_quote_char(read.quote)
+        .with_missing_is_null(true)
+        .with_null_values((!missing.is_empty()).then_some(NullValues::AllColumns(missing)));
+    if let Some(prefix) = &read.comment_prefix {
+        parse = parse.with_comment_prefix(Some(prefix.as_str()));
+    }
+    CsvReadOptions::default()
+        .with_has_header(read.header)
+        .with_schema(Some(pschema))
+        .with_parse_options(parse)
+        .with_raise_if_empty(false)
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|reader| reader.finish())
 }
 
 /// Remove rows with no value at all: blank lines, which are not data.
@@ -192,23 +201,8 @@ fn read_csv_as_text(
 ) -> Result<(DataFrame, Schema)> {
     let read = &plan.read;
     let fields = schema.columns.iter().map(|c| Field::new(PlSmallStr::from(c.name.as_str()), DataType::String));
-    let pschema = Arc::new(polars::prelude::Schema::from_iter(fields));
-    let missing: Vec<PlSmallStr> = read.missing.iter().map(|m| PlSmallStr::from(m.as_str())).collect();
-    let mut parse = CsvParseOptions::default()
-        .with_separator(read.separator)
-        .with_quote_char(read.quote)
-        .with_missing_is_null(true)
-        .with_null_values((!missing.is_empty()).then_some(NullValues::AllColumns(missing)));
-    if let Some(prefix) = &read.comment_prefix {
-        parse = parse.with_comment_prefix(Some(prefix.as_str()));
-    }
-    let df = CsvReadOptions::default()
-        .with_has_header(read.header)
-        .with_schema(Some(pschema))
-        .with_parse_options(parse)
-        .with_raise_if_empty(false)
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .and_then(|reader| reader.finish())
+    // If even the text read fails, polars' first complaint is the one worth reporting.
+    let df = polars_csv(path, read, fields, true)
         .map_err(|_| Error::ReadCsv { path: path.to_path_buf(), source: first_error })?;
     Ok((df, schema.clone()))
 }

@@ -23,6 +23,22 @@ pub struct DataSections {
     pub preprocess: PreprocessConfig,
 }
 
+/// The data sections as they stand in a config file. Other top-level tables (models,
+/// evaluation, ...) are left to the crates that own them: the whole file, unknown top-level
+/// keys included, is checked by the binary's config loader.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct DataFile {
+    project: ProjectConfig,
+    data: DataConfig,
+    columns: ColumnsConfig,
+    #[serde(default)]
+    validation: ValidationConfig,
+    #[serde(default)]
+    split: SplitConfig,
+    #[serde(default)]
+    preprocess: PreprocessConfig,
+}
+
 /// How to read the files, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadOptions {
@@ -172,6 +188,14 @@ impl DataPlan {
             target: columns.target,
             assigned,
         })
+    }
+
+    /// Parse the data sections of config text that came from `path`, and check them.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Self> {
+        let file: DataFile = toml::from_str(text)
+            .map_err(|source| Error::ConfigParse { path: path.to_path_buf(), source: Box::new(source) })?;
+        let DataFile { project, data, columns, validation, split, preprocess } = file;
+        Self::new(path, DataSections { project, data, columns, validation, split, preprocess })
     }
 
     /// The schema for a file whose columns are `file_columns` (in file order). Checks that the

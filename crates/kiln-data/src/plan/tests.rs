@@ -1,22 +1,6 @@
 //! Config checks: every misconfiguration is an error naming the file, the key and the fix.
 
 use super::*;
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    project: ProjectConfig,
-    data: DataConfig,
-    columns: ColumnsConfig,
-    #[serde(default)]
-    validation: ValidationConfig,
-    #[serde(default)]
-    split: SplitConfig,
-    #[serde(default)]
-    preprocess: PreprocessConfig,
-}
-
 const BASE: &str = r#"
 [project]
 name = "t"
@@ -36,19 +20,7 @@ protected = ["sex"]
 "#;
 
 fn plan(text: &str) -> Result<DataPlan> {
-    let file: File = toml::from_str(text)
-        .map_err(|source| Error::ConfigParse { path: "cfg.toml".into(), source: Box::new(source) })?;
-    DataPlan::new(
-        Path::new("configs/cfg.toml"),
-        DataSections {
-            project: file.project,
-            data: file.data,
-            columns: file.columns,
-            validation: file.validation,
-            split: file.split,
-            preprocess: file.preprocess,
-        },
-    )
+    DataPlan::from_toml(Path::new("configs/cfg.toml"), text)
 }
 
 fn with(extra_columns: &str) -> String {

@@ -2,24 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kiln_core::preprocess::PreprocessConfig;
-use kiln_data::config::{ColumnsConfig, DataConfig, ProjectConfig, SplitConfig, ValidationConfig};
-use kiln_data::plan::{DataPlan, DataSections};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    project: ProjectConfig,
-    data: DataConfig,
-    columns: ColumnsConfig,
-    #[serde(default)]
-    validation: ValidationConfig,
-    #[serde(default)]
-    split: SplitConfig,
-    #[serde(default)]
-    preprocess: PreprocessConfig,
-}
+use kiln_data::plan::DataPlan;
 
 /// The repository root.
 pub(crate) fn repo() -> PathBuf {
@@ -28,19 +11,7 @@ pub(crate) fn repo() -> PathBuf {
 
 /// Plan from config text as if it were the file at `path`.
 pub(crate) fn plan_from(path: &Path, text: &str) -> kiln_data::Result<DataPlan> {
-    let file: File = toml::from_str(text)
-        .map_err(|source| kiln_data::Error::ConfigParse { path: path.to_path_buf(), source: Box::new(source) })?;
-    DataPlan::new(
-        path,
-        DataSections {
-            project: file.project,
-            data: file.data,
-            columns: file.columns,
-            validation: file.validation,
-            split: file.split,
-            preprocess: file.preprocess,
-        },
-    )
+    DataPlan::from_toml(path, text)
 }
 
 /// The shipped Adult config.
