@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # The test command: every test of the workspace, the docs, and the architecture checks.
-# Sets up what the tests need on a fresh machine (nothing beyond the Rust toolchain so far).
+# Sets up what the tests need on a fresh machine: the Rust toolchain, plus numpy and
+# safetensors for the Python script that reproduces kiln's predictions from a bundle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln-target}"
+
+if ! python3 -c "import numpy, safetensors" 2>/dev/null; then
+  echo "== installing numpy and safetensors (for scripts/bundle_check.py)"
+  python3 -m pip install --quiet --disable-pip-version-check numpy safetensors
+fi
+python3 -c "import numpy, safetensors" || { echo "numpy and safetensors are required by the tests" >&2; exit 1; }
+export KILN_REQUIRE_PYTHON=1
 
 cargo test --workspace --locked
 

@@ -3,12 +3,21 @@
 //! - [`schema`]: `Schema`, `Column`, `Role`, `DType`, `Task`: what the data is.
 //! - [`preprocess`]: the fitted `Preprocessor` that encodes features identically in training
 //!   and serving.
+//! - [`bundle`]: the model bundle, one `.safetensors` file holding a model's tensors and its
+//!   JSON `Manifest` (schema, preprocessor, `Architecture`, hashes, metrics, reference
+//!   distributions for drift checks); `Bundle::write` and `Bundle::read`.
+//! - [`device`]: `DeviceSpec` (`auto`, `cpu`, `cuda`, `cuda:N`) and `resolve`, the one place a
+//!   run's device is chosen.
 //! - [`rng`]: kiln's own seeded generator, so results never depend on another crate's RNG.
 //! - [`hash`]: the one content hash used for data, schema and bundle versions.
+//! - [`error`]: the crate's one `Error` enum.
 //!
 //! kiln-core sits at the bottom of the crate graph: it must not depend on polars, SQLite or
-//! HTTP, so that a serving binary stays small.
+//! HTTP, so that a serving binary stays small. Training writes bundles and serving reads them
+//! through this crate alone.
 
+pub mod bundle;
+pub mod device;
 pub mod error;
 pub mod hash;
 pub mod preprocess;

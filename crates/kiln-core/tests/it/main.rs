@@ -1,0 +1,9 @@
+//! kiln-core integration tests: bundles written to and read from real files in temporary
+//! folders, reference distributions on hand-worked data, and device specs.
+
+mod bundle_errors;
+mod bundle_roundtrip;
+mod common;
+mod device;
+mod python_check;
+mod reference;

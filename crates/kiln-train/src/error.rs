@@ -1,0 +1,75 @@
+//! kiln-train's error type. Every variant names the model, key path or column at fault; hints
+//! go on their own line.
+
+use std::path::PathBuf;
+
+/// Errors from kiln-train.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid [[models]] table in {path}")]
+    ConfigParse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("`{key}` {problem}\nhint: {hint}")]
+    InvalidValue { key: String, problem: String, hint: String },
+    #[error("`{key}` names column `{column}`, which is not a feature column\nhint: the feature columns are: {known}")]
+    UnknownColumn { key: String, column: String, known: String },
+    #[error(
+        "`{key}` repeats the model name `{name}` (first used by `{first}`)\nhint: give each [[models]] table its own `name`"
+    )]
+    DuplicateName { key: String, name: String, first: String },
+
+    #[error("the training rows are empty\nhint: check the split: the training part must hold rows")]
+    NoTrainingRows,
+    #[error(
+        "target `{column}` is missing at row {row}\nhint: drop rows without a label before training, or check data.missing"
+    )]
+    MissingTarget { column: String, row: usize },
+    #[error(
+        "target `{column}` has the value `{value}` at row {row}, which is not one of the classes {classes}\nhint: add it to columns.classes, or map it with [data.map.{column}]"
+    )]
+    UnknownClass { column: String, value: String, row: usize, classes: String },
+    #[error(
+        "target `{column}` is not a finite number at row {row}\nhint: a regression target must be a finite number in every training row"
+    )]
+    NonFiniteTarget { column: String, row: usize },
+    #[error("the data has no column `{column}`, needed as {what}\nhint: use a table loaded with the model's config")]
+    MissingColumn { column: String, what: &'static str },
+    #[error("data operation failed while {doing}")]
+    Polars {
+        doing: &'static str,
+        #[source]
+        source: polars::error::PolarsError,
+    },
+    #[error("cannot encode the features")]
+    Encode(#[source] kiln_data::Error),
+    #[error("gradient boosting failed while {doing}")]
+    Gbdt {
+        doing: &'static str,
+        #[source]
+        source: perpetual::errors::PerpetualError,
+    },
+    #[error("cannot write the {what} as JSON")]
+    Serialize {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "cannot read the {what}: not a saved kiln {what}\nhint: load bytes written by the same model kind's `to_bytes`"
+    )]
+    Deserialize {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "cannot read the {what}: format `{found}`, expected `{expected}`\nhint: save the model again with this version of kiln"
+    )]
+    Format { what: &'static str, found: String, expected: &'static str },
+}
+
+/// kiln-train's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

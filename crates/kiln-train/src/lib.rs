@@ -1,0 +1,22 @@
+//! kiln-train: model configs and training.
+//!
+//! - [`config`]: the `[[models]]` tables (`ModelConfig`, tagged by `kind`) and
+//!   `ModelsSection::validate`, which checks them against the schema into a `ModelPlan`
+//!   (the only form the trainers accept, e.g. `GbdtPlan`).
+//! - [`baselines`]: the non-neural models, each fitted on the training split only:
+//!   [`baselines::prior::PriorModel`], [`baselines::rules::RulesModel`] and
+//!   [`baselines::gbdt::GbdtModel`] (gradient-boosted trees through `perpetual`).
+//! - [`predictions`]: `Predictions`, what every model returns; [`target`]: the training
+//!   target as class indices or values; [`metrics`]: ROC AUC, for checking models.
+//!
+//! Builds on kiln-core (schema, preprocessor) and kiln-data (tables, splits, the fitted
+//! preprocessor's encoding).
+
+pub mod baselines;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod predictions;
+pub mod target;
+
+pub use error::{Error, Result};
