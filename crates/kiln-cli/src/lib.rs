@@ -44,6 +44,10 @@ pub enum Command {
     /// Inspect, validate, version, split and generate data.
     #[command(subcommand)]
     Data(commands::data::DataCmd),
+    /// Train every model of the config, export the best to a bundle, record the run.
+    Train(commands::train::TrainArgs),
+    /// Score rows with a model bundle (batch inference with probabilities).
+    Predict(commands::train::PredictArgs),
     /// Runs recorded in the tracking store: list, show, diff.
     Runs(commands::track::RunsArgs),
     /// The model registry: versions, aliases, promotion and rollback.
@@ -72,6 +76,8 @@ where
     let progress = progress::Progress::new(cli.quiet);
     let result = match &cli.command {
         Command::Data(cmd) => commands::data::run(cmd, &cli.store, progress, out),
+        Command::Train(args) => commands::train::train(args, &cli.store, progress, out),
+        Command::Predict(args) => commands::train::predict(args, progress, out),
         Command::Runs(args) => commands::track::runs(args, &cli.store, out),
         Command::Models(args) => commands::track::models(args, &cli.store, out),
         Command::Audit(args) => commands::track::audit(args, &cli.store, out),

@@ -41,6 +41,11 @@ pub struct Step {
 }
 
 impl Step {
+    /// Replace the message (for example with the latest epoch's numbers).
+    pub fn set_message(&self, message: impl Into<String>) {
+        self.bar.set_message(message.into());
+    }
+
     pub fn done(self) {
         self.bar.finish_and_clear();
     }

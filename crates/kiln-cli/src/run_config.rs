@@ -23,6 +23,9 @@ pub struct RunConfig {
     pub split: SplitConfig,
     #[serde(default)]
     pub preprocess: PreprocessConfig,
+    /// `[[models]]`: the models to train and compare.
+    #[serde(default)]
+    pub models: Vec<kiln_train::config::ModelConfig>,
 }
 
 /// A loaded config: its path, the raw text and the checked data plan.

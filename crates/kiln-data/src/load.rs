@@ -102,6 +102,63 @@ pub fn load_path(plan: &DataPlan, path: &Path, what: &'static str, max_examples:
     Ok(table)
 }
 
+/// Load a file for a model whose schema is already known (from a bundle): Parquet, or CSV
+/// with a header and standard quoting. Feature columns must be present; other schema columns
+/// (target, ids, segments) are kept when present; columns outside the schema are ignored.
+/// Cells that do not parse as their declared type become findings, as in [`load`].
+pub fn load_for_schema(path: &Path, schema: &Schema, max_examples: usize) -> Result<Table> {
+    let meta = std::fs::metadata(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::FileNotFound { path: path.to_path_buf(), what: "data" }
+        } else {
+            Error::ReadFile { path: path.to_path_buf(), source }
+        }
+    })?;
+    if meta.len() == 0 {
+        return Err(Error::EmptyFile { path: path.to_path_buf() });
+    }
+    let df = match FileFormat::from_path(path) {
+        Some(FileFormat::Parquet) => {
+            let file =
+                std::fs::File::open(path).map_err(|source| Error::ReadFile { path: path.to_path_buf(), source })?;
+            ParquetReader::new(file)
+                .finish()
+                .map_err(|source| Error::ReadParquet { path: path.to_path_buf(), source })?
+        }
+        _ => CsvReadOptions::default()
+            .with_infer_schema_length(None)
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))
+            .and_then(|reader| reader.finish())
+            .map_err(|source| Error::ReadCsv { path: path.to_path_buf(), source })?,
+    };
+    if df.height() == 0 {
+        return Err(Error::NoRows { path: path.to_path_buf() });
+    }
+    let found: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+    let mut kept = schema.clone();
+    kept.columns.retain(|c| c.role != Role::Drop && found.contains(&c.name));
+    if let Some(missing) = schema.features().find(|c| !found.contains(&c.name)) {
+        return Err(Error::MissingFileColumn {
+            path: path.to_path_buf(),
+            column: missing.name.clone(),
+            found: found.join(", "),
+        });
+    }
+    let mut table = Table { path: path.to_path_buf(), df, schema: kept, findings: Vec::new() };
+    let plain = ReadOptions {
+        format: FileFormat::Csv,
+        header: true,
+        separator: b',',
+        quote: Some(b'"'),
+        comment_prefix: None,
+        missing: Vec::new(),
+        trim_whitespace: false,
+        map: Default::default(),
+    };
+    finish_columns(&mut table, &plain, max_examples)?;
+    Ok(table)
+}
+
 fn polars_dtype(dtype: DType) -> DataType {
     match dtype {
         DType::Int => DataType::Int64,

@@ -69,6 +69,46 @@ pub enum Error {
         "cannot read the {what}: format `{found}`, expected `{expected}`\nhint: save the model again with this version of kiln"
     )]
     Format { what: &'static str, found: String, expected: &'static str },
+    #[error("the bundle does not hold a model kiln can load")]
+    Bundle(#[source] kiln_core::Error),
+    #[error(
+        "the bundle's {architecture} architecture has no trainer or predictor yet\nhint: train it with a kiln version that supports it"
+    )]
+    UnsupportedArchitecture { architecture: &'static str },
+    #[error(
+        "training `{kind}` models (`{name}`) is not available yet\nhint: remove the model from [[models]] or use prior, rules or gbdt"
+    )]
+    NotTrainable { name: String, kind: &'static str },
+    #[error(
+        "the validation rows are empty\nhint: the neural models early-stop on the validation part: give the split a validation_fraction"
+    )]
+    NoValidationRows,
+    #[error("the target has {found} rows but the features have {expected}\nhint: pass the target of the same rows")]
+    TargetLength { expected: usize, found: usize },
+    #[error("the target does not fit a {task} task\nhint: read it with `target::read_target` and the model's schema")]
+    TargetKind { task: &'static str },
+    #[error(
+        "the features have {found} dense columns but the model takes {expected}\nhint: encode with the preprocessor the model was trained with (one-hot encoding)"
+    )]
+    InputWidth { expected: usize, found: usize },
+    #[error("neural training parameter `{key}` {problem}")]
+    InvalidTrainParam { key: &'static str, problem: &'static str },
+    #[error("kiln's neural trainer does not support {what}")]
+    UnsupportedNeural { what: &'static str },
+    #[error(
+        "the training loss became infinite or NaN at epoch {epoch}, step {step}\nhint: lower the learning rate or enable gradient clipping"
+    )]
+    NonFiniteLoss { epoch: usize, step: usize },
+    #[error("the model tensors lack `{name}`")]
+    MissingTensor { name: String },
+    #[error("tensor `{name}` has shape {found:?}, expected {expected:?}")]
+    TensorShape { name: String, expected: Vec<usize>, found: Vec<usize> },
+    #[error("cannot read tensor `{name}`")]
+    TensorRead {
+        name: String,
+        #[source]
+        source: Box<kiln_core::Error>,
+    },
 }
 
 /// kiln-train's result type.

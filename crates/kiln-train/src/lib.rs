@@ -6,8 +6,11 @@
 //! - [`baselines`]: the non-neural models, each fitted on the training split only:
 //!   [`baselines::prior::PriorModel`], [`baselines::rules::RulesModel`] and
 //!   [`baselines::gbdt::GbdtModel`] (gradient-boosted trees through `perpetual`).
+//! - [`session`]: `fit_model` (any planned model) and `score` (the metric that picks the
+//!   model to export); [`trained`]: `TrainedModel`, any fitted model, to and from a bundle.
 //! - [`predictions`]: `Predictions`, what every model returns; [`target`]: the training
 //!   target as class indices or values; [`metrics`]: ROC AUC, for checking models.
+//! - [`nn`]: kiln's own CPU training of the neural models (linear, MLP): `nn::fit`, `NeuralModel`.
 //!
 //! Builds on kiln-core (schema, preprocessor) and kiln-data (tables, splits, the fitted
 //! preprocessor's encoding).
@@ -16,7 +19,10 @@ pub mod baselines;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod nn;
 pub mod predictions;
+pub mod session;
 pub mod target;
+pub mod trained;
 
 pub use error::{Error, Result};

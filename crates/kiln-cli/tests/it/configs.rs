@@ -9,7 +9,14 @@ fn every_shipped_config_parses_and_plans() {
     for entry in std::fs::read_dir(&dir).expect("configs/") {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "toml") {
-            kiln_cli::run_config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let loaded = kiln_cli::run_config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            // The models are checked against the schema too (configs that name their columns).
+            if let Some(names) = &loaded.plan.names {
+                let schema = loaded.plan.schema(names).expect("schema");
+                kiln_train::config::ModelsSection { models: loaded.config.models.clone() }
+                    .validate(&schema)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
             n += 1;
         }
     }

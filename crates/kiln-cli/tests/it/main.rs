@@ -5,6 +5,7 @@ mod binary;
 mod configs;
 mod data_cmds;
 mod track_cmds;
+mod train_predict;
 
 /// Run kiln in process with a tracking store shared by the whole test binary, outside the
 /// source tree; returns (exit code, stdout, stderr).

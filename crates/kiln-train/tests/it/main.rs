@@ -4,5 +4,6 @@
 mod common;
 mod config;
 mod gbdt;
+mod nn;
 mod prior;
 mod rules;

@@ -1,0 +1,382 @@
+//! The numeric kernels of kiln's CPU training path, over contiguous row-major `f32` buffers:
+//! dense layers (matrix products through `faer`'s safe gemm API, bias fused into the product),
+//! activations, layer normalization and dropout, each with its backward pass.
+//!
+//! Must not allocate: every buffer is the caller's, sized once per model.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+use rayon::prelude::{IndexedParallelIterator, ParallelIterator, ParallelSlice, ParallelSliceMut};
+
+use crate::config::Activation;
+
+/// Products smaller than this many multiply-adds run on one thread.
+const PARALLEL_MIN_WORK: usize = 1 << 20;
+
+/// Layer-norm epsilon (PyTorch's default).
+pub(crate) const LAYER_NORM_EPS: f32 = 1e-5;
+
+/// The parallelism of one product of `work` multiply-adds. faer splits the output across
+/// threads and never the inner (summed) dimension, so the result does not depend on it; the
+/// thread count is still fixed by the caller's configuration.
+fn parallelism(threads: usize, work: usize) -> Par {
+    if threads > 1 && work >= PARALLEL_MIN_WORK { Par::rayon(threads) } else { Par::Seq }
+}
+
+/// `out[rows, n_out] = x[rows, n_in] · weightᵀ + bias` (`weight` is `[n_out, n_in]`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dense_forward(
+    x: &[f32],
+    rows: usize,
+    n_in: usize,
+    weight: &[f32],
+    bias: &[f32],
+    n_out: usize,
+    out: &mut [f32],
+    threads: usize,
+) {
+    let out = &mut out[..rows * n_out];
+    for row in out.chunks_exact_mut(n_out) {
+        row.copy_from_slice(bias);
+    }
+    dense_product(x, rows, n_in, weight, n_out, out, Accum::Add, threads);
+}
+
+/// `out[rows, n_out] = x[rows, n_in] · weightᵀ`, without the bias (which
+/// [`bias_activation_forward`] adds in its pass).
+pub(crate) fn dense_forward_without_bias(
+    x: &[f32],
+    rows: usize,
+    n_in: usize,
+    weight: &[f32],
+    n_out: usize,
+    out: &mut [f32],
+    threads: usize,
+) {
+    dense_product(x, rows, n_in, weight, n_out, &mut out[..rows * n_out], Accum::Replace, threads);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dense_product(
+    x: &[f32],
+    rows: usize,
+    n_in: usize,
+    weight: &[f32],
+    n_out: usize,
+    out: &mut [f32],
+    accum: Accum,
+    threads: usize,
+) {
+    let dst = MatMut::from_row_major_slice_mut(out, rows, n_out);
+    let lhs = MatRef::from_row_major_slice(&x[..rows * n_in], rows, n_in);
+    let rhs = MatRef::from_row_major_slice(weight, n_out, n_in).transpose();
+    matmul(dst, accum, lhs, rhs, 1.0f32, parallelism(threads, rows * n_in * n_out));
+}
+
+/// One pass over `z[rows, width]`: `z += bias` (per column), then `out = activation(z)`;
+/// split by rows over `threads`.
+pub(crate) fn bias_activation_forward(
+    activation: Activation,
+    z: &mut [f32],
+    bias: &[f32],
+    out: &mut [f32],
+    threads: usize,
+) {
+    let width = bias.len();
+    let pass = |z: &mut [f32], out: &mut [f32]| {
+        for z_row in z.chunks_exact_mut(width) {
+            for (v, b) in z_row.iter_mut().zip(bias) {
+                *v += b;
+            }
+        }
+        activation_forward_serial(activation, z, out);
+    };
+    match elementwise_chunk(threads, out.len()) {
+        Some(chunk) => {
+            let chunk = chunk.div_ceil(width) * width;
+            z.par_chunks_mut(chunk).zip(out.par_chunks_mut(chunk)).for_each(|(z, out)| pass(z, out));
+        }
+        None => pass(z, out),
+    }
+}
+
+/// The backward pass of [`dense_forward`]: `grad_weight = gradᵀ · x`, `grad_bias = Σ_rows grad`
+/// (both overwritten), and, when asked, `grad_x = grad · weight` (overwritten).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dense_backward(
+    x: &[f32],
+    rows: usize,
+    n_in: usize,
+    weight: &[f32],
+    n_out: usize,
+    grad: &[f32],
+    grad_weight: &mut [f32],
+    grad_bias: &mut [f32],
+    grad_x: Option<&mut [f32]>,
+    threads: usize,
+) {
+    let grad = &grad[..rows * n_out];
+    let work = rows * n_in * n_out;
+    let dst = MatMut::from_row_major_slice_mut(grad_weight, n_out, n_in);
+    let lhs = MatRef::from_row_major_slice(grad, rows, n_out).transpose();
+    let rhs = MatRef::from_row_major_slice(&x[..rows * n_in], rows, n_in);
+    matmul(dst, Accum::Replace, lhs, rhs, 1.0f32, parallelism(threads, work));
+    // Column ranges per thread, each summed over the rows in order: the same result for any split.
+    let sum_columns = |start: usize, sums: &mut [f32]| {
+        sums.fill(0.0);
+        for row in grad.chunks_exact(n_out) {
+            for (b, g) in sums.iter_mut().zip(&row[start..]) {
+                *b += g;
+            }
+        }
+    };
+    match elementwise_chunk(threads, grad.len()) {
+        Some(_) => {
+            let columns = n_out.div_ceil(threads);
+            grad_bias.par_chunks_mut(columns).enumerate().for_each(|(part, sums)| sum_columns(part * columns, sums));
+        }
+        None => sum_columns(0, grad_bias),
+    }
+    if let Some(grad_x) = grad_x {
+        let dst = MatMut::from_row_major_slice_mut(&mut grad_x[..rows * n_in], rows, n_in);
+        let lhs = MatRef::from_row_major_slice(grad, rows, n_out);
+        let rhs = MatRef::from_row_major_slice(weight, n_out, n_in);
+        matmul(dst, Accum::Replace, lhs, rhs, 1.0f32, parallelism(threads, work));
+    }
+}
+
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+const GELU_CUBIC: f32 = 0.044_715;
+
+/// The activation of one value. GELU is the tanh approximation.
+#[inline]
+pub(crate) fn activate(activation: Activation, v: f32) -> f32 {
+    match activation {
+        Activation::Relu => v.max(0.0),
+        Activation::Gelu => 0.5 * v * (1.0 + (SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v)).tanh()),
+        Activation::Silu => v / (1.0 + (-v).exp()),
+        Activation::Tanh => v.tanh(),
+    }
+}
+
+/// The derivative of [`activate`] at `v`.
+#[inline]
+pub(crate) fn activate_derivative(activation: Activation, v: f32) -> f32 {
+    match activation {
+        Activation::Relu => {
+            if v > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Activation::Gelu => {
+            let t = (SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v)).tanh();
+            0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * v * v)
+        }
+        Activation::Silu => {
+            let s = 1.0 / (1.0 + (-v).exp());
+            s * (1.0 + v * (1.0 - s))
+        }
+        Activation::Tanh => {
+            let t = v.tanh();
+            1.0 - t * t
+        }
+    }
+}
+
+/// Element-wise passes shorter than this run on one thread.
+const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
+
+/// The chunk length that splits `len` elements over `threads`, or `None` to stay serial.
+fn elementwise_chunk(threads: usize, len: usize) -> Option<usize> {
+    (threads > 1 && len >= PARALLEL_MIN_ELEMENTS).then(|| len.div_ceil(threads))
+}
+
+/// [`activation_forward_serial`] split over `threads` (element-wise, so the result does not
+/// depend on the split).
+pub(crate) fn activation_forward(activation: Activation, pre: &[f32], out: &mut [f32], threads: usize) {
+    match elementwise_chunk(threads, out.len()) {
+        Some(chunk) => out
+            .par_chunks_mut(chunk)
+            .zip(pre.par_chunks(chunk))
+            .for_each(|(out, pre)| activation_forward_serial(activation, pre, out)),
+        None => activation_forward_serial(activation, pre, out),
+    }
+}
+
+/// [`activation_backward_serial`] split over `threads`.
+pub(crate) fn activation_backward(
+    activation: Activation,
+    grad: &[f32],
+    mask: Option<&[f32]>,
+    pre: &[f32],
+    out: &mut [f32],
+    threads: usize,
+) {
+    match (elementwise_chunk(threads, out.len()), mask) {
+        (Some(chunk), Some(mask)) => out
+            .par_chunks_mut(chunk)
+            .zip(grad.par_chunks(chunk))
+            .zip(mask.par_chunks(chunk).zip(pre.par_chunks(chunk)))
+            .for_each(|((out, grad), (mask, pre))| activation_backward_serial(activation, grad, Some(mask), pre, out)),
+        (Some(chunk), None) => out
+            .par_chunks_mut(chunk)
+            .zip(grad.par_chunks(chunk))
+            .zip(pre.par_chunks(chunk))
+            .for_each(|((out, grad), pre)| activation_backward_serial(activation, grad, None, pre, out)),
+        (None, mask) => activation_backward_serial(activation, grad, mask, pre, out),
+    }
+}
+
+/// `out = activation(pre)`, with the match hoisted out of the loop so that each loop vectorizes.
+fn activation_forward_serial(activation: Activation, pre: &[f32], out: &mut [f32]) {
+    fn each(pre: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
+        for (o, v) in out.iter_mut().zip(pre) {
+            *o = f(*v);
+        }
+    }
+    match activation {
+        Activation::Relu => each(pre, out, |v| v.max(0.0)),
+        Activation::Gelu => each(pre, out, |v| activate(Activation::Gelu, v)),
+        Activation::Silu => each(pre, out, |v| activate(Activation::Silu, v)),
+        Activation::Tanh => each(pre, out, |v| activate(Activation::Tanh, v)),
+    }
+}
+
+/// `out = grad · mask · activation'(pre)` (no mask: 1), the match hoisted out of the loop.
+fn activation_backward_serial(
+    activation: Activation,
+    grad: &[f32],
+    mask: Option<&[f32]>,
+    pre: &[f32],
+    out: &mut [f32],
+) {
+    fn each(grad: &[f32], mask: Option<&[f32]>, pre: &[f32], out: &mut [f32], d: impl Fn(f32) -> f32) {
+        match mask {
+            Some(mask) => {
+                for (((o, g), m), v) in out.iter_mut().zip(grad).zip(mask).zip(pre) {
+                    *o = g * m * d(*v);
+                }
+            }
+            None => {
+                for ((o, g), v) in out.iter_mut().zip(grad).zip(pre) {
+                    *o = g * d(*v);
+                }
+            }
+        }
+    }
+    match activation {
+        Activation::Relu => each(grad, mask, pre, out, |v| if v > 0.0 { 1.0 } else { 0.0 }),
+        Activation::Gelu => each(grad, mask, pre, out, |v| activate_derivative(Activation::Gelu, v)),
+        Activation::Silu => each(grad, mask, pre, out, |v| activate_derivative(Activation::Silu, v)),
+        Activation::Tanh => each(grad, mask, pre, out, |v| activate_derivative(Activation::Tanh, v)),
+    }
+}
+
+/// Layer normalization of each row of `x[rows, width]` into `out`, keeping the normalized
+/// values `x_hat` and each row's reciprocal standard deviation `rstd` for the backward pass.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn layer_norm_forward(
+    x: &[f32],
+    rows: usize,
+    width: usize,
+    gamma: &[f32],
+    beta: &[f32],
+    out: &mut [f32],
+    x_hat: &mut [f32],
+    rstd: &mut [f32],
+) {
+    for (row, row_rstd) in rstd[..rows].iter_mut().enumerate() {
+        let span = row * width..(row + 1) * width;
+        let xs = &x[span.clone()];
+        let mean = xs.iter().sum::<f32>() / width as f32;
+        let var = xs.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width as f32;
+        let r = 1.0 / (var + LAYER_NORM_EPS).sqrt();
+        *row_rstd = r;
+        let (hats, outs) = (&mut x_hat[span.clone()], &mut out[span]);
+        for (((h, o), v), (g, b)) in hats.iter_mut().zip(outs.iter_mut()).zip(xs).zip(gamma.iter().zip(beta)) {
+            *h = (v - mean) * r;
+            *o = *h * g + b;
+        }
+    }
+}
+
+/// The backward pass of [`layer_norm_forward`]: `grad_x` overwritten, `grad_gamma` and
+/// `grad_beta` overwritten.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn layer_norm_backward(
+    grad: &[f32],
+    rows: usize,
+    width: usize,
+    gamma: &[f32],
+    x_hat: &[f32],
+    rstd: &[f32],
+    grad_x: &mut [f32],
+    grad_gamma: &mut [f32],
+    grad_beta: &mut [f32],
+) {
+    grad_gamma.fill(0.0);
+    grad_beta.fill(0.0);
+    let n = width as f32;
+    for (row, r) in rstd[..rows].iter().enumerate() {
+        let span = row * width..(row + 1) * width;
+        let (gs, hats) = (&grad[span.clone()], &x_hat[span.clone()]);
+        let (mut sum, mut sum_hat) = (0.0f32, 0.0f32);
+        for (((g, h), gamma), (gg, gb)) in
+            gs.iter().zip(hats).zip(gamma).zip(grad_gamma.iter_mut().zip(grad_beta.iter_mut()))
+        {
+            *gg += g * h;
+            *gb += g;
+            let d = g * gamma;
+            sum += d;
+            sum_hat += d * h;
+        }
+        let (mean, mean_hat) = (sum / n, sum_hat / n);
+        for (((out, g), h), gamma) in grad_x[span].iter_mut().zip(gs).zip(hats).zip(gamma) {
+            *out = r * (g * gamma - mean - h * mean_hat);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `x · wᵀ + b` by the definition, in f64.
+    fn reference_dense(x: &[f32], rows: usize, n_in: usize, w: &[f32], b: &[f32], n_out: usize) -> Vec<f64> {
+        let mut out = vec![0.0; rows * n_out];
+        for r in 0..rows {
+            for o in 0..n_out {
+                out[r * n_out + o] = f64::from(b[o])
+                    + (0..n_in).map(|i| f64::from(x[r * n_in + i]) * f64::from(w[o * n_in + i])).sum::<f64>();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn dense_forward_matches_the_definition() {
+        let (rows, n_in, n_out) = (3, 4, 2);
+        let x: Vec<f32> = (0..12).map(|i| i as f32 * 0.5 - 2.0).collect();
+        let w: Vec<f32> = (0..8).map(|i| (i as f32 - 3.0) * 0.25).collect();
+        let b = [0.5, -1.0];
+        let mut out = vec![0.0; 6];
+        dense_forward(&x, rows, n_in, &w, &b, n_out, &mut out, 1);
+        for (a, e) in out.iter().zip(reference_dense(&x, rows, n_in, &w, &b, n_out)) {
+            assert!((f64::from(*a) - e).abs() < 1e-5, "{a} vs {e}");
+        }
+    }
+
+    #[test]
+    fn activation_derivatives_match_finite_differences() {
+        for activation in [Activation::Relu, Activation::Gelu, Activation::Silu, Activation::Tanh] {
+            for v in [-2.5f32, -0.7, 0.3, 1.9] {
+                let h = 1e-3f32;
+                let numeric = (activate(activation, v + h) - activate(activation, v - h)) / (2.0 * h);
+                let analytic = activate_derivative(activation, v);
+                assert!((numeric - analytic).abs() < 1e-3, "{activation:?} at {v}: {numeric} vs {analytic}");
+            }
+        }
+    }
+}

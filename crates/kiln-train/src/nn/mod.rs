@@ -1,0 +1,25 @@
+//! kiln's own CPU training path for neural models: logistic / softmax / linear regression and
+//! multilayer perceptrons, with forward and backward passes written by hand over contiguous
+//! row-major `f32` buffers (matrix products through `faer`'s gemm), AdamW, a warm-up + cosine
+//! schedule, gradient clipping and early stopping.
+//!
+//! - [`fit`] trains a [`NeuralModel`] on the preprocessor's dense (one-hot) features and
+//!   returns a [`TrainReport`]; [`NeuralModel::predict`] gives [`crate::predictions::Predictions`].
+//! - [`NeuralModel::to_tensors`] / [`NeuralModel::from_tensors`] convert to and from bundle
+//!   tensors named as `kiln_core::bundle::Architecture::required_tensors` names them (layer
+//!   norms add `mlp.norms.{i}.weight` / `.bias`).
+//!
+//! Not here yet: batch normalization and the ResNet.
+
+mod kernels;
+pub mod loss;
+mod model;
+mod net;
+pub mod optim;
+mod train;
+
+pub use model::{Dense, LayerNormParams, NeuralArch, NeuralModel};
+pub use train::{EpochStats, TrainParams, TrainReport, fit, mlp_arch};
+
+#[cfg(test)]
+mod tests;

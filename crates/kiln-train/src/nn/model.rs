@@ -1,0 +1,256 @@
+//! The fitted neural model: its architecture, its weights as plain row-major `f32` tensors
+//! named as `kiln_core::bundle::Architecture::required_tensors` names them, conversion to and
+//! from bundle tensors, and prediction.
+
+use std::collections::BTreeMap;
+
+use kiln_core::bundle::{Architecture, TensorData};
+use kiln_core::preprocess::Encoded;
+use kiln_core::schema::Task;
+
+use super::loss::sigmoid;
+use super::net::Workspace;
+use crate::config::{Activation, Norm};
+use crate::error::{Error, Result};
+use crate::predictions::Predictions;
+
+/// Rows per forward pass when predicting.
+const PREDICT_BATCH: usize = 1024;
+
+/// Which network: logistic / softmax / linear regression, or a multilayer perceptron.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NeuralArch {
+    Linear,
+    /// Hidden layers: dense → norm → activation → dropout (+ the layer's input when `residual`
+    /// and the widths match), then a dense head.
+    Mlp {
+        hidden: Vec<usize>,
+        activation: Activation,
+        norm: Norm,
+        residual: bool,
+    },
+}
+
+/// One dense layer: `weight` is `[n_out, n_in]` (as in PyTorch), `bias` `[n_out]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dense {
+    pub n_in: usize,
+    pub n_out: usize,
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// A layer normalization's scale and shift.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerNormParams {
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// A fitted neural model. Outputs are logits (classification) or values (regression).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeuralModel {
+    pub task: Task,
+    pub arch: NeuralArch,
+    pub n_inputs: usize,
+    pub n_outputs: usize,
+    /// Hidden layers then the head (one layer for `Linear`).
+    pub dense: Vec<Dense>,
+    /// One per hidden layer when the norm is `layer`, else empty.
+    pub norms: Vec<LayerNormParams>,
+}
+
+impl NeuralModel {
+    /// A model of zeros (the caller initializes it).
+    pub(crate) fn zeros(task: Task, arch: NeuralArch, n_inputs: usize, n_outputs: usize) -> Result<Self> {
+        let hidden: &[usize] = match &arch {
+            NeuralArch::Linear => &[],
+            NeuralArch::Mlp { hidden, norm, .. } => {
+                if *norm == Norm::Batch {
+                    return Err(Error::UnsupportedNeural { what: "batch normalization (use `layer` or `none`)" });
+                }
+                hidden
+            }
+        };
+        if hidden.contains(&0) || n_inputs == 0 || n_outputs == 0 {
+            return Err(Error::UnsupportedNeural { what: "a layer of width 0" });
+        }
+        let widths: Vec<usize> = std::iter::once(n_inputs).chain(hidden.iter().copied()).collect();
+        let outs = hidden.iter().copied().chain(std::iter::once(n_outputs));
+        let dense = widths
+            .iter()
+            .zip(outs)
+            .map(|(n_in, n_out)| Dense { n_in: *n_in, n_out, weight: vec![0.0; n_in * n_out], bias: vec![0.0; n_out] })
+            .collect();
+        let layer_norm = matches!(arch, NeuralArch::Mlp { norm: Norm::Layer, .. });
+        let norms = if layer_norm {
+            hidden.iter().map(|w| LayerNormParams { weight: vec![1.0; *w], bias: vec![0.0; *w] }).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Self { task, arch, n_inputs, n_outputs, dense, norms })
+    }
+
+    /// Every tensor with its bundle name and shape, in a fixed order.
+    pub fn named_tensors(&self) -> Vec<(String, Vec<usize>, &[f32])> {
+        let prefix = |layer: usize| match self.arch {
+            NeuralArch::Linear => "linear".to_string(),
+            NeuralArch::Mlp { .. } => format!("mlp.layers.{layer}"),
+        };
+        let mut tensors = Vec::new();
+        for (layer, dense) in self.dense.iter().enumerate() {
+            tensors.push((format!("{}.weight", prefix(layer)), vec![dense.n_out, dense.n_in], &dense.weight[..]));
+            tensors.push((format!("{}.bias", prefix(layer)), vec![dense.n_out], &dense.bias[..]));
+        }
+        for (layer, norm) in self.norms.iter().enumerate() {
+            tensors.push((format!("mlp.norms.{layer}.weight"), vec![norm.weight.len()], &norm.weight[..]));
+            tensors.push((format!("mlp.norms.{layer}.bias"), vec![norm.bias.len()], &norm.bias[..]));
+        }
+        tensors
+    }
+
+    /// Every tensor, mutable, in the order of [`Self::named_tensors`], with whether weight
+    /// decay applies to it (dense weights only).
+    pub(crate) fn tensors_mut(&mut self) -> Vec<(&mut [f32], bool)> {
+        let mut tensors: Vec<(&mut [f32], bool)> = Vec::new();
+        for dense in &mut self.dense {
+            tensors.push((&mut dense.weight[..], true));
+            tensors.push((&mut dense.bias[..], false));
+        }
+        for norm in &mut self.norms {
+            tensors.push((&mut norm.weight[..], false));
+            tensors.push((&mut norm.bias[..], false));
+        }
+        tensors
+    }
+
+    /// The bundle architecture.
+    pub fn architecture(&self) -> Architecture {
+        match &self.arch {
+            NeuralArch::Linear => Architecture::Linear { n_inputs: self.n_inputs, n_outputs: self.n_outputs },
+            NeuralArch::Mlp { hidden, activation, norm, residual } => Architecture::Mlp {
+                n_inputs: self.n_inputs,
+                hidden: hidden.clone(),
+                n_outputs: self.n_outputs,
+                activation: activation_name(*activation).to_string(),
+                norm: (*norm == Norm::Layer).then(|| "layer_norm".to_string()),
+                residual: *residual,
+            },
+        }
+    }
+
+    /// The weights as bundle tensors.
+    pub fn to_tensors(&self) -> BTreeMap<String, TensorData> {
+        self.named_tensors()
+            .into_iter()
+            .map(|(name, shape, values)| (name, TensorData::from_f32(shape, values)))
+            .collect()
+    }
+
+    /// A model from its bundle architecture and tensors; every tensor must be present with the
+    /// expected shape.
+    pub fn from_tensors(
+        task: Task,
+        architecture: &Architecture,
+        tensors: &BTreeMap<String, TensorData>,
+    ) -> Result<Self> {
+        let (arch, n_inputs, n_outputs) = match architecture {
+            Architecture::Linear { n_inputs, n_outputs } => (NeuralArch::Linear, *n_inputs, *n_outputs),
+            Architecture::Mlp { n_inputs, hidden, n_outputs, activation, norm, residual } => {
+                let activation = parse_activation(activation)?;
+                let norm = match norm.as_deref() {
+                    None => Norm::None,
+                    Some("layer_norm") => Norm::Layer,
+                    Some(_) => return Err(Error::UnsupportedNeural { what: "a normalization other than layer_norm" }),
+                };
+                (
+                    NeuralArch::Mlp { hidden: hidden.clone(), activation, norm, residual: *residual },
+                    *n_inputs,
+                    *n_outputs,
+                )
+            }
+            _ => return Err(Error::UnsupportedNeural { what: "an architecture other than linear or mlp" }),
+        };
+        let mut model = Self::zeros(task, arch, n_inputs, n_outputs)?;
+        let specs: Vec<(String, Vec<usize>)> =
+            model.named_tensors().into_iter().map(|(name, shape, _)| (name, shape)).collect();
+        for ((name, shape), (slot, _)) in specs.into_iter().zip(model.tensors_mut()) {
+            let tensor = tensors.get(&name).ok_or_else(|| Error::MissingTensor { name: name.clone() })?;
+            if tensor.shape != shape {
+                return Err(Error::TensorShape { name, expected: shape, found: tensor.shape.clone() });
+            }
+            let values =
+                tensor.to_f32().map_err(|source| Error::TensorRead { name: name.clone(), source: Box::new(source) })?;
+            slot.copy_from_slice(&values);
+        }
+        Ok(model)
+    }
+
+    /// The raw outputs (logits or values), `n_rows * n_outputs`, row-major.
+    pub fn outputs(&self, data: &Encoded) -> Result<Vec<f32>> {
+        check_inputs(self.n_inputs, data)?;
+        let mut workspace = Workspace::new(self, PREDICT_BATCH.min(data.n_rows.max(1)), false);
+        let mut outputs = vec![0.0; data.n_rows * self.n_outputs];
+        for (start, chunk) in
+            (0..data.n_rows).step_by(PREDICT_BATCH).zip(outputs.chunks_mut(PREDICT_BATCH * self.n_outputs))
+        {
+            let rows = (data.n_rows - start).min(PREDICT_BATCH);
+            workspace.load_rows(&data.dense[start * self.n_inputs..(start + rows) * self.n_inputs], rows);
+            workspace.forward(self, rows, None, 1);
+            chunk.copy_from_slice(&workspace.outputs()[..rows * self.n_outputs]);
+        }
+        Ok(outputs)
+    }
+
+    /// Predictions in the task's shape: P(positive), class probabilities, or values.
+    pub fn predict(&self, data: &Encoded) -> Result<Predictions> {
+        let outputs = self.outputs(data)?;
+        Ok(to_predictions(self.task, &outputs, self.n_outputs))
+    }
+}
+
+/// Outputs to predictions: the sigmoid (binary), the softmax (multiclass) or as is.
+pub(crate) fn to_predictions(task: Task, outputs: &[f32], n_outputs: usize) -> Predictions {
+    let n_rows = outputs.len() / n_outputs.max(1);
+    let values: Vec<f64> = match task {
+        Task::Binary => outputs.iter().map(|z| sigmoid(f64::from(*z))).collect(),
+        Task::Regression => outputs.iter().map(|v| f64::from(*v)).collect(),
+        Task::Multiclass => outputs
+            .chunks_exact(n_outputs)
+            .flat_map(|row| {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let exp: Vec<f64> = row.iter().map(|v| f64::from(v - max).exp()).collect();
+                let sum: f64 = exp.iter().sum();
+                exp.into_iter().map(move |e| e / sum)
+            })
+            .collect(),
+    };
+    Predictions { task, n_rows, n_outputs, values }
+}
+
+/// Check that the encoded data has the model's input width.
+pub(crate) fn check_inputs(n_inputs: usize, data: &Encoded) -> Result<()> {
+    if data.n_dense != n_inputs || data.dense.len() != data.n_rows * data.n_dense {
+        return Err(Error::InputWidth { expected: n_inputs, found: data.n_dense });
+    }
+    Ok(())
+}
+
+fn activation_name(activation: Activation) -> &'static str {
+    match activation {
+        Activation::Relu => "relu",
+        Activation::Gelu => "gelu_tanh",
+        Activation::Silu => "silu",
+        Activation::Tanh => "tanh",
+    }
+}
+
+fn parse_activation(name: &str) -> Result<Activation> {
+    Ok(match name {
+        "relu" => Activation::Relu,
+        "gelu_tanh" => Activation::Gelu,
+        "silu" => Activation::Silu,
+        "tanh" => Activation::Tanh,
+        _ => return Err(Error::UnsupportedNeural { what: "an unknown activation" }),
+    })
+}

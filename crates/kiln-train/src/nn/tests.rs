@@ -1,0 +1,86 @@
+//! Gradient checks of every layer's backward pass against central finite differences, through
+//! whole small networks (dense, each activation, layer norm, dropout, residual, each loss).
+
+use kiln_core::rng::Rng;
+use kiln_core::schema::Task;
+
+use super::loss::loss_and_gradient;
+use super::model::{NeuralArch, NeuralModel};
+use super::net::Workspace;
+use crate::config::{Activation, Norm};
+
+const ROWS: usize = 5;
+const N_INPUTS: usize = 4;
+
+fn small_model(task: Task, arch: NeuralArch, n_outputs: usize) -> NeuralModel {
+    let mut model = NeuralModel::zeros(task, arch, N_INPUTS, n_outputs).expect("model");
+    let mut rng = Rng::new(7);
+    for (tensor, _) in model.tensors_mut() {
+        tensor.iter_mut().for_each(|v| *v = (rng.normal() * 0.7) as f32);
+    }
+    model
+}
+
+/// The loss of `model` on fixed data, with dropout masks drawn from a copy of `rng`; and the
+/// gradients, when `grads` is given.
+fn loss(model: &NeuralModel, grads: Option<&mut NeuralModel>, targets: &[f32], dropout: f32, rng: &Rng) -> f64 {
+    let mut data_rng = Rng::new(11);
+    let inputs: Vec<f32> = (0..ROWS * N_INPUTS).map(|_| data_rng.normal() as f32).collect();
+    let mut workspace = Workspace::new(model, ROWS, true);
+    workspace.load_rows(&inputs, ROWS);
+    let mut masks = rng.clone();
+    workspace.forward(model, ROWS, Some((dropout, &mut masks)), 1);
+    let weights = [1.0, 0.5, 2.0, 1.0, 1.5];
+    let (outputs, grad) = workspace.outputs_and_grad();
+    let value = loss_and_gradient(model.task, outputs, model.n_outputs, targets, &weights, grad);
+    if let Some(grads) = grads {
+        workspace.backward(model, grads, ROWS, dropout > 0.0, 1);
+    }
+    value
+}
+
+fn check(task: Task, arch: NeuralArch, n_outputs: usize, targets: &[f32], dropout: f32) {
+    let model = small_model(task, arch.clone(), n_outputs);
+    let rng = Rng::new(3);
+    let mut grads = model.clone();
+    loss(&model, Some(&mut grads), targets, dropout, &rng);
+    let analytic: Vec<Vec<f32>> = grads.tensors_mut().into_iter().map(|(t, _)| t.to_vec()).collect();
+    let names: Vec<String> = model.named_tensors().into_iter().map(|(n, _, _)| n).collect();
+    let h = 1e-2f32;
+    for (slot, name) in names.iter().enumerate() {
+        for (i, a) in analytic[slot].iter().enumerate() {
+            let mut up = model.clone();
+            up.tensors_mut()[slot].0[i] += h;
+            let mut down = model.clone();
+            down.tensors_mut()[slot].0[i] -= h;
+            let numeric = (loss(&up, None, targets, dropout, &rng) - loss(&down, None, targets, dropout, &rng))
+                / (2.0 * f64::from(h));
+            let a = f64::from(*a);
+            assert!(
+                (numeric - a).abs() <= 2e-3 + 2e-2 * a.abs(),
+                "{arch:?} {task:?}: d loss / d {name}[{i}] is {a}, finite differences give {numeric}"
+            );
+        }
+    }
+}
+
+#[test]
+fn linear_gradients_match_finite_differences() {
+    check(Task::Binary, NeuralArch::Linear, 1, &[1.0, 0.0, 0.0, 1.0, 1.0], 0.0);
+    check(Task::Multiclass, NeuralArch::Linear, 3, &[0.0, 2.0, 1.0, 1.0, 2.0], 0.0);
+    check(Task::Regression, NeuralArch::Linear, 1, &[0.3, -1.2, 0.8, 2.0, 0.0], 0.0);
+}
+
+#[test]
+fn mlp_gradients_match_finite_differences() {
+    let mlp = |activation, norm, residual| NeuralArch::Mlp { hidden: vec![6, 6], activation, norm, residual };
+    let binary = [1.0, 0.0, 0.0, 1.0, 1.0];
+    for activation in [Activation::Relu, Activation::Gelu, Activation::Silu, Activation::Tanh] {
+        check(Task::Binary, mlp(activation, Norm::None, false), 1, &binary, 0.0);
+    }
+    check(Task::Binary, mlp(Activation::Gelu, Norm::Layer, false), 1, &binary, 0.0);
+    check(Task::Binary, mlp(Activation::Tanh, Norm::Layer, true), 1, &binary, 0.0);
+    check(Task::Binary, mlp(Activation::Gelu, Norm::None, true), 1, &binary, 0.3);
+    check(Task::Multiclass, mlp(Activation::Silu, Norm::Layer, true), 3, &[0.0, 2.0, 1.0, 1.0, 2.0], 0.2);
+    check(Task::Regression, mlp(Activation::Tanh, Norm::None, false), 1, &[0.3, -1.2, 0.8, 2.0, 0.0], 0.0);
+}

@@ -1,0 +1,360 @@
+//! The training loop: seeded shuffled mini-batches, AdamW with warm-up and cosine decay,
+//! gradient clipping, dropout, early stopping on the validation metric with the best weights
+//! restored, and epoch and wall-time budgets.
+//!
+//! The same inputs, parameters and seed give bit-identical weights: every random draw comes
+//! from `kiln_core::rng::Rng`, and the thread count is fixed by [`TrainParams::threads`].
+
+use std::time::Instant;
+
+use kiln_core::preprocess::Encoded;
+use kiln_core::rng::Rng;
+use kiln_core::schema::Task;
+
+use super::loss::{loss_and_gradient, softmax_cross_entropy};
+use super::model::{NeuralArch, NeuralModel, check_inputs, to_predictions};
+use super::net::Workspace;
+use super::optim::{AdamW, clip_global_norm, learning_rate};
+use crate::config::{LinearConfig, MlpConfig};
+use crate::error::{Error, Result};
+use crate::metrics::roc_auc;
+use crate::target::Target;
+
+/// Seed streams of one run.
+const STREAM_INIT: u64 = 1;
+const STREAM_SHUFFLE: u64 = 2;
+const STREAM_DROPOUT: u64 = 3;
+
+/// How to train: optimizer, schedule, budgets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainParams {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    /// AdamW's decoupled weight decay, on dense weights only.
+    pub weight_decay: f64,
+    pub warmup_epochs: usize,
+    /// Epochs without a better validation metric before stopping.
+    pub patience: usize,
+    /// Dropout after each hidden layer.
+    pub dropout: f64,
+    /// Clip the gradients to this global L2 norm.
+    pub clip_norm: Option<f64>,
+    /// Stop after the epoch during which this many seconds have passed.
+    pub max_seconds: Option<f64>,
+    /// Threads of the matrix products (fixed, so that runs repeat exactly).
+    pub threads: usize,
+    /// A weight per class (classification), for imbalanced data.
+    pub class_weights: Option<Vec<f64>>,
+}
+
+/// What one epoch did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochStats {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f64,
+    /// ROC AUC (binary, higher is better), log loss (multiclass) or RMSE (regression).
+    pub valid_metric: f64,
+    pub samples_per_sec: f64,
+    pub seconds: f64,
+}
+
+/// The history of a fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainReport {
+    pub epochs: Vec<EpochStats>,
+    /// The epoch whose weights were kept (1-based).
+    pub best_epoch: usize,
+    pub stopped_early: bool,
+}
+
+impl TrainParams {
+    /// The parameters an `mlp` model table sets (4 threads at most, clipping at norm 1).
+    pub fn from_mlp(config: &MlpConfig) -> Self {
+        Self {
+            epochs: config.epochs,
+            batch_size: config.batch_size,
+            lr: config.lr,
+            weight_decay: config.weight_decay,
+            warmup_epochs: config.warmup_epochs,
+            patience: config.patience,
+            dropout: config.dropout,
+            clip_norm: Some(1.0),
+            max_seconds: None,
+            threads: default_threads(),
+            class_weights: None,
+        }
+    }
+
+    /// The parameters a `linear` model table sets: `l2` as weight decay, patience 5.
+    pub fn from_linear(config: &LinearConfig) -> Self {
+        Self {
+            epochs: config.epochs,
+            batch_size: config.batch_size,
+            lr: config.lr,
+            weight_decay: config.l2,
+            warmup_epochs: 0,
+            patience: 5,
+            dropout: 0.0,
+            clip_norm: Some(1.0),
+            max_seconds: None,
+            threads: default_threads(),
+            class_weights: None,
+        }
+    }
+}
+
+/// The architecture an `mlp` model table describes.
+pub fn mlp_arch(config: &MlpConfig) -> NeuralArch {
+    NeuralArch::Mlp {
+        hidden: config.hidden.clone(),
+        activation: config.activation,
+        norm: config.norm,
+        residual: config.residual,
+    }
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
+}
+
+/// Train a model of `arch` on the dense features of `train`, early-stopping on `valid`.
+/// `progress` is called after each epoch.
+#[allow(clippy::too_many_arguments)]
+pub fn fit(
+    task: Task,
+    arch: NeuralArch,
+    params: &TrainParams,
+    train: &Encoded,
+    y_train: &Target,
+    valid: &Encoded,
+    y_valid: &Target,
+    seed: u64,
+    mut progress: impl FnMut(&EpochStats),
+) -> Result<(NeuralModel, TrainReport)> {
+    check_params(params)?;
+    if train.n_rows == 0 {
+        return Err(Error::NoTrainingRows);
+    }
+    if valid.n_rows == 0 {
+        return Err(Error::NoValidationRows);
+    }
+    let n_inputs = train.n_dense;
+    check_inputs(n_inputs, train)?;
+    check_inputs(n_inputs, valid)?;
+    let (targets, n_outputs, scale) = training_targets(task, y_train, train.n_rows)?;
+    let (valid_targets, _, _) = training_targets(task, y_valid, valid.n_rows)?;
+    let row_weights = row_weights(task, &targets, params.class_weights.as_deref());
+
+    let mut model = NeuralModel::zeros(task, arch, n_inputs, n_outputs)?;
+    initialize(&mut model, &mut Rng::derive(seed, STREAM_INIT));
+    let mut grads = model.clone();
+    let sizes: Vec<usize> = model.tensors_mut().iter().map(|(t, _)| t.len()).collect();
+    let mut adam = AdamW::new(&sizes, params.weight_decay);
+    let batch = params.batch_size.min(train.n_rows);
+    let mut workspace = Workspace::new(&model, batch, true);
+    let (mut batch_targets, mut batch_weights) = (vec![0.0f32; batch], vec![0.0f32; batch]);
+    let mut order: Vec<usize> = (0..train.n_rows).collect();
+    let (mut shuffle_rng, mut dropout_rng) = (Rng::derive(seed, STREAM_SHUFFLE), Rng::derive(seed, STREAM_DROPOUT));
+    let steps_per_epoch = train.n_rows.div_ceil(batch);
+    let (total_steps, warmup_steps) = (params.epochs * steps_per_epoch, params.warmup_epochs * steps_per_epoch);
+    let dropout = params.dropout as f32;
+    let higher_is_better = task == Task::Binary;
+
+    let started = Instant::now();
+    let mut report = TrainReport { epochs: Vec::new(), best_epoch: 0, stopped_early: false };
+    let (mut best_metric, mut best_model) = (f64::NAN, model.clone());
+    let mut step = 0;
+    for epoch in 1..=params.epochs {
+        let epoch_started = Instant::now();
+        shuffle_rng.shuffle(&mut order);
+        let mut loss_sum = 0.0;
+        for chunk in order.chunks(batch) {
+            let rows = chunk.len();
+            for ((slot, row), (t, w)) in workspace
+                .input_mut()
+                .chunks_exact_mut(n_inputs)
+                .zip(chunk)
+                .zip(batch_targets.iter_mut().zip(batch_weights.iter_mut()))
+            {
+                slot.copy_from_slice(&train.dense[row * n_inputs..(row + 1) * n_inputs]);
+                *t = targets[*row];
+                *w = row_weights[*row];
+            }
+            workspace.forward(&model, rows, Some((dropout, &mut dropout_rng)), params.threads);
+            let (outputs, grad_outputs) = workspace.outputs_and_grad();
+            let loss = loss_and_gradient(
+                task,
+                &outputs[..rows * n_outputs],
+                n_outputs,
+                &batch_targets[..rows],
+                &batch_weights[..rows],
+                grad_outputs,
+            );
+            if !loss.is_finite() {
+                return Err(Error::NonFiniteLoss { epoch, step });
+            }
+            loss_sum += loss;
+            workspace.backward(&model, &mut grads, rows, dropout > 0.0, params.threads);
+            let mut grad_tensors = grads.tensors_mut();
+            if let Some(max_norm) = params.clip_norm {
+                let mut slices: Vec<&mut [f32]> = grad_tensors.iter_mut().map(|(g, _)| &mut **g).collect();
+                clip_global_norm(&mut slices, max_norm);
+            }
+            let lr = learning_rate(params.lr, step, warmup_steps, total_steps);
+            adam.begin_step();
+            for (slot, ((param, decay), (grad, _))) in model.tensors_mut().into_iter().zip(grad_tensors).enumerate() {
+                adam.update(slot, param, grad, lr, decay);
+            }
+            step += 1;
+        }
+        let seconds = epoch_started.elapsed().as_secs_f64();
+        let valid_metric = validation_metric(&model, task, valid, &valid_targets, y_valid, scale)?;
+        let stats = EpochStats {
+            epoch,
+            train_loss: loss_sum / steps_per_epoch as f64,
+            valid_metric,
+            samples_per_sec: train.n_rows as f64 / seconds.max(1e-9),
+            seconds,
+        };
+        progress(&stats);
+        report.epochs.push(stats);
+        let improved = best_metric.is_nan()
+            || (higher_is_better && valid_metric > best_metric)
+            || (!higher_is_better && valid_metric < best_metric);
+        if improved {
+            best_metric = valid_metric;
+            report.best_epoch = epoch;
+            best_model.clone_from(&model);
+        } else if epoch - report.best_epoch >= params.patience {
+            report.stopped_early = true;
+            break;
+        }
+        if params.max_seconds.is_some_and(|limit| started.elapsed().as_secs_f64() >= limit) {
+            report.stopped_early = epoch < params.epochs;
+            break;
+        }
+    }
+    fold_target_scale(&mut best_model, scale);
+    Ok((best_model, report))
+}
+
+fn check_params(params: &TrainParams) -> Result<()> {
+    let invalid = |key: &'static str, problem: &'static str| Err(Error::InvalidTrainParam { key, problem });
+    if params.epochs == 0 {
+        return invalid("epochs", "must be at least 1");
+    }
+    if params.batch_size == 0 {
+        return invalid("batch_size", "must be at least 1");
+    }
+    if !(params.lr.is_finite() && params.lr > 0.0) {
+        return invalid("lr", "must be a positive number");
+    }
+    if !(0.0..1.0).contains(&params.dropout) {
+        return invalid("dropout", "must be in [0, 1)");
+    }
+    if params.threads == 0 {
+        return invalid("threads", "must be at least 1");
+    }
+    Ok(())
+}
+
+/// Per-row targets as the loss reads them, the number of outputs, and for regression the
+/// mean and standard deviation that standardize the target during training.
+fn training_targets(task: Task, target: &Target, n_rows: usize) -> Result<(Vec<f32>, usize, (f64, f64))> {
+    if target.len() != n_rows {
+        return Err(Error::TargetLength { expected: n_rows, found: target.len() });
+    }
+    match (task, target) {
+        (Task::Binary, Target::Classes { index, .. }) => Ok((index.iter().map(|c| *c as f32).collect(), 1, (0.0, 1.0))),
+        (Task::Multiclass, Target::Classes { index, n_classes }) => {
+            Ok((index.iter().map(|c| *c as f32).collect(), *n_classes, (0.0, 1.0)))
+        }
+        (Task::Regression, Target::Values(values)) => {
+            let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+            let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / values.len().max(1) as f64;
+            let std = if var > 0.0 { var.sqrt() } else { 1.0 };
+            Ok((values.iter().map(|v| ((v - mean) / std) as f32).collect(), 1, (mean, std)))
+        }
+        _ => Err(Error::TargetKind { task: task.as_str() }),
+    }
+}
+
+fn row_weights(task: Task, targets: &[f32], class_weights: Option<&[f64]>) -> Vec<f32> {
+    match class_weights {
+        Some(weights) if task.is_classification() => {
+            targets.iter().map(|c| weights.get(*c as usize).copied().unwrap_or(1.0) as f32).collect()
+        }
+        _ => vec![1.0; targets.len()],
+    }
+}
+
+/// He initialization (normal, std √(2 / fan_in)) for layers followed by an activation, Xavier
+/// (uniform, ±√(6 / (fan_in + fan_out))) for the head; zero biases.
+fn initialize(model: &mut NeuralModel, rng: &mut Rng) {
+    let n_layers = model.dense.len();
+    for (layer, dense) in model.dense.iter_mut().enumerate() {
+        if layer + 1 < n_layers {
+            let std = (2.0 / dense.n_in as f64).sqrt();
+            dense.weight.iter_mut().for_each(|w| *w = (rng.normal() * std) as f32);
+        } else {
+            let limit = (6.0 / (dense.n_in + dense.n_out) as f64).sqrt();
+            dense.weight.iter_mut().for_each(|w| *w = ((2.0 * rng.uniform() - 1.0) * limit) as f32);
+        }
+    }
+}
+
+/// Make a regression head predict raw values: `W·σ`, `b·σ + μ`.
+fn fold_target_scale(model: &mut NeuralModel, (mean, std): (f64, f64)) {
+    if model.task != Task::Regression {
+        return;
+    }
+    if let Some(head) = model.dense.last_mut() {
+        head.weight.iter_mut().for_each(|w| *w = (f64::from(*w) * std) as f32);
+        head.bias.iter_mut().for_each(|b| *b = (f64::from(*b) * std + mean) as f32);
+    }
+}
+
+fn validation_metric(
+    model: &NeuralModel,
+    task: Task,
+    valid: &Encoded,
+    targets: &[f32],
+    y_valid: &Target,
+    (mean, std): (f64, f64),
+) -> Result<f64> {
+    let outputs = model.outputs(valid)?;
+    Ok(match (task, y_valid) {
+        (Task::Binary, Target::Classes { index, .. }) => {
+            let labels: Vec<bool> = index.iter().map(|c| *c == 1).collect();
+            let scores = to_predictions(task, &outputs, 1).values;
+            roc_auc(&labels, &scores).unwrap_or(0.5)
+        }
+        (Task::Multiclass, _) => {
+            let n = model.n_outputs;
+            let total: f64 = outputs
+                .chunks_exact(n)
+                .zip(targets)
+                .map(|(row, class)| {
+                    let row: Vec<f64> = row.iter().map(|v| f64::from(*v)).collect();
+                    softmax_cross_entropy(&row, *class as usize)
+                })
+                .sum();
+            total / valid.n_rows as f64
+        }
+        (_, Target::Values(values)) => {
+            let sum: f64 = outputs
+                .iter()
+                .zip(values)
+                .map(|(z, y)| {
+                    let d = f64::from(*z) * std + mean - y;
+                    d * d
+                })
+                .sum();
+            (sum / valid.n_rows as f64).sqrt()
+        }
+        _ => return Err(Error::TargetKind { task: task.as_str() }),
+    })
+}

@@ -1,0 +1,112 @@
+//! Fitting the configured models one by one, and scoring them on held-out rows with the
+//! metric that picks the model to export.
+//!
+//! Binary tasks are compared by ROC AUC, multiclass by accuracy, regression by RMSE. Full
+//! evaluation (every metric, slices, intervals, gates) belongs to the evaluation crate; this
+//! is only what training needs to choose.
+
+use std::time::Instant;
+
+use kiln_core::preprocess::{Encoding, Preprocessor};
+use kiln_core::schema::{Schema, Task};
+use polars::prelude::DataFrame;
+use serde::Serialize;
+
+use crate::baselines::gbdt::GbdtModel;
+use crate::baselines::prior::PriorModel;
+use crate::baselines::rules::RulesModel;
+use crate::config::{ModelSpec, PlannedModel};
+use crate::error::{Error, Result};
+use crate::metrics::roc_auc;
+use crate::nn::{self, EpochStats, NeuralArch, TrainParams, TrainReport};
+use crate::predictions::Predictions;
+use crate::target::{Target, read_target};
+use crate::trained::{Neural, TrainedModel};
+
+/// A model's score on some rows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Score {
+    /// `roc_auc`, `accuracy` or `rmse`.
+    pub metric: &'static str,
+    pub value: f64,
+    pub higher_is_better: bool,
+}
+
+impl Score {
+    /// Whether `self` is better than `other` (NaN is never better).
+    pub fn beats(&self, other: &Score) -> bool {
+        if self.value.is_nan() {
+            return false;
+        }
+        other.value.is_nan() || if self.higher_is_better { self.value > other.value } else { self.value < other.value }
+    }
+}
+
+/// Fit one planned model on the training rows; neural models early-stop on `valid` and call
+/// `progress` after each epoch. Returns the model, the per-epoch report of neural models, and
+/// the fitting time in seconds.
+pub fn fit_model(
+    planned: &PlannedModel,
+    seed: u64,
+    preprocessor: &Preprocessor,
+    train: &DataFrame,
+    valid: &DataFrame,
+    schema: &Schema,
+    progress: &mut dyn FnMut(&EpochStats),
+) -> Result<(TrainedModel, Option<TrainReport>, f64)> {
+    let started = Instant::now();
+    let neural = |arch: NeuralArch, params: TrainParams, progress: &mut dyn FnMut(&EpochStats)| {
+        let mut dense = preprocessor.clone();
+        dense.config.encoding = Encoding::OneHot;
+        let encode = |df: &DataFrame| kiln_data::fit::encode(&dense, df, schema).map_err(Error::Encode);
+        let (x_train, x_valid) = (encode(train)?, encode(valid)?);
+        let (y_train, y_valid) = (read_target(train, schema)?, read_target(valid, schema)?);
+        let (model, report) =
+            nn::fit(schema.task, arch, &params, &x_train, &y_train, &x_valid, &y_valid, seed, |e| progress(e))?;
+        let trained = Neural { model, preprocessor: dense.clone(), schema: schema.clone() };
+        Ok::<_, Error>((TrainedModel::Neural(Box::new(trained)), Some(report)))
+    };
+    let (model, report) = match &planned.spec {
+        ModelSpec::Linear(config) => neural(NeuralArch::Linear, TrainParams::from_linear(config), progress)?,
+        ModelSpec::Mlp(config) => neural(nn::mlp_arch(config), TrainParams::from_mlp(config), progress)?,
+        spec => (fit_baseline(planned, spec, seed, preprocessor, train, schema)?, None),
+    };
+    Ok((model, report, started.elapsed().as_secs_f64()))
+}
+
+fn fit_baseline(
+    planned: &PlannedModel,
+    spec: &ModelSpec,
+    seed: u64,
+    preprocessor: &Preprocessor,
+    train: &DataFrame,
+    schema: &Schema,
+) -> Result<TrainedModel> {
+    Ok(match spec {
+        ModelSpec::Prior => TrainedModel::Prior(PriorModel::fit(train, schema)?),
+        ModelSpec::Rules(rules) => TrainedModel::Rules(RulesModel::new(rules.clone(), schema)),
+        ModelSpec::Gbdt(plan) => TrainedModel::Gbdt(Box::new(GbdtModel::fit(plan, seed, preprocessor, train, schema)?)),
+        other => return Err(Error::NotTrainable { name: planned.name.clone(), kind: other.kind() }),
+    })
+}
+
+/// Score predictions against the target column of `df`.
+pub fn score(predictions: &Predictions, df: &DataFrame, schema: &Schema) -> Result<Score> {
+    let target = read_target(df, schema)?;
+    Ok(match (schema.task, &target) {
+        (Task::Binary, Target::Classes { index, .. }) => {
+            let labels: Vec<bool> = index.iter().map(|c| *c == 1).collect();
+            let value = roc_auc(&labels, &predictions.values).unwrap_or(f64::NAN);
+            Score { metric: "roc_auc", value, higher_is_better: true }
+        }
+        (_, Target::Classes { index, .. }) => {
+            let predicted = predictions.argmax();
+            let hits = predicted.iter().zip(index).filter(|(p, y)| **p == **y as usize).count();
+            Score { metric: "accuracy", value: hits as f64 / index.len().max(1) as f64, higher_is_better: true }
+        }
+        (_, Target::Values(values)) => {
+            let se: f64 = predictions.values.iter().zip(values).map(|(p, y)| (p - y) * (p - y)).sum();
+            Score { metric: "rmse", value: (se / values.len().max(1) as f64).sqrt(), higher_is_better: false }
+        }
+    })
+}

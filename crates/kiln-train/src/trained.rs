@@ -1,0 +1,118 @@
+//! A trained model of any kind: predict with it, and turn it into (or back from) the
+//! architecture and tensors of a bundle.
+//!
+//! The one place that knows how every model kind is stored in a `kiln_core::bundle::Bundle`.
+
+use std::collections::BTreeMap;
+
+use kiln_core::bundle::{Architecture, Bundle, GBDT_MODEL, TensorData};
+use kiln_core::preprocess::Preprocessor;
+use kiln_core::schema::Schema;
+use polars::prelude::DataFrame;
+
+use crate::baselines::gbdt::GbdtModel;
+use crate::baselines::prior::PriorModel;
+use crate::baselines::rules::RulesModel;
+use crate::error::{Error, Result};
+use crate::nn::NeuralModel;
+use crate::predictions::Predictions;
+
+/// The library behind gradient-boosted trees, as named in bundles.
+pub const GBDT_LIBRARY: &str = "perpetual";
+
+/// A fitted model.
+#[derive(Debug, Clone)]
+pub enum TrainedModel {
+    Prior(PriorModel),
+    Rules(RulesModel),
+    Gbdt(Box<GbdtModel>),
+    /// A linear model or MLP over the preprocessor's dense (one-hot) features.
+    Neural(Box<Neural>),
+}
+
+/// A neural model with what it needs to encode raw rows.
+#[derive(Debug, Clone)]
+pub struct Neural {
+    pub model: NeuralModel,
+    pub preprocessor: Preprocessor,
+    pub schema: Schema,
+}
+
+impl TrainedModel {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TrainedModel::Prior(_) => "prior",
+            TrainedModel::Rules(_) => "rules",
+            TrainedModel::Gbdt(_) => "gbdt",
+            TrainedModel::Neural(n) => match n.model.architecture() {
+                Architecture::Linear { .. } => "linear",
+                _ => "mlp",
+            },
+        }
+    }
+
+    /// Scores for every row of `df`.
+    pub fn predict(&self, df: &DataFrame) -> Result<Predictions> {
+        match self {
+            TrainedModel::Prior(m) => Ok(m.predict(df)),
+            TrainedModel::Rules(m) => m.predict(df),
+            TrainedModel::Gbdt(m) => m.predict(df),
+            TrainedModel::Neural(n) => {
+                let encoded = kiln_data::fit::encode(&n.preprocessor, df, &n.schema).map_err(Error::Encode)?;
+                n.model.predict(&encoded)
+            }
+        }
+    }
+
+    /// The bundle architecture and tensors of this model (`n_outputs`: 1 for binary and
+    /// regression, the number of classes for multiclass).
+    pub fn to_bundle_parts(&self, n_outputs: usize) -> Result<(Architecture, BTreeMap<String, TensorData>)> {
+        Ok(match self {
+            TrainedModel::Prior(m) => (Architecture::Prior { values: m.row.clone() }, BTreeMap::new()),
+            TrainedModel::Rules(m) => {
+                let rules = serde_json::from_slice(&m.to_bytes()?)
+                    .map_err(|source| Error::Deserialize { what: "rules model", source })?;
+                (Architecture::Rules { rules }, BTreeMap::new())
+            }
+            TrainedModel::Gbdt(m) => (
+                Architecture::Gbdt { library: GBDT_LIBRARY.to_string(), n_outputs },
+                BTreeMap::from([(GBDT_MODEL.to_string(), TensorData::from_bytes(m.to_bytes()?))]),
+            ),
+            TrainedModel::Neural(n) => (n.model.architecture(), n.model.to_tensors()),
+        })
+    }
+
+    /// Rebuild the model stored in a bundle.
+    pub fn from_bundle(bundle: &Bundle) -> Result<Self> {
+        let manifest = &bundle.manifest;
+        match &manifest.architecture {
+            Architecture::Prior { values } => Ok(TrainedModel::Prior(PriorModel {
+                task: manifest.task,
+                classes: manifest.schema.classes.clone(),
+                n_rows_fitted: manifest.preprocessor.n_rows_fitted,
+                row: values.clone(),
+            })),
+            Architecture::Rules { rules } => {
+                let bytes =
+                    serde_json::to_vec(rules).map_err(|source| Error::Serialize { what: "rules model", source })?;
+                Ok(TrainedModel::Rules(RulesModel::from_bytes(&bytes)?))
+            }
+            Architecture::Gbdt { library, .. } if library == GBDT_LIBRARY => {
+                let tensor = bundle.tensor(GBDT_MODEL).ok_or(Error::Bundle(kiln_core::Error::MissingTensor {
+                    path: std::path::PathBuf::new(),
+                    tensor: GBDT_MODEL.to_string(),
+                }))?;
+                let bytes = tensor.as_u8().map_err(Error::Bundle)?;
+                Ok(TrainedModel::Gbdt(Box::new(GbdtModel::from_bytes(bytes)?)))
+            }
+            architecture @ (Architecture::Linear { .. } | Architecture::Mlp { .. }) => {
+                Ok(TrainedModel::Neural(Box::new(Neural {
+                    model: NeuralModel::from_tensors(manifest.task, architecture, &bundle.tensors)?,
+                    preprocessor: manifest.preprocessor.clone(),
+                    schema: manifest.schema.clone(),
+                })))
+            }
+            other => Err(Error::UnsupportedArchitecture { architecture: other.kind() }),
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! kiln's own neural trainer: Adult against the AUC bars (MLP and linear, early-stopped on the
+//! validation part), determinism bit for bit, tensor round trip, multiclass and regression
+//! smoke tests, and input checks.
+
+use kiln_core::preprocess::{Encoded, Encoding, Preprocessor};
+use kiln_core::rng::Rng;
+use kiln_core::schema::{Schema, Task};
+use kiln_data::load::{Source, load};
+use kiln_data::plan::DataPlan;
+use kiln_data::split::{Part, assign};
+use kiln_train::Error;
+use kiln_train::config::{LinearConfig, MlpConfig};
+use kiln_train::metrics::roc_auc;
+use kiln_train::nn::{NeuralArch, NeuralModel, TrainParams, fit, mlp_arch};
+use kiln_train::target::{Target, read_target};
+use polars::prelude::DataFrame;
+
+use crate::common::{positives, repo};
+
+struct AdultEncoded {
+    train: Encoded,
+    y_train: Target,
+    valid: Encoded,
+    y_valid: Target,
+    test: Encoded,
+    test_labels: Vec<bool>,
+}
+
+fn encode(preprocessor: &Preprocessor, df: &DataFrame, schema: &Schema) -> Encoded {
+    kiln_data::fit::encode(preprocessor, df, schema).expect("encode")
+}
+
+/// Adult as the shipped config splits it (train, validation, adult.test), one-hot encoded by
+/// the preprocessor fitted on the training part.
+fn adult() -> AdultEncoded {
+    let path = repo().join("configs/adult.toml");
+    let text = std::fs::read_to_string(&path).expect("configs/adult.toml is shipped");
+    let plan = DataPlan::from_toml(&path, &text).expect("configs/adult.toml is valid");
+    let train_file = load(&plan, Source::Train, 5).expect("adult.data loads");
+    let test_file = load(&plan, Source::Test, 5).expect("adult.test loads");
+    let split = assign(&plan.split, plan.split_seed, &train_file, test_file.n_rows()).expect("split");
+    let train = split.select(&train_file.df, Part::Train).expect("train part");
+    let valid = split.select(&train_file.df, Part::Validation).expect("validation part");
+    let schema = &train_file.schema;
+    let mut preprocessor = kiln_data::fit::fit_preprocessor(&plan.preprocess, &train, schema).expect("preprocessor");
+    preprocessor.config.encoding = Encoding::OneHot;
+    AdultEncoded {
+        train: encode(&preprocessor, &train, schema),
+        y_train: read_target(&train, schema).expect("target"),
+        valid: encode(&preprocessor, &valid, schema),
+        y_valid: read_target(&valid, schema).expect("target"),
+        test: encode(&preprocessor, &test_file.df, schema),
+        test_labels: positives(&test_file.df, schema),
+    }
+}
+
+/// The bar for the MLP (256, 256) on adult.test.
+const ADULT_MLP_AUC_BAR: f64 = 0.905;
+/// The bar for logistic regression on adult.test.
+const ADULT_LINEAR_AUC_BAR: f64 = 0.903;
+
+#[test]
+#[allow(clippy::print_stderr)] // reports the measured AUCs and times (shown with --nocapture)
+fn adult_mlp_and_linear_reach_their_auc_bars() {
+    let data = adult();
+    let config = MlpConfig { epochs: 10, batch_size: 512, weight_decay: 1e-4, ..MlpConfig::default() };
+    let params = TrainParams::from_mlp(&config);
+    let mut seen = 0;
+    let started = std::time::Instant::now();
+    let (model, report) = fit(
+        Task::Binary,
+        mlp_arch(&config),
+        &params,
+        &data.train,
+        &data.y_train,
+        &data.valid,
+        &data.y_valid,
+        42,
+        |_| seen += 1,
+    )
+    .expect("fit mlp");
+    let mlp_seconds = started.elapsed().as_secs_f64();
+    assert_eq!(seen, report.epochs.len());
+    let scores = model.predict(&data.test).expect("predict");
+    assert_eq!((scores.n_rows, scores.n_outputs), (16_281, 1));
+    let auc = roc_auc(&data.test_labels, &scores.values).expect("auc");
+    eprintln!("mlp: ROC AUC {auc:.4} on adult.test, best epoch {}, {mlp_seconds:.1} s", report.best_epoch);
+    assert!(auc >= ADULT_MLP_AUC_BAR, "MLP ROC AUC on adult.test is {auc:.4}, below {ADULT_MLP_AUC_BAR}");
+
+    let linear = LinearConfig::default();
+    let started = std::time::Instant::now();
+    let (model, report) = fit(
+        Task::Binary,
+        NeuralArch::Linear,
+        &TrainParams::from_linear(&linear),
+        &data.train,
+        &data.y_train,
+        &data.valid,
+        &data.y_valid,
+        42,
+        |_| {},
+    )
+    .expect("fit linear");
+    let scores = model.predict(&data.test).expect("predict");
+    let auc = roc_auc(&data.test_labels, &scores.values).expect("auc");
+    eprintln!(
+        "linear: ROC AUC {auc:.4} on adult.test, best epoch {}, {:.1} s",
+        report.best_epoch,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(auc >= ADULT_LINEAR_AUC_BAR, "linear ROC AUC on adult.test is {auc:.4}, below {ADULT_LINEAR_AUC_BAR}");
+}
+
+/// Rows of `n_inputs` standard normal features and a target from a fixed nonlinear score.
+fn generated(rows: usize, n_inputs: usize, seed: u64, task: Task) -> (Encoded, Target) {
+    let mut rng = Rng::new(seed);
+    let dense: Vec<f32> = (0..rows * n_inputs).map(|_| rng.normal() as f32).collect();
+    let scores: Vec<f64> = dense
+        .chunks_exact(n_inputs)
+        .map(|x| f64::from(x[0]) * 1.5 - f64::from(x[1]) + f64::from(x[2] * x[3]) + 0.2 * rng.normal())
+        .collect();
+    let target = match task {
+        Task::Binary => Target::Classes { index: scores.iter().map(|s| u32::from(*s > 0.0)).collect(), n_classes: 2 },
+        Task::Multiclass => Target::Classes {
+            index: scores
+                .iter()
+                .map(|s| {
+                    if *s < -0.7 {
+                        0
+                    } else if *s < 0.7 {
+                        1
+                    } else {
+                        2
+                    }
+                })
+                .collect(),
+            n_classes: 3,
+        },
+        Task::Regression => Target::Values(scores.iter().map(|s| 10.0 + 3.0 * s).collect()),
+    };
+    (Encoded { n_rows: rows, dense, n_dense: n_inputs, codes: Vec::new(), n_codes: 0 }, target)
+}
+
+fn small_mlp() -> (NeuralArch, TrainParams) {
+    let config = MlpConfig {
+        hidden: vec![32, 32],
+        epochs: 8,
+        batch_size: 64,
+        lr: 3e-3,
+        norm: kiln_train::config::Norm::Layer,
+        residual: true,
+        activation: kiln_train::config::Activation::Gelu,
+        ..MlpConfig::default()
+    };
+    (mlp_arch(&config), TrainParams { threads: 2, ..TrainParams::from_mlp(&config) })
+}
+
+#[test]
+fn same_seed_gives_bit_identical_weights_and_tensors_round_trip() {
+    let (train, y_train) = generated(2_000, 6, 1, Task::Binary);
+    let (valid, y_valid) = generated(500, 6, 2, Task::Binary);
+    let (arch, params) = small_mlp();
+    let run =
+        |seed| fit(Task::Binary, arch.clone(), &params, &train, &y_train, &valid, &y_valid, seed, |_| {}).expect("fit");
+    let (a, report_a) = run(5);
+    let (b, report_b) = run(5);
+    for ((name, _, x), (_, _, y)) in a.named_tensors().into_iter().zip(b.named_tensors()) {
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+        assert_eq!(bits(x), bits(y), "{name} differs between two runs with the same seed");
+    }
+    assert_eq!(report_a.best_epoch, report_b.best_epoch);
+    let (c, _) = run(6);
+    assert_ne!(a, c, "another seed, other weights");
+    let auc = roc_auc(
+        &match &y_valid {
+            Target::Classes { index, .. } => index.iter().map(|c| *c == 1).collect::<Vec<_>>(),
+            Target::Values(_) => unreachable!("binary"),
+        },
+        &a.predict(&valid).expect("predict").values,
+    )
+    .expect("auc");
+    assert!(auc > 0.9, "{auc}");
+
+    let tensors = a.to_tensors();
+    for spec in a.architecture().required_tensors() {
+        let tensor = tensors.get(&spec.name).unwrap_or_else(|| panic!("{} is required", spec.name));
+        let shape: Vec<Option<usize>> = tensor.shape.iter().copied().map(Some).collect();
+        assert_eq!(shape, spec.shape, "{}", spec.name);
+    }
+    let loaded = NeuralModel::from_tensors(Task::Binary, &a.architecture(), &tensors).expect("load");
+    assert_eq!(loaded, a);
+    let mut missing = tensors.clone();
+    missing.remove("mlp.layers.1.bias");
+    assert!(matches!(
+        NeuralModel::from_tensors(Task::Binary, &a.architecture(), &missing),
+        Err(Error::MissingTensor { .. })
+    ));
+}
+
+#[test]
+fn multiclass_and_regression_learn_the_generated_signal() {
+    let (arch, params) = small_mlp();
+    let (train, y_train) = generated(3_000, 6, 3, Task::Multiclass);
+    let (valid, y_valid) = generated(600, 6, 4, Task::Multiclass);
+    let (model, report) =
+        fit(Task::Multiclass, arch.clone(), &params, &train, &y_train, &valid, &y_valid, 1, |_| {}).expect("fit");
+    let best = &report.epochs[report.best_epoch - 1];
+    assert!(best.valid_metric < 0.5, "validation log loss {}", best.valid_metric);
+    let scores = model.predict(&valid).expect("predict");
+    assert_eq!(scores.n_outputs, 3);
+    for row in 0..scores.n_rows {
+        assert!((scores.row(row).iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+
+    let (train, y_train) = generated(3_000, 6, 5, Task::Regression);
+    let (valid, y_valid) = generated(600, 6, 6, Task::Regression);
+    let (model, report) =
+        fit(Task::Regression, arch, &params, &train, &y_train, &valid, &y_valid, 1, |_| {}).expect("fit");
+    let Target::Values(truth) = &y_valid else { unreachable!("regression") };
+    let predicted = model.predict(&valid).expect("predict").values;
+    let rmse = (predicted.iter().zip(truth).map(|(p, t)| (p - t) * (p - t)).sum::<f64>() / truth.len() as f64).sqrt();
+    let best = report.epochs[report.best_epoch - 1].valid_metric;
+    assert!((rmse - best).abs() < 1e-3 * best.max(1.0), "predictions are on the raw scale: {rmse} vs {best}");
+    assert!(rmse < 3.0, "rmse {rmse}, half the target's spread (about 6.2)");
+
+    let (train, y_train) = generated(500, 6, 7, Task::Regression);
+    let linear = TrainParams::from_linear(&LinearConfig::default());
+    let (model, _) =
+        fit(Task::Regression, NeuralArch::Linear, &linear, &train, &y_train, &valid, &y_valid, 1, |_| {}).expect("fit");
+    assert_eq!(model.to_tensors().len(), 2);
+}
+
+#[test]
+fn inputs_and_parameters_are_checked() {
+    let (train, y_train) = generated(100, 4, 1, Task::Binary);
+    let (valid, y_valid) = generated(50, 5, 2, Task::Binary);
+    let params = TrainParams::from_linear(&LinearConfig::default());
+    let fit_linear = |params: &TrainParams, valid: &Encoded, y_valid: &Target| {
+        fit(Task::Binary, NeuralArch::Linear, params, &train, &y_train, valid, y_valid, 1, |_| {})
+    };
+    assert!(matches!(fit_linear(&params, &valid, &y_valid), Err(Error::InputWidth { expected: 4, found: 5 })));
+    let (valid, y_valid) = generated(50, 4, 2, Task::Binary);
+    let zero_batch = TrainParams { batch_size: 0, ..params.clone() };
+    assert!(matches!(
+        fit_linear(&zero_batch, &valid, &y_valid),
+        Err(Error::InvalidTrainParam { key: "batch_size", .. })
+    ));
+    let values = Target::Values(vec![0.0; 50]);
+    assert!(matches!(fit_linear(&params, &valid, &values), Err(Error::TargetKind { .. })));
+    let batch_norm = NeuralArch::Mlp {
+        hidden: vec![8],
+        activation: kiln_train::config::Activation::Relu,
+        norm: kiln_train::config::Norm::Batch,
+        residual: false,
+    };
+    assert!(matches!(
+        fit(Task::Binary, batch_norm, &params, &train, &y_train, &valid, &y_valid, 1, |_| {}),
+        Err(Error::UnsupportedNeural { .. })
+    ));
+}
+
+#[test]
+fn parallel_products_give_the_same_bits_as_serial_ones() {
+    // Large enough for the threaded matrix products and element-wise passes.
+    let (train, y_train) = generated(4_096, 64, 8, Task::Binary);
+    let (valid, y_valid) = generated(512, 64, 9, Task::Binary);
+    let config = MlpConfig { hidden: vec![256, 256], epochs: 2, batch_size: 1_024, ..MlpConfig::default() };
+    let run = |threads| {
+        let params = TrainParams { threads, ..TrainParams::from_mlp(&config) };
+        fit(Task::Binary, mlp_arch(&config), &params, &train, &y_train, &valid, &y_valid, 3, |_| {}).expect("fit").0
+    };
+    let (serial, parallel, again) = (run(1), run(2), run(2));
+    let bits = |model: &NeuralModel| {
+        model
+            .named_tensors()
+            .into_iter()
+            .flat_map(|(_, _, v)| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
+            .collect::<Vec<u32>>()
+    };
+    assert_eq!(bits(&parallel), bits(&again), "same threads, same bits");
+    assert_eq!(bits(&serial), bits(&parallel), "1 and 2 threads, same bits");
+}
