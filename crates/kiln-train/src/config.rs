@@ -365,9 +365,9 @@ impl Default for MlpConfig {
 pub struct ResnetConfig {
     /// Unique model name (default: the kind).
     pub name: Option<String>,
-    /// Width of the residual stream (default 192).
+    /// Width of the residual stream (default 256).
     pub d_block: usize,
-    /// Residual blocks (default 2).
+    /// Residual blocks (default 1; on Adult one wide block beats two narrower ones).
     pub n_blocks: usize,
     /// Hidden width of a block as a multiple of `d_block` (default 2.0, > 0).
     pub d_hidden_factor: f64,
@@ -389,8 +389,8 @@ impl Default for ResnetConfig {
     fn default() -> Self {
         Self {
             name: None,
-            d_block: 192,
-            n_blocks: 2,
+            d_block: 256,
+            n_blocks: 1,
             d_hidden_factor: 2.0,
             dropout: 0.15,
             epochs: 100,
@@ -418,7 +418,7 @@ pub struct PlannedModel {
 }
 
 /// What to train, checked. Linear, MLP and ResNet models are carried as their checked
-/// configs until their trainers exist.
+/// configs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelSpec {
     Prior,

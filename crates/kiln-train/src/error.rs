@@ -76,7 +76,7 @@ pub enum Error {
     )]
     UnsupportedArchitecture { architecture: &'static str },
     #[error(
-        "training `{kind}` models (`{name}`) is not available yet\nhint: remove the model from [[models]] or use prior, rules or gbdt"
+        "training `{kind}` models (`{name}`) is not available yet\nhint: remove the model from [[models]] or use prior, rules, linear, gbdt, mlp or resnet"
     )]
     NotTrainable { name: String, kind: &'static str },
     #[error(

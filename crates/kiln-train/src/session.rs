@@ -69,6 +69,7 @@ pub fn fit_model(
     let (model, report) = match &planned.spec {
         ModelSpec::Linear(config) => neural(NeuralArch::Linear, TrainParams::from_linear(config), progress)?,
         ModelSpec::Mlp(config) => neural(nn::mlp_arch(config), TrainParams::from_mlp(config), progress)?,
+        ModelSpec::Resnet(config) => neural(nn::resnet_arch(config), TrainParams::from_resnet(config), progress)?,
         spec => (fit_baseline(planned, spec, seed, preprocessor, train, schema)?, None),
     };
     Ok((model, report, started.elapsed().as_secs_f64()))

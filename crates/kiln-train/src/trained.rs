@@ -14,7 +14,7 @@ use crate::baselines::gbdt::GbdtModel;
 use crate::baselines::prior::PriorModel;
 use crate::baselines::rules::RulesModel;
 use crate::error::{Error, Result};
-use crate::nn::NeuralModel;
+use crate::nn::{NeuralArch, NeuralModel};
 use crate::predictions::Predictions;
 
 /// The library behind gradient-boosted trees, as named in bundles.
@@ -44,9 +44,10 @@ impl TrainedModel {
             TrainedModel::Prior(_) => "prior",
             TrainedModel::Rules(_) => "rules",
             TrainedModel::Gbdt(_) => "gbdt",
-            TrainedModel::Neural(n) => match n.model.architecture() {
-                Architecture::Linear { .. } => "linear",
-                _ => "mlp",
+            TrainedModel::Neural(n) => match n.model.arch {
+                NeuralArch::Linear => "linear",
+                NeuralArch::Mlp { .. } => "mlp",
+                NeuralArch::ResNet { .. } => "resnet",
             },
         }
     }
@@ -105,7 +106,7 @@ impl TrainedModel {
                 let bytes = tensor.as_u8().map_err(Error::Bundle)?;
                 Ok(TrainedModel::Gbdt(Box::new(GbdtModel::from_bytes(bytes)?)))
             }
-            architecture @ (Architecture::Linear { .. } | Architecture::Mlp { .. }) => {
+            architecture @ (Architecture::Linear { .. } | Architecture::Mlp { .. } | Architecture::ResNet { .. }) => {
                 Ok(TrainedModel::Neural(Box::new(Neural {
                     model: NeuralModel::from_tensors(manifest.task, architecture, &bundle.tensors)?,
                     preprocessor: manifest.preprocessor.clone(),

@@ -13,7 +13,7 @@ fn train_exports_the_best_model_and_predict_reproduces_its_test_score() {
     let result: serde_json::Value = serde_json::from_str(&out).expect("json");
     let models = result["models"].as_array().expect("models");
     let names: Vec<&str> = models.iter().filter_map(|m| m["name"].as_str()).collect();
-    assert_eq!(names, ["prior", "rules", "linear", "gbdt", "mlp"]);
+    assert_eq!(names, ["prior", "rules", "linear", "gbdt", "mlp", "resnet"]);
     let exported: Vec<&str> =
         models.iter().filter(|m| m["exported"] == true).filter_map(|m| m["name"].as_str()).collect();
     assert_eq!(exported, ["gbdt"]);
@@ -24,6 +24,7 @@ fn train_exports_the_best_model_and_predict_reproduces_its_test_score() {
     assert!(test_auc(2) >= 0.903, "linear ROC AUC {}", test_auc(2));
     assert!(test_auc(4) >= 0.905, "MLP ROC AUC {}", test_auc(4));
     assert!(test_auc(1) > 0.8, "the rules baseline {}", test_auc(1));
+    assert!(test_auc(5) > test_auc(4), "ResNet {} must beat the MLP {}", test_auc(5), test_auc(4));
     assert!((models[0]["test"]["value"].as_f64().expect("prior auc") - 0.5).abs() < 1e-12);
     assert_eq!(result["version"], 1);
 
@@ -76,18 +77,18 @@ fn train_exports_the_best_model_and_predict_reproduces_its_test_score() {
 }
 
 #[test]
-fn a_model_kind_without_a_trainer_is_a_clear_error() {
+fn an_unsupported_neural_layer_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = std::fs::read_to_string(repo("configs/adult.toml"))
         .expect("adult.toml")
         .replace("../datasets/", &format!("{}/", repo("datasets")))
-        + "\n[[models]]\nkind = \"resnet\"\n";
+        + "\n[[models]]\nkind = \"mlp\"\nname = \"mlp_batch_norm\"\nnorm = \"batch\"\n";
     let config = dir.path().join("adult.toml");
     std::fs::write(&config, text).expect("write");
     let store = dir.path().join("kiln.db").display().to_string();
     let (code, _, err) = kiln_at(&store, &["-q", "train", &config.display().to_string()]);
-    assert_eq!(code, 2);
-    assert!(err.contains("resnet") && err.contains("not available"), "{err}");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not support batch normalization"), "{err}");
     let (_, out, _) = kiln_at(&store, &["runs", "list", "--status", "failed", "--format", "json"]);
     let runs: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(runs.as_array().map(Vec::len), Some(1), "the failed run is recorded, not lost");

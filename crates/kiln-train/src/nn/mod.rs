@@ -1,5 +1,5 @@
 //! kiln's own CPU training path for neural models: logistic / softmax / linear regression and
-//! multilayer perceptrons, with forward and backward passes written by hand over contiguous
+//! multilayer perceptrons and the tabular ResNet, with forward and backward passes written by hand over contiguous
 //! row-major `f32` buffers (matrix products through `faer`'s gemm), AdamW, a warm-up + cosine
 //! schedule, gradient clipping and early stopping.
 //!
@@ -7,19 +7,22 @@
 //!   returns a [`TrainReport`]; [`NeuralModel::predict`] gives [`crate::predictions::Predictions`].
 //! - [`NeuralModel::to_tensors`] / [`NeuralModel::from_tensors`] convert to and from bundle
 //!   tensors named as `kiln_core::bundle::Architecture::required_tensors` names them (layer
-//!   norms add `mlp.norms.{i}.weight` / `.bias`).
+//!   norms add `mlp.norms.{i}.weight` / `.bias`; the ResNet's norms are
+//!   `resnet.blocks.{i}.norm.*` and `resnet.head_norm.*`).
 //!
-//! Not here yet: batch normalization and the ResNet.
+//! Not here yet: batch normalization, and the ResNet's categorical embeddings (its inputs are
+//! the one-hot features).
 
 mod kernels;
 pub mod loss;
 mod model;
 mod net;
 pub mod optim;
+mod resnet;
 mod train;
 
 pub use model::{Dense, LayerNormParams, NeuralArch, NeuralModel};
-pub use train::{EpochStats, TrainParams, TrainReport, fit, mlp_arch};
+pub use train::{EpochStats, TrainParams, TrainReport, fit, mlp_arch, resnet_arch};
 
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,14 @@ pub enum NeuralArch {
         norm: Norm,
         residual: bool,
     },
+    /// The tabular ResNet of Gorishniy et al. (2021): a linear layer to `d_block`, `n_blocks`
+    /// residual blocks `x + Dropout(Linear(Dropout(ReLU(Linear(LayerNorm(x))))))` with
+    /// `d_hidden` inner units, then `Linear(ReLU(LayerNorm(x)))`.
+    ResNet {
+        d_block: usize,
+        d_hidden: usize,
+        n_blocks: usize,
+    },
 }
 
 /// One dense layer: `weight` is `[n_out, n_in]` (as in PyTorch), `bias` `[n_out]`.
@@ -54,17 +62,22 @@ pub struct NeuralModel {
     pub arch: NeuralArch,
     pub n_inputs: usize,
     pub n_outputs: usize,
-    /// Hidden layers then the head (one layer for `Linear`).
+    /// Hidden layers then the head (one layer for `Linear`). ResNet: the input layer, then
+    /// each block's two layers, then the head.
     pub dense: Vec<Dense>,
-    /// One per hidden layer when the norm is `layer`, else empty.
+    /// One per hidden layer when the norm is `layer`, else empty. ResNet: each block's norm,
+    /// then the head's.
     pub norms: Vec<LayerNormParams>,
 }
 
 impl NeuralModel {
     /// A model of zeros (the caller initializes it).
     pub(crate) fn zeros(task: Task, arch: NeuralArch, n_inputs: usize, n_outputs: usize) -> Result<Self> {
+        if let NeuralArch::ResNet { d_block, d_hidden, n_blocks } = arch {
+            return Self::resnet_zeros(task, arch, n_inputs, n_outputs, (d_block, d_hidden, n_blocks));
+        }
         let hidden: &[usize] = match &arch {
-            NeuralArch::Linear => &[],
+            NeuralArch::Linear | NeuralArch::ResNet { .. } => &[],
             NeuralArch::Mlp { hidden, norm, .. } => {
                 if *norm == Norm::Batch {
                     return Err(Error::UnsupportedNeural { what: "batch normalization (use `layer` or `none`)" });
@@ -91,11 +104,44 @@ impl NeuralModel {
         Ok(Self { task, arch, n_inputs, n_outputs, dense, norms })
     }
 
+    fn resnet_zeros(
+        task: Task,
+        arch: NeuralArch,
+        n_inputs: usize,
+        n_outputs: usize,
+        (d_block, d_hidden, n_blocks): (usize, usize, usize),
+    ) -> Result<Self> {
+        if d_block == 0 || d_hidden == 0 || n_inputs == 0 || n_outputs == 0 {
+            return Err(Error::UnsupportedNeural { what: "a layer of width 0" });
+        }
+        let dense =
+            |n_in: usize, n_out: usize| Dense { n_in, n_out, weight: vec![0.0; n_in * n_out], bias: vec![0.0; n_out] };
+        let mut layers = vec![dense(n_inputs, d_block)];
+        for _ in 0..n_blocks {
+            layers.push(dense(d_block, d_hidden));
+            layers.push(dense(d_hidden, d_block));
+        }
+        layers.push(dense(d_block, n_outputs));
+        let norms =
+            (0..=n_blocks).map(|_| LayerNormParams { weight: vec![1.0; d_block], bias: vec![0.0; d_block] }).collect();
+        Ok(Self { task, arch, n_inputs, n_outputs, dense: layers, norms })
+    }
+
     /// Every tensor with its bundle name and shape, in a fixed order.
     pub fn named_tensors(&self) -> Vec<(String, Vec<usize>, &[f32])> {
+        let n_dense = self.dense.len();
         let prefix = |layer: usize| match self.arch {
             NeuralArch::Linear => "linear".to_string(),
             NeuralArch::Mlp { .. } => format!("mlp.layers.{layer}"),
+            NeuralArch::ResNet { .. } if layer == 0 => "resnet.input".to_string(),
+            NeuralArch::ResNet { .. } if layer + 1 == n_dense => "resnet.head".to_string(),
+            NeuralArch::ResNet { .. } => format!("resnet.blocks.{}.linear{}", (layer - 1) / 2, 2 - layer % 2),
+        };
+        let n_norms = self.norms.len();
+        let norm_prefix = |layer: usize| match self.arch {
+            NeuralArch::ResNet { .. } if layer + 1 == n_norms => "resnet.head_norm".to_string(),
+            NeuralArch::ResNet { .. } => format!("resnet.blocks.{layer}.norm"),
+            _ => format!("mlp.norms.{layer}"),
         };
         let mut tensors = Vec::new();
         for (layer, dense) in self.dense.iter().enumerate() {
@@ -103,8 +149,8 @@ impl NeuralModel {
             tensors.push((format!("{}.bias", prefix(layer)), vec![dense.n_out], &dense.bias[..]));
         }
         for (layer, norm) in self.norms.iter().enumerate() {
-            tensors.push((format!("mlp.norms.{layer}.weight"), vec![norm.weight.len()], &norm.weight[..]));
-            tensors.push((format!("mlp.norms.{layer}.bias"), vec![norm.bias.len()], &norm.bias[..]));
+            tensors.push((format!("{}.weight", norm_prefix(layer)), vec![norm.weight.len()], &norm.weight[..]));
+            tensors.push((format!("{}.bias", norm_prefix(layer)), vec![norm.bias.len()], &norm.bias[..]));
         }
         tensors
     }
@@ -135,6 +181,17 @@ impl NeuralModel {
                 activation: activation_name(*activation).to_string(),
                 norm: (*norm == Norm::Layer).then(|| "layer_norm".to_string()),
                 residual: *residual,
+            },
+            NeuralArch::ResNet { d_block, d_hidden, n_blocks } => Architecture::ResNet {
+                n_inputs: self.n_inputs,
+                cardinalities: Vec::new(),
+                d_embedding: 0,
+                d_model: *d_block,
+                d_hidden: *d_hidden,
+                n_blocks: *n_blocks,
+                n_outputs: self.n_outputs,
+                activation: "relu".to_string(),
+                norm: "layer_norm".to_string(),
             },
         }
     }
@@ -169,7 +226,33 @@ impl NeuralModel {
                     *n_outputs,
                 )
             }
-            _ => return Err(Error::UnsupportedNeural { what: "an architecture other than linear or mlp" }),
+            Architecture::ResNet {
+                n_inputs,
+                cardinalities,
+                d_model,
+                d_hidden,
+                n_blocks,
+                n_outputs,
+                activation,
+                norm,
+                ..
+            } => {
+                if !cardinalities.is_empty() {
+                    return Err(Error::UnsupportedNeural { what: "categorical embeddings (inputs are one-hot)" });
+                }
+                if activation != "relu" {
+                    return Err(Error::UnsupportedNeural { what: "a ResNet activation other than relu" });
+                }
+                if norm != "layer_norm" {
+                    return Err(Error::UnsupportedNeural { what: "a ResNet normalization other than layer_norm" });
+                }
+                (
+                    NeuralArch::ResNet { d_block: *d_model, d_hidden: *d_hidden, n_blocks: *n_blocks },
+                    *n_inputs,
+                    *n_outputs,
+                )
+            }
+            _ => return Err(Error::UnsupportedNeural { what: "an architecture other than linear, mlp or resnet" }),
         };
         let mut model = Self::zeros(task, arch, n_inputs, n_outputs)?;
         let specs: Vec<(String, Vec<usize>)> =

@@ -8,6 +8,7 @@ use super::kernels::{
     dense_forward_without_bias, layer_norm_backward, layer_norm_forward,
 };
 use super::model::{NeuralArch, NeuralModel};
+use super::resnet::{ResnetBuffers, apply_dropout};
 use crate::config::Activation;
 
 /// The buffers of one hidden layer, each `capacity * width` (`rstd`: `capacity`).
@@ -42,16 +43,24 @@ pub(crate) struct Workspace {
     residual: Vec<bool>,
     activation: Activation,
     layer_norm: bool,
+    /// The ResNet's buffers (its passes replace the layer stack's).
+    resnet: Option<ResnetBuffers>,
 }
 
 impl Workspace {
     pub(crate) fn new(model: &NeuralModel, capacity: usize, training: bool) -> Self {
         let (activation, residual) = match &model.arch {
-            NeuralArch::Linear => (Activation::Relu, false),
+            NeuralArch::Linear | NeuralArch::ResNet { .. } => (Activation::Relu, false),
             NeuralArch::Mlp { activation, residual, .. } => (*activation, *residual),
         };
-        let layer_norm = !model.norms.is_empty();
-        let n_hidden = model.dense.len() - 1;
+        let resnet = match &model.arch {
+            NeuralArch::ResNet { d_block, d_hidden, n_blocks } => {
+                Some(ResnetBuffers::new(*d_block, *d_hidden, *n_blocks, capacity, training))
+            }
+            _ => None,
+        };
+        let layer_norm = resnet.is_none() && !model.norms.is_empty();
+        let n_hidden = if resnet.is_some() { 0 } else { model.dense.len() - 1 };
         let grad = |n: usize| if training { vec![0.0; n] } else { Vec::new() };
         let hidden = model.dense[..n_hidden]
             .iter()
@@ -79,6 +88,7 @@ impl Workspace {
             residual,
             activation,
             layer_norm,
+            resnet,
         }
     }
 
@@ -112,6 +122,10 @@ impl Workspace {
         threads: usize,
     ) {
         let mut dropout = dropout.filter(|(rate, _)| *rate > 0.0);
+        if let Some(resnet) = self.resnet.as_mut() {
+            resnet.forward(model, &self.input, &mut self.outputs, rows, dropout, threads);
+            return;
+        }
         let n_hidden = self.hidden.len();
         for layer in 0..n_hidden {
             let dense = &model.dense[layer];
@@ -163,11 +177,7 @@ impl Workspace {
                 activation_forward(self.activation, &buffers.normed[..n], &mut buffers.h[..n], threads);
             }
             if let Some((rate, rng)) = dropout.as_mut() {
-                let keep = 1.0 / (1.0 - *rate);
-                for (m, h) in buffers.mask[..n].iter_mut().zip(&mut buffers.h[..n]) {
-                    *m = if (rng.uniform() as f32) < *rate { 0.0 } else { keep };
-                    *h *= *m;
-                }
+                apply_dropout(*rate, rng, &mut buffers.mask[..n], &mut buffers.h[..n]);
             }
             if self.residual[layer] {
                 for (h, x) in buffers.h[..n].iter_mut().zip(&input[..n]) {
@@ -191,6 +201,10 @@ impl Workspace {
         dropout: bool,
         threads: usize,
     ) {
+        if let Some(resnet) = self.resnet.as_mut() {
+            resnet.backward(model, grads, &self.input, &self.grad_outputs, rows, dropout, threads);
+            return;
+        }
         let n_hidden = self.hidden.len();
         {
             let head = &model.dense[n_hidden];

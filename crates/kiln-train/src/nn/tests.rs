@@ -1,5 +1,6 @@
 //! Gradient checks of every layer's backward pass against central finite differences, through
-//! whole small networks (dense, each activation, layer norm, dropout, residual, each loss).
+//! whole small networks (dense, each activation, layer norm, dropout, residual, each loss, the
+//! ResNet).
 
 use kiln_core::rng::Rng;
 use kiln_core::schema::Task;
@@ -83,4 +84,16 @@ fn mlp_gradients_match_finite_differences() {
     check(Task::Binary, mlp(Activation::Gelu, Norm::None, true), 1, &binary, 0.3);
     check(Task::Multiclass, mlp(Activation::Silu, Norm::Layer, true), 3, &[0.0, 2.0, 1.0, 1.0, 2.0], 0.2);
     check(Task::Regression, mlp(Activation::Tanh, Norm::None, false), 1, &[0.3, -1.2, 0.8, 2.0, 0.0], 0.0);
+}
+
+#[test]
+fn resnet_gradients_match_finite_differences() {
+    let resnet = |n_blocks| NeuralArch::ResNet { d_block: 5, d_hidden: 7, n_blocks };
+    // (Widths whose ReLU inputs stay clear of 0 by more than the finite-difference step.)
+    let binary = [1.0, 0.0, 0.0, 1.0, 1.0];
+    check(Task::Binary, resnet(2), 1, &binary, 0.0);
+    check(Task::Binary, resnet(2), 1, &binary, 0.25);
+    check(Task::Binary, NeuralArch::ResNet { d_block: 6, d_hidden: 3, n_blocks: 0 }, 1, &binary, 0.0);
+    check(Task::Multiclass, resnet(1), 3, &[0.0, 2.0, 1.0, 1.0, 2.0], 0.2);
+    check(Task::Regression, resnet(2), 1, &[0.3, -1.2, 0.8, 2.0, 0.0], 0.0);
 }

@@ -15,7 +15,7 @@ use super::loss::{loss_and_gradient, softmax_cross_entropy};
 use super::model::{NeuralArch, NeuralModel, check_inputs, to_predictions};
 use super::net::Workspace;
 use super::optim::{AdamW, clip_global_norm, learning_rate};
-use crate::config::{LinearConfig, MlpConfig};
+use crate::config::{LinearConfig, MlpConfig, ResnetConfig};
 use crate::error::{Error, Result};
 use crate::metrics::roc_auc;
 use crate::target::Target;
@@ -88,6 +88,24 @@ impl TrainParams {
         }
     }
 
+    /// The parameters a `resnet` model table sets (no warm-up, clipping at norm 1, 4 threads
+    /// at most).
+    pub fn from_resnet(config: &ResnetConfig) -> Self {
+        Self {
+            epochs: config.epochs,
+            batch_size: config.batch_size,
+            lr: config.lr,
+            weight_decay: config.weight_decay,
+            warmup_epochs: 0,
+            patience: config.patience,
+            dropout: config.dropout,
+            clip_norm: Some(1.0),
+            max_seconds: None,
+            threads: default_threads(),
+            class_weights: None,
+        }
+    }
+
     /// The parameters a `linear` model table sets: `l2` as weight decay, patience 5.
     pub fn from_linear(config: &LinearConfig) -> Self {
         Self {
@@ -114,6 +132,13 @@ pub fn mlp_arch(config: &MlpConfig) -> NeuralArch {
         norm: config.norm,
         residual: config.residual,
     }
+}
+
+/// The architecture a `resnet` model table describes: the blocks' inner width is
+/// `d_block * d_hidden_factor`, rounded (at least 1).
+pub fn resnet_arch(config: &ResnetConfig) -> NeuralArch {
+    let d_hidden = (config.d_block as f64 * config.d_hidden_factor).round().max(1.0) as usize;
+    NeuralArch::ResNet { d_block: config.d_block, d_hidden, n_blocks: config.n_blocks }
 }
 
 fn default_threads() -> usize {

@@ -1,6 +1,6 @@
 //! kiln's own neural trainer: Adult against the AUC bars (MLP and linear, early-stopped on the
-//! validation part), determinism bit for bit, tensor round trip, multiclass and regression
-//! smoke tests, and input checks.
+//! validation part; the ResNet against the MLP), determinism bit for bit, tensor round trip,
+//! multiclass and regression smoke tests, and input checks.
 
 use kiln_core::preprocess::{Encoded, Encoding, Preprocessor};
 use kiln_core::rng::Rng;
@@ -9,9 +9,9 @@ use kiln_data::load::{Source, load};
 use kiln_data::plan::DataPlan;
 use kiln_data::split::{Part, assign};
 use kiln_train::Error;
-use kiln_train::config::{LinearConfig, MlpConfig};
+use kiln_train::config::{LinearConfig, MlpConfig, ResnetConfig};
 use kiln_train::metrics::roc_auc;
-use kiln_train::nn::{NeuralArch, NeuralModel, TrainParams, fit, mlp_arch};
+use kiln_train::nn::{NeuralArch, NeuralModel, TrainParams, fit, mlp_arch, resnet_arch};
 use kiln_train::target::{Target, read_target};
 use polars::prelude::DataFrame;
 
@@ -111,6 +111,35 @@ fn adult_mlp_and_linear_reach_their_auc_bars() {
     assert!(auc >= ADULT_LINEAR_AUC_BAR, "linear ROC AUC on adult.test is {auc:.4}, below {ADULT_LINEAR_AUC_BAR}");
 }
 
+/// The test ROC AUC of `arch` on Adult, with the epochs and seconds it took.
+fn adult_auc(data: &AdultEncoded, arch: NeuralArch, params: &TrainParams) -> (f64, usize, f64) {
+    let started = std::time::Instant::now();
+    let (model, report) =
+        fit(Task::Binary, arch, params, &data.train, &data.y_train, &data.valid, &data.y_valid, 42, |_| {})
+            .expect("fit");
+    let scores = model.predict(&data.test).expect("predict");
+    let auc = roc_auc(&data.test_labels, &scores.values).expect("auc");
+    (auc, report.epochs.len(), started.elapsed().as_secs_f64())
+}
+
+/// The stronger deep model must beat the MLP: the ResNet and the MLP (256, 256) under the same
+/// budget (epochs, batch size, weight decay, seed), compared on adult.test.
+#[test]
+#[allow(clippy::print_stderr)] // reports the measured AUCs and times (shown with --nocapture)
+fn adult_resnet_beats_the_mlp() {
+    let data = adult();
+    let (epochs, batch_size, weight_decay) = (10, 512, 1e-4);
+    let mlp = MlpConfig { epochs, batch_size, weight_decay, ..MlpConfig::default() };
+    let (mlp_auc, mlp_epochs, mlp_seconds) = adult_auc(&data, mlp_arch(&mlp), &TrainParams::from_mlp(&mlp));
+    let resnet = ResnetConfig { epochs, batch_size, weight_decay, ..ResnetConfig::default() };
+    let (resnet_auc, resnet_epochs, resnet_seconds) =
+        adult_auc(&data, resnet_arch(&resnet), &TrainParams::from_resnet(&resnet));
+    eprintln!("mlp: ROC AUC {mlp_auc:.4} on adult.test, {mlp_epochs} epochs, {mlp_seconds:.1} s");
+    eprintln!("resnet: ROC AUC {resnet_auc:.4} on adult.test, {resnet_epochs} epochs, {resnet_seconds:.1} s");
+    assert!(resnet_auc > mlp_auc, "ResNet ROC AUC {resnet_auc:.4} does not beat the MLP's {mlp_auc:.4}");
+    assert!(resnet_auc >= ADULT_MLP_AUC_BAR, "ResNet ROC AUC {resnet_auc:.4}, below {ADULT_MLP_AUC_BAR}");
+}
+
 /// Rows of `n_inputs` standard normal features and a target from a fixed nonlinear score.
 fn generated(rows: usize, n_inputs: usize, seed: u64, task: Task) -> (Encoded, Target) {
     let mut rng = Rng::new(seed);
@@ -191,6 +220,54 @@ fn same_seed_gives_bit_identical_weights_and_tensors_round_trip() {
     assert_eq!(loaded, a);
     let mut missing = tensors.clone();
     missing.remove("mlp.layers.1.bias");
+    assert!(matches!(
+        NeuralModel::from_tensors(Task::Binary, &a.architecture(), &missing),
+        Err(Error::MissingTensor { .. })
+    ));
+}
+
+#[test]
+fn resnet_same_seed_gives_bit_identical_weights_and_tensors_round_trip() {
+    let (train, y_train) = generated(2_000, 6, 1, Task::Binary);
+    let (valid, y_valid) = generated(500, 6, 2, Task::Binary);
+    let config =
+        ResnetConfig { d_block: 16, n_blocks: 2, epochs: 6, batch_size: 64, lr: 3e-3, ..ResnetConfig::default() };
+    let (arch, params) = (resnet_arch(&config), TrainParams { threads: 2, ..TrainParams::from_resnet(&config) });
+    assert_eq!(arch, NeuralArch::ResNet { d_block: 16, d_hidden: 32, n_blocks: 2 });
+    let run =
+        |seed| fit(Task::Binary, arch.clone(), &params, &train, &y_train, &valid, &y_valid, seed, |_| {}).expect("fit");
+    let (a, report_a) = run(5);
+    let (b, report_b) = run(5);
+    for ((name, _, x), (_, _, y)) in a.named_tensors().into_iter().zip(b.named_tensors()) {
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+        assert_eq!(bits(x), bits(y), "{name} differs between two runs with the same seed");
+    }
+    assert_eq!(report_a.best_epoch, report_b.best_epoch);
+    let (c, _) = run(6);
+    assert_ne!(a, c, "another seed, other weights");
+    let labels = match &y_valid {
+        Target::Classes { index, .. } => index.iter().map(|c| *c == 1).collect::<Vec<_>>(),
+        Target::Values(_) => unreachable!("binary"),
+    };
+    let auc = roc_auc(&labels, &a.predict(&valid).expect("predict").values).expect("auc");
+    assert!(auc > 0.9, "{auc}");
+
+    let tensors = a.to_tensors();
+    let required = a.architecture().required_tensors();
+    assert_eq!(required.len(), 2 + 2 * 2 * 2 + 2, "input, two linears per block, head");
+    for spec in required {
+        let tensor = tensors.get(&spec.name).unwrap_or_else(|| panic!("{} is required", spec.name));
+        let shape: Vec<Option<usize>> = tensor.shape.iter().copied().map(Some).collect();
+        assert_eq!(shape, spec.shape, "{}", spec.name);
+    }
+    for norm in ["resnet.blocks.0.norm.weight", "resnet.blocks.1.norm.bias", "resnet.head_norm.weight"] {
+        assert!(tensors.contains_key(norm), "{norm}");
+    }
+    let loaded = NeuralModel::from_tensors(Task::Binary, &a.architecture(), &tensors).expect("load");
+    assert_eq!(loaded, a);
+    assert_eq!(loaded.predict(&valid).expect("predict"), a.predict(&valid).expect("predict"));
+    let mut missing = tensors.clone();
+    missing.remove("resnet.blocks.1.norm.weight");
     assert!(matches!(
         NeuralModel::from_tensors(Task::Binary, &a.architecture(), &missing),
         Err(Error::MissingTensor { .. })
