@@ -1,6 +1,15 @@
 //! `kiln train` on the shipped Adult config, then `kiln predict` with the exported bundle.
 
+use std::path::Path;
+
 use crate::{kiln_at, repo};
+
+/// `kiln predict` with `bundle` on `data`, written to `out`; must succeed.
+fn predict(store: &str, bundle: &str, data: &Path, out: &Path) {
+    let (data, out) = (data.display().to_string(), out.display().to_string());
+    let (code, _, err) = kiln_at(store, &["-q", "predict", "--bundle", bundle, "--data", &data, "--out", &out]);
+    assert_eq!(code, 0, "{err}");
+}
 
 #[test]
 fn train_exports_the_best_model_and_predict_reproduces_its_test_score() {
@@ -41,20 +50,7 @@ fn train_exports_the_best_model_and_predict_reproduces_its_test_score() {
     assert_eq!(code, 0, "{err}");
     let preds = dir.path().join("preds.parquet");
     let test = splits.join("test.parquet");
-    let (code, _, err) = kiln_at(
-        &store,
-        &[
-            "-q",
-            "predict",
-            "--bundle",
-            &bundle,
-            "--data",
-            &test.display().to_string(),
-            "--out",
-            &preds.display().to_string(),
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    predict(&store, &bundle, &test, &preds);
     use polars::prelude::SerReader;
     let read = |p: &std::path::Path| {
         polars::prelude::ParquetReader::new(std::fs::File::open(p).expect("open")).finish().expect("parquet")
@@ -158,20 +154,7 @@ fn mlp_and_linear_bundles_are_reproduced_by_the_python_script() {
             }
         };
         let preds = dir.path().join("preds.csv");
-        let (code, _, err) = kiln_at(
-            &store,
-            &[
-                "-q",
-                "predict",
-                "--bundle",
-                &bundle,
-                "--data",
-                &raw.display().to_string(),
-                "--out",
-                &preds.display().to_string(),
-            ],
-        );
-        assert_eq!(code, 0, "{err}");
+        predict(&store, &bundle, &raw, &preds);
         if !python_ready {
             continue;
         }

@@ -14,11 +14,14 @@ pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Adult as the shipped config splits it: the training part of adult.data, adult.test, and
+/// Adult as the shipped config splits it: the training and validation parts of adult.data,
+/// adult.test, and
 /// the preprocessor fitted on the training part.
 pub(crate) struct Adult {
     pub(crate) plan: DataPlan,
     pub(crate) train: DataFrame,
+    /// The validation part carved from adult.data.
+    pub(crate) valid: DataFrame,
     pub(crate) test: DataFrame,
     pub(crate) schema: Schema,
     pub(crate) preprocessor: Preprocessor,
@@ -32,9 +35,10 @@ pub(crate) fn adult() -> Adult {
     let test_file = load(&plan, Source::Test, 5).expect("adult.test loads");
     let split = assign(&plan.split, plan.split_seed, &train_file, test_file.n_rows()).expect("split");
     let train = split.select(&train_file.df, Part::Train).expect("train part");
+    let valid = split.select(&train_file.df, Part::Validation).expect("validation part");
     let preprocessor =
         kiln_data::fit::fit_preprocessor(&plan.preprocess, &train, &train_file.schema).expect("preprocessor");
-    Adult { schema: train_file.schema, plan, train, test: test_file.df, preprocessor }
+    Adult { schema: train_file.schema, plan, train, valid, test: test_file.df, preprocessor }
 }
 
 /// Labels of a binary table: true for the schema's positive class.

@@ -5,9 +5,6 @@
 use kiln_core::preprocess::{Encoded, Encoding, Preprocessor};
 use kiln_core::rng::Rng;
 use kiln_core::schema::{Schema, Task};
-use kiln_data::load::{Source, load};
-use kiln_data::plan::DataPlan;
-use kiln_data::split::{Part, assign};
 use kiln_train::Error;
 use kiln_train::config::{LinearConfig, MlpConfig, ResnetConfig};
 use kiln_train::metrics::roc_auc;
@@ -15,7 +12,7 @@ use kiln_train::nn::{NeuralArch, NeuralModel, TrainParams, fit, mlp_arch, resnet
 use kiln_train::target::{Target, read_target};
 use polars::prelude::DataFrame;
 
-use crate::common::{positives, repo};
+use crate::common::positives;
 
 struct AdultEncoded {
     train: Encoded,
@@ -33,24 +30,17 @@ fn encode(preprocessor: &Preprocessor, df: &DataFrame, schema: &Schema) -> Encod
 /// Adult as the shipped config splits it (train, validation, adult.test), one-hot encoded by
 /// the preprocessor fitted on the training part.
 fn adult() -> AdultEncoded {
-    let path = repo().join("configs/adult.toml");
-    let text = std::fs::read_to_string(&path).expect("configs/adult.toml is shipped");
-    let plan = DataPlan::from_toml(&path, &text).expect("configs/adult.toml is valid");
-    let train_file = load(&plan, Source::Train, 5).expect("adult.data loads");
-    let test_file = load(&plan, Source::Test, 5).expect("adult.test loads");
-    let split = assign(&plan.split, plan.split_seed, &train_file, test_file.n_rows()).expect("split");
-    let train = split.select(&train_file.df, Part::Train).expect("train part");
-    let valid = split.select(&train_file.df, Part::Validation).expect("validation part");
-    let schema = &train_file.schema;
-    let mut preprocessor = kiln_data::fit::fit_preprocessor(&plan.preprocess, &train, schema).expect("preprocessor");
+    let data = crate::common::adult();
+    let schema = &data.schema;
+    let mut preprocessor = data.preprocessor.clone();
     preprocessor.config.encoding = Encoding::OneHot;
     AdultEncoded {
-        train: encode(&preprocessor, &train, schema),
-        y_train: read_target(&train, schema).expect("target"),
-        valid: encode(&preprocessor, &valid, schema),
-        y_valid: read_target(&valid, schema).expect("target"),
-        test: encode(&preprocessor, &test_file.df, schema),
-        test_labels: positives(&test_file.df, schema),
+        train: encode(&preprocessor, &data.train, schema),
+        y_train: read_target(&data.train, schema).expect("target"),
+        valid: encode(&preprocessor, &data.valid, schema),
+        y_valid: read_target(&data.valid, schema).expect("target"),
+        test: encode(&preprocessor, &data.test, schema),
+        test_labels: positives(&data.test, schema),
     }
 }
 
