@@ -7,8 +7,11 @@ fail=0
 # 1. Dependency direction: these packages must NOT be found in these crates' trees.
 must_not_depend() { # crate forbidden
   if ! cargo metadata --format-version 1 --locked >/dev/null 2>&1; then return; fi
-  if cargo tree --locked -p "$1" -i "$2" -e normal >/dev/null 2>&1; then
+  local out
+  if out=$(cargo tree --locked -p "$1" -i "$2" -e normal 2>&1); then
     echo "invariant broken: $1 depends on $2"; fail=1
+  elif ! grep -q "did not match any packages" <<<"$out"; then
+    echo "cannot check that $1 does not depend on $2:"; echo "$out"; fail=1
   fi
 }
 must_not_depend kiln-core polars

@@ -3,7 +3,8 @@
 /// Where the tracking store lives (default `.kiln/kiln.db`).
 pub const KILN_STORE: &str = "KILN_STORE";
 /// Who is acting, for the audit log (default: the OS user).
-pub const KILN_ACTOR: &str = "KILN_ACTOR";
+/// (The name is owned by kiln-track, which reads it for `default_actor`.)
+pub const KILN_ACTOR: &str = kiln_track::ACTOR_ENV;
 /// Log filter for stderr logs, e.g. `kiln=debug`.
 pub const KILN_LOG: &str = "KILN_LOG";
 /// Set to any value to disable colours.

@@ -25,10 +25,14 @@ mod tests {
     }
 
     #[test]
-    fn known_value_of_the_framing() {
-        // BLAKE3 of 8 little-endian length bytes (1) followed by "x", computed independently
-        // with Python: blake3.blake3(b"\x01" + b"\x00"*7 + b"x").hexdigest().
+    fn the_framing_is_an_8_byte_little_endian_length_then_the_bytes() {
+        // Pins the byte layout that every stored hash depends on: BLAKE3 over the framed
+        // bytes written out by hand, and the published BLAKE3 digest of the empty input.
         let expected = blake3::hash(&[1, 0, 0, 0, 0, 0, 0, 0, b'x']).to_hex().to_string();
         assert_eq!(content_hash(&[b"x"]), expected);
+        assert_eq!(
+            blake3::hash(b"").to_hex().as_str(),
+            "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+        );
     }
 }

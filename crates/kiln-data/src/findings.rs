@@ -54,11 +54,16 @@ pub(crate) struct Examples {
     pub(crate) count: u64,
     pub(crate) rows: Vec<u64>,
     pub(crate) values: Vec<String>,
+    /// The first few distinct offending values, for the finding's message.
+    pub(crate) distinct: Vec<String>,
 }
+
+/// How many distinct offending values a message quotes.
+const DISTINCT_QUOTED: usize = 10;
 
 impl Examples {
     pub(crate) fn new(limit: usize) -> Self {
-        Self { limit, count: 0, rows: Vec::new(), values: Vec::new() }
+        Self { limit, count: 0, rows: Vec::new(), values: Vec::new(), distinct: Vec::new() }
     }
 
     /// Record a failure at 0-based row index `row_idx`.
@@ -70,5 +75,19 @@ impl Examples {
                 self.values.push(v);
             }
         }
+    }
+
+    /// Record a failing text value at 0-based row `row_idx`, also keeping it among the
+    /// distinct values quoted in the message.
+    pub(crate) fn push_text(&mut self, row_idx: usize, value: &str) {
+        self.push(row_idx, || Some(value.to_string()));
+        if self.distinct.len() < DISTINCT_QUOTED && !self.distinct.iter().any(|d| d == value) {
+            self.distinct.push(value.to_string());
+        }
+    }
+
+    /// The distinct offending values, quoted and comma-separated.
+    pub(crate) fn quoted(&self) -> String {
+        self.distinct.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
     }
 }

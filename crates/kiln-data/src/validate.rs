@@ -17,7 +17,7 @@ use crate::config::{Check, ValidationConfig};
 use crate::error::{Error, Result};
 use crate::findings::{Examples, Finding, Severity};
 use crate::load::Table;
-use crate::rowhash::{count_repeats, hash_str, row_hashes, scan_text};
+use crate::rowhash::{count_repeats, row_hashes, scan_text};
 
 /// Summary of one validated file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -232,19 +232,12 @@ fn check_column(
                     .map_err(|source| Error::Polars { doing: "reading a text column", source })?;
                 let text = text.str().map_err(|source| Error::Polars { doing: "reading a text column", source })?;
                 let mut bad = Examples::new(limit);
-                let mut bad_values: Vec<String> = Vec::new();
                 scan_text(
                     text,
                     |v| allowed.contains(v),
                     |idx, ok, value| {
                         if !ok {
-                            bad.push(idx, || Some(value()));
-                            if bad_values.len() < 10 {
-                                let v = value();
-                                if !bad_values.contains(&v) {
-                                    bad_values.push(v);
-                                }
-                            }
+                            bad.push_text(idx, &value());
                         }
                     },
                 );
@@ -254,8 +247,7 @@ fn check_column(
                     } else {
                         (Check::Allowed, "value(s) outside the allowed set")
                     };
-                    let names: Vec<&str> = bad_values.iter().map(String::as_str).collect();
-                    let msg = format!("{} {what}: {}", bad.count, quote_list(&names));
+                    let msg = format!("{} {what}: {}", bad.count, bad.quoted());
                     out.push(finding(table, check, Some(&col.name), bad, msg));
                 }
             }
@@ -304,10 +296,6 @@ fn needs_numeric_walk(series: &polars::prelude::Series, min: Option<f64>, max: O
     };
     let out_of_range = min.is_some_and(|m| lo < m) || max.is_some_and(|m| hi > m);
     Ok(non_finite || out_of_range)
-}
-
-fn quote_list(values: &[&str]) -> String {
-    values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
 }
 
 fn missing_labels(table: &Table, series: &polars::prelude::Series, limit: usize) -> Finding {
@@ -361,7 +349,6 @@ fn check_labels(config: &ValidationConfig, table: &Table) -> Result<Vec<Finding>
     let mut counts = vec![0u64; classes.len()];
     let mut total = 0u64;
     let mut bad = Examples::new(config.max_examples);
-    let mut bad_values: Vec<String> = Vec::new();
     scan_text(
         text,
         |v| classes.iter().position(|c| c == v),
@@ -369,20 +356,13 @@ fn check_labels(config: &ValidationConfig, table: &Table) -> Result<Vec<Finding>
             total += 1;
             match class {
                 Some(i) => counts[i] += 1,
-                None => {
-                    bad.push(idx, || Some(value()));
-                    let v = value();
-                    if bad_values.len() < 10 && !bad_values.contains(&v) {
-                        bad_values.push(v);
-                    }
-                }
+                None => bad.push_text(idx, &value()),
             }
         },
     );
     let mut out = Vec::new();
     if bad.count > 0 {
-        let names: Vec<&str> = bad_values.iter().map(String::as_str).collect();
-        let msg = format!("{} label(s) outside columns.classes: {}", bad.count, quote_list(&names));
+        let msg = format!("{} label(s) outside columns.classes: {}", bad.count, bad.quoted());
         out.push(finding(table, Check::Label, Some(&schema.target), bad, msg));
     }
     let Some(bounds) = config.class_balance else {
@@ -414,36 +394,34 @@ fn check_labels(config: &ValidationConfig, table: &Table) -> Result<Vec<Finding>
 fn unseen_categories(config: &ValidationConfig, train: &Table, test: &Table) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
     for col in test.schema.columns.iter().filter(|c| c.role == Role::Categorical) {
-        let seen: HashSet<u64> = text_hashes(&train.df, &col.name)?.into_iter().flatten().collect();
-        let series = column(&test.df, &col.name)?
-            .as_materialized_series()
-            .cast(&DataType::String)
-            .map_err(|source| Error::Polars { doing: "reading a text column", source })?;
-        let text = series.str().map_err(|source| Error::Polars { doing: "reading a text column", source })?;
+        let train_text = text_column(&train.df, &col.name)?;
+        let train_text = train_text.str().map_err(|source| Error::Polars { doing: "reading a text column", source })?;
+        let mut seen: PlHashSet<String> = PlHashSet::default();
+        scan_text(train_text, |v| seen.insert(v.to_string()), |_, _, _| {});
+        let test_text = text_column(&test.df, &col.name)?;
+        let test_text = test_text.str().map_err(|source| Error::Polars { doing: "reading a text column", source })?;
         let mut ex = Examples::new(config.max_examples);
-        let mut values: Vec<&str> = Vec::new();
-        for (idx, v) in text.iter().enumerate() {
-            let Some(v) = v else { continue };
-            if !seen.contains(&hash_str(v)) {
-                ex.push(idx, || Some(v.to_string()));
-                if values.len() < 10 && !values.contains(&v) {
-                    values.push(v);
+        scan_text(
+            test_text,
+            |v| seen.contains(v),
+            |idx, known, value| {
+                if !known {
+                    ex.push_text(idx, &value());
                 }
-            }
-        }
+            },
+        );
         if ex.count > 0 {
-            let msg = format!("{} row(s) with categories not in the training file: {}", ex.count, quote_list(&values));
+            let msg = format!("{} row(s) with categories not in the training file: {}", ex.count, ex.quoted());
             out.push(finding(test, Check::UnseenCategory, Some(&col.name), ex, msg));
         }
     }
     Ok(out)
 }
 
-fn text_hashes(df: &DataFrame, name: &str) -> Result<Vec<Option<u64>>> {
-    let series = column(df, name)?
+/// A column cast to text.
+fn text_column(df: &DataFrame, name: &str) -> Result<polars::prelude::Series> {
+    column(df, name)?
         .as_materialized_series()
         .cast(&DataType::String)
-        .map_err(|source| Error::Polars { doing: "reading a text column", source })?;
-    let text = series.str().map_err(|source| Error::Polars { doing: "reading a text column", source })?;
-    Ok(text.iter().map(|v| v.map(hash_str)).collect())
+        .map_err(|source| Error::Polars { doing: "reading a text column", source })
 }

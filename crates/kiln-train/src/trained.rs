@@ -99,10 +99,8 @@ impl TrainedModel {
                 Ok(TrainedModel::Rules(RulesModel::from_bytes(&bytes)?))
             }
             Architecture::Gbdt { library, .. } if library == GBDT_LIBRARY => {
-                let tensor = bundle.tensor(GBDT_MODEL).ok_or(Error::Bundle(kiln_core::Error::MissingTensor {
-                    path: std::path::PathBuf::new(),
-                    tensor: GBDT_MODEL.to_string(),
-                }))?;
+                let tensor =
+                    bundle.tensor(GBDT_MODEL).ok_or_else(|| Error::MissingTensor { name: GBDT_MODEL.to_string() })?;
                 let bytes = tensor.as_u8().map_err(Error::Bundle)?;
                 Ok(TrainedModel::Gbdt(Box::new(GbdtModel::from_bytes(bytes)?)))
             }
