@@ -1,0 +1,325 @@
+//! One model on every slice: metrics with intervals, confusion matrices, calibration and ROC
+//! curves, and the most confident errors.
+
+use std::collections::BTreeMap;
+
+use kiln_core::schema::Task;
+
+use crate::ci::intervals;
+use crate::config::{ALL_METRICS, EvaluationConfig};
+use crate::data::{EvalData, Labels, ModelOutput};
+use crate::metrics::{Metric, MetricParams, Outcomes, compute};
+use crate::report::{CalibrationBin, ErrorRow, MetricValue, SliceReport, SlicingReport, WorstSlice};
+use crate::slices::{Group, Slicing};
+
+/// The metrics that apply to a task, in report order.
+pub fn task_metrics(task: Task) -> Vec<Metric> {
+    let wanted: &[Metric] = match task {
+        Task::Binary => &[
+            Metric::RocAuc,
+            Metric::AveragePrecision,
+            Metric::Accuracy,
+            Metric::Precision,
+            Metric::Recall,
+            Metric::F1,
+            Metric::LogLoss,
+            Metric::Brier,
+            Metric::Ece,
+            Metric::Tpr,
+            Metric::Fpr,
+            Metric::SelectionRate,
+        ],
+        Task::Multiclass => &[Metric::Accuracy, Metric::MacroF1, Metric::WeightedF1, Metric::LogLoss, Metric::TopKAccuracy],
+        Task::Regression => &[Metric::Rmse, Metric::Mae, Metric::R2, Metric::Mape],
+    };
+    ALL_METRICS.iter().copied().filter(|m| wanted.contains(m)).collect()
+}
+
+/// The metric that ranks models: ROC AUC, log loss or RMSE.
+pub fn primary_metric(task: Task) -> Metric {
+    match task {
+        Task::Binary => Metric::RocAuc,
+        Task::Multiclass => Metric::LogLoss,
+        Task::Regression => Metric::Rmse,
+    }
+}
+
+/// One slice's rows gathered into contiguous columns (binary: ordered by score, so that the
+/// rank metrics' sorts find sorted input on every replicate).
+pub(crate) struct GroupView {
+    pub(crate) rows: Vec<u32>,
+    pub labels: Labels,
+    pub scores: Vec<f64>,
+}
+
+impl GroupView {
+    pub(crate) fn new(group: &Group, labels: &Labels, scores: &[f64]) -> Self {
+        let mut rows = group.rows.clone();
+        if let Labels::Binary(_) = labels {
+            rows.sort_by(|&a, &b| scores[a as usize].total_cmp(&scores[b as usize]));
+        }
+        let k = labels.n_outputs();
+        let gathered_scores: Vec<f64> =
+            rows.iter().flat_map(|&r| scores[r as usize * k..(r as usize + 1) * k].iter().copied()).collect();
+        let gathered_labels = match labels {
+            Labels::Binary(v) => Labels::Binary(rows.iter().map(|&r| v[r as usize]).collect()),
+            Labels::Multiclass { labels, n_classes } => Labels::Multiclass {
+                labels: rows.iter().map(|&r| labels[r as usize]).collect(),
+                n_classes: *n_classes,
+            },
+            Labels::Regression(v) => Labels::Regression(rows.iter().map(|&r| v[r as usize]).collect()),
+        };
+        Self { rows, labels: gathered_labels, scores: gathered_scores }
+    }
+
+    pub(crate) fn outcomes(&self) -> Outcomes<'_> {
+        crate::data::outcomes(&self.labels, &self.scores)
+    }
+
+    /// This group's share of row weights `all`.
+    pub(crate) fn gather(&self, all: &[f64]) -> Vec<f64> {
+        self.rows.iter().map(|&r| all[r as usize]).collect()
+    }
+}
+
+/// Every slicing of one model.
+pub(crate) fn slicings(
+    model: &ModelOutput,
+    data: &EvalData,
+    slicings: &[Slicing],
+    metrics: &[Metric],
+    config: &EvaluationConfig,
+) -> Vec<SlicingReport> {
+    let params = MetricParams { threshold: config.threshold, ece_bins: config.calibration_bins, top_k: config.top_k };
+    let n = data.n_rows();
+    let ones = vec![1.0; n];
+    let base: &[f64] = data.weights.as_deref().unwrap_or(&ones);
+    // Every slice that is large enough, flattened, for one pass of the resampling.
+    let mut views: Vec<(usize, usize, GroupView)> = Vec::new();
+    for (si, slicing) in slicings.iter().enumerate() {
+        for (gi, group) in slicing.groups.iter().enumerate() {
+            if group.rows.len() >= config.min_slice_size.max(1) {
+                views.push((si, gi, GroupView::new(group, &data.labels, &model.scores)));
+            }
+        }
+    }
+    let stat = |w: &[f64]| -> Vec<Option<f64>> {
+        let mut out = Vec::with_capacity(views.len() * metrics.len());
+        for (_, _, view) in &views {
+            let wg = view.gather(w);
+            let outcomes = view.outcomes();
+            out.extend(metrics.iter().map(|&m| compute(m, &outcomes, Some(&wg), &params)));
+        }
+        out
+    };
+    let point = stat(base);
+    let cis = intervals(n, data.weights.as_deref(), &config.ci, &point, stat);
+
+    let mut reports: Vec<SlicingReport> = slicings
+        .iter()
+        .map(|s| SlicingReport {
+            name: s.name.clone(),
+            columns: s.columns.clone(),
+            slices: s
+                .groups
+                .iter()
+                .map(|g| SliceReport {
+                    value: g.value.clone(),
+                    n: g.rows.len(),
+                    weight: g.rows.iter().map(|&r| base[r as usize]).sum(),
+                    suppressed: true,
+                    metrics: BTreeMap::new(),
+                    confusion: None,
+                    calibration: Vec::new(),
+                    roc: Vec::new(),
+                    confident_errors: Vec::new(),
+                })
+                .collect(),
+        })
+        .collect();
+    for (v, (si, gi, view)) in views.iter().enumerate() {
+        let slice = &mut reports[*si].slices[*gi];
+        slice.suppressed = false;
+        for (m, metric) in metrics.iter().enumerate() {
+            let k = v * metrics.len() + m;
+            slice.metrics.insert(metric.name().to_string(), MetricValue { value: point[k], ci: cis[k] });
+        }
+        let wg = view.gather(base);
+        slice.confusion = confusion(view, &wg, config.threshold);
+        if let Labels::Binary(labels) = &view.labels {
+            slice.calibration = calibration(labels, &view.scores, &wg, config.calibration_bins);
+            slice.roc = roc_points(labels, &view.scores, &wg);
+        }
+        slice.confident_errors = confident_errors(view, data, config.threshold, config.top_errors);
+    }
+    reports
+}
+
+/// Weighted confusion counts: binary [[tn, fp], [fn, tp]], multiclass k×k (rows = truth).
+fn confusion(view: &GroupView, w: &[f64], threshold: f64) -> Option<Vec<Vec<f64>>> {
+    match &view.labels {
+        Labels::Binary(labels) => {
+            let mut m = vec![vec![0.0; 2]; 2];
+            for ((&y, &s), &w) in labels.iter().zip(&view.scores).zip(w) {
+                m[usize::from(y)][usize::from(s >= threshold)] += w;
+            }
+            Some(m)
+        }
+        Labels::Multiclass { labels, n_classes } => {
+            let k = *n_classes;
+            let mut m = vec![vec![0.0; k]; k];
+            for (i, (&y, &w)) in labels.iter().zip(w).enumerate() {
+                let p = argmax(&view.scores[i * k..(i + 1) * k]);
+                if (y as usize) < k {
+                    m[y as usize][p] += w;
+                }
+            }
+            Some(m)
+        }
+        Labels::Regression(_) => None,
+    }
+}
+
+fn argmax(values: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Equal-width bins on [0, 1]; empty bins are left out.
+fn calibration(labels: &[bool], scores: &[f64], w: &[f64], bins: usize) -> Vec<CalibrationBin> {
+    let mut weight = vec![0.0; bins];
+    let mut predicted = vec![0.0; bins];
+    let mut observed = vec![0.0; bins];
+    for ((&y, &s), &w) in labels.iter().zip(scores).zip(w) {
+        let b = ((s * bins as f64) as usize).min(bins - 1);
+        weight[b] += w;
+        predicted[b] += w * s;
+        observed[b] += if y { w } else { 0.0 };
+    }
+    (0..bins)
+        .filter(|&b| weight[b] > 0.0)
+        .map(|b| CalibrationBin {
+            lo: b as f64 / bins as f64,
+            hi: (b + 1) as f64 / bins as f64,
+            weight: weight[b],
+            mean_predicted: predicted[b] / weight[b],
+            observed_rate: observed[b] / weight[b],
+        })
+        .collect()
+}
+
+/// The ROC curve at up to 101 thresholds (scores ascending in `scores`), from (0,0) to (1,1).
+fn roc_points(labels: &[bool], scores: &[f64], w: &[f64]) -> Vec<[f64; 2]> {
+    let pos: f64 = labels.iter().zip(w).filter(|(y, _)| **y).map(|(_, w)| w).sum();
+    let neg: f64 = labels.iter().zip(w).filter(|(y, _)| !**y).map(|(_, w)| w).sum();
+    if pos <= 0.0 || neg <= 0.0 {
+        return Vec::new();
+    }
+    // Walk from the highest score down; emit a point at every distinct score, then thin.
+    let mut points = vec![[0.0, 0.0]];
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut i = scores.len();
+    while i > 0 {
+        let s = scores[i - 1];
+        while i > 0 && scores[i - 1] == s {
+            i -= 1;
+            if labels[i] {
+                tp += w[i];
+            } else {
+                fp += w[i];
+            }
+        }
+        points.push([fp / neg, tp / pos]);
+    }
+    if points.len() <= 101 {
+        return points;
+    }
+    let step = (points.len() - 1) as f64 / 100.0;
+    (0..=100).map(|k| points[((k as f64 * step).round() as usize).min(points.len() - 1)]).collect()
+}
+
+fn confident_errors(view: &GroupView, data: &EvalData, threshold: f64, top: usize) -> Vec<ErrorRow> {
+    if top == 0 {
+        return Vec::new();
+    }
+    let class = |k: usize| data.class_names.get(k).cloned().unwrap_or_else(|| k.to_string());
+    // (confidence, position in view, label, predicted, score)
+    let mut wrong: Vec<(f64, usize, String, String, f64)> = Vec::new();
+    match &view.labels {
+        Labels::Binary(labels) => {
+            for (i, (&y, &s)) in labels.iter().zip(&view.scores).enumerate() {
+                let predicted = s >= threshold;
+                if predicted != y {
+                    wrong.push(((s - threshold).abs(), i, class(usize::from(y)), class(usize::from(predicted)), s));
+                }
+            }
+        }
+        Labels::Multiclass { labels, n_classes } => {
+            let k = *n_classes;
+            for (i, &y) in labels.iter().enumerate() {
+                let probs = &view.scores[i * k..(i + 1) * k];
+                let p = argmax(probs);
+                if p != y as usize {
+                    wrong.push((probs[p], i, class(y as usize), class(p), probs[p]));
+                }
+            }
+        }
+        Labels::Regression(targets) => {
+            for (i, (&t, &p)) in targets.iter().zip(&view.scores).enumerate() {
+                wrong.push(((t - p).abs(), i, format!("{t}"), format!("{p}"), p));
+            }
+        }
+    }
+    wrong.sort_by(|a, b| b.0.total_cmp(&a.0).then(view.rows[a.1].cmp(&view.rows[b.1])));
+    wrong
+        .into_iter()
+        .take(top)
+        .map(|(_, i, label, predicted, score)| {
+            let row = view.rows[i] as usize;
+            let values = data
+                .display
+                .iter()
+                .map(|c| {
+                    let v = if c.pii { "***".to_string() } else { c.values.get(row).cloned().unwrap_or_default() };
+                    (c.name.clone(), v)
+                })
+                .collect();
+            ErrorRow { row, label, predicted, score, values }
+        })
+        .collect()
+}
+
+/// Slices furthest below the overall value of `metric` (at most `top`).
+pub(crate) fn worst_slices(slicings: &[SlicingReport], metric: Metric, top: usize) -> Vec<WorstSlice> {
+    let name = metric.name();
+    let Some(overall) = slicings.first().and_then(|s| s.slices.first()).and_then(|s| s.metrics.get(name)?.value) else {
+        return Vec::new();
+    };
+    let sign = if metric.higher_is_better() { 1.0 } else { -1.0 };
+    let mut out: Vec<WorstSlice> = slicings
+        .iter()
+        .skip(1)
+        .flat_map(|s| s.slices.iter().map(move |slice| (s, slice)))
+        .filter(|(_, slice)| !slice.suppressed)
+        .filter_map(|(s, slice)| {
+            let value = *slice.metrics.get(name)?;
+            let v = value.value?;
+            Some(WorstSlice {
+                slicing: s.name.clone(),
+                value: slice.value.clone(),
+                n: slice.n,
+                metric: name.to_string(),
+                value_metric: value,
+                gap: sign * (v - overall),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.gap.total_cmp(&b.gap));
+    out.truncate(top);
+    out
+}
