@@ -26,6 +26,12 @@ pub struct RunConfig {
     /// `[[models]]`: the models to train and compare.
     #[serde(default)]
     pub models: Vec<kiln_train::config::ModelConfig>,
+    /// `[evaluation]`: metrics, slices, intervals.
+    #[serde(default)]
+    pub evaluation: kiln_eval::config::EvaluationConfig,
+    /// `[acceptance]`: the gates a model must pass to ship.
+    #[serde(default)]
+    pub acceptance: kiln_eval::config::AcceptanceConfig,
 }
 
 /// A loaded config: its path, the raw text and the checked data plan.
@@ -57,5 +63,22 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedConfig, kiln_data::Error> 
         preprocess: config.preprocess.clone(),
     };
     let plan = DataPlan::new(path, sections)?;
+    check_evaluation(path, &config, &plan)?;
     Ok(LoadedConfig { path: path.to_path_buf(), text: text.to_string(), config, plan })
+}
+
+/// Check `[evaluation]` and `[acceptance]` against the columns of the plan.
+fn check_evaluation(path: &Path, config: &RunConfig, plan: &DataPlan) -> Result<(), kiln_data::Error> {
+    let columns: Vec<(&str, bool)> =
+        plan.configured_columns().map(|c| (c, plan.dtype(c).is_some_and(|d| d.is_numeric()))).collect();
+    let protected: Vec<&str> = plan.protected_columns().collect();
+    kiln_eval::config::check(&config.evaluation, &config.acceptance, &columns, &protected).map_err(|problem| {
+        let key = problem.split(' ').next().unwrap_or("[evaluation]").to_string();
+        kiln_data::Error::InvalidValue {
+            path: path.to_path_buf(),
+            key,
+            problem,
+            hint: "see the [evaluation] and [acceptance] keys in the README".into(),
+        }
+    })
 }

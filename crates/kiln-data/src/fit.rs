@@ -19,38 +19,32 @@ pub enum Plain {
 pub fn feature_columns(df: &DataFrame, schema: &kiln_core::schema::Schema) -> Result<Vec<(String, Plain)>> {
     schema
         .features()
-        .map(|col| {
-            let series = df
-                .column(&col.name)
-                .map_err(|source| Error::Polars { doing: "looking up a feature column", source })?
-                .as_materialized_series();
-            let plain = if col.role == Role::Numeric {
-                let values = series
-                    .cast(&DataType::Float64)
-                    .map_err(|source| Error::Polars { doing: "reading a feature column", source })?;
-                Plain::Numeric(
-                    values
-                        .f64()
-                        .map_err(|source| Error::Polars { doing: "reading a feature column", source })?
-                        .iter()
-                        .collect(),
-                )
-            } else {
-                let values = series
-                    .cast(&DataType::String)
-                    .map_err(|source| Error::Polars { doing: "reading a feature column", source })?;
-                Plain::Categorical(
-                    values
-                        .str()
-                        .map_err(|source| Error::Polars { doing: "reading a feature column", source })?
-                        .iter()
-                        .map(|v| v.map(str::to_string))
-                        .collect(),
-                )
-            };
-            Ok((col.name.clone(), plain))
-        })
+        .map(|col| Ok((col.name.clone(), plain_column(df, &col.name, col.role == Role::Numeric)?)))
         .collect()
+}
+
+/// One column of `df` as plain values: numbers (`numeric`) or text.
+pub fn plain_column(df: &DataFrame, name: &str, numeric: bool) -> Result<Plain> {
+    let series = df
+        .column(name)
+        .map_err(|source| Error::Polars { doing: "looking up a column", source })?
+        .as_materialized_series();
+    Ok(if numeric {
+        let values =
+            series.cast(&DataType::Float64).map_err(|source| Error::Polars { doing: "reading a column", source })?;
+        Plain::Numeric(values.f64().map_err(|source| Error::Polars { doing: "reading a column", source })?.iter().collect())
+    } else {
+        let values =
+            series.cast(&DataType::String).map_err(|source| Error::Polars { doing: "reading a column", source })?;
+        Plain::Categorical(
+            values
+                .str()
+                .map_err(|source| Error::Polars { doing: "reading a column", source })?
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect(),
+        )
+    })
 }
 
 /// Call `f` with borrowed `ColumnRef`s over the owned columns.

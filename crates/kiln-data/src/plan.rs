@@ -224,6 +224,11 @@ impl DataPlan {
         self.assigned.get(column).map(|a| a.dtype)
     }
 
+    /// The configured columns marked protected.
+    pub fn protected_columns(&self) -> impl Iterator<Item = &str> {
+        self.assigned.iter().filter(|(_, a)| a.protected).map(|(name, _)| name.as_str())
+    }
+
     /// Every configured column name.
     pub fn configured_columns(&self) -> impl Iterator<Item = &str> {
         self.assigned.keys().map(String::as_str)
