@@ -1,7 +1,66 @@
-//! TEMPORARY local shim (not committed).
-use kiln_core::rng::Rng;
-pub fn poisson1_weights(rng: &mut Rng, out: &mut [f64]) {
-    const CDF: [f64; 8] = [0.36787944117144233, 0.7357588823428847, 0.9196986029286058, 0.9810118431238462, 0.9963401531726563, 0.9994058151824183, 0.9999167588507119, 0.9999897508033253];
-    for o in out.iter_mut() { let u = rng.uniform(); *o = CDF.iter().position(|c| u < *c).unwrap_or(8) as f64; }
+//! Paired comparison of two models scored on the same rows.
+//!
+//! - [`mcnemar`]: McNemar's test on the rows exactly one of the two models gets right (exact
+//!   binomial for fewer than 25 such rows, else chi-square with continuity correction), as
+//!   statsmodels' `mcnemar`.
+//! - [`delong`]: DeLong's test for the difference of two correlated ROC AUCs, with the
+//!   O(n log n) midrank algorithm of Sun & Xu (2014).
+//! - [`paired_bootstrap`] / [`paired_bootstrap_scores`]: a metric difference under a seeded
+//!   Poisson(1) bootstrap whose weights both models share in every replicate.
+//! - [`erfc`], [`normal_sf`], [`chi2_sf_df1`]: the distribution tails the tests need.
+
+mod bootstrap;
+mod delong;
+mod mcnemar;
+mod normal;
+
+pub use bootstrap::{
+    BootstrapConfig, PairedBootstrap, ScoreMetric, paired_bootstrap, paired_bootstrap_scores, poisson1_weights,
+};
+pub use delong::{DeLong, delong};
+pub use mcnemar::{McNemar, McNemarForm, mcnemar, mcnemar_from_counts};
+pub use normal::{chi2_sf_df1, erfc, normal_sf};
+
+/// Errors from malformed comparison inputs.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum CompareError {
+    /// Two input columns have different lengths.
+    #[error("column `{name}` has {got} rows, expected {expected}")]
+    LengthMismatch {
+        /// The offending column.
+        name: &'static str,
+        /// Its length.
+        got: usize,
+        /// The length of the labels column.
+        expected: usize,
+    },
+    /// A score is NaN.
+    #[error("score column `{name}` holds NaN at row {row}")]
+    NanScore {
+        /// The offending column.
+        name: &'static str,
+        /// The row index.
+        row: usize,
+    },
+    /// A sample weight is negative, NaN or infinite.
+    #[error("sample weight {value} at row {row} is not a finite non-negative number")]
+    BadWeight {
+        /// The row index.
+        row: usize,
+        /// The weight.
+        value: f64,
+    },
+    /// The labels hold one class only, so no AUC is defined.
+    #[error("the labels hold one class only")]
+    SingleClass,
+    /// The metric is undefined on the unweighted rows, so there is no observed difference.
+    #[error("the metric is undefined on the unweighted rows")]
+    UndefinedMetric,
+    /// A bootstrap setting is out of range.
+    #[error("invalid bootstrap setting: {0}")]
+    BadConfig(&'static str),
 }
-pub fn erfc(x: f64) -> f64 { let t = 1.0 / (1.0 + 0.5 * x.abs()); let y = t * (-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))).exp(); if x >= 0.0 { y } else { 2.0 - y } }
+
+pub(crate) fn check_len(name: &'static str, got: usize, expected: usize) -> Result<(), CompareError> {
+    if got == expected { Ok(()) } else { Err(CompareError::LengthMismatch { name, got, expected }) }
+}
