@@ -32,7 +32,9 @@ pub fn plain_column(df: &DataFrame, name: &str, numeric: bool) -> Result<Plain> 
     Ok(if numeric {
         let values =
             series.cast(&DataType::Float64).map_err(|source| Error::Polars { doing: "reading a column", source })?;
-        Plain::Numeric(values.f64().map_err(|source| Error::Polars { doing: "reading a column", source })?.iter().collect())
+        Plain::Numeric(
+            values.f64().map_err(|source| Error::Polars { doing: "reading a column", source })?.iter().collect(),
+        )
     } else {
         let values =
             series.cast(&DataType::String).map_err(|source| Error::Polars { doing: "reading a column", source })?;

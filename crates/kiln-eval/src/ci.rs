@@ -25,7 +25,13 @@ pub struct Interval {
 ///
 /// `stat(weights)` must return the same number of values for every weight vector; `weights`
 /// are the base weights (or 1) times the replicate's resampling weights.
-pub fn intervals<F>(n_rows: usize, base: Option<&[f64]>, config: &CiConfig, point: &[Option<f64>], stat: F) -> Vec<Option<Interval>>
+pub fn intervals<F>(
+    n_rows: usize,
+    base: Option<&[f64]>,
+    config: &CiConfig,
+    point: &[Option<f64>],
+    stat: F,
+) -> Vec<Option<Interval>>
 where
     F: Fn(&[f64]) -> Vec<Option<f64>> + Sync,
 {
@@ -36,7 +42,13 @@ where
     }
 }
 
-fn bootstrap<F>(n_rows: usize, base: Option<&[f64]>, config: &CiConfig, n_stats: usize, stat: F) -> Vec<Option<Interval>>
+fn bootstrap<F>(
+    n_rows: usize,
+    base: Option<&[f64]>,
+    config: &CiConfig,
+    n_stats: usize,
+    stat: F,
+) -> Vec<Option<Interval>>
 where
     F: Fn(&[f64]) -> Vec<Option<f64>> + Sync,
 {
@@ -72,7 +84,13 @@ where
 /// The delete-a-group jackknife: rows are assigned to `replicates` groups at random (seeded);
 /// each replicate leaves one group out. The interval is the point estimate ± z·se with
 /// se² = (g−1)/g · Σ(θᵢ − θ̄)².
-fn jackknife<F>(n_rows: usize, base: Option<&[f64]>, config: &CiConfig, point: &[Option<f64>], stat: F) -> Vec<Option<Interval>>
+fn jackknife<F>(
+    n_rows: usize,
+    base: Option<&[f64]>,
+    config: &CiConfig,
+    point: &[Option<f64>],
+    stat: F,
+) -> Vec<Option<Interval>>
 where
     F: Fn(&[f64]) -> Vec<Option<f64>> + Sync,
 {
@@ -125,8 +143,13 @@ pub fn normal_quantile(p: f64) -> f64 {
         -3.066_479_806_614_716e1,
         2.506_628_277_459_239,
     ];
-    const B: [f64; 5] =
-        [-5.447_609_879_822_406e1, 1.615_858_368_580_409e2, -1.556_989_798_598_866e2, 6.680_131_188_771_972e1, -1.328_068_155_288_572e1];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
     const C: [f64; 6] = [
         -7.784_894_002_430_293e-3,
         -3.223_964_580_411_365e-1,
@@ -135,7 +158,8 @@ pub fn normal_quantile(p: f64) -> f64 {
         4.374_664_141_464_968,
         2.938_163_982_698_783,
     ];
-    const D: [f64; 4] = [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    const D: [f64; 4] =
+        [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
     if p <= 0.0 {
         return f64::NEG_INFINITY;
     }

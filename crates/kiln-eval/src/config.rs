@@ -347,7 +347,11 @@ pub fn check(
     for (i, g) in acceptance.fairness.iter().enumerate() {
         let key = format!("[[acceptance.fairness]] #{}", i + 1);
         if !FAIRNESS_METRICS.contains(&g.metric.as_str()) {
-            return Err(format!("{key}: unknown fairness metric `{}`; use one of {}", g.metric, FAIRNESS_METRICS.join(", ")));
+            return Err(format!(
+                "{key}: unknown fairness metric `{}`; use one of {}",
+                g.metric,
+                FAIRNESS_METRICS.join(", ")
+            ));
         }
         if g.min.is_none() && g.max.is_none() {
             return Err(format!("{key}: set `max` (for a difference) or `min` (for a ratio)"));

@@ -11,7 +11,10 @@ use crate::metrics::Outcomes;
 pub enum Labels {
     Binary(Vec<bool>),
     /// Class indices in `0..n_classes`.
-    Multiclass { labels: Vec<u32>, n_classes: usize },
+    Multiclass {
+        labels: Vec<u32>,
+        n_classes: usize,
+    },
     Regression(Vec<f64>),
 }
 
@@ -142,7 +145,9 @@ impl ModelOutput {
 pub fn outcomes<'a>(labels: &'a Labels, scores: &'a [f64]) -> Outcomes<'a> {
     match labels {
         Labels::Binary(labels) => Outcomes::Binary { labels, scores },
-        Labels::Multiclass { labels, n_classes } => Outcomes::Multiclass { labels, probs: scores, n_classes: *n_classes },
+        Labels::Multiclass { labels, n_classes } => {
+            Outcomes::Multiclass { labels, probs: scores, n_classes: *n_classes }
+        }
         Labels::Regression(targets) => Outcomes::Regression { targets, predictions: scores },
     }
 }

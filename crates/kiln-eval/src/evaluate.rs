@@ -1,12 +1,17 @@
 //! The whole evaluation of a set of models on the same rows: sliced metrics with intervals,
 //! fairness per protected column, the comparison with the best baseline, and the gates.
 
+use std::collections::BTreeMap;
+
+use crate::ci::Interval;
+use crate::compare::{BootstrapConfig, delong, mcnemar, paired_bootstrap};
 use crate::config::{AcceptanceConfig, EvaluationConfig};
-use crate::data::{ColumnValues, EvalData, Labels, ModelOutput};
+use crate::data::{ColumnValues, EvalData, Labels, ModelOutput, SliceColumn, outcomes};
 use crate::error::{Error, Result};
+use crate::fairness::{FairnessOptions, fairness_report};
 use crate::gates::{better, verdict};
 use crate::metrics::{Metric, MetricParams, compute};
-use crate::report::{Comparison, EvalReport, FairnessSummary, ModelReport, SCHEMA_VERSION, Settings};
+use crate::report::{Comparison, EvalReport, FairnessGroup, FairnessSummary, ModelReport, SCHEMA_VERSION, Settings};
 use crate::sliced::{slicings, worst_slices};
 use crate::slices;
 
@@ -41,7 +46,8 @@ pub fn evaluate(input: &EvalInput<'_>) -> Result<EvalReport> {
         let applicable = task_metrics(task);
         let mut chosen = Vec::new();
         for name in &input.evaluation.metrics {
-            let m = Metric::parse(name).ok_or_else(|| Error::Config(format!("[evaluation] unknown metric `{name}`")))?;
+            let m =
+                Metric::parse(name).ok_or_else(|| Error::Config(format!("[evaluation] unknown metric `{name}`")))?;
             if !applicable.contains(&m) {
                 return Err(Error::Config(format!(
                     "[evaluation] metric `{name}` does not apply to a {} task; use one of {}",
@@ -69,16 +75,14 @@ pub fn evaluate(input: &EvalInput<'_>) -> Result<EvalReport> {
             baseline: model.baseline,
             cost: model.cost,
             slicings: slicing_reports,
-            fairness: fairness(model, data, input.evaluation.threshold),
+            fairness: fairness(model, data, input.evaluation.threshold)?,
             worst_slices: worst,
             learning_curve: model.learning_curve.clone(),
         });
     }
-    let comparisons = compare_with_baseline(input, primary);
-    let verdicts: Vec<_> = models
-        .iter()
-        .map(|m| verdict(m, comparisons.iter().find(|c| c.model == m.name), input.acceptance))
-        .collect();
+    let comparisons = compare_with_baseline(input, &models, primary)?;
+    let verdicts: Vec<_> =
+        models.iter().map(|m| verdict(m, comparisons.iter().find(|c| c.model == m.name), input.acceptance)).collect();
     let chosen = models
         .iter()
         .zip(&verdicts)
@@ -137,7 +141,12 @@ fn check_shapes(input: &EvalInput<'_>) -> Result<()> {
             )));
         }
         if let Some(i) = m.scores.iter().position(|s| !s.is_finite()) {
-            return Err(Error::Shape(format!("model `{}`: row {} has a non-finite score {}", m.name, i / k, m.scores[i])));
+            return Err(Error::Shape(format!(
+                "model `{}`: row {} has a non-finite score {}",
+                m.name,
+                i / k,
+                m.scores[i]
+            )));
         }
     }
     if let Labels::Multiclass { labels, n_classes } = &data.labels
@@ -148,14 +157,131 @@ fn check_shapes(input: &EvalInput<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Fairness on every protected column (binary tasks: predictions at the threshold).
-fn fairness(model: &ModelOutput, data: &EvalData, threshold: f64) -> Vec<FairnessSummary> {
-    let _ = (model, data, threshold, MetricParams::default(), compute);
-    Vec::new()
+/// Fairness on every categorical protected column (binary tasks: predicted positive when
+/// the score reaches the threshold). Numeric protected columns are not grouped here.
+fn fairness(model: &ModelOutput, data: &EvalData, threshold: f64) -> Result<Vec<FairnessSummary>> {
+    let Labels::Binary(labels) = &data.labels else { return Ok(Vec::new()) };
+    let predictions: Vec<bool> = model.scores.iter().map(|&s| s >= threshold).collect();
+    let mut out = Vec::new();
+    for name in &data.protected {
+        let Some(SliceColumn { values: ColumnValues::Categorical { codes, levels }, .. }) = data.column(name) else {
+            continue;
+        };
+        let report =
+            fairness_report(labels, &predictions, codes, levels, data.weights.as_deref(), FairnessOptions::default())
+                .map_err(|e| Error::Shape(format!("fairness of model `{}` on `{name}`: {e}", model.name)))?;
+        let mut gaps = BTreeMap::new();
+        for (metric, g) in [
+            ("demographic_parity", &report.demographic_parity),
+            ("tpr", &report.true_positive_rate),
+            ("fpr", &report.false_positive_rate),
+            ("equalized_odds", &report.equalized_odds),
+        ] {
+            for (kind, pick) in [("difference", 0), ("ratio", 1)] {
+                let by_method = BTreeMap::from([
+                    (
+                        "between_groups".to_string(),
+                        if pick == 0 { g.between_groups.difference } else { g.between_groups.ratio },
+                    ),
+                    ("to_overall".to_string(), if pick == 0 { g.to_overall.difference } else { g.to_overall.ratio }),
+                ]);
+                gaps.insert(format!("{metric}_{kind}"), by_method);
+            }
+        }
+        let groups = report
+            .groups
+            .iter()
+            .map(|g| FairnessGroup {
+                group: g.name.clone(),
+                n: g.count,
+                selection_rate: g.selection_rate,
+                tpr: g.true_positive_rate,
+                fpr: g.false_positive_rate,
+            })
+            .collect();
+        out.push(FairnessSummary { column: name.clone(), groups, gaps });
+    }
+    Ok(out)
 }
 
-/// Every non-baseline model against the best baseline on the primary metric.
-fn compare_with_baseline(input: &EvalInput<'_>, primary: Metric) -> Vec<Comparison> {
-    let _ = (input, primary);
-    Vec::new()
+/// Every non-baseline model against the best baseline on the primary metric: the lift with a
+/// paired-bootstrap interval, DeLong's test (ROC AUC) and McNemar's test (accuracy).
+fn compare_with_baseline(input: &EvalInput<'_>, models: &[ModelReport], primary: Metric) -> Result<Vec<Comparison>> {
+    let data = input.data;
+    let name = primary.name();
+    let best_baseline = models
+        .iter()
+        .zip(input.models)
+        .filter(|(r, _)| r.baseline)
+        .filter_map(|(r, m)| Some((m, r.overall_metric(name)?.value?)))
+        .reduce(|best, next| if better(primary, next.1, best.1) { next } else { best });
+    let Some((baseline, _)) = best_baseline else { return Ok(Vec::new()) };
+    let params = MetricParams {
+        threshold: input.evaluation.threshold,
+        ece_bins: input.evaluation.calibration_bins,
+        top_k: input.evaluation.top_k,
+    };
+    let ci = &input.evaluation.ci;
+    let config = BootstrapConfig { replicates: ci.replicates.max(2), level: ci.level, seed: ci.seed };
+    let sign = if primary.higher_is_better() { 1.0 } else { -1.0 };
+    let n = data.n_rows();
+    let mut out = Vec::new();
+    for model in input.models.iter().filter(|m| !m.baseline) {
+        let scores = [&model.scores, &baseline.scores];
+        let weighted = |w: &[f64], which: usize| -> Option<f64> {
+            let w: Vec<f64> = match &data.weights {
+                Some(base) => w.iter().zip(base).map(|(a, b)| a * b).collect(),
+                None => w.to_vec(),
+            };
+            compute(primary, &outcomes(&data.labels, scores[which]), Some(&w), &params)
+        };
+        let boot = paired_bootstrap(n, &config, weighted)
+            .map_err(|e| Error::Shape(format!("comparing `{}` with `{}`: {e}", model.name, baseline.name)))?;
+        let lift_ci = match (boot.ci_low, boot.ci_high) {
+            (Some(lo), Some(hi)) if sign > 0.0 => Some(Interval { lo, hi }),
+            (Some(lo), Some(hi)) => Some(Interval { lo: -hi, hi: -lo }),
+            _ => None,
+        };
+        let (delong_p, mcnemar_p) = match &data.labels {
+            Labels::Binary(labels) => {
+                let d = delong(labels, &model.scores, &baseline.scores).ok().and_then(|d| d.p_value);
+                let t = input.evaluation.threshold;
+                let right = |s: &[f64]| -> Vec<bool> { s.iter().zip(labels).map(|(&s, &y)| (s >= t) == y).collect() };
+                let m =
+                    mcnemar(&vec![true; n], &right(&model.scores), &right(&baseline.scores)).ok().map(|m| m.p_value);
+                (d, m)
+            }
+            Labels::Multiclass { labels, n_classes } => {
+                let k = *n_classes;
+                let right = |s: &[f64]| -> Vec<bool> {
+                    labels.iter().enumerate().map(|(i, &y)| argmax(&s[i * k..(i + 1) * k]) == y as usize).collect()
+                };
+                let m =
+                    mcnemar(&vec![true; n], &right(&model.scores), &right(&baseline.scores)).ok().map(|m| m.p_value);
+                (None, m)
+            }
+            Labels::Regression(_) => (None, None),
+        };
+        out.push(Comparison {
+            model: model.name.clone(),
+            baseline: baseline.name.clone(),
+            metric: name.to_string(),
+            lift: sign * boot.observed,
+            lift_ci,
+            bootstrap_p: boot.p_value,
+            delong_p,
+            mcnemar_p,
+        });
+    }
+    Ok(out)
+}
+
+fn argmax(values: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v > values[best] {
+            best = i;
+        }
+    }
+    best
 }

@@ -34,17 +34,8 @@ pub mod regression;
 
 use serde::{Deserialize, Serialize};
 
-/// The kind of prediction problem a metric applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Task {
-    /// Two classes; labels are booleans, scores are probabilities (or any real score for ranking metrics).
-    Binary,
-    /// `k` classes; labels are class indices, predictions are `n × k` probabilities.
-    Multiclass,
-    /// Real-valued targets and predictions.
-    Regression,
-}
+/// The kind of prediction problem a metric applies to (the schema's task).
+pub use kiln_core::schema::Task;
 
 /// A metric that [`compute`] knows how to evaluate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -29,7 +29,9 @@ pub fn task_metrics(task: Task) -> Vec<Metric> {
             Metric::Fpr,
             Metric::SelectionRate,
         ],
-        Task::Multiclass => &[Metric::Accuracy, Metric::MacroF1, Metric::WeightedF1, Metric::LogLoss, Metric::TopKAccuracy],
+        Task::Multiclass => {
+            &[Metric::Accuracy, Metric::MacroF1, Metric::WeightedF1, Metric::LogLoss, Metric::TopKAccuracy]
+        }
         Task::Regression => &[Metric::Rmse, Metric::Mae, Metric::R2, Metric::Mape],
     };
     ALL_METRICS.iter().copied().filter(|m| wanted.contains(m)).collect()
@@ -63,10 +65,9 @@ impl GroupView {
             rows.iter().flat_map(|&r| scores[r as usize * k..(r as usize + 1) * k].iter().copied()).collect();
         let gathered_labels = match labels {
             Labels::Binary(v) => Labels::Binary(rows.iter().map(|&r| v[r as usize]).collect()),
-            Labels::Multiclass { labels, n_classes } => Labels::Multiclass {
-                labels: rows.iter().map(|&r| labels[r as usize]).collect(),
-                n_classes: *n_classes,
-            },
+            Labels::Multiclass { labels, n_classes } => {
+                Labels::Multiclass { labels: rows.iter().map(|&r| labels[r as usize]).collect(), n_classes: *n_classes }
+            }
             Labels::Regression(v) => Labels::Regression(rows.iter().map(|&r| v[r as usize]).collect()),
         };
         Self { rows, labels: gathered_labels, scores: gathered_scores }

@@ -66,7 +66,9 @@ fn slicing(data: &EvalData, config: &SliceConfig) -> Result<Slicing> {
             (ColumnValues::Numeric(values), None) => distinct_numeric(values),
             (ColumnValues::Categorical { codes, levels }, None) => (levels.clone(), codes.clone()),
             (ColumnValues::Categorical { .. }, Some(_)) => {
-                return Err(Error::Config(format!("slice `{name}`: `bands` needs a numeric column, `{column}` is not")));
+                return Err(Error::Config(format!(
+                    "slice `{name}`: `bands` needs a numeric column, `{column}` is not"
+                )));
             }
         };
         keyed.push((levels, codes));
@@ -184,7 +186,14 @@ mod tests {
                 },
                 SliceColumn {
                     name: "age".into(),
-                    values: ColumnValues::Numeric(vec![Some(20.0), Some(30.0), Some(35.0), None, Some(70.0), Some(25.0)]),
+                    values: ColumnValues::Numeric(vec![
+                        Some(20.0),
+                        Some(30.0),
+                        Some(35.0),
+                        None,
+                        Some(70.0),
+                        Some(25.0),
+                    ]),
                 },
             ],
             protected: vec![],
@@ -212,7 +221,13 @@ mod tests {
         let cross: Vec<(&str, &[u32])> = s[1].groups.iter().map(|g| (g.value.as_str(), g.rows.as_slice())).collect();
         assert_eq!(
             cross,
-            vec![("Female × A", &[2u32][..]), ("Female × B", &[0][..]), ("Male × A", &[3][..]), ("Male × B", &[1, 4][..]), ("Male × C", &[5][..])]
+            vec![
+                ("Female × A", &[2u32][..]),
+                ("Female × B", &[0][..]),
+                ("Male × A", &[3][..]),
+                ("Male × B", &[1, 4][..]),
+                ("Male × C", &[5][..])
+            ]
         );
         assert_eq!(s[1].name, "sex × race");
         let bands: Vec<(&str, &[u32])> = s[2].groups.iter().map(|g| (g.value.as_str(), g.rows.as_slice())).collect();
