@@ -48,6 +48,8 @@ pub enum Command {
     Train(commands::train::TrainArgs),
     /// Score rows with a model bundle (batch inference with probabilities).
     Predict(commands::train::PredictArgs),
+    /// Evaluate a model bundle on labelled rows: sliced metrics, intervals, fairness, gates, report.
+    Eval(commands::eval::EvalArgs),
     /// Runs recorded in the tracking store: list, show, diff.
     Runs(commands::track::RunsArgs),
     /// The model registry: versions, aliases, promotion and rollback.
@@ -78,6 +80,7 @@ where
         Command::Data(cmd) => commands::data::run(cmd, &cli.store, progress, out),
         Command::Train(args) => commands::train::train(args, &cli.store, progress, out),
         Command::Predict(args) => commands::train::predict(args, progress, out),
+        Command::Eval(args) => commands::eval::eval(args, &cli.store, progress, out),
         Command::Runs(args) => commands::track::runs(args, &cli.store, out),
         Command::Models(args) => commands::track::models(args, &cli.store, out),
         Command::Audit(args) => commands::track::audit(args, &cli.store, out),

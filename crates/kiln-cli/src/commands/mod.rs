@@ -1,5 +1,7 @@
 //! One module per command group.
 
 pub mod data;
+pub mod eval;
+pub mod evaluation;
 pub mod track;
 pub mod train;
