@@ -17,6 +17,8 @@ must_not_depend() { # crate forbidden
 must_not_depend kiln-core polars
 must_not_depend kiln-core rusqlite
 if [ -d crates/kiln-track ]; then must_not_depend kiln-track candle-core; must_not_depend kiln-track polars; fi
+must_not_depend kiln-eval polars
+must_not_depend kiln-eval kiln-train
 
 # 2. Every source file opens with a //! doc comment saying what it owns.
 while IFS= read -r f; do

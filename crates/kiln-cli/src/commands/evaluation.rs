@@ -29,7 +29,8 @@ pub fn eval_data(df: &DataFrame, schema: &Schema, evaluation: &EvaluationConfig)
         (_, Target::Values(v)) => Labels::Regression(v),
         (task, Target::Classes { .. }) => anyhow::bail!("a {} task with class labels", task.as_str()),
     };
-    let mut wanted: Vec<&str> = schema.columns.iter().filter(|c| c.segment || c.protected).map(|c| c.name.as_str()).collect();
+    let mut wanted: Vec<&str> =
+        schema.columns.iter().filter(|c| c.segment || c.protected).map(|c| c.name.as_str()).collect();
     for slice in &evaluation.slices {
         wanted.extend(slice.by.iter().map(String::as_str));
     }
@@ -181,7 +182,8 @@ pub fn report_tables(report: &EvalReport) -> Vec<Table> {
             model.kind.clone(),
             opt(value.and_then(|v| v.value), 4),
             value.and_then(|v| v.ci).map(|c| format!("[{}, {}]", num(c.lo, 4), num(c.hi, 4))).unwrap_or_default(),
-            cmp.map(|c| format!("{:+.4}", c.lift)).unwrap_or_else(|| if model.baseline { "baseline".into() } else { "-".into() }),
+            cmp.map(|c| format!("{:+.4}", c.lift))
+                .unwrap_or_else(|| if model.baseline { "baseline".into() } else { "-".into() }),
             cmp.and_then(|c| c.delong_p.or(c.bootstrap_p)).map(|p| format!("{p:.2e}")).unwrap_or_default(),
             opt(model.cost.train_seconds, 2),
             opt(model.cost.latency_p95_ms, 3),

@@ -1,3 +1,5 @@
+//! Tests of the paired bootstrap.
+
 use super::*;
 
 /// Weighted share of rows whose score is on the side of 0.5 of their label.

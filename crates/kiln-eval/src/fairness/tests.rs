@@ -1,3 +1,5 @@
+//! Tests of the fairness metrics.
+
 use super::*;
 
 const TOL: f64 = 1e-12;
