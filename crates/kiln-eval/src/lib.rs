@@ -21,6 +21,7 @@ pub mod evaluate;
 pub mod fairness;
 pub mod gates;
 pub mod metrics;
+pub mod render;
 pub mod report;
 mod sliced;
 pub mod slices;
