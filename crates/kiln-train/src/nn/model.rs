@@ -186,6 +186,18 @@ impl NeuralModel {
     /// (dense layers, norms, embeddings), then the buffers (running statistics); the kinds are
     /// [`Self::tensor_kinds`], in the same order.
     pub fn named_tensors(&self) -> Vec<(String, Vec<usize>, &[f32])> {
+        self.tensor_list().into_iter().map(|(name, shape, values, _)| (name, shape, values)).collect()
+    }
+
+    /// What each tensor of [`Self::named_tensors`] is, in the same order.
+    pub fn tensor_kinds(&self) -> Vec<TensorKind> {
+        self.tensor_list().into_iter().map(|(_, _, _, kind)| kind).collect()
+    }
+
+    /// The list behind [`Self::named_tensors`] and [`Self::tensor_kinds`]: name, shape, values
+    /// and kind of every tensor. [`Self::all_tensors_mut`] walks the same fields in the same
+    /// order (checked by the unit tests).
+    fn tensor_list(&self) -> Vec<(String, Vec<usize>, &[f32], TensorKind)> {
         let n_dense = self.dense.len();
         let prefix = |layer: usize| match self.arch {
             NeuralArch::Linear => "linear".to_string(),
@@ -200,43 +212,28 @@ impl NeuralModel {
             NeuralArch::ResNet { .. } => format!("resnet.blocks.{layer}.norm"),
             _ => format!("mlp.norms.{layer}"),
         };
+        let (weight, parameter, buffer) = (TensorKind::Weight, TensorKind::Parameter, TensorKind::Buffer);
         let mut tensors = Vec::new();
         for (layer, dense) in self.dense.iter().enumerate() {
-            tensors.push((format!("{}.weight", prefix(layer)), vec![dense.n_out, dense.n_in], &dense.weight[..]));
-            tensors.push((format!("{}.bias", prefix(layer)), vec![dense.n_out], &dense.bias[..]));
+            let shape = vec![dense.n_out, dense.n_in];
+            tensors.push((format!("{}.weight", prefix(layer)), shape, &dense.weight[..], weight));
+            tensors.push((format!("{}.bias", prefix(layer)), vec![dense.n_out], &dense.bias[..], parameter));
         }
         for (layer, norm) in self.norms.iter().enumerate() {
-            tensors.push((format!("{}.weight", norm_prefix(layer)), vec![norm.weight.len()], &norm.weight[..]));
-            tensors.push((format!("{}.bias", norm_prefix(layer)), vec![norm.bias.len()], &norm.bias[..]));
+            let shape = vec![norm.weight.len()];
+            tensors.push((format!("{}.weight", norm_prefix(layer)), shape.clone(), &norm.weight[..], parameter));
+            tensors.push((format!("{}.bias", norm_prefix(layer)), shape, &norm.bias[..], parameter));
         }
         for (feature, table) in self.embeddings.iter().enumerate() {
-            tensors.push((
-                format!("resnet.embeddings.{feature}"),
-                vec![table.cardinality, table.dim],
-                &table.weight[..],
-            ));
+            let shape = vec![table.cardinality, table.dim];
+            tensors.push((format!("resnet.embeddings.{feature}"), shape, &table.weight[..], parameter));
         }
         for (layer, stats) in self.running.iter().enumerate() {
-            tensors.push((format!("{}.running_mean", norm_prefix(layer)), vec![stats.mean.len()], &stats.mean[..]));
-            tensors.push((format!("{}.running_var", norm_prefix(layer)), vec![stats.var.len()], &stats.var[..]));
+            let shape = vec![stats.mean.len()];
+            tensors.push((format!("{}.running_mean", norm_prefix(layer)), shape.clone(), &stats.mean[..], buffer));
+            tensors.push((format!("{}.running_var", norm_prefix(layer)), shape, &stats.var[..], buffer));
         }
         tensors
-    }
-
-    /// What each tensor of [`Self::named_tensors`] is, in the same order.
-    pub fn tensor_kinds(&self) -> Vec<TensorKind> {
-        let mut kinds = Vec::new();
-        for _ in &self.dense {
-            kinds.extend([TensorKind::Weight, TensorKind::Parameter]);
-        }
-        for _ in &self.norms {
-            kinds.extend([TensorKind::Parameter, TensorKind::Parameter]);
-        }
-        kinds.extend(self.embeddings.iter().map(|_| TensorKind::Parameter));
-        for _ in &self.running {
-            kinds.extend([TensorKind::Buffer, TensorKind::Buffer]);
-        }
-        kinds
     }
 
     /// Every tensor, mutable, in the order of [`Self::named_tensors`], with its kind.

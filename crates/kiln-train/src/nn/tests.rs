@@ -6,7 +6,7 @@ use kiln_core::rng::Rng;
 use kiln_core::schema::Task;
 
 use super::loss::loss_and_gradient;
-use super::model::{NeuralArch, NeuralModel};
+use super::model::{NeuralArch, NeuralModel, TensorKind};
 use super::net::Workspace;
 use crate::config::{Activation, Norm};
 
@@ -139,4 +139,33 @@ fn resnet_embedding_gradients_match_finite_differences() {
     let mut grads = small_model(Task::Binary, resnet(1, 2), 1);
     loss(&small_model(Task::Binary, resnet(1, 2), 1), Some(&mut grads), &binary, 0.0, &Rng::new(3));
     assert_eq!(&grads.embeddings[1].weight[6..], [0.0, 0.0], "code 3 of the second column is unused");
+}
+
+/// The mutable walk of a model's tensors matches its named list: same order, lengths and kinds,
+/// the buffers last.
+#[test]
+fn mutable_tensors_follow_the_named_list() {
+    let archs = [
+        NeuralArch::Linear,
+        NeuralArch::Mlp { hidden: vec![6, 5], activation: Activation::Relu, norm: Norm::Batch, residual: false },
+        NeuralArch::Mlp { hidden: vec![6], activation: Activation::Relu, norm: Norm::Layer, residual: false },
+        NeuralArch::ResNet { d_block: 5, d_hidden: 7, n_blocks: 2, d_embedding: 2, cardinalities: vec![3, 4] },
+    ];
+    for arch in archs {
+        let mut model = small_model(Task::Binary, arch.clone(), 1);
+        let named: Vec<(usize, TensorKind)> = model
+            .named_tensors()
+            .into_iter()
+            .zip(model.tensor_kinds())
+            .map(|((_, shape, values), kind)| {
+                assert_eq!(shape.iter().product::<usize>(), values.len(), "{arch:?}");
+                (values.len(), kind)
+            })
+            .collect();
+        let walked: Vec<(usize, TensorKind)> = model.all_tensors_mut().into_iter().map(|(t, k)| (t.len(), k)).collect();
+        assert_eq!(named, walked, "{arch:?}");
+        let n_trained = named.iter().filter(|(_, k)| *k != TensorKind::Buffer).count();
+        assert!(named[n_trained..].iter().all(|(_, k)| *k == TensorKind::Buffer), "{arch:?}: buffers last");
+        assert_eq!(model.tensors_mut().len(), n_trained);
+    }
 }
