@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Open a kiln bundle outside kiln and, for linear and MLP models, reproduce kiln's predictions.
+"""Open a kiln bundle outside kiln and, for linear, MLP and ResNet models, reproduce kiln's predictions.
 
 A kiln bundle is one .safetensors file: tensors plus, under the metadata key
 `kiln.manifest`, a JSON manifest. This script needs only numpy and safetensors.
@@ -17,10 +17,14 @@ A kiln bundle is one .safetensors file: tensors plus, under the metadata key
         (absolute), 1 on a mismatch, 2 on a usage or input error.
 
     python3 scripts/bundle_check.py BUNDLE --data RAW.csv --predictions P.csv [--columns p_>50K]
-        for `linear` and `mlp` architectures: encodes raw rows (a CSV with column names) with
-        the bundle's own preprocessor (imputation, standardisation, missing indicators,
-        one-hot with the `__other__` bucket), runs the network (dense, layer norm, activation,
-        residual; linear head) in float64, and compares as above.
+        for `linear`, `mlp` and `resnet` architectures: encodes raw rows (a CSV with column
+        names) with the bundle's own preprocessor (imputation, standardisation, missing
+        indicators; categorical columns one-hot with the `__other__` bucket, or index codes
+        when a ResNet embeds them), runs the network in float64 and compares as above.
+        MLP: dense, layer norm or batch norm (running estimates), activation, residual;
+        linear head. ResNet: the dense features then each categorical column's embedding,
+        a linear layer, residual blocks x + linear2(relu(linear1(layer_norm(x)))), then
+        linear(relu(layer_norm(x))).
 """
 
 import argparse
@@ -71,10 +75,25 @@ def csv_header(path):
         return next(csv.reader(f), None) or []
 
 
-def encode_raw(manifest, path):
+def category_codes(state, rows):
+    """Each row's index in the column's vocabulary: 0 (`__other__`) for rare and unseen
+    categories, and for missing values when missing was not seen in training."""
+    index = {v: i for i, v in enumerate(state["vocabulary"]) if i > 0}
+    missing_code = index.get("__missing__", 0) if state["missing_seen"] else 0
+    codes = []
+    for r in rows:
+        value = r.get(state["name"])
+        codes.append(missing_code if value in (None, "") else index.get(value, 0))
+    return np.array(codes, dtype=np.int64)
+
+
+def encode_raw(manifest, path, index_codes):
     """Apply the bundle's preprocessor to raw rows (a CSV with a header), as kiln does:
-    numeric columns imputed and standardised, missing indicators, then one-hot blocks whose
-    slot 0 is `__other__` (rare, unseen, and missing when missing was not seen in training)."""
+    numeric columns imputed and standardised, missing indicators, then the categorical columns
+    as one-hot blocks whose slot 0 is `__other__` or, with `index_codes`, as a separate matrix of
+    vocabulary indices. Kiln's neural models fix the encoding (one-hot unless a ResNet embeds
+    the categorical columns), whatever the manifest's preprocessor config says.
+    Returns (dense features, codes or None)."""
     pre = manifest["preprocessor"]
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -96,18 +115,16 @@ def encode_raw(manifest, path):
         if state["indicator"]:
             missing = [number(r.get(state["name"])) is None for r in rows]
             blocks.append(np.array(missing, dtype=np.float32).reshape(n, 1))
-    if pre["config"]["encoding"] == "one_hot":
-        for state in pre["categorical"]:
-            vocabulary = state["vocabulary"]
-            index = {v: i for i, v in enumerate(vocabulary) if i > 0}
-            missing_code = index.get("__missing__", 0) if state["missing_seen"] else 0
-            one_hot = np.zeros((n, len(vocabulary)), dtype=np.float32)
-            for row, r in enumerate(rows):
-                value = r.get(state["name"])
-                code = missing_code if value in (None, "") else index.get(value, 0)
-                one_hot[row, code] = 1.0
+    codes = [category_codes(state, rows) for state in pre["categorical"]]
+    if not index_codes:
+        for state, column in zip(pre["categorical"], codes):
+            one_hot = np.zeros((n, len(state["vocabulary"])), dtype=np.float32)
+            one_hot[np.arange(n), column] = 1.0
             blocks.append(one_hot)
-    return np.concatenate(blocks, axis=1).astype(np.float64) if blocks else np.zeros((n, 0))
+    dense = np.concatenate(blocks, axis=1).astype(np.float64) if blocks else np.zeros((n, 0))
+    if not index_codes:
+        return dense, None
+    return dense, np.stack(codes, axis=1) if codes else np.zeros((n, 0), dtype=np.int64)
 
 
 def activate(name, z):
@@ -122,26 +139,70 @@ def activate(name, z):
     fail(f"unknown activation {name!r}")
 
 
+NORM_EPS = 1e-5  # layer norm and batch norm, as PyTorch's defaults
+
+
+def tensor(tensors, name):
+    if name not in tensors:
+        fail(f"the bundle lacks tensor {name!r}")
+    return tensors[name].astype(np.float64)
+
+
+def linear(tensors, prefix, x):
+    return x @ tensor(tensors, f"{prefix}.weight").T + tensor(tensors, f"{prefix}.bias")
+
+
+def layer_norm(tensors, prefix, z):
+    mean = z.mean(axis=1, keepdims=True)
+    var = ((z - mean) ** 2).mean(axis=1, keepdims=True)
+    return (z - mean) / np.sqrt(var + NORM_EPS) * tensor(tensors, f"{prefix}.weight") + tensor(tensors, f"{prefix}.bias")
+
+
+def batch_norm(tensors, prefix, z):
+    """Evaluation mode: the running estimates normalize."""
+    mean, var = tensor(tensors, f"{prefix}.running_mean"), tensor(tensors, f"{prefix}.running_var")
+    return (z - mean) / np.sqrt(var + NORM_EPS) * tensor(tensors, f"{prefix}.weight") + tensor(tensors, f"{prefix}.bias")
+
+
 def mlp_outputs(manifest, tensors, x):
-    """dense -> (layer norm) -> activation (+ the layer's input when residual and the widths
-    match), for every hidden layer; then the linear head."""
+    """dense -> (layer norm or batch norm) -> activation (+ the layer's input when residual and
+    the widths match), for every hidden layer; then the linear head."""
     arch = manifest["architecture"]
+    norm = arch.get("norm")
+    if norm not in (None, "layer_norm", "batch_norm"):
+        fail(f"unknown MLP normalization {norm!r}")
     h = x
     for i, _ in enumerate(arch["hidden"]):
-        w = tensors[f"mlp.layers.{i}.weight"].astype(np.float64)
-        b = tensors[f"mlp.layers.{i}.bias"].astype(np.float64)
-        z = h @ w.T + b
-        if arch.get("norm") == "layer_norm":
-            mean = z.mean(axis=1, keepdims=True)
-            var = ((z - mean) ** 2).mean(axis=1, keepdims=True)
-            z = (z - mean) / np.sqrt(var + 1e-5)
-            z = z * tensors[f"mlp.norms.{i}.weight"].astype(np.float64) + tensors[f"mlp.norms.{i}.bias"].astype(np.float64)
+        z = linear(tensors, f"mlp.layers.{i}", h)
+        if norm == "layer_norm":
+            z = layer_norm(tensors, f"mlp.norms.{i}", z)
+        elif norm == "batch_norm":
+            z = batch_norm(tensors, f"mlp.norms.{i}", z)
         a = activate(arch["activation"], z)
-        h = a + h if arch.get("residual") and w.shape[0] == w.shape[1] else a
-    last = len(arch["hidden"])
-    w = tensors[f"mlp.layers.{last}.weight"].astype(np.float64)
-    b = tensors[f"mlp.layers.{last}.bias"].astype(np.float64)
-    return h @ w.T + b
+        h = a + h if arch.get("residual") and a.shape[1] == h.shape[1] else a
+    return linear(tensors, f"mlp.layers.{len(arch['hidden'])}", h)
+
+
+def resnet_outputs(manifest, tensors, x, codes):
+    """The tabular ResNet (Gorishniy et al. 2021): the dense features followed by each
+    categorical column's embedding (a row of `resnet.embeddings.{j}` per code), a linear layer,
+    blocks x + linear2(relu(linear1(layer_norm(x)))) (dropout is off when predicting), then
+    linear(relu(layer_norm(x)))."""
+    arch = manifest["architecture"]
+    if arch["activation"] != "relu" or arch["norm"] != "layer_norm":
+        fail(f"ResNet with {arch['activation']!r} and {arch['norm']!r}: this script reads relu and layer_norm")
+    parts = [x]
+    for j, cardinality in enumerate(arch["cardinalities"]):
+        table = tensor(tensors, f"resnet.embeddings.{j}")
+        if table.shape != (cardinality, arch["d_embedding"]):
+            fail(f"resnet.embeddings.{j} has shape {table.shape}, the manifest says [{cardinality}, {arch['d_embedding']}]")
+        parts.append(table[codes[:, j]])
+    h = linear(tensors, "resnet.input", np.concatenate(parts, axis=1))
+    for block in range(arch["n_blocks"]):
+        prefix = f"resnet.blocks.{block}"
+        z = linear(tensors, f"{prefix}.linear1", layer_norm(tensors, f"{prefix}.norm", h))
+        h = h + linear(tensors, f"{prefix}.linear2", np.maximum(z, 0.0))
+    return linear(tensors, "resnet.head", np.maximum(layer_norm(tensors, "resnet.head_norm", h), 0.0))
 
 
 def to_predictions(task, logits):
@@ -184,11 +245,15 @@ def main():
         return 0
     if (args.features is None and args.data is None) or args.predictions is None:
         fail("--predictions goes with --features (encoded) or --data (raw rows)")
-    if arch["kind"] not in ("linear", "mlp"):
-        fail(f"predictions are reproduced for linear and mlp models, this bundle is {arch['kind']!r}")
+    if arch["kind"] not in ("linear", "mlp", "resnet"):
+        fail(f"predictions are reproduced for linear, mlp and resnet models, this bundle is {arch['kind']!r}")
 
+    embedded = arch["kind"] == "resnet" and bool(arch["cardinalities"])
+    codes = None
     if args.data is not None:
-        x = encode_raw(manifest, args.data)
+        x, codes = encode_raw(manifest, args.data, embedded)
+    elif embedded:
+        fail("this ResNet embeds categorical columns: give raw rows with --data")
     else:
         x = read_csv(args.features, [f"f{i}" for i in range(arch["n_inputs"])])
     if x.shape[1] != arch["n_inputs"]:
@@ -197,8 +262,10 @@ def main():
     expected = read_csv(args.predictions, columns)
     if arch["kind"] == "linear":
         got = linear_predictions(manifest, tensors, x)
-    else:
+    elif arch["kind"] == "mlp":
         got = to_predictions(manifest["task"], mlp_outputs(manifest, tensors, x))
+    else:
+        got = to_predictions(manifest["task"], resnet_outputs(manifest, tensors, x, codes))
     if got.shape != expected.shape:
         fail(f"computed predictions have shape {list(got.shape)}, {args.predictions} has {list(expected.shape)}", 1)
     diff = np.abs(got - expected)

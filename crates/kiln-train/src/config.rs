@@ -320,7 +320,8 @@ pub struct MlpConfig {
     pub activation: Activation,
     /// Dropout after each hidden layer (default 0.1, in [0, 1)).
     pub dropout: f64,
-    /// `none` (default), `batch` or `layer`.
+    /// `none` (default), `batch` (batch statistics in training, running estimates when
+    /// predicting, as PyTorch's `BatchNorm1d`) or `layer`.
     pub norm: Norm,
     /// Skip connections around hidden layers (default false; needs equal widths).
     pub residual: bool,
@@ -383,6 +384,10 @@ pub struct ResnetConfig {
     pub weight_decay: f64,
     /// Early stopping: epochs without a better validation loss before stopping (default 16).
     pub patience: usize,
+    /// Width of a learned embedding per categorical column (default: none, the categorical
+    /// columns come in one-hot). When set, each column's index code (its `__other__` and
+    /// `__missing__` buckets included) is looked up in its own table, as in the paper.
+    pub embedding_dim: Option<usize>,
 }
 
 impl Default for ResnetConfig {
@@ -398,6 +403,7 @@ impl Default for ResnetConfig {
             lr: 1e-3,
             weight_decay: 1e-5,
             patience: 16,
+            embedding_dim: None,
         }
     }
 }
@@ -536,6 +542,13 @@ impl ModelConfig {
                 check_dropout(&at("dropout"), c.dropout)?;
                 check_count(&at("epochs"), c.epochs)?;
                 check_count(&at("batch_size"), c.batch_size)?;
+                if c.norm == Norm::Batch && c.batch_size < 2 {
+                    return Err(invalid(
+                        &at("batch_size"),
+                        "is 1 but norm is `batch`, which normalizes over the rows of a batch".into(),
+                        "use batches of at least 2 rows (e.g. 256), or norm = \"layer\"",
+                    ));
+                }
                 check_lr(&at("lr"), c.lr)?;
                 check_min(&at("weight_decay"), c.weight_decay, 0.0)?;
                 if c.warmup_epochs >= c.epochs {
@@ -564,6 +577,13 @@ impl ModelConfig {
                 check_lr(&at("lr"), c.lr)?;
                 check_min(&at("weight_decay"), c.weight_decay, 0.0)?;
                 check_count(&at("patience"), c.patience)?;
+                if c.embedding_dim == Some(0) {
+                    return Err(invalid(
+                        &at("embedding_dim"),
+                        "is 0".into(),
+                        "use a width >= 1 (the paper searches 8 to 64), or remove the key for one-hot inputs",
+                    ));
+                }
                 ModelSpec::Resnet(c.clone())
             }
         };

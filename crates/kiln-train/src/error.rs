@@ -88,9 +88,17 @@ pub enum Error {
     #[error("the target does not fit a {task} task\nhint: read it with `target::read_target` and the model's schema")]
     TargetKind { task: &'static str },
     #[error(
-        "the features have {found} dense columns but the model takes {expected}\nhint: encode with the preprocessor the model was trained with (one-hot encoding)"
+        "the features have {found} dense columns but the model takes {expected}\nhint: encode with the preprocessor the model was trained with, in the network's encoding (`NeuralArch::encoding`)"
     )]
     InputWidth { expected: usize, found: usize },
+    #[error(
+        "the features have {found} categorical code columns but the model embeds {expected}\nhint: encode with the preprocessor the model was trained with (index encoding for embeddings, one-hot otherwise)"
+    )]
+    InputCodes { expected: usize, found: usize },
+    #[error(
+        "categorical column {feature} has code {code}, outside the model's vocabulary of {cardinality}\nhint: encode with the preprocessor the model was trained with"
+    )]
+    CodeOutOfRange { feature: usize, code: u32, cardinality: usize },
     #[error("neural training parameter `{key}` {problem}")]
     InvalidTrainParam { key: &'static str, problem: &'static str },
     #[error("kiln's neural trainer does not support {what}")]

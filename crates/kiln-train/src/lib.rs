@@ -10,7 +10,8 @@
 //!   model to export); [`trained`]: `TrainedModel`, any fitted model, to and from a bundle.
 //! - [`predictions`]: `Predictions`, what every model returns; [`target`]: the training
 //!   target as class indices or values; [`metrics`]: ROC AUC, for checking models.
-//! - [`nn`]: kiln's own CPU training of the neural models (linear, MLP): `nn::fit`, `NeuralModel`.
+//! - [`nn`]: kiln's own CPU training of the neural models (linear, MLP, ResNet): `nn::fit`,
+//!   `NeuralModel`.
 //!
 //! Builds on kiln-core (schema, preprocessor) and kiln-data (tables, splits, the fitted
 //! preprocessor's encoding).

@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use kiln_core::preprocess::{Encoding, Preprocessor};
+use kiln_core::preprocess::Preprocessor;
 use kiln_core::schema::{Schema, Task};
 use polars::prelude::DataFrame;
 use serde::Serialize;
@@ -57,7 +57,7 @@ pub fn fit_model(
     let started = Instant::now();
     let neural = |arch: NeuralArch, params: TrainParams, progress: &mut dyn FnMut(&EpochStats)| {
         let mut dense = preprocessor.clone();
-        dense.config.encoding = Encoding::OneHot;
+        dense.config.encoding = arch.encoding();
         let encode = |df: &DataFrame| kiln_data::fit::encode(&dense, df, schema).map_err(Error::Encode);
         let (x_train, x_valid) = (encode(train)?, encode(valid)?);
         let (y_train, y_valid) = (read_target(train, schema)?, read_target(valid, schema)?);
@@ -69,7 +69,10 @@ pub fn fit_model(
     let (model, report) = match &planned.spec {
         ModelSpec::Linear(config) => neural(NeuralArch::Linear, TrainParams::from_linear(config), progress)?,
         ModelSpec::Mlp(config) => neural(nn::mlp_arch(config), TrainParams::from_mlp(config), progress)?,
-        ModelSpec::Resnet(config) => neural(nn::resnet_arch(config), TrainParams::from_resnet(config), progress)?,
+        ModelSpec::Resnet(config) => {
+            let arch = nn::resnet_arch(config, &preprocessor.cardinalities());
+            neural(arch, TrainParams::from_resnet(config), progress)?
+        }
         spec => (fit_baseline(planned, spec, seed, preprocessor, train, schema)?, None),
     };
     Ok((model, report, started.elapsed().as_secs_f64()))

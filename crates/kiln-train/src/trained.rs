@@ -26,11 +26,13 @@ pub enum TrainedModel {
     Prior(PriorModel),
     Rules(RulesModel),
     Gbdt(Box<GbdtModel>),
-    /// A linear model or MLP over the preprocessor's dense (one-hot) features.
+    /// A linear model, MLP or ResNet over the preprocessor's dense features (categorical columns
+    /// one-hot, or index codes for a ResNet's embeddings).
     Neural(Box<Neural>),
 }
 
-/// A neural model with what it needs to encode raw rows.
+/// A neural model with what it needs to encode raw rows (the preprocessor set to the
+/// encoding the network takes).
 #[derive(Debug, Clone)]
 pub struct Neural {
     pub model: NeuralModel,
@@ -105,11 +107,17 @@ impl TrainedModel {
                 Ok(TrainedModel::Gbdt(Box::new(GbdtModel::from_bytes(bytes)?)))
             }
             architecture @ (Architecture::Linear { .. } | Architecture::Mlp { .. } | Architecture::ResNet { .. }) => {
-                Ok(TrainedModel::Neural(Box::new(Neural {
-                    model: NeuralModel::from_tensors(manifest.task, architecture, &bundle.tensors)?,
-                    preprocessor: manifest.preprocessor.clone(),
-                    schema: manifest.schema.clone(),
-                })))
+                // The manifest holds the run's preprocessor; the network fixes its encoding.
+                let model = NeuralModel::from_tensors(manifest.task, architecture, &bundle.tensors)?;
+                let mut preprocessor = manifest.preprocessor.clone();
+                preprocessor.config.encoding = model.arch.encoding();
+                if !model.arch.cardinalities().is_empty() && preprocessor.cardinalities() != model.arch.cardinalities()
+                {
+                    return Err(Error::UnsupportedNeural {
+                        what: "a bundle whose embedding vocabularies differ from its preprocessor's",
+                    });
+                }
+                Ok(TrainedModel::Neural(Box::new(Neural { model, preprocessor, schema: manifest.schema.clone() })))
             }
             other => Err(Error::UnsupportedArchitecture { architecture: other.kind() }),
         }

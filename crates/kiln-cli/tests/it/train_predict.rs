@@ -73,21 +73,20 @@ fn train_exports_the_best_model_and_predict_reproduces_its_test_score() {
 }
 
 #[test]
-fn an_unsupported_neural_layer_is_a_clear_error() {
+fn a_zero_embedding_width_is_a_clear_error_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = std::fs::read_to_string(repo("configs/adult.toml"))
         .expect("adult.toml")
         .replace("../datasets/", &format!("{}/", repo("datasets")))
-        + "\n[[models]]\nkind = \"mlp\"\nname = \"mlp_batch_norm\"\nnorm = \"batch\"\n";
+        .replace("embedding_dim = 8", "embedding_dim = 0");
     let config = dir.path().join("adult.toml");
     std::fs::write(&config, text).expect("write");
     let store = dir.path().join("kiln.db").display().to_string();
     let (code, _, err) = kiln_at(&store, &["-q", "train", &config.display().to_string()]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("does not support batch normalization"), "{err}");
-    let (_, out, _) = kiln_at(&store, &["runs", "list", "--status", "failed", "--format", "json"]);
-    let runs: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(runs.as_array().map(Vec::len), Some(1), "the failed run is recorded, not lost");
+    assert!(err.contains("models[5].embedding_dim") && err.contains("hint:"), "{err}");
+    let (_, runs, _) = kiln_at(&store, &["runs", "list", "--format", "json"]);
+    assert_eq!(runs.trim(), "[]", "refused before any run was started");
 }
 
 #[test]
@@ -109,10 +108,11 @@ fn training_on_data_that_fails_validation_exits_1_and_trains_nothing() {
     assert_eq!(runs.trim(), "[]", "no run was started");
 }
 
-/// The MLP and the linear model, exported and reproduced outside kiln from the bundle alone
-/// (numpy + safetensors: `scripts/bundle_check.py`), from raw rows, to 1e-5.
+/// The MLP (layer norm, batch norm), the ResNet (one-hot inputs, categorical embeddings) and the
+/// linear model, exported and reproduced outside kiln from the bundle alone (numpy +
+/// safetensors: `scripts/bundle_check.py`), from raw rows, to 1e-5.
 #[test]
-fn mlp_and_linear_bundles_are_reproduced_by_the_python_script() {
+fn neural_bundles_are_reproduced_by_the_python_script() {
     let python_ready = std::process::Command::new("python3")
         .args(["-c", "import numpy, safetensors"])
         .output()
@@ -128,9 +128,19 @@ fn mlp_and_linear_bundles_are_reproduced_by_the_python_script() {
     let data_part = data_part.replace("../datasets/", &format!("{}/", repo("datasets")));
     let splits = dir.path().join("splits");
     let mut raw_csv = None;
-    for model in [
-        "[[models]]\nkind = \"mlp\"\nhidden = [64, 64]\nnorm = \"layer\"\nresidual = true\nactivation = \"gelu\"\nepochs = 3\n",
-        "[[models]]\nkind = \"linear\"\nepochs = 3\n",
+    // Each model, and what the script must print of its architecture.
+    for (model, architecture) in [
+        (
+            "[[models]]\nkind = \"mlp\"\nhidden = [64, 64]\nnorm = \"layer\"\nresidual = true\nactivation = \"gelu\"\nepochs = 3\n",
+            "\"norm\": \"layer_norm\"",
+        ),
+        ("[[models]]\nkind = \"mlp\"\nhidden = [64, 32]\nnorm = \"batch\"\nepochs = 3\n", "\"norm\": \"batch_norm\""),
+        ("[[models]]\nkind = \"resnet\"\nd_block = 32\nn_blocks = 2\nepochs = 2\n", "\"cardinalities\": []"),
+        (
+            "[[models]]\nkind = \"resnet\"\nd_block = 32\nembedding_dim = 4\nepochs = 2\n",
+            "\"d_embedding\": 4, \"d_hidden\": 64",
+        ),
+        ("[[models]]\nkind = \"linear\"\nepochs = 3\n", "\"kind\": \"linear\""),
     ] {
         let config = dir.path().join("adult.toml");
         std::fs::write(&config, format!("{data_part}\n{model}")).expect("config");
@@ -167,5 +177,6 @@ fn mlp_and_linear_bundles_are_reproduced_by_the_python_script() {
         let stdout = String::from_utf8_lossy(&check.stdout);
         assert!(check.status.success(), "{stdout}{}", String::from_utf8_lossy(&check.stderr));
         assert!(stdout.contains("ok: 16281 rows"), "{stdout}");
+        assert!(stdout.contains(architecture), "{architecture} in {stdout}");
     }
 }

@@ -3,16 +3,20 @@
 //! row-major `f32` buffers (matrix products through `faer`'s gemm), AdamW, a warm-up + cosine
 //! schedule, gradient clipping and early stopping.
 //!
-//! - [`fit`] trains a [`NeuralModel`] on the preprocessor's dense (one-hot) features and
+//! - [`fit`] trains a [`NeuralModel`] on the preprocessor's encoded features (one-hot, or
+//!   dense features plus index codes for a ResNet's embeddings) and
 //!   returns a [`TrainReport`]; [`NeuralModel::predict`] gives [`crate::predictions::Predictions`].
 //! - [`NeuralModel::to_tensors`] / [`NeuralModel::from_tensors`] convert to and from bundle
-//!   tensors named as `kiln_core::bundle::Architecture::required_tensors` names them (layer
-//!   norms add `mlp.norms.{i}.weight` / `.bias`; the ResNet's norms are
-//!   `resnet.blocks.{i}.norm.*` and `resnet.head_norm.*`).
-//!
-//! Not here yet: batch normalization, and the ResNet's categorical embeddings (its inputs are
-//! the one-hot features).
+//!   tensors named as `kiln_core::bundle::Architecture::required_tensors` names them (norms
+//!   add `mlp.norms.{i}.weight` / `.bias`, batch norms also `.running_mean` / `.running_var`;
+//!   the ResNet's norms are `resnet.blocks.{i}.norm.*` and `resnet.head_norm.*`, its
+//!   categorical embeddings `resnet.embeddings.{j}`).
+//! - Batch normalization ([`batchnorm`]) follows PyTorch's `BatchNorm1d`; the ResNet's
+//!   categorical embeddings ([`embedding`]) read the preprocessor's index codes
+//!   ([`NeuralArch::encoding`] says which encoding a network takes).
 
+pub mod batchnorm;
+pub mod embedding;
 mod kernels;
 pub mod loss;
 mod model;
@@ -21,7 +25,9 @@ pub mod optim;
 mod resnet;
 mod train;
 
-pub use model::{Dense, LayerNormParams, NeuralArch, NeuralModel};
+pub use batchnorm::RunningStats;
+pub use embedding::Embedding;
+pub use model::{Dense, LayerNormParams, NeuralArch, NeuralModel, TensorKind};
 pub use train::{EpochStats, TrainParams, TrainReport, fit, mlp_arch, resnet_arch};
 
 #[cfg(test)]

@@ -1,13 +1,18 @@
-//! The fitted neural model: its architecture, its weights as plain row-major `f32` tensors
-//! named as `kiln_core::bundle::Architecture::required_tensors` names them, conversion to and
-//! from bundle tensors, and prediction.
+//! The fitted neural model: its architecture, its weights and buffers as plain row-major `f32`
+//! tensors named as `kiln_core::bundle::Architecture::required_tensors` names them, conversion
+//! to and from bundle tensors, and prediction.
+//!
+//! [`NeuralModel::named_tensors`] is the one list of every tensor (parameters, then buffers);
+//! training, checkpoints and bundles all walk it.
 
 use std::collections::BTreeMap;
 
 use kiln_core::bundle::{Architecture, TensorData};
-use kiln_core::preprocess::Encoded;
+use kiln_core::preprocess::{Encoded, Encoding};
 use kiln_core::schema::Task;
 
+use super::batchnorm::RunningStats;
+use super::embedding::Embedding;
 use super::loss::sigmoid;
 use super::net::Workspace;
 use crate::config::{Activation, Norm};
@@ -32,11 +37,47 @@ pub enum NeuralArch {
     /// The tabular ResNet of Gorishniy et al. (2021): a linear layer to `d_block`, `n_blocks`
     /// residual blocks `x + Dropout(Linear(Dropout(ReLU(Linear(LayerNorm(x))))))` with
     /// `d_hidden` inner units, then `Linear(ReLU(LayerNorm(x)))`.
+    ///
+    /// With `cardinalities` (one per categorical column, `d_embedding` > 0) the categorical
+    /// columns come in as index codes, each looked up in its own `[cardinality, d_embedding]`
+    /// table, and the input layer reads the dense features followed by the embeddings; without,
+    /// the categorical columns come in one-hot among the dense features.
     ResNet {
         d_block: usize,
         d_hidden: usize,
         n_blocks: usize,
+        d_embedding: usize,
+        cardinalities: Vec<usize>,
     },
+}
+
+impl NeuralArch {
+    /// The vocabulary size of each embedded categorical column (empty without embeddings).
+    pub fn cardinalities(&self) -> &[usize] {
+        match self {
+            NeuralArch::ResNet { cardinalities, .. } => cardinalities,
+            _ => &[],
+        }
+    }
+
+    /// How the preprocessor must encode the categorical columns for this network: index codes
+    /// for embeddings, else one-hot.
+    pub fn encoding(&self) -> Encoding {
+        if self.cardinalities().is_empty() { Encoding::OneHot } else { Encoding::Index }
+    }
+}
+
+/// What a tensor of a [`NeuralModel`] is to training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TensorKind {
+    /// A dense weight: trained, with weight decay.
+    Weight,
+    /// A bias, a normalization's scale or shift, or an embedding table: trained, without
+    /// weight decay.
+    Parameter,
+    /// A buffer the training loop updates outside the optimizer (batch normalization's
+    /// running statistics).
+    Buffer,
 }
 
 /// One dense layer: `weight` is `[n_out, n_in]` (as in PyTorch), `bias` `[n_out]`.
@@ -65,25 +106,24 @@ pub struct NeuralModel {
     /// Hidden layers then the head (one layer for `Linear`). ResNet: the input layer, then
     /// each block's two layers, then the head.
     pub dense: Vec<Dense>,
-    /// One per hidden layer when the norm is `layer`, else empty. ResNet: each block's norm,
-    /// then the head's.
+    /// One per hidden layer when the norm is `layer` or `batch` (its scale and shift), else
+    /// empty. ResNet: each block's norm, then the head's.
     pub norms: Vec<LayerNormParams>,
+    /// One per hidden layer when the norm is `batch`, else empty.
+    pub running: Vec<RunningStats>,
+    /// ResNet: one table per categorical column when embedded, else empty.
+    pub embeddings: Vec<Embedding>,
 }
 
 impl NeuralModel {
     /// A model of zeros (the caller initializes it).
     pub(crate) fn zeros(task: Task, arch: NeuralArch, n_inputs: usize, n_outputs: usize) -> Result<Self> {
-        if let NeuralArch::ResNet { d_block, d_hidden, n_blocks } = arch {
+        if let NeuralArch::ResNet { d_block, d_hidden, n_blocks, .. } = arch {
             return Self::resnet_zeros(task, arch, n_inputs, n_outputs, (d_block, d_hidden, n_blocks));
         }
         let hidden: &[usize] = match &arch {
             NeuralArch::Linear | NeuralArch::ResNet { .. } => &[],
-            NeuralArch::Mlp { hidden, norm, .. } => {
-                if *norm == Norm::Batch {
-                    return Err(Error::UnsupportedNeural { what: "batch normalization (use `layer` or `none`)" });
-                }
-                hidden
-            }
+            NeuralArch::Mlp { hidden, .. } => hidden,
         };
         if hidden.contains(&0) || n_inputs == 0 || n_outputs == 0 {
             return Err(Error::UnsupportedNeural { what: "a layer of width 0" });
@@ -95,13 +135,18 @@ impl NeuralModel {
             .zip(outs)
             .map(|(n_in, n_out)| Dense { n_in: *n_in, n_out, weight: vec![0.0; n_in * n_out], bias: vec![0.0; n_out] })
             .collect();
-        let layer_norm = matches!(arch, NeuralArch::Mlp { norm: Norm::Layer, .. });
-        let norms = if layer_norm {
-            hidden.iter().map(|w| LayerNormParams { weight: vec![1.0; *w], bias: vec![0.0; *w] }).collect()
-        } else {
-            Vec::new()
+        let norm = match &arch {
+            NeuralArch::Mlp { norm, .. } => *norm,
+            _ => Norm::None,
         };
-        Ok(Self { task, arch, n_inputs, n_outputs, dense, norms })
+        let norms = if norm == Norm::None {
+            Vec::new()
+        } else {
+            hidden.iter().map(|w| LayerNormParams { weight: vec![1.0; *w], bias: vec![0.0; *w] }).collect()
+        };
+        let running =
+            if norm == Norm::Batch { hidden.iter().map(|w| RunningStats::new(*w)).collect() } else { Vec::new() };
+        Ok(Self { task, arch, n_inputs, n_outputs, dense, norms, running, embeddings: Vec::new() })
     }
 
     fn resnet_zeros(
@@ -111,12 +156,22 @@ impl NeuralModel {
         n_outputs: usize,
         (d_block, d_hidden, n_blocks): (usize, usize, usize),
     ) -> Result<Self> {
-        if d_block == 0 || d_hidden == 0 || n_inputs == 0 || n_outputs == 0 {
+        let cardinalities = arch.cardinalities();
+        let d_embedding = match &arch {
+            NeuralArch::ResNet { d_embedding, .. } if !cardinalities.is_empty() => *d_embedding,
+            _ => 0,
+        };
+        if !cardinalities.is_empty() && (d_embedding == 0 || cardinalities.contains(&0)) {
+            return Err(Error::UnsupportedNeural { what: "an embedding of width 0 or an empty vocabulary" });
+        }
+        let width = n_inputs + cardinalities.len() * d_embedding;
+        if d_block == 0 || d_hidden == 0 || width == 0 || n_outputs == 0 {
             return Err(Error::UnsupportedNeural { what: "a layer of width 0" });
         }
+        let embeddings = cardinalities.iter().map(|c| Embedding::zeros(*c, d_embedding)).collect();
         let dense =
             |n_in: usize, n_out: usize| Dense { n_in, n_out, weight: vec![0.0; n_in * n_out], bias: vec![0.0; n_out] };
-        let mut layers = vec![dense(n_inputs, d_block)];
+        let mut layers = vec![dense(width, d_block)];
         for _ in 0..n_blocks {
             layers.push(dense(d_block, d_hidden));
             layers.push(dense(d_hidden, d_block));
@@ -124,11 +179,25 @@ impl NeuralModel {
         layers.push(dense(d_block, n_outputs));
         let norms =
             (0..=n_blocks).map(|_| LayerNormParams { weight: vec![1.0; d_block], bias: vec![0.0; d_block] }).collect();
-        Ok(Self { task, arch, n_inputs, n_outputs, dense: layers, norms })
+        Ok(Self { task, arch, n_inputs, n_outputs, dense: layers, norms, running: Vec::new(), embeddings })
     }
 
-    /// Every tensor with its bundle name and shape, in a fixed order.
+    /// Every tensor with its bundle name and shape, in a fixed order: the trained parameters
+    /// (dense layers, norms, embeddings), then the buffers (running statistics); the kinds are
+    /// [`Self::tensor_kinds`], in the same order.
     pub fn named_tensors(&self) -> Vec<(String, Vec<usize>, &[f32])> {
+        self.tensor_list().into_iter().map(|(name, shape, values, _)| (name, shape, values)).collect()
+    }
+
+    /// What each tensor of [`Self::named_tensors`] is, in the same order.
+    pub fn tensor_kinds(&self) -> Vec<TensorKind> {
+        self.tensor_list().into_iter().map(|(_, _, _, kind)| kind).collect()
+    }
+
+    /// The list behind [`Self::named_tensors`] and [`Self::tensor_kinds`]: name, shape, values
+    /// and kind of every tensor. [`Self::all_tensors_mut`] walks the same fields in the same
+    /// order (checked by the unit tests).
+    fn tensor_list(&self) -> Vec<(String, Vec<usize>, &[f32], TensorKind)> {
         let n_dense = self.dense.len();
         let prefix = |layer: usize| match self.arch {
             NeuralArch::Linear => "linear".to_string(),
@@ -143,31 +212,60 @@ impl NeuralModel {
             NeuralArch::ResNet { .. } => format!("resnet.blocks.{layer}.norm"),
             _ => format!("mlp.norms.{layer}"),
         };
+        let (weight, parameter, buffer) = (TensorKind::Weight, TensorKind::Parameter, TensorKind::Buffer);
         let mut tensors = Vec::new();
         for (layer, dense) in self.dense.iter().enumerate() {
-            tensors.push((format!("{}.weight", prefix(layer)), vec![dense.n_out, dense.n_in], &dense.weight[..]));
-            tensors.push((format!("{}.bias", prefix(layer)), vec![dense.n_out], &dense.bias[..]));
+            let shape = vec![dense.n_out, dense.n_in];
+            tensors.push((format!("{}.weight", prefix(layer)), shape, &dense.weight[..], weight));
+            tensors.push((format!("{}.bias", prefix(layer)), vec![dense.n_out], &dense.bias[..], parameter));
         }
         for (layer, norm) in self.norms.iter().enumerate() {
-            tensors.push((format!("{}.weight", norm_prefix(layer)), vec![norm.weight.len()], &norm.weight[..]));
-            tensors.push((format!("{}.bias", norm_prefix(layer)), vec![norm.bias.len()], &norm.bias[..]));
+            let shape = vec![norm.weight.len()];
+            tensors.push((format!("{}.weight", norm_prefix(layer)), shape.clone(), &norm.weight[..], parameter));
+            tensors.push((format!("{}.bias", norm_prefix(layer)), shape, &norm.bias[..], parameter));
+        }
+        for (feature, table) in self.embeddings.iter().enumerate() {
+            let shape = vec![table.cardinality, table.dim];
+            tensors.push((format!("resnet.embeddings.{feature}"), shape, &table.weight[..], parameter));
+        }
+        for (layer, stats) in self.running.iter().enumerate() {
+            let shape = vec![stats.mean.len()];
+            tensors.push((format!("{}.running_mean", norm_prefix(layer)), shape.clone(), &stats.mean[..], buffer));
+            tensors.push((format!("{}.running_var", norm_prefix(layer)), shape, &stats.var[..], buffer));
         }
         tensors
     }
 
-    /// Every tensor, mutable, in the order of [`Self::named_tensors`], with whether weight
-    /// decay applies to it (dense weights only).
-    pub(crate) fn tensors_mut(&mut self) -> Vec<(&mut [f32], bool)> {
-        let mut tensors: Vec<(&mut [f32], bool)> = Vec::new();
+    /// Every tensor, mutable, in the order of [`Self::named_tensors`], with its kind.
+    pub fn all_tensors_mut(&mut self) -> Vec<(&mut [f32], TensorKind)> {
+        let mut tensors: Vec<(&mut [f32], TensorKind)> = Vec::new();
         for dense in &mut self.dense {
-            tensors.push((&mut dense.weight[..], true));
-            tensors.push((&mut dense.bias[..], false));
+            tensors.push((&mut dense.weight[..], TensorKind::Weight));
+            tensors.push((&mut dense.bias[..], TensorKind::Parameter));
         }
         for norm in &mut self.norms {
-            tensors.push((&mut norm.weight[..], false));
-            tensors.push((&mut norm.bias[..], false));
+            tensors.push((&mut norm.weight[..], TensorKind::Parameter));
+            tensors.push((&mut norm.bias[..], TensorKind::Parameter));
+        }
+        for table in &mut self.embeddings {
+            tensors.push((&mut table.weight[..], TensorKind::Parameter));
+        }
+        for stats in &mut self.running {
+            tensors.push((&mut stats.mean[..], TensorKind::Buffer));
+            tensors.push((&mut stats.var[..], TensorKind::Buffer));
         }
         tensors
+    }
+
+    /// Every trained tensor (buffers left out), mutable, in the order of
+    /// [`Self::named_tensors`] (of which they are the first), with whether weight decay applies
+    /// to it (dense weights only).
+    pub(crate) fn tensors_mut(&mut self) -> Vec<(&mut [f32], bool)> {
+        self.all_tensors_mut()
+            .into_iter()
+            .filter(|(_, kind)| *kind != TensorKind::Buffer)
+            .map(|(tensor, kind)| (tensor, kind == TensorKind::Weight))
+            .collect()
     }
 
     /// The bundle architecture.
@@ -179,13 +277,17 @@ impl NeuralModel {
                 hidden: hidden.clone(),
                 n_outputs: self.n_outputs,
                 activation: activation_name(*activation).to_string(),
-                norm: (*norm == Norm::Layer).then(|| "layer_norm".to_string()),
+                norm: match norm {
+                    Norm::None => None,
+                    Norm::Layer => Some("layer_norm".to_string()),
+                    Norm::Batch => Some("batch_norm".to_string()),
+                },
                 residual: *residual,
             },
-            NeuralArch::ResNet { d_block, d_hidden, n_blocks } => Architecture::ResNet {
+            NeuralArch::ResNet { d_block, d_hidden, n_blocks, d_embedding, cardinalities } => Architecture::ResNet {
                 n_inputs: self.n_inputs,
-                cardinalities: Vec::new(),
-                d_embedding: 0,
+                cardinalities: cardinalities.clone(),
+                d_embedding: if cardinalities.is_empty() { 0 } else { *d_embedding },
                 d_model: *d_block,
                 d_hidden: *d_hidden,
                 n_blocks: *n_blocks,
@@ -218,7 +320,12 @@ impl NeuralModel {
                 let norm = match norm.as_deref() {
                     None => Norm::None,
                     Some("layer_norm") => Norm::Layer,
-                    Some(_) => return Err(Error::UnsupportedNeural { what: "a normalization other than layer_norm" }),
+                    Some("batch_norm") => Norm::Batch,
+                    Some(_) => {
+                        return Err(Error::UnsupportedNeural {
+                            what: "a normalization other than layer_norm or batch_norm",
+                        });
+                    }
                 };
                 (
                     NeuralArch::Mlp { hidden: hidden.clone(), activation, norm, residual: *residual },
@@ -229,6 +336,7 @@ impl NeuralModel {
             Architecture::ResNet {
                 n_inputs,
                 cardinalities,
+                d_embedding,
                 d_model,
                 d_hidden,
                 n_blocks,
@@ -237,9 +345,6 @@ impl NeuralModel {
                 norm,
                 ..
             } => {
-                if !cardinalities.is_empty() {
-                    return Err(Error::UnsupportedNeural { what: "categorical embeddings (inputs are one-hot)" });
-                }
                 if activation != "relu" {
                     return Err(Error::UnsupportedNeural { what: "a ResNet activation other than relu" });
                 }
@@ -247,7 +352,13 @@ impl NeuralModel {
                     return Err(Error::UnsupportedNeural { what: "a ResNet normalization other than layer_norm" });
                 }
                 (
-                    NeuralArch::ResNet { d_block: *d_model, d_hidden: *d_hidden, n_blocks: *n_blocks },
+                    NeuralArch::ResNet {
+                        d_block: *d_model,
+                        d_hidden: *d_hidden,
+                        n_blocks: *n_blocks,
+                        d_embedding: *d_embedding,
+                        cardinalities: cardinalities.clone(),
+                    },
                     *n_inputs,
                     *n_outputs,
                 )
@@ -257,7 +368,7 @@ impl NeuralModel {
         let mut model = Self::zeros(task, arch, n_inputs, n_outputs)?;
         let specs: Vec<(String, Vec<usize>)> =
             model.named_tensors().into_iter().map(|(name, shape, _)| (name, shape)).collect();
-        for ((name, shape), (slot, _)) in specs.into_iter().zip(model.tensors_mut()) {
+        for ((name, shape), (slot, _)) in specs.into_iter().zip(model.all_tensors_mut()) {
             let tensor = tensors.get(&name).ok_or_else(|| Error::MissingTensor { name: name.clone() })?;
             if tensor.shape != shape {
                 return Err(Error::TensorShape { name, expected: shape, found: tensor.shape.clone() });
@@ -271,14 +382,14 @@ impl NeuralModel {
 
     /// The raw outputs (logits or values), `n_rows * n_outputs`, row-major.
     pub fn outputs(&self, data: &Encoded) -> Result<Vec<f32>> {
-        check_inputs(self.n_inputs, data)?;
+        check_inputs(self.n_inputs, &self.arch, data)?;
         let mut workspace = Workspace::new(self, PREDICT_BATCH.min(data.n_rows.max(1)), false);
         let mut outputs = vec![0.0; data.n_rows * self.n_outputs];
         for (start, chunk) in
             (0..data.n_rows).step_by(PREDICT_BATCH).zip(outputs.chunks_mut(PREDICT_BATCH * self.n_outputs))
         {
             let rows = (data.n_rows - start).min(PREDICT_BATCH);
-            workspace.load_rows(&data.dense[start * self.n_inputs..(start + rows) * self.n_inputs], rows);
+            workspace.load_range(data, start, rows);
             workspace.forward(self, rows, None, 1);
             chunk.copy_from_slice(&workspace.outputs()[..rows * self.n_outputs]);
         }
@@ -311,10 +422,25 @@ pub(crate) fn to_predictions(task: Task, outputs: &[f32], n_outputs: usize) -> P
     Predictions { task, n_rows, n_outputs, values }
 }
 
-/// Check that the encoded data has the model's input width.
-pub(crate) fn check_inputs(n_inputs: usize, data: &Encoded) -> Result<()> {
+/// Check that the encoded data has the input width of a model of `arch`, and as many
+/// categorical codes as it embeds, each within its vocabulary.
+pub(crate) fn check_inputs(n_inputs: usize, arch: &NeuralArch, data: &Encoded) -> Result<()> {
     if data.n_dense != n_inputs || data.dense.len() != data.n_rows * data.n_dense {
         return Err(Error::InputWidth { expected: n_inputs, found: data.n_dense });
+    }
+    let cardinalities = arch.cardinalities();
+    if data.n_codes != cardinalities.len() || data.codes.len() != data.n_rows * data.n_codes {
+        return Err(Error::InputCodes { expected: cardinalities.len(), found: data.n_codes });
+    }
+    if cardinalities.is_empty() {
+        return Ok(());
+    }
+    for row in data.codes.chunks_exact(cardinalities.len()) {
+        for (feature, (code, cardinality)) in row.iter().zip(cardinalities).enumerate() {
+            if *code as usize >= *cardinality {
+                return Err(Error::CodeOutOfRange { feature, code: *code, cardinality: *cardinality });
+            }
+        }
     }
     Ok(())
 }

@@ -1,25 +1,31 @@
 //! The forward and backward passes of a [`NeuralModel`] over one batch, in a [`Workspace`]
 //! whose buffers are allocated once for the largest batch and reused by every step.
 
+use kiln_core::preprocess::Encoded;
 use kiln_core::rng::Rng;
 
+use super::batchnorm::{batch_norm_backward, batch_norm_forward_eval, batch_norm_forward_train};
 use super::kernels::{
     activation_backward, activation_forward, bias_activation_forward, dense_backward, dense_forward,
     dense_forward_without_bias, layer_norm_backward, layer_norm_forward,
 };
 use super::model::{NeuralArch, NeuralModel};
 use super::resnet::{ResnetBuffers, apply_dropout};
-use crate::config::Activation;
+use crate::config::{Activation, Norm};
 
-/// The buffers of one hidden layer, each `capacity * width` (`rstd`: `capacity`).
+/// The buffers of one hidden layer, each `capacity * width` (`rstd`: `capacity` for a layer
+/// norm, `width` for a batch norm).
 #[derive(Debug, Clone)]
 struct HiddenBuffers {
     /// Dense output.
     z: Vec<f32>,
-    /// Layer-norm output and normalized values (empty without a norm).
+    /// Norm output and normalized values (empty without a norm).
     normed: Vec<f32>,
     x_hat: Vec<f32>,
     rstd: Vec<f32>,
+    /// Batch norm in training: the batch's mean and biased variance per column (`width`).
+    batch_mean: Vec<f32>,
+    batch_var: Vec<f32>,
     /// Dropout scale per value (0 or 1 / (1 − p)); empty when not training with dropout.
     mask: Vec<f32>,
     /// The layer's output (after the residual).
@@ -36,71 +42,119 @@ struct HiddenBuffers {
 #[derive(Debug, Clone)]
 pub(crate) struct Workspace {
     input: Vec<f32>,
+    /// Categorical codes, `capacity * n_codes` (embedded models only).
+    codes: Vec<u32>,
+    n_codes: usize,
     hidden: Vec<HiddenBuffers>,
     outputs: Vec<f32>,
     grad_outputs: Vec<f32>,
     /// Whether each hidden layer adds its input back.
     residual: Vec<bool>,
     activation: Activation,
-    layer_norm: bool,
+    norm: Norm,
+    /// Whether norms use batch statistics (training) or running estimates (evaluation).
+    training: bool,
+    /// Rows of the last forward pass.
+    rows: usize,
     /// The ResNet's buffers (its passes replace the layer stack's).
     resnet: Option<ResnetBuffers>,
 }
 
 impl Workspace {
     pub(crate) fn new(model: &NeuralModel, capacity: usize, training: bool) -> Self {
-        let (activation, residual) = match &model.arch {
-            NeuralArch::Linear | NeuralArch::ResNet { .. } => (Activation::Relu, false),
-            NeuralArch::Mlp { activation, residual, .. } => (*activation, *residual),
+        let (activation, residual, norm) = match &model.arch {
+            NeuralArch::Linear | NeuralArch::ResNet { .. } => (Activation::Relu, false, Norm::None),
+            NeuralArch::Mlp { activation, residual, norm, .. } => (*activation, *residual, *norm),
         };
         let resnet = match &model.arch {
-            NeuralArch::ResNet { d_block, d_hidden, n_blocks } => {
-                Some(ResnetBuffers::new(*d_block, *d_hidden, *n_blocks, capacity, training))
+            NeuralArch::ResNet { d_block, d_hidden, n_blocks, .. } => {
+                let embedded = if model.embeddings.is_empty() { 0 } else { model.dense[0].n_in };
+                Some(ResnetBuffers::new(*d_block, *d_hidden, *n_blocks, embedded, capacity, training))
             }
             _ => None,
         };
-        let layer_norm = resnet.is_none() && !model.norms.is_empty();
         let n_hidden = if resnet.is_some() { 0 } else { model.dense.len() - 1 };
         let grad = |n: usize| if training { vec![0.0; n] } else { Vec::new() };
+        let normed = norm != Norm::None;
         let hidden = model.dense[..n_hidden]
             .iter()
             .map(|dense| {
                 let n = capacity * dense.n_out;
+                let if_norm = |n: usize| if normed { vec![0.0; n] } else { Vec::new() };
+                let batch_stats = |n: usize| if norm == Norm::Batch && training { vec![0.0; n] } else { Vec::new() };
                 HiddenBuffers {
                     z: vec![0.0; n],
-                    normed: if layer_norm { vec![0.0; n] } else { Vec::new() },
-                    x_hat: if layer_norm { vec![0.0; n] } else { Vec::new() },
-                    rstd: if layer_norm { vec![0.0; capacity] } else { Vec::new() },
+                    normed: if_norm(n),
+                    x_hat: if_norm(n),
+                    rstd: if_norm(if norm == Norm::Batch { dense.n_out } else { capacity }),
+                    batch_mean: batch_stats(dense.n_out),
+                    batch_var: batch_stats(dense.n_out),
                     mask: grad(n),
                     h: vec![0.0; n],
                     grad_h: grad(n),
-                    grad_a: if layer_norm { grad(n) } else { Vec::new() },
+                    grad_a: if normed { grad(n) } else { Vec::new() },
                     grad_z: grad(n),
                 }
             })
             .collect();
         let residual = model.dense[..n_hidden].iter().map(|d| residual && d.n_in == d.n_out).collect();
+        let n_codes = model.embeddings.len();
         Self {
             input: vec![0.0; capacity * model.n_inputs],
+            codes: vec![0; capacity * n_codes],
+            n_codes,
             hidden,
             outputs: vec![0.0; capacity * model.n_outputs],
             grad_outputs: grad(capacity * model.n_outputs),
             residual,
             activation,
-            layer_norm,
+            norm,
+            training,
+            rows: 0,
             resnet,
         }
     }
 
-    /// Copy `rows` contiguous input rows in.
-    pub(crate) fn load_rows(&mut self, rows_data: &[f32], rows: usize) {
-        let width = rows_data.len() / rows.max(1);
-        self.input[..rows * width].copy_from_slice(rows_data);
+    /// Copy `rows` contiguous rows of dense features and codes (`codes` empty unless the model
+    /// embeds categorical columns) in.
+    #[cfg(test)]
+    pub(crate) fn load(&mut self, dense: &[f32], codes: &[u32], rows: usize) {
+        let width = dense.len() / rows.max(1);
+        self.input[..rows * width].copy_from_slice(dense);
+        self.codes[..rows * self.n_codes].copy_from_slice(&codes[..rows * self.n_codes]);
     }
 
-    /// The input buffer, for gathering a shuffled batch in place.
-    pub(crate) fn input_mut(&mut self) -> &mut [f32] {
-        &mut self.input
+    /// Copy rows `start..start + rows` of `data` in.
+    pub(crate) fn load_range(&mut self, data: &Encoded, start: usize, rows: usize) {
+        let (n_dense, n_codes) = (data.n_dense, self.n_codes);
+        self.input[..rows * n_dense].copy_from_slice(&data.dense[start * n_dense..(start + rows) * n_dense]);
+        self.codes[..rows * n_codes].copy_from_slice(&data.codes[start * n_codes..(start + rows) * n_codes]);
+    }
+
+    /// Gather the rows `indices` of `data` (a shuffled batch) in.
+    pub(crate) fn gather_rows(&mut self, data: &Encoded, indices: &[usize]) {
+        let (n_dense, n_codes) = (data.n_dense, self.n_codes);
+        if n_dense > 0 {
+            for (slot, row) in self.input.chunks_exact_mut(n_dense).zip(indices) {
+                slot.copy_from_slice(&data.dense[row * n_dense..(row + 1) * n_dense]);
+            }
+        }
+        if n_codes > 0 {
+            for (slot, row) in self.codes.chunks_exact_mut(n_codes).zip(indices) {
+                slot.copy_from_slice(&data.codes[row * n_codes..(row + 1) * n_codes]);
+            }
+        }
+    }
+
+    /// After a training forward pass: move the model's batch-norm running estimates towards
+    /// the batch's statistics (no-op without batch norm).
+    pub(crate) fn update_running_stats(&self, model: &mut NeuralModel) {
+        if !(self.training && self.norm == Norm::Batch) {
+            return;
+        }
+        for (stats, buffers) in model.running.iter_mut().zip(&self.hidden) {
+            stats.update(&buffers.batch_mean, &buffers.batch_var, self.rows);
+        }
     }
 
     pub(crate) fn outputs(&self) -> &[f32] {
@@ -122,8 +176,9 @@ impl Workspace {
         threads: usize,
     ) {
         let mut dropout = dropout.filter(|(rate, _)| *rate > 0.0);
+        self.rows = rows;
         if let Some(resnet) = self.resnet.as_mut() {
-            resnet.forward(model, &self.input, &mut self.outputs, rows, dropout, threads);
+            resnet.forward(model, &self.input, &self.codes, &mut self.outputs, rows, dropout, threads);
             return;
         }
         let n_hidden = self.hidden.len();
@@ -133,7 +188,7 @@ impl Workspace {
             let buffers = &mut rest[0];
             let input: &[f32] = if layer == 0 { &self.input } else { &before[layer - 1].h };
             let n = rows * dense.n_out;
-            if self.layer_norm {
+            if self.norm != Norm::None {
                 dense_forward(
                     input,
                     rows,
@@ -162,18 +217,40 @@ impl Workspace {
                     threads,
                 );
             }
-            if self.layer_norm {
+            if self.norm != Norm::None {
                 let norm = &model.norms[layer];
-                layer_norm_forward(
-                    &buffers.z,
-                    rows,
-                    dense.n_out,
-                    &norm.weight,
-                    &norm.bias,
-                    &mut buffers.normed,
-                    &mut buffers.x_hat,
-                    &mut buffers.rstd,
-                );
+                match (self.norm, self.training) {
+                    (Norm::Batch, true) => batch_norm_forward_train(
+                        &buffers.z,
+                        rows,
+                        dense.n_out,
+                        &norm.weight,
+                        &norm.bias,
+                        &mut buffers.normed,
+                        &mut buffers.x_hat,
+                        &mut buffers.batch_mean,
+                        &mut buffers.batch_var,
+                        &mut buffers.rstd,
+                    ),
+                    (Norm::Batch, false) => batch_norm_forward_eval(
+                        &buffers.z,
+                        rows,
+                        &norm.weight,
+                        &norm.bias,
+                        &model.running[layer],
+                        &mut buffers.normed,
+                    ),
+                    _ => layer_norm_forward(
+                        &buffers.z,
+                        rows,
+                        dense.n_out,
+                        &norm.weight,
+                        &norm.bias,
+                        &mut buffers.normed,
+                        &mut buffers.x_hat,
+                        &mut buffers.rstd,
+                    ),
+                }
                 activation_forward(self.activation, &buffers.normed[..n], &mut buffers.h[..n], threads);
             }
             if let Some((rate, rng)) = dropout.as_mut() {
@@ -202,7 +279,7 @@ impl Workspace {
         threads: usize,
     ) {
         if let Some(resnet) = self.resnet.as_mut() {
-            resnet.backward(model, grads, &self.input, &self.grad_outputs, rows, dropout, threads);
+            resnet.backward(model, grads, &self.input, &self.codes, &self.grad_outputs, rows, dropout, threads);
             return;
         }
         let n_hidden = self.hidden.len();
@@ -234,14 +311,16 @@ impl Workspace {
             let (before, rest) = self.hidden.split_at_mut(layer);
             let buffers = &mut rest[0];
             // Through dropout and the activation, into grad_a (with a norm) or grad_z.
-            let pre: &[f32] = if self.layer_norm { &buffers.normed[..n] } else { &buffers.z[..n] };
-            let target: &mut [f32] = if self.layer_norm { &mut buffers.grad_a[..n] } else { &mut buffers.grad_z[..n] };
+            let normed = self.norm != Norm::None;
+            let pre: &[f32] = if normed { &buffers.normed[..n] } else { &buffers.z[..n] };
+            let target: &mut [f32] = if normed { &mut buffers.grad_a[..n] } else { &mut buffers.grad_z[..n] };
             let mask = if dropout { Some(&buffers.mask[..n]) } else { None };
             activation_backward(self.activation, &buffers.grad_h[..n], mask, pre, target, threads);
-            if self.layer_norm {
+            if normed {
                 let norm = &model.norms[layer];
                 let grad_norm = &mut grads.norms[layer];
-                layer_norm_backward(
+                let backward = if self.norm == Norm::Batch { batch_norm_backward } else { layer_norm_backward };
+                backward(
                     &buffers.grad_a,
                     rows,
                     dense.n_out,

@@ -4,10 +4,12 @@
 //! `Linear(ReLU(LayerNorm(x)))`.
 //!
 //! The model's tensors are laid out as: `dense` = input, then `linear1` and `linear2` of each
-//! block, then the head; `norms` = each block's norm, then the head's norm.
+//! block, then the head; `norms` = each block's norm, then the head's norm; `embeddings` = one
+//! table per categorical column, whose lookups follow the dense features into the input layer.
 
 use kiln_core::rng::Rng;
 
+use super::embedding::{gather, scatter_add};
 use super::kernels::{
     activation_backward, activation_forward, bias_activation_forward, dense_backward, dense_forward,
     dense_forward_without_bias, layer_norm_backward, layer_norm_forward,
@@ -36,6 +38,10 @@ struct BlockBuffers {
 pub(crate) struct ResnetBuffers {
     d_block: usize,
     d_hidden: usize,
+    /// With embeddings: the input layer's input (dense features, then the embeddings) and its
+    /// gradient (training only), `capacity * width`; else empty.
+    embedded: Vec<f32>,
+    grad_embedded: Vec<f32>,
     /// The residual stream before each block and after the last, `n_blocks + 1` of them.
     stream: Vec<Vec<f32>>,
     blocks: Vec<BlockBuffers>,
@@ -53,7 +59,16 @@ pub(crate) struct ResnetBuffers {
 }
 
 impl ResnetBuffers {
-    pub(crate) fn new(d_block: usize, d_hidden: usize, n_blocks: usize, capacity: usize, training: bool) -> Self {
+    /// Buffers for batches of `capacity` rows; `embedded` is the input layer's width when the
+    /// model embeds categorical columns, else 0.
+    pub(crate) fn new(
+        d_block: usize,
+        d_hidden: usize,
+        n_blocks: usize,
+        embedded: usize,
+        capacity: usize,
+        training: bool,
+    ) -> Self {
         let (nd, nh) = (capacity * d_block, capacity * d_hidden);
         let grad = |n: usize| if training { vec![0.0; n] } else { Vec::new() };
         let blocks = (0..n_blocks)
@@ -70,6 +85,8 @@ impl ResnetBuffers {
         Self {
             d_block,
             d_hidden,
+            embedded: vec![0.0; capacity * embedded],
+            grad_embedded: grad(capacity * embedded),
             stream: (0..=n_blocks).map(|_| vec![0.0; nd]).collect(),
             blocks,
             head_normed: vec![0.0; nd],
@@ -84,11 +101,14 @@ impl ResnetBuffers {
         }
     }
 
-    /// The forward pass of `rows` rows of `input` into `outputs`; dropout only when given.
+    /// The forward pass of `rows` rows of `input` (and their categorical `codes` when the
+    /// model embeds them) into `outputs`; dropout only when given.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward(
         &mut self,
         model: &NeuralModel,
         input: &[f32],
+        codes: &[u32],
         outputs: &mut [f32],
         rows: usize,
         mut dropout: Option<(f32, &mut Rng)>,
@@ -97,6 +117,12 @@ impl ResnetBuffers {
         let (d, nd, nh) = (self.d_block, rows * self.d_block, rows * self.d_hidden);
         let n_blocks = self.blocks.len();
         let first = &model.dense[0];
+        let input = if model.embeddings.is_empty() {
+            input
+        } else {
+            gather(input, model.n_inputs, codes, &model.embeddings, rows, &mut self.embedded);
+            &self.embedded
+        };
         dense_forward(input, rows, first.n_in, &first.weight, &first.bias, d, &mut self.stream[0], threads);
         for (block, buffers) in self.blocks.iter_mut().enumerate() {
             let (linear1, linear2) = (&model.dense[1 + 2 * block], &model.dense[2 + 2 * block]);
@@ -164,6 +190,7 @@ impl ResnetBuffers {
         model: &NeuralModel,
         grads: &mut NeuralModel,
         input: &[f32],
+        codes: &[u32],
         grad_outputs: &[f32],
         rows: usize,
         dropout: bool,
@@ -271,8 +298,9 @@ impl ResnetBuffers {
         }
         let first = &model.dense[0];
         let grad_first = &mut grads.dense[0];
+        let embedded = !model.embeddings.is_empty();
         dense_backward(
-            input,
+            if embedded { &self.embedded } else { input },
             rows,
             first.n_in,
             &first.weight,
@@ -280,9 +308,12 @@ impl ResnetBuffers {
             &self.grad_stream,
             &mut grad_first.weight,
             &mut grad_first.bias,
-            None,
+            if embedded { Some(&mut self.grad_embedded) } else { None },
             threads,
         );
+        if embedded {
+            scatter_add(&self.grad_embedded, model.n_inputs, codes, &model.embeddings, rows, &mut grads.embeddings);
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use kiln_core::preprocess::Encoded;
 use kiln_core::rng::Rng;
 use kiln_core::schema::Task;
 
+use super::embedding;
 use super::loss::{loss_and_gradient, softmax_cross_entropy};
 use super::model::{NeuralArch, NeuralModel, check_inputs, to_predictions};
 use super::net::Workspace;
@@ -135,10 +136,16 @@ pub fn mlp_arch(config: &MlpConfig) -> NeuralArch {
 }
 
 /// The architecture a `resnet` model table describes: the blocks' inner width is
-/// `d_block * d_hidden_factor`, rounded (at least 1).
-pub fn resnet_arch(config: &ResnetConfig) -> NeuralArch {
+/// `d_block * d_hidden_factor`, rounded (at least 1). With `embedding_dim`, the categorical
+/// columns of vocabulary sizes `cardinalities` (the preprocessor's) are embedded; without,
+/// `cardinalities` is ignored and they come in one-hot.
+pub fn resnet_arch(config: &ResnetConfig, cardinalities: &[usize]) -> NeuralArch {
     let d_hidden = (config.d_block as f64 * config.d_hidden_factor).round().max(1.0) as usize;
-    NeuralArch::ResNet { d_block: config.d_block, d_hidden, n_blocks: config.n_blocks }
+    let (d_embedding, cardinalities) = match config.embedding_dim {
+        Some(dim) if !cardinalities.is_empty() => (dim, cardinalities.to_vec()),
+        _ => (0, Vec::new()),
+    };
+    NeuralArch::ResNet { d_block: config.d_block, d_hidden, n_blocks: config.n_blocks, d_embedding, cardinalities }
 }
 
 fn default_threads() -> usize {
@@ -167,8 +174,8 @@ pub fn fit(
         return Err(Error::NoValidationRows);
     }
     let n_inputs = train.n_dense;
-    check_inputs(n_inputs, train)?;
-    check_inputs(n_inputs, valid)?;
+    check_inputs(n_inputs, &arch, train)?;
+    check_inputs(n_inputs, &arch, valid)?;
     let (targets, n_outputs, scale) = training_targets(task, y_train, train.n_rows)?;
     let (valid_targets, _, _) = training_targets(task, y_valid, valid.n_rows)?;
     let row_weights = row_weights(task, &targets, params.class_weights.as_deref());
@@ -198,17 +205,13 @@ pub fn fit(
         let mut loss_sum = 0.0;
         for chunk in order.chunks(batch) {
             let rows = chunk.len();
-            for ((slot, row), (t, w)) in workspace
-                .input_mut()
-                .chunks_exact_mut(n_inputs)
-                .zip(chunk)
-                .zip(batch_targets.iter_mut().zip(batch_weights.iter_mut()))
-            {
-                slot.copy_from_slice(&train.dense[row * n_inputs..(row + 1) * n_inputs]);
+            workspace.gather_rows(train, chunk);
+            for (row, (t, w)) in chunk.iter().zip(batch_targets.iter_mut().zip(batch_weights.iter_mut())) {
                 *t = targets[*row];
                 *w = row_weights[*row];
             }
             workspace.forward(&model, rows, Some((dropout, &mut dropout_rng)), params.threads);
+            workspace.update_running_stats(&mut model);
             let (outputs, grad_outputs) = workspace.outputs_and_grad();
             let loss = loss_and_gradient(
                 task,
@@ -317,7 +320,8 @@ fn row_weights(task: Task, targets: &[f32], class_weights: Option<&[f64]>) -> Ve
 }
 
 /// He initialization (normal, std √(2 / fan_in)) for layers followed by an activation, Xavier
-/// (uniform, ±√(6 / (fan_in + fan_out))) for the head; zero biases.
+/// (uniform, ±√(6 / (fan_in + fan_out))) for the head; zero biases; embeddings uniform in
+/// ±1/√dim (drawn after the layers).
 fn initialize(model: &mut NeuralModel, rng: &mut Rng) {
     let n_layers = model.dense.len();
     for (layer, dense) in model.dense.iter_mut().enumerate() {
@@ -329,6 +333,7 @@ fn initialize(model: &mut NeuralModel, rng: &mut Rng) {
             dense.weight.iter_mut().for_each(|w| *w = ((2.0 * rng.uniform() - 1.0) * limit) as f32);
         }
     }
+    embedding::initialize(&mut model.embeddings, rng);
 }
 
 /// Make a regression head predict raw values: `W·σ`, `b·σ + μ`.

@@ -96,6 +96,7 @@ fn every_kind_parses_with_documented_defaults() {
     assert_eq!((mlp.epochs, mlp.batch_size, mlp.patience), (50, 256, 10));
     let ModelConfig::Resnet(resnet) = &section.models[5] else { panic!("resnet") };
     assert_eq!(*resnet, ResnetConfig { d_block: 128, ..ResnetConfig::default() });
+    assert_eq!(resnet.embedding_dim, None, "one-hot inputs unless embedding_dim is set");
     assert_eq!(MlpConfig::default().hidden, [256, 256]);
     assert_eq!((GbdtConfig::default().budget, GbdtConfig::default().max_bin), (2.0, 256));
 
@@ -279,6 +280,8 @@ fn hyperparameters_out_of_range_name_their_key() {
         ("kind = \"resnet\"\nd_hidden_factor = 0.0", "models[0].d_hidden_factor"),
         ("kind = \"resnet\"\nn_blocks = 0", "models[0].n_blocks"),
         ("kind = \"resnet\"\nbatch_size = 0", "models[0].batch_size"),
+        ("kind = \"resnet\"\nembedding_dim = 0", "models[0].embedding_dim"),
+        ("kind = \"mlp\"\nnorm = \"batch\"\nbatch_size = 1", "models[0].batch_size"),
     ] {
         let (found, message) = invalid(&format!("[[models]]\n{text}\n"));
         assert_eq!(found, key, "{text}");
