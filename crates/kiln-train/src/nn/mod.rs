@@ -4,7 +4,9 @@
 //! schedule, gradient clipping and early stopping.
 //!
 //! - [`fit`] trains a [`NeuralModel`] on the preprocessor's dense (one-hot) features and
-//!   returns a [`TrainReport`]; [`NeuralModel::predict`] gives [`crate::predictions::Predictions`].
+//!   returns a [`TrainReport`]; [`fit_with`] adds checkpoints ([`checkpoint`]: save the whole
+//!   training state, continue bit-identically) and a [`TrainObserver`] that hears each epoch
+//!   and may stop the fit; [`NeuralModel::predict`] gives [`crate::predictions::Predictions`].
 //! - [`NeuralModel::to_tensors`] / [`NeuralModel::from_tensors`] convert to and from bundle
 //!   tensors named as `kiln_core::bundle::Architecture::required_tensors` names them (layer
 //!   norms add `mlp.norms.{i}.weight` / `.bias`; the ResNet's norms are
@@ -13,6 +15,7 @@
 //! Not here yet: batch normalization, and the ResNet's categorical embeddings (its inputs are
 //! the one-hot features).
 
+pub mod checkpoint;
 mod kernels;
 pub mod loss;
 mod model;
@@ -21,8 +24,9 @@ pub mod optim;
 mod resnet;
 mod train;
 
+pub use checkpoint::{CheckpointSpec, TrainState};
 pub use model::{Dense, LayerNormParams, NeuralArch, NeuralModel};
-pub use train::{EpochStats, TrainParams, TrainReport, fit, mlp_arch, resnet_arch};
+pub use train::{EpochStats, TrainObserver, TrainParams, TrainReport, fit, fit_with, mlp_arch, resnet_arch};
 
 #[cfg(test)]
 mod tests;
