@@ -9,7 +9,8 @@ fn main() {
         .with_ansi(std::env::var_os(kiln_cli::env::NO_COLOR).is_none())
         .init();
     let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let code = kiln_cli::run(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock());
+    // Stderr is not locked for the whole run: the progress display's ticker thread and the
+    // log writer write to it too, and a lock held here would block them forever.
+    let code = kiln_cli::run(std::env::args_os(), &mut stdout.lock(), &mut std::io::stderr());
     std::process::exit(code);
 }

@@ -98,6 +98,16 @@ pub enum Error {
     /// The run has already ended and cannot be ended again.
     #[error("run {id} already ended as {status}")]
     RunEnded { id: String, status: String },
+    /// Only an interrupted or failed run can be continued.
+    #[error(
+        "run {id} is {status}: only an interrupted or failed run can be resumed\nhint: start a new run, or pick an interrupted one with `kiln runs list --status interrupted`"
+    )]
+    RunNotResumable { id: String, status: String },
+    /// Another live process holds the run's lock.
+    #[error(
+        "run {id} is still being recorded by another process\nhint: wait for that process to end, or stop it first"
+    )]
+    RunBusy { id: String },
     /// A run filter such as `auc>=0.9` or `lr=0.1` could not be parsed.
     #[error("invalid {what} filter {text:?}\nhint: {hint}")]
     ParseFilter { what: &'static str, text: String, hint: &'static str },

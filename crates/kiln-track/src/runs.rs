@@ -208,6 +208,32 @@ impl Store {
         Ok(RunHandle { store: self.clone(), id, lock: Some(lock) })
     }
 
+    /// Continues an `interrupted` or `failed` run: marks it `running` again under this process
+    /// (clearing its end time and error) and returns the handle that keeps it alive. Its
+    /// config, data hashes, metrics and artifacts stay as recorded.
+    pub fn resume_run(&self, id: &RunId) -> Result<RunHandle> {
+        let lock = RunLock::try_acquire(self, id)?.ok_or_else(|| Error::RunBusy { id: id.to_string() })?;
+        self.write("resume a run", |tx| {
+            let changed = tx.execute(
+                "UPDATE runs SET status = 'running', pid = ?2, host = ?3, ended_ms = NULL, error = NULL
+                 WHERE id = ?1 AND status IN ('interrupted', 'failed')",
+                params![id.as_str(), std::process::id(), host_name()],
+            )?;
+            if changed == 0 {
+                let current: Option<String> = tx
+                    .query_row("SELECT status FROM runs WHERE id = ?1", [id.as_str()], |row| row.get(0))
+                    .optional()?;
+                return Err(match current {
+                    Some(status) => Error::RunNotResumable { id: id.to_string(), status },
+                    None => Error::RunNotFound { id: id.to_string() },
+                }
+                .into());
+            }
+            Ok(())
+        })?;
+        Ok(RunHandle { store: self.clone(), id: id.clone(), lock: Some(lock) })
+    }
+
     /// Adds (or overwrites) parameters of a run.
     pub fn log_params(&self, run: &RunId, params: &BTreeMap<String, String>) -> Result<()> {
         self.write("log parameters", |tx| {

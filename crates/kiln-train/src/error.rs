@@ -117,6 +117,28 @@ pub enum Error {
         #[source]
         source: Box<kiln_core::Error>,
     },
+    #[error("cannot write the training checkpoint {path}")]
+    CheckpointWrite {
+        path: PathBuf,
+        #[source]
+        source: Box<kiln_data::Error>,
+    },
+    #[error("cannot read the training checkpoint {path}")]
+    CheckpointRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the training checkpoint {path} is unusable: {problem}\nhint: delete the file to train this model again from its first epoch"
+    )]
+    CheckpointCorrupt { path: PathBuf, problem: String },
+    #[error(
+        "the training checkpoint {path} belongs to another fit: {what} differs\nhint: resume with the config and data the run started with, or delete the file to train this model again from its first epoch"
+    )]
+    CheckpointMismatch { path: PathBuf, what: &'static str },
+    #[error("training was stopped after epoch {epoch}\nhint: its checkpoint (when enabled) continues it")]
+    Interrupted { epoch: usize },
 }
 
 /// kiln-train's result type.

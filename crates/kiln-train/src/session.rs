@@ -18,7 +18,7 @@ use crate::baselines::rules::RulesModel;
 use crate::config::{ModelSpec, PlannedModel};
 use crate::error::{Error, Result};
 use crate::metrics::roc_auc;
-use crate::nn::{self, EpochStats, NeuralArch, TrainParams, TrainReport};
+use crate::nn::{self, CheckpointSpec, NeuralArch, TrainObserver, TrainParams, TrainReport};
 use crate::predictions::Predictions;
 use crate::target::{Target, read_target};
 use crate::trained::{Neural, TrainedModel};
@@ -42,9 +42,11 @@ impl Score {
     }
 }
 
-/// Fit one planned model on the training rows; neural models early-stop on `valid` and call
-/// `progress` after each epoch. Returns the model, the per-epoch report of neural models, and
-/// the fitting time in seconds.
+/// Fit one planned model on the training rows; neural models early-stop on `valid`, tell
+/// `observer` of each epoch, and save (and with `checkpoint.resume` continue from) their
+/// training state at `checkpoint` (see [`nn::checkpoint`]). Returns the model, the per-epoch
+/// report of neural models, and the fitting time in seconds (of this call only).
+#[allow(clippy::too_many_arguments)]
 pub fn fit_model(
     planned: &PlannedModel,
     seed: u64,
@@ -52,26 +54,37 @@ pub fn fit_model(
     train: &DataFrame,
     valid: &DataFrame,
     schema: &Schema,
-    progress: &mut dyn FnMut(&EpochStats),
+    checkpoint: Option<&CheckpointSpec>,
+    observer: &mut dyn TrainObserver,
 ) -> Result<(TrainedModel, Option<TrainReport>, f64)> {
     let started = Instant::now();
-    let neural = |arch: NeuralArch, params: TrainParams, progress: &mut dyn FnMut(&EpochStats)| {
+    let neural = |arch: NeuralArch, params: TrainParams, observer: &mut dyn TrainObserver| {
         let mut dense = preprocessor.clone();
         dense.config.encoding = arch.encoding();
         let encode = |df: &DataFrame| kiln_data::fit::encode(&dense, df, schema).map_err(Error::Encode);
         let (x_train, x_valid) = (encode(train)?, encode(valid)?);
         let (y_train, y_valid) = (read_target(train, schema)?, read_target(valid, schema)?);
-        let (model, report) =
-            nn::fit(schema.task, arch, &params, &x_train, &y_train, &x_valid, &y_valid, seed, |e| progress(e))?;
+        let (model, report) = nn::fit_with(
+            schema.task,
+            arch,
+            &params,
+            &x_train,
+            &y_train,
+            &x_valid,
+            &y_valid,
+            seed,
+            checkpoint,
+            observer,
+        )?;
         let trained = Neural { model, preprocessor: dense.clone(), schema: schema.clone() };
         Ok::<_, Error>((TrainedModel::Neural(Box::new(trained)), Some(report)))
     };
     let (model, report) = match &planned.spec {
-        ModelSpec::Linear(config) => neural(NeuralArch::Linear, TrainParams::from_linear(config), progress)?,
-        ModelSpec::Mlp(config) => neural(nn::mlp_arch(config), TrainParams::from_mlp(config), progress)?,
+        ModelSpec::Linear(config) => neural(NeuralArch::Linear, TrainParams::from_linear(config), observer)?,
+        ModelSpec::Mlp(config) => neural(nn::mlp_arch(config), TrainParams::from_mlp(config), observer)?,
         ModelSpec::Resnet(config) => {
             let arch = nn::resnet_arch(config, &preprocessor.cardinalities());
-            neural(arch, TrainParams::from_resnet(config), progress)?
+            neural(arch, TrainParams::from_resnet(config), observer)?
         }
         spec => (fit_baseline(planned, spec, seed, preprocessor, train, schema)?, None),
     };

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+mod checkpoints;
 pub mod data;
 pub mod eval;
 pub mod evaluation;

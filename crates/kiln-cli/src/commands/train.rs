@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use kiln_core::bundle::{Bundle, DataHashes, FORMAT_VERSION, KILN_VERSION, Manifest, ReferenceDistributions};
+use kiln_core::bundle::{
+    Architecture, Bundle, DataHashes, FORMAT_VERSION, KILN_VERSION, Manifest, ReferenceDistributions,
+};
 use kiln_core::device::{DeviceSpec, resolve};
 use kiln_data::config::FileFormat;
 use kiln_data::fit::{feature_columns, fit_preprocessor, with_refs};
@@ -16,12 +18,13 @@ use kiln_data::split::{self, Part};
 use kiln_data::write;
 use kiln_track::{AuditAction, DataVersions, NewAuditEvent, NewModelVersion, NewRun, RunStatus};
 use kiln_train::config::ModelsSection;
-use kiln_train::nn::EpochStats;
+use kiln_train::nn::CheckpointSpec;
 use kiln_train::session::{Score, fit_model, score};
 use kiln_train::trained::TrainedModel;
 use polars::prelude::{Column as PlColumn, DataFrame, Float64Chunked, IntoColumn, NewChunkedArray, StringChunked};
 use serde::Serialize;
 
+use crate::commands::checkpoints::{self, Finished};
 use crate::output::{self, Format, Table as OutTable, num};
 use crate::progress::Progress;
 use crate::run_config;
@@ -39,6 +42,16 @@ pub struct TrainArgs {
     pub device: DeviceSpec,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Continue the interrupted (or failed) run RUN_ID with the same config and data: models
+    /// it finished are reloaded, a neural model continues from its last checkpoint, and the
+    /// run ends under its own id. Repeats an uninterrupted run exactly unless a model has a
+    /// wall-time budget (`max_seconds`).
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
+    /// Save each neural model's training state every N epochs (0: never), under
+    /// `<store folder>/checkpoints/<run id>/`.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub checkpoint_every: usize,
 }
 
 #[derive(Debug, Args)]
@@ -129,107 +142,155 @@ pub fn train(args: &TrainArgs, store_path: &Path, progress: Progress, out: &mut 
 
     let store = crate::commands::track::open_store(store_path)?;
     let git = kiln_track::git_info(Path::new("."));
-    let params: BTreeMap<String, String> = models
-        .models
-        .iter()
-        .map(|m| (format!("model.{}", m.name), m.spec.kind().to_string()))
-        .chain([("split.method".to_string(), snapshot.split.method.clone())])
-        .collect();
-    let run = store.start_run(&NewRun {
-        name: plan.project.name.clone(),
-        command: "train".into(),
-        config: config.text.clone(),
-        params,
-        data: DataVersions {
-            data_hash: Some(snapshot.dataset_hash.clone()),
-            schema_hash: Some(snapshot.schema_hash.clone()),
-            split_hash: Some(snapshot.split.hash.clone()),
-        },
-        git: git.clone(),
-        seed: Some(plan.project.seed),
-        device: Some(device.to_string()),
-        kiln_version: KILN_VERSION.into(),
-    })?;
+    let data = DataVersions {
+        data_hash: Some(snapshot.dataset_hash.clone()),
+        schema_hash: Some(snapshot.schema_hash.clone()),
+        split_hash: Some(snapshot.split.hash.clone()),
+    };
+    let run = match &args.resume {
+        Some(id) => {
+            let detail = store.show_run(id)?;
+            checkpoints::check_resumable(&detail, &config.path, &config.text, &data)?;
+            store.resume_run(&detail.id).with_context(|| format!("resuming run {}", detail.id))?
+        }
+        None => {
+            let params: BTreeMap<String, String> = models
+                .models
+                .iter()
+                .map(|m| (format!("model.{}", m.name), m.spec.kind().to_string()))
+                .chain([("split.method".to_string(), snapshot.split.method.clone())])
+                .collect();
+            store.start_run(&NewRun {
+                name: plan.project.name.clone(),
+                command: "train".into(),
+                config: config.text.clone(),
+                params,
+                data,
+                git: git.clone(),
+                seed: Some(plan.project.seed),
+                device: Some(device.to_string()),
+                kiln_version: KILN_VERSION.into(),
+            })?
+        }
+    };
     let run_id = run.id().to_string();
+    let checkpoint_dir = checkpoints::run_dir(store.path(), &run_id);
 
+    let features = feature_columns(&train_df, &schema)?;
+    let reference = with_refs(&features, |refs| ReferenceDistributions::fit(&preprocessor, refs))?;
+    let n_outputs = if schema.task == kiln_core::schema::Task::Multiclass { schema.classes.len() } else { 1 };
+    // The manifest of model `model`; callers set its architecture and metrics.
+    let manifest = |model: usize| -> anyhow::Result<Manifest> {
+        Ok(Manifest {
+            format_version: FORMAT_VERSION.into(),
+            task: schema.task,
+            schema: schema.clone(),
+            preprocessor: preprocessor.clone(),
+            architecture: Architecture::Prior { values: Vec::new() },
+            hyperparameters: serde_json::to_value(&config.config.models[model])?,
+            data: DataHashes {
+                data_hash: snapshot.dataset_hash.clone(),
+                schema_hash: snapshot.schema_hash.clone(),
+                split_hash: snapshot.split.hash.clone(),
+            },
+            metrics: BTreeMap::new(),
+            reference: reference.clone(),
+            git_commit: git.as_ref().map(|g| g.commit.clone()),
+            git_dirty: git.as_ref().is_some_and(|g| g.dirty),
+            kiln_version: KILN_VERSION.into(),
+            created_at: kiln_track::format_rfc3339(now_ms()),
+            device: device.to_string(),
+        })
+    };
+
+    let board = progress.board();
     let mut lines = Vec::new();
     let mut trained = Vec::new();
-    for planned in &models.models {
-        let label = format!("training {} ({})", planned.name, planned.spec.kind());
-        let step = progress.step(&label);
-        let mut on_epoch = |e: &EpochStats| {
-            step.set_message(format!(
-                "{label}: epoch {} loss {:.4} valid {:.4} {:.0} samples/s",
-                e.epoch, e.train_loss, e.valid_metric, e.samples_per_sec
-            ));
-        };
-        let fitted = fit_model(planned, plan.project.seed, &preprocessor, &train_df, holdout, &schema, &mut on_epoch);
-        step.done();
-        let (model, report, seconds) = match fitted {
-            Ok(fitted) => fitted,
-            Err(e) => {
-                run.fail(&format!("{e}"))?;
-                return Err(anyhow::Error::new(e).context(format!("training model `{}`", planned.name)));
+    for (index, planned) in models.models.iter().enumerate() {
+        let mut bar = board.model(&planned.name, planned.spec.kind(), schema.task);
+        let stem = checkpoints::file_stem(&planned.name);
+        let saved_path = checkpoint_dir.join(format!("{stem}.model.safetensors"));
+        let saved = if args.resume.is_some() { checkpoints::load_finished(&saved_path)? } else { None };
+        let reused = saved.is_some();
+        let finished = match saved {
+            Some(finished) => {
+                bar.reused();
+                finished
+            }
+            None => {
+                let spec = (args.checkpoint_every > 0).then(|| CheckpointSpec {
+                    path: checkpoint_dir.join(format!("{stem}.ckpt")),
+                    every: args.checkpoint_every,
+                    resume: args.resume.is_some(),
+                });
+                let fitted = fit_model(
+                    planned,
+                    plan.project.seed,
+                    &preprocessor,
+                    &train_df,
+                    holdout,
+                    &schema,
+                    spec.as_ref(),
+                    &mut bar,
+                );
+                let (model, report, seconds) = match fitted {
+                    Ok(fitted) => fitted,
+                    Err(e) => {
+                        bar.failed();
+                        run.fail(&format!("{e}"))?;
+                        return Err(anyhow::Error::new(e).context(format!("training model `{}`", planned.name)));
+                    }
+                };
+                if let Some(report) = &report {
+                    for e in &report.epochs {
+                        let step = e.epoch as u64;
+                        run.log_metrics(&[
+                            (&format!("{}.epoch.train_loss", planned.name), step, e.train_loss),
+                            (&format!("{}.epoch.valid_metric", planned.name), step, e.valid_metric),
+                            (&format!("{}.epoch.samples_per_sec", planned.name), step, e.samples_per_sec),
+                        ])?;
+                    }
+                }
+                let (architecture, tensors) = model.to_bundle_parts(n_outputs)?;
+                Finished { model, architecture, tensors, seconds }
             }
         };
-        if let Some(report) = &report {
-            for e in &report.epochs {
-                let step = e.epoch as u64;
-                run.log_metrics(&[
-                    (&format!("{}.epoch.train_loss", planned.name), step, e.train_loss),
-                    (&format!("{}.epoch.valid_metric", planned.name), step, e.valid_metric),
-                    (&format!("{}.epoch.samples_per_sec", planned.name), step, e.samples_per_sec),
-                ])?;
-            }
-        }
+        let model = &finished.model;
         let validation = score(&model.predict(holdout)?, holdout, &schema)?;
         let test = score(&model.predict(&test_df)?, &test_df, &schema)?;
         run.log_metrics(&[
             (&format!("{}.valid_{}", planned.name, validation.metric), 0, validation.value),
             (&format!("{}.test_{}", planned.name, test.metric), 0, test.value),
-            (&format!("{}.train_seconds", planned.name), 0, seconds),
+            (&format!("{}.train_seconds", planned.name), 0, finished.seconds),
         ])?;
+        if !reused {
+            checkpoints::save_finished(&saved_path, manifest(index)?, &finished)?;
+        }
+        bar.done(&format!("validation {} {}", validation.metric, num(validation.value, 4)));
         lines.push(ModelLine {
             name: planned.name.clone(),
             kind: model.kind(),
-            train_seconds: seconds,
+            train_seconds: finished.seconds,
             validation,
             test: Some(test),
             exported: false,
         });
-        trained.push(model);
+        trained.push(finished);
     }
     let best = (0..lines.len())
         .reduce(|best, i| if lines[i].validation.beats(&lines[best].validation) { i } else { best })
-        .expect("at least one model was trained");
+        .context("no model was trained")?;
     lines[best].exported = true;
+    board.finish(&format!("trained {} model(s), exporting {}", lines.len(), lines[best].name));
 
     // Export the chosen model.
-    let features = feature_columns(&train_df, &schema)?;
-    let reference = with_refs(&features, |refs| ReferenceDistributions::fit(&preprocessor, refs))?;
-    let n_outputs = if schema.task == kiln_core::schema::Task::Multiclass { schema.classes.len() } else { 1 };
-    let (architecture, tensors) = trained[best].to_bundle_parts(n_outputs)?;
     let test_score = lines[best].test.unwrap_or(lines[best].validation);
     let manifest = Manifest {
-        format_version: FORMAT_VERSION.into(),
-        task: schema.task,
-        schema: schema.clone(),
-        preprocessor: preprocessor.clone(),
-        architecture,
-        hyperparameters: serde_json::to_value(&config.config.models[best])?,
-        data: DataHashes {
-            data_hash: snapshot.dataset_hash.clone(),
-            schema_hash: snapshot.schema_hash.clone(),
-            split_hash: snapshot.split.hash.clone(),
-        },
+        architecture: trained[best].architecture.clone(),
         metrics: BTreeMap::from([(test_score.metric.to_string(), test_score.value)]),
-        reference,
-        git_commit: git.as_ref().map(|g| g.commit.clone()),
-        git_dirty: git.as_ref().is_some_and(|g| g.dirty),
-        kiln_version: KILN_VERSION.into(),
-        created_at: kiln_track::format_rfc3339(now_ms()),
-        device: device.to_string(),
+        ..manifest(best)?
     };
+    let tensors = trained[best].tensors.clone();
     let model_name = &lines[best].name;
     let bundle_path = args.out.clone().unwrap_or_else(|| {
         PathBuf::from(".kiln/bundles").join(format!("{}-{model_name}-{run_id}.safetensors", plan.project.name))
@@ -257,6 +318,11 @@ pub fn train(args: &TrainArgs, store_path: &Path, progress: Progress, out: &mut 
         })?;
     }
     run.finish(RunStatus::Finished)?;
+    if checkpoint_dir.exists()
+        && let Err(error) = std::fs::remove_dir_all(&checkpoint_dir)
+    {
+        tracing::warn!(path = %checkpoint_dir.display(), %error, "could not remove the finished run's checkpoints");
+    }
 
     let mut t = OutTable::new(&["model", "kind", "validation", "test", "train s", "exported"]).titled(format!(
         "run {run_id}: {} v{} -> {}",

@@ -4,6 +4,7 @@
 mod binary;
 mod configs;
 mod data_cmds;
+mod resume;
 mod track_cmds;
 mod train_predict;
 

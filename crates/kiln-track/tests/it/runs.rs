@@ -144,3 +144,27 @@ fn a_run_marked_interrupted_elsewhere_cannot_be_finished() {
     let err = run.finish(RunStatus::Finished).expect_err("already ended");
     assert!(matches!(&err, Error::RunEnded { status, .. } if status == "interrupted"), "{err:?}");
 }
+
+#[test]
+fn an_interrupted_run_resumes_under_its_id_and_a_finished_one_does_not() {
+    let (_dir, store) = temp_store();
+    let run = store.start_run(&new_run("a", &[], "d")).expect("start");
+    let id = run.id().clone();
+    run.log_metric("loss", 1, 0.5).expect("log");
+    drop(run);
+    assert_eq!(store.show_run(id.as_str()).expect("show").status, RunStatus::Interrupted);
+
+    let resumed = store.resume_run(&id).expect("resume");
+    let running = store.show_run(id.as_str()).expect("show");
+    assert_eq!((running.status, running.ended_at, running.error), (RunStatus::Running, None, None));
+    assert_eq!(running.metrics["loss"].len(), 1, "what the run recorded stays");
+    let err = store.resume_run(&id).expect_err("locked by the live handle");
+    assert!(matches!(&err, Error::RunBusy { .. }), "{err:?}");
+    resumed.finish(RunStatus::Finished).expect("finish");
+    assert_eq!(store.show_run(id.as_str()).expect("show").status, RunStatus::Finished);
+
+    let err = store.resume_run(&id).expect_err("finished");
+    assert!(matches!(&err, Error::RunNotResumable { status, .. } if status == "finished"), "{err:?}");
+    let err = store.resume_run(&RunId::new("nope")).expect_err("unknown");
+    assert!(matches!(&err, Error::RunNotFound { .. }), "{err:?}");
+}

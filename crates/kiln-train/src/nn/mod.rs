@@ -4,8 +4,10 @@
 //! schedule, gradient clipping and early stopping.
 //!
 //! - [`fit`] trains a [`NeuralModel`] on the preprocessor's encoded features (one-hot, or
-//!   dense features plus index codes for a ResNet's embeddings) and
-//!   returns a [`TrainReport`]; [`NeuralModel::predict`] gives [`crate::predictions::Predictions`].
+//!   dense features plus index codes for a ResNet's embeddings) and returns a [`TrainReport`];
+//!   [`fit_with`] adds checkpoints ([`checkpoint`]: save the whole training state, continue
+//!   bit-identically) and a [`TrainObserver`] that hears each epoch and may stop the fit;
+//!   [`NeuralModel::predict`] gives [`crate::predictions::Predictions`].
 //! - [`NeuralModel::to_tensors`] / [`NeuralModel::from_tensors`] convert to and from bundle
 //!   tensors named as `kiln_core::bundle::Architecture::required_tensors` names them (norms
 //!   add `mlp.norms.{i}.weight` / `.bias`, batch norms also `.running_mean` / `.running_var`;
@@ -16,6 +18,7 @@
 //!   ([`NeuralArch::encoding`] says which encoding a network takes).
 
 pub mod batchnorm;
+pub mod checkpoint;
 pub mod embedding;
 mod kernels;
 pub mod loss;
@@ -26,9 +29,10 @@ mod resnet;
 mod train;
 
 pub use batchnorm::RunningStats;
+pub use checkpoint::{CheckpointSpec, TrainState};
 pub use embedding::Embedding;
 pub use model::{Dense, LayerNormParams, NeuralArch, NeuralModel, TensorKind};
-pub use train::{EpochStats, TrainParams, TrainReport, fit, mlp_arch, resnet_arch};
+pub use train::{EpochStats, TrainObserver, TrainParams, TrainReport, fit, fit_with, mlp_arch, resnet_arch};
 
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,26 @@ impl AdamW {
         }
     }
 
+    /// The first and second moments, one vector per parameter tensor (for checkpoints).
+    pub fn moments(&self) -> (&[Vec<f32>], &[Vec<f32>]) {
+        (&self.first, &self.second)
+    }
+
+    /// Replace the step count and the moments with saved ones; each saved vector must have
+    /// the size of the tensor it belongs to. Returns the index of the first tensor whose size
+    /// differs, if any (the state is then left unchanged).
+    pub fn restore(&mut self, step: u64, first: Vec<Vec<f32>>, second: Vec<Vec<f32>>) -> Result<(), usize> {
+        let sizes_match = |saved: &[Vec<f32>]| {
+            (0..self.first.len().max(saved.len()))
+                .find(|i| self.first.get(*i).map(Vec::len) != saved.get(*i).map(Vec::len))
+        };
+        if let Some(slot) = sizes_match(&first).or_else(|| sizes_match(&second)) {
+            return Err(slot);
+        }
+        (self.step, self.first, self.second) = (step, first, second);
+        Ok(())
+    }
+
     /// Start a step: advances the step count used for bias correction.
     pub fn begin_step(&mut self) {
         self.step += 1;

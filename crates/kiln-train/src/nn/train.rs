@@ -4,13 +4,19 @@
 //!
 //! The same inputs, parameters and seed give bit-identical weights: every random draw comes
 //! from `kiln_core::rng::Rng`, and the thread count is fixed by [`TrainParams::threads`].
+//! [`fit_with`] checkpoints the whole state (see [`super::checkpoint`]) so that a stopped fit
+//! continues to the same weights; a wall-time budget (`max_seconds`) restarts its clock on
+//! resume, so only epoch-budgeted fits repeat exactly.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
+use kiln_core::hash::content_hash;
 use kiln_core::preprocess::Encoded;
 use kiln_core::rng::Rng;
 use kiln_core::schema::Task;
 
+use super::checkpoint::{CheckpointSpec, TrainState};
 use super::embedding;
 use super::loss::{loss_and_gradient, softmax_cross_entropy};
 use super::model::{NeuralArch, NeuralModel, check_inputs, to_predictions};
@@ -41,7 +47,8 @@ pub struct TrainParams {
     pub dropout: f64,
     /// Clip the gradients to this global L2 norm.
     pub clip_norm: Option<f64>,
-    /// Stop after the epoch during which this many seconds have passed.
+    /// Stop after the epoch during which this many seconds have passed. Wall time makes a fit
+    /// unrepeatable, and a resumed fit restarts the clock: only fits without it resume exactly.
     pub max_seconds: Option<f64>,
     /// Threads of the matrix products (fixed, so that runs repeat exactly).
     pub threads: usize,
@@ -152,6 +159,27 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
 }
 
+/// What the training loop tells its caller, and how the caller can stop it.
+///
+/// Any `FnMut(&EpochStats)` closure is an observer that never stops training.
+pub trait TrainObserver {
+    /// Training starts with a budget of `epochs`; `done` epochs come from a checkpoint.
+    fn start(&mut self, epochs: usize, done: usize) {
+        let _ = (epochs, done);
+    }
+
+    /// An epoch ended (its checkpoint, when one is due, is already written). Returning
+    /// `ControlFlow::Break` stops training with [`Error::Interrupted`].
+    fn epoch(&mut self, stats: &EpochStats) -> ControlFlow<()>;
+}
+
+impl<F: FnMut(&EpochStats)> TrainObserver for F {
+    fn epoch(&mut self, stats: &EpochStats) -> ControlFlow<()> {
+        self(stats);
+        ControlFlow::Continue(())
+    }
+}
+
 /// Train a model of `arch` on the dense features of `train`, early-stopping on `valid`.
 /// `progress` is called after each epoch.
 #[allow(clippy::too_many_arguments)]
@@ -166,7 +194,30 @@ pub fn fit(
     seed: u64,
     mut progress: impl FnMut(&EpochStats),
 ) -> Result<(NeuralModel, TrainReport)> {
+    fit_with(task, arch, params, train, y_train, valid, y_valid, seed, None, &mut progress)
+}
+
+/// [`fit`] with checkpoints: saves the whole training state to `checkpoint.path` as the spec
+/// says, and with `checkpoint.resume` continues from the file when it exists. A resumed fit
+/// gives bit-identical weights to an uninterrupted one, except under a wall-time budget
+/// (`max_seconds`), whose clock restarts. `observer` hears of each epoch and may stop the fit.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_with(
+    task: Task,
+    arch: NeuralArch,
+    params: &TrainParams,
+    train: &Encoded,
+    y_train: &Target,
+    valid: &Encoded,
+    y_valid: &Target,
+    seed: u64,
+    checkpoint: Option<&CheckpointSpec>,
+    observer: &mut dyn TrainObserver,
+) -> Result<(NeuralModel, TrainReport)> {
     check_params(params)?;
+    if checkpoint.is_some_and(|c| c.every == 0) {
+        return Err(Error::InvalidTrainParam { key: "checkpoint every", problem: "must be at least 1" });
+    }
     if train.n_rows == 0 {
         return Err(Error::NoTrainingRows);
     }
@@ -198,8 +249,32 @@ pub fn fit(
     let started = Instant::now();
     let mut report = TrainReport { epochs: Vec::new(), best_epoch: 0, stopped_early: false };
     let (mut best_metric, mut best_model) = (f64::NAN, model.clone());
-    let mut step = 0;
-    for epoch in 1..=params.epochs {
+    let (mut step, mut done, mut finished) = (0, 0, false);
+    let fingerprint = checkpoint.map(|_| fingerprint(task, &model, params, seed, (train, &targets), (valid, y_valid)));
+    if let (Some(spec), Some(fingerprint)) = (checkpoint, &fingerprint)
+        && spec.resume
+        && spec.path.exists()
+    {
+        let state = TrainState::read(&spec.path)?;
+        let mismatch = |what| Error::CheckpointMismatch { path: spec.path.clone(), what };
+        if &state.fingerprint != fingerprint {
+            return Err(mismatch("the model, its training parameters, the seed or the data"));
+        }
+        if state.order.len() != train.n_rows || state.model.architecture() != model.architecture() {
+            return Err(mismatch("the shape of the model or the data"));
+        }
+        adam.restore(state.adam_step, state.adam_first, state.adam_second)
+            .map_err(|_| mismatch("the optimizer state's tensor sizes"))?;
+        (model, best_model, best_metric, order) = (state.model, state.best_model, state.best_metric, state.order);
+        (shuffle_rng, dropout_rng) = (Rng::from_state(state.shuffle_rng), Rng::from_state(state.dropout_rng));
+        report =
+            TrainReport { epochs: state.history, best_epoch: state.best_epoch, stopped_early: state.stopped_early };
+        (step, done, finished) = (state.step, state.epoch, state.finished);
+        tracing::info!(path = %spec.path.display(), epoch = done, "resuming training from a checkpoint");
+    }
+    observer.start(params.epochs, done);
+    let ended_before = finished;
+    for epoch in (done + 1..=params.epochs).filter(|_| !ended_before) {
         let epoch_started = Instant::now();
         shuffle_rng.shuffle(&mut order);
         let mut loss_sum = 0.0;
@@ -247,8 +322,7 @@ pub fn fit(
             samples_per_sec: train.n_rows as f64 / seconds.max(1e-9),
             seconds,
         };
-        progress(&stats);
-        report.epochs.push(stats);
+        report.epochs.push(stats.clone());
         let improved = best_metric.is_nan()
             || (higher_is_better && valid_metric > best_metric)
             || (!higher_is_better && valid_metric < best_metric);
@@ -256,17 +330,69 @@ pub fn fit(
             best_metric = valid_metric;
             report.best_epoch = epoch;
             best_model.clone_from(&model);
-        } else if epoch - report.best_epoch >= params.patience {
-            report.stopped_early = true;
-            break;
         }
-        if params.max_seconds.is_some_and(|limit| started.elapsed().as_secs_f64() >= limit) {
-            report.stopped_early = epoch < params.epochs;
+        let out_of_patience = !improved && epoch - report.best_epoch >= params.patience;
+        let out_of_time = params.max_seconds.is_some_and(|limit| started.elapsed().as_secs_f64() >= limit);
+        report.stopped_early = out_of_patience || (out_of_time && epoch < params.epochs);
+        finished = out_of_patience || out_of_time || epoch == params.epochs;
+        if let (Some(spec), Some(fingerprint)) = (checkpoint, &fingerprint)
+            && (finished || epoch % spec.every == 0)
+        {
+            let (first, second) = adam.moments();
+            TrainState {
+                fingerprint: fingerprint.clone(),
+                model: model.clone(),
+                best_model: best_model.clone(),
+                best_metric,
+                best_epoch: report.best_epoch,
+                epoch,
+                step,
+                finished,
+                stopped_early: report.stopped_early,
+                adam_step: adam.step,
+                adam_first: first.to_vec(),
+                adam_second: second.to_vec(),
+                shuffle_rng: shuffle_rng.state(),
+                dropout_rng: dropout_rng.state(),
+                order: order.clone(),
+                history: report.epochs.clone(),
+            }
+            .write(&spec.path)?;
+        }
+        if observer.epoch(&stats).is_break() {
+            return Err(Error::Interrupted { epoch });
+        }
+        if finished {
             break;
         }
     }
     fold_target_scale(&mut best_model, scale);
     Ok((best_model, report))
+}
+
+/// What a checkpoint must match to continue a fit: the task, the architecture and input
+/// width, every training parameter but the thread count (which never changes the result),
+/// the seed, and the training and validation data.
+fn fingerprint(
+    task: Task,
+    model: &NeuralModel,
+    params: &TrainParams,
+    seed: u64,
+    (train, targets): (&Encoded, &[f32]),
+    (valid, y_valid): (&Encoded, &Target),
+) -> String {
+    let params = TrainParams { threads: 0, ..params.clone() };
+    let described =
+        format!("{}|{:?}|{}|{}|{params:?}|{seed}", task.as_str(), model.arch, model.n_inputs, model.n_outputs);
+    let floats = |values: &[f32]| values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+    let valid_target = format!("{y_valid:?}");
+    content_hash(&[
+        described.as_bytes(),
+        &floats(&train.dense),
+        &floats(targets),
+        &floats(&valid.dense),
+        valid_target.as_bytes(),
+    ])
 }
 
 fn check_params(params: &TrainParams) -> Result<()> {

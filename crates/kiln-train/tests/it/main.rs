@@ -2,6 +2,7 @@
 //! frames, gradient-boosted trees and the neural models on the shipped Adult data and generated
 //! data, and neural models through a bundle file.
 
+mod checkpoint;
 mod common;
 mod config;
 mod gbdt;

@@ -152,7 +152,7 @@ fn adult_resnet_beats_the_mlp() {
 }
 
 /// Rows of `n_inputs` standard normal features and a target from a fixed nonlinear score.
-fn generated(rows: usize, n_inputs: usize, seed: u64, task: Task) -> (Encoded, Target) {
+pub(crate) fn generated(rows: usize, n_inputs: usize, seed: u64, task: Task) -> (Encoded, Target) {
     let mut rng = Rng::new(seed);
     let dense: Vec<f32> = (0..rows * n_inputs).map(|_| rng.normal() as f32).collect();
     let scores: Vec<f64> = dense

@@ -13,8 +13,17 @@ use kiln_train::trained::TrainedModel;
 fn round_trip(name: &str, spec: ModelSpec) {
     let data = crate::common::adult();
     let planned = PlannedModel { name: name.to_string(), spec };
-    let (model, report, _) =
-        fit_model(&planned, 42, &data.preprocessor, &data.train, &data.valid, &data.schema, &mut |_| {}).expect("fit");
+    let (model, report, _) = fit_model(
+        &planned,
+        42,
+        &data.preprocessor,
+        &data.train,
+        &data.valid,
+        &data.schema,
+        None,
+        &mut |_: &kiln_train::nn::EpochStats| {},
+    )
+    .expect("fit");
     assert!(report.is_some_and(|r| !r.epochs.is_empty()));
     let before = model.predict(&data.test).expect("predict");
     let (architecture, tensors) = model.to_bundle_parts(1).expect("bundle parts");
