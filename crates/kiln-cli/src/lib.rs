@@ -41,6 +41,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The whole path: validate, version, split, train every model, evaluate, gate, record,
+    /// export the best passing model and write the report folder.
+    Run(commands::run::RunArgs),
+    /// Train and evaluate every model side by side (no export).
+    Compare(commands::run::CompareArgs),
     /// Inspect, validate, version, split and generate data.
     #[command(subcommand)]
     Data(commands::data::DataCmd),
@@ -77,6 +82,8 @@ where
     };
     let progress = progress::Progress::new(cli.quiet);
     let result = match &cli.command {
+        Command::Run(args) => commands::run::run(args, &cli.store, progress, out),
+        Command::Compare(args) => commands::run::compare(args, &cli.store, progress, out),
         Command::Data(cmd) => commands::data::run(cmd, &cli.store, progress, out),
         Command::Train(args) => commands::train::train(args, &cli.store, progress, out),
         Command::Predict(args) => commands::train::predict(args, progress, out),

@@ -228,12 +228,35 @@ fn compare_with_baseline(input: &EvalInput<'_>, models: &[ModelReport], primary:
     let mut out = Vec::new();
     for model in input.models.iter().filter(|m| !m.baseline) {
         let scores = [&model.scores, &baseline.scores];
+        // Binary: visit rows in each model's score order and leave out zero weights, so that
+        // the rank metrics sort input that is already sorted.
+        let orders: Vec<Vec<u32>> = match &data.labels {
+            Labels::Binary(_) => scores
+                .iter()
+                .map(|s| {
+                    let mut order: Vec<u32> = (0..n as u32).collect();
+                    order.sort_by(|&a, &b| s[a as usize].total_cmp(&s[b as usize]));
+                    order
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         let weighted = |w: &[f64], which: usize| -> Option<f64> {
-            let w: Vec<f64> = match &data.weights {
-                Some(base) => w.iter().zip(base).map(|(a, b)| a * b).collect(),
-                None => w.to_vec(),
-            };
-            compute(primary, &outcomes(&data.labels, scores[which]), Some(&w), &params)
+            let weight = |i: usize| w[i] * data.weights.as_ref().map_or(1.0, |b| b[i]);
+            if let (Labels::Binary(labels), Some(order)) = (&data.labels, orders.get(which)) {
+                let (mut l, mut s, mut ws) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+                for &r in order {
+                    let (r, wr) = (r as usize, weight(r as usize));
+                    if wr != 0.0 {
+                        l.push(labels[r]);
+                        s.push(scores[which][r]);
+                        ws.push(wr);
+                    }
+                }
+                return compute(primary, &crate::metrics::Outcomes::Binary { labels: &l, scores: &s }, Some(&ws), &params);
+            }
+            let ws: Vec<f64> = (0..n).map(weight).collect();
+            compute(primary, &outcomes(&data.labels, scores[which]), Some(&ws), &params)
         };
         let boot = paired_bootstrap(n, &config, weighted)
             .map_err(|e| Error::Shape(format!("comparing `{}` with `{}`: {e}", model.name, baseline.name)))?;

@@ -312,6 +312,52 @@ pub fn compute(metric: Metric, outcomes: &Outcomes<'_>, weights: Option<&[f64]>,
     }
 }
 
+/// Several metrics of the same outcomes at once: binary metrics share one confusion matrix
+/// and one sort for ROC AUC and average precision. Equal to calling [`compute`] per metric.
+pub fn compute_all(
+    metrics: &[Metric],
+    outcomes: &Outcomes<'_>,
+    weights: Option<&[f64]>,
+    params: &MetricParams,
+) -> Vec<Option<f64>> {
+    let Outcomes::Binary { labels, scores } = *outcomes else {
+        return metrics.iter().map(|&m| compute(m, outcomes, weights, params)).collect();
+    };
+    let thresholded = metrics.iter().any(|m| {
+        matches!(
+            m,
+            Metric::Accuracy
+                | Metric::Precision
+                | Metric::Recall
+                | Metric::F1
+                | Metric::Tpr
+                | Metric::Fpr
+                | Metric::SelectionRate
+        )
+    });
+    let cm = if thresholded { binary::confusion_matrix(labels, scores, weights, params.threshold) } else { None };
+    let ranked = if metrics.iter().any(|m| matches!(m, Metric::RocAuc | Metric::AveragePrecision)) {
+        binary::roc_auc_and_average_precision(labels, scores, weights)
+    } else {
+        None
+    };
+    metrics
+        .iter()
+        .map(|&m| match m {
+            Metric::Accuracy => cm?.accuracy(),
+            Metric::Precision => cm?.precision(),
+            Metric::Recall => cm?.recall(),
+            Metric::F1 => cm?.f1(),
+            Metric::Tpr => cm?.tpr(),
+            Metric::Fpr => cm?.fpr(),
+            Metric::SelectionRate => cm?.selection_rate(),
+            Metric::RocAuc => ranked?.0,
+            Metric::AveragePrecision => ranked?.1,
+            other => compute(other, outcomes, weights, params),
+        })
+        .collect()
+}
+
 /// Whether `w` is not a usable weight (negative, NaN or infinite).
 #[inline]
 fn bad_weight(w: f64) -> bool {

@@ -8,7 +8,7 @@ use kiln_core::schema::Task;
 use crate::ci::intervals;
 use crate::config::{ALL_METRICS, EvaluationConfig};
 use crate::data::{EvalData, Labels, ModelOutput};
-use crate::metrics::{Metric, MetricParams, Outcomes, compute};
+use crate::metrics::{Metric, MetricParams, Outcomes, compute_all};
 use crate::report::{CalibrationBin, ErrorRow, MetricValue, SliceReport, SlicingReport, WorstSlice};
 use crate::slices::{Group, Slicing};
 
@@ -77,6 +77,27 @@ impl GroupView {
         crate::data::outcomes(&self.labels, &self.scores)
     }
 
+    /// `metrics` of this group under row weights `all`. Rows of weight 0 count as absent
+    /// (as in every metric), so binary groups drop them before the rank metrics sort.
+    pub(crate) fn metrics(&self, all: &[f64], metrics: &[Metric], params: &MetricParams) -> Vec<Option<f64>> {
+        if let Labels::Binary(labels) = &self.labels {
+            let mut l = Vec::with_capacity(self.rows.len());
+            let mut s = Vec::with_capacity(self.rows.len());
+            let mut w = Vec::with_capacity(self.rows.len());
+            for (i, &r) in self.rows.iter().enumerate() {
+                let weight = all[r as usize];
+                if weight != 0.0 {
+                    l.push(labels[i]);
+                    s.push(self.scores[i]);
+                    w.push(weight);
+                }
+            }
+            return compute_all(metrics, &Outcomes::Binary { labels: &l, scores: &s }, Some(&w), params);
+        }
+        let wg = self.gather(all);
+        compute_all(metrics, &self.outcomes(), Some(&wg), params)
+    }
+
     /// This group's share of row weights `all`.
     pub(crate) fn gather(&self, all: &[f64]) -> Vec<f64> {
         self.rows.iter().map(|&r| all[r as usize]).collect()
@@ -107,9 +128,7 @@ pub(crate) fn slicings(
     let stat = |w: &[f64]| -> Vec<Option<f64>> {
         let mut out = Vec::with_capacity(views.len() * metrics.len());
         for (_, _, view) in &views {
-            let wg = view.gather(w);
-            let outcomes = view.outcomes();
-            out.extend(metrics.iter().map(|&m| compute(m, &outcomes, Some(&wg), &params)));
+            out.extend(view.metrics(w, metrics, &params));
         }
         out
     };

@@ -231,3 +231,22 @@ fn bad_inputs_are_errors_that_name_the_model() {
     let e = evaluate(&input).expect_err("NaN score");
     assert!(e.to_string().contains("non-finite"), "{e}");
 }
+
+#[test]
+fn compute_all_equals_compute_metric_by_metric() {
+    let mut rng = Rng::new(4);
+    let n = 3000;
+    let labels: Vec<bool> = (0..n).map(|_| rng.uniform() < 0.3).collect();
+    // Two decimals: many ties.
+    let scores: Vec<f64> = (0..n).map(|_| (rng.uniform() * 100.0).round() / 100.0).collect();
+    let weights: Vec<f64> = (0..n).map(|_| (rng.uniform() * 3.0).floor()).collect();
+    let outcomes = Outcomes::Binary { labels: &labels, scores: &scores };
+    let metrics = kiln_eval::evaluate::task_metrics(kiln_core::schema::Task::Binary);
+    let params = MetricParams { threshold: 0.3, ..MetricParams::default() };
+    for w in [None, Some(weights.as_slice())] {
+        let all = kiln_eval::metrics::compute_all(&metrics, &outcomes, w, &params);
+        for (m, v) in metrics.iter().zip(all) {
+            assert_eq!(v, compute(*m, &outcomes, w, &params), "{}", m.name());
+        }
+    }
+}

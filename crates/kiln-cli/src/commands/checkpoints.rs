@@ -30,19 +30,21 @@ pub(crate) fn file_stem(model: &str) -> String {
     model.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect()
 }
 
-/// Check that run `detail` can be continued with the config text read from `config_path` and
-/// data with the hashes `data`: a `train` run, the same config byte for byte, the same data,
+/// Check that run `detail` can be continued by `kiln {command}` with the config text read from `config_path` and
+/// data with the hashes `data`: a run of the same command, the same config byte for byte, the same data,
 /// schema and split hashes. The error names what differs.
 pub(crate) fn check_resumable(
     detail: &RunDetail,
+    command: &str,
     config_path: &Path,
     config_text: &str,
     data: &DataVersions,
 ) -> anyhow::Result<()> {
     let id = &detail.id;
     anyhow::ensure!(
-        detail.command == "train",
-        "run {id} was recorded by `kiln {}`, not `kiln train`\nhint: only training runs can be resumed",
+        detail.command == command,
+        "run {id} was recorded by `kiln {}`, not `kiln {command}`\nhint: resume it with `kiln {} --resume {id}`",
+        detail.command,
         detail.command
     );
     if detail.config != config_text {

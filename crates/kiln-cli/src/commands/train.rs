@@ -7,27 +7,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use kiln_core::bundle::{
-    Architecture, Bundle, DataHashes, FORMAT_VERSION, KILN_VERSION, Manifest, ReferenceDistributions,
-};
-use kiln_core::device::{DeviceSpec, resolve};
+use kiln_core::bundle::Bundle;
+use kiln_core::device::DeviceSpec;
 use kiln_data::config::FileFormat;
-use kiln_data::fit::{feature_columns, fit_preprocessor, with_refs};
-use kiln_data::load::{self, Source, Table};
-use kiln_data::split::{self, Part};
+use kiln_data::load;
 use kiln_data::write;
-use kiln_track::{AuditAction, DataVersions, NewAuditEvent, NewModelVersion, NewRun, RunStatus};
-use kiln_train::config::ModelsSection;
-use kiln_train::nn::CheckpointSpec;
-use kiln_train::session::{Score, fit_model, score};
+use kiln_track::{AuditAction, NewAuditEvent, NewModelVersion};
+use kiln_train::session::Score;
 use kiln_train::trained::TrainedModel;
 use polars::prelude::{Column as PlColumn, DataFrame, Float64Chunked, IntoColumn, NewChunkedArray, StringChunked};
 use serde::Serialize;
 
-use crate::commands::checkpoints::{self, Finished};
+use crate::commands::pipeline::{self, PipelineOptions};
 use crate::output::{self, Format, Table as OutTable, num};
 use crate::progress::Progress;
-use crate::run_config;
 use crate::{EXIT_FAILED, EXIT_OK};
 
 #[derive(Debug, Args)]
@@ -89,244 +82,62 @@ struct TrainResult {
 }
 
 pub fn train(args: &TrainArgs, store_path: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let config = run_config::load(&args.config)?;
-    let device = resolve(args.device)?;
-    let plan = &config.plan;
-    let step = progress.step(format!("reading {}", plan.train_path.display()));
-    let train_file = load::load(plan, Source::Train, plan.validation.max_examples)?;
-    let test_file = plan.test_path.as_ref().map(|_| load::load(plan, Source::Test, 5)).transpose()?;
-    step.done();
-    let report = kiln_data::validate::validate(
-        &config.path.display().to_string(),
-        &plan.validation,
-        &train_file,
-        test_file.as_ref(),
-    )?;
-    if !report.passed() {
-        // A validation gate, not a crash: report every finding and exit 1.
-        let mut t = OutTable::new(&["check", "file", "column", "count", "detail"]).titled(format!(
-            "training refused: {} fails validation ({} error(s)); see `kiln data validate`",
-            config.path.display(),
-            report.n_errors()
-        ));
-        for f in report.findings.iter().filter(|f| f.severity == kiln_data::findings::Severity::Error) {
-            t.push(vec![
-                f.check.as_str().into(),
-                f.file.clone(),
-                f.column.clone().unwrap_or_default(),
-                f.count.to_string(),
-                f.message.clone(),
-            ]);
-        }
-        output::emit(out, args.format, &[t], &report)?;
-        return Ok(EXIT_FAILED);
-    }
-    let schema = train_file.schema.clone();
-    let models = ModelsSection { models: config.config.models.clone() }
-        .validate(&schema)
-        .with_context(|| format!("checking [[models]] in {}", config.path.display()))?;
-    anyhow::ensure!(!models.models.is_empty(), "{} declares no [[models]]", config.path.display());
-
-    let n_test_rows = test_file.as_ref().map_or(0, Table::n_rows);
-    let split = split::assign(&plan.split, plan.split_seed, &train_file, n_test_rows)?;
-    let snapshot =
-        kiln_data::snapshot::snapshot(&config.path.display().to_string(), &train_file, test_file.as_ref(), &split)?;
-    let train_df = split.select(&train_file.df, Part::Train)?;
-    let valid_df = split.select(&train_file.df, Part::Validation)?;
-    let test_df = match &test_file {
-        Some(t) => t.df.clone(),
-        None => split.select(&train_file.df, Part::Test)?,
+    let options = PipelineOptions {
+        config: &args.config,
+        device: args.device,
+        command: "train",
+        resume: args.resume.as_deref(),
+        checkpoint_every: args.checkpoint_every,
+        format: args.format,
     };
-    let holdout = if valid_df.height() > 0 { &valid_df } else { &test_df };
-    let preprocessor = fit_preprocessor(&plan.preprocess, &train_df, &schema)?;
-
-    let store = crate::commands::track::open_store(store_path)?;
-    let git = kiln_track::git_info(Path::new("."));
-    let data = DataVersions {
-        data_hash: Some(snapshot.dataset_hash.clone()),
-        schema_hash: Some(snapshot.schema_hash.clone()),
-        split_hash: Some(snapshot.split.hash.clone()),
-    };
-    let run = match &args.resume {
-        Some(id) => {
-            let detail = store.show_run(id)?;
-            checkpoints::check_resumable(&detail, &config.path, &config.text, &data)?;
-            store.resume_run(&detail.id).with_context(|| format!("resuming run {}", detail.id))?
-        }
-        None => {
-            let params: BTreeMap<String, String> = models
-                .models
-                .iter()
-                .map(|m| (format!("model.{}", m.name), m.spec.kind().to_string()))
-                .chain([("split.method".to_string(), snapshot.split.method.clone())])
-                .collect();
-            store.start_run(&NewRun {
-                name: plan.project.name.clone(),
-                command: "train".into(),
-                config: config.text.clone(),
-                params,
-                data,
-                git: git.clone(),
-                seed: Some(plan.project.seed),
-                device: Some(device.to_string()),
-                kiln_version: KILN_VERSION.into(),
-            })?
-        }
-    };
-    let run_id = run.id().to_string();
-    let checkpoint_dir = checkpoints::run_dir(store.path(), &run_id);
-
-    let features = feature_columns(&train_df, &schema)?;
-    let reference = with_refs(&features, |refs| ReferenceDistributions::fit(&preprocessor, refs))?;
-    let n_outputs = if schema.task == kiln_core::schema::Task::Multiclass { schema.classes.len() } else { 1 };
-    // The manifest of model `model`; callers set its architecture and metrics.
-    let manifest = |model: usize| -> anyhow::Result<Manifest> {
-        Ok(Manifest {
-            format_version: FORMAT_VERSION.into(),
-            task: schema.task,
-            schema: schema.clone(),
-            preprocessor: preprocessor.clone(),
-            architecture: Architecture::Prior { values: Vec::new() },
-            hyperparameters: serde_json::to_value(&config.config.models[model])?,
-            data: DataHashes {
-                data_hash: snapshot.dataset_hash.clone(),
-                schema_hash: snapshot.schema_hash.clone(),
-                split_hash: snapshot.split.hash.clone(),
-            },
-            metrics: BTreeMap::new(),
-            reference: reference.clone(),
-            git_commit: git.as_ref().map(|g| g.commit.clone()),
-            git_dirty: git.as_ref().is_some_and(|g| g.dirty),
-            kiln_version: KILN_VERSION.into(),
-            created_at: kiln_track::format_rfc3339(now_ms()),
-            device: device.to_string(),
-        })
-    };
-
-    let board = progress.board();
-    let mut lines = Vec::new();
-    let mut trained = Vec::new();
-    for (index, planned) in models.models.iter().enumerate() {
-        let mut bar = board.model(&planned.name, planned.spec.kind(), schema.task);
-        let stem = checkpoints::file_stem(&planned.name);
-        let saved_path = checkpoint_dir.join(format!("{stem}.model.safetensors"));
-        let saved = if args.resume.is_some() { checkpoints::load_finished(&saved_path)? } else { None };
-        let reused = saved.is_some();
-        let finished = match saved {
-            Some(finished) => {
-                bar.reused();
-                finished
-            }
-            None => {
-                let spec = (args.checkpoint_every > 0).then(|| CheckpointSpec {
-                    path: checkpoint_dir.join(format!("{stem}.ckpt")),
-                    every: args.checkpoint_every,
-                    resume: args.resume.is_some(),
-                });
-                let fitted = fit_model(
-                    planned,
-                    plan.project.seed,
-                    &preprocessor,
-                    &train_df,
-                    holdout,
-                    &schema,
-                    spec.as_ref(),
-                    &mut bar,
-                );
-                let (model, report, seconds) = match fitted {
-                    Ok(fitted) => fitted,
-                    Err(e) => {
-                        bar.failed();
-                        run.fail(&format!("{e}"))?;
-                        return Err(anyhow::Error::new(e).context(format!("training model `{}`", planned.name)));
-                    }
-                };
-                if let Some(report) = &report {
-                    for e in &report.epochs {
-                        let step = e.epoch as u64;
-                        run.log_metrics(&[
-                            (&format!("{}.epoch.train_loss", planned.name), step, e.train_loss),
-                            (&format!("{}.epoch.valid_metric", planned.name), step, e.valid_metric),
-                            (&format!("{}.epoch.samples_per_sec", planned.name), step, e.samples_per_sec),
-                        ])?;
-                    }
-                }
-                let (architecture, tensors) = model.to_bundle_parts(n_outputs)?;
-                Finished { model, architecture, tensors, seconds }
-            }
-        };
-        let model = &finished.model;
-        let validation = score(&model.predict(holdout)?, holdout, &schema)?;
-        let test = score(&model.predict(&test_df)?, &test_df, &schema)?;
-        run.log_metrics(&[
-            (&format!("{}.valid_{}", planned.name, validation.metric), 0, validation.value),
-            (&format!("{}.test_{}", planned.name, test.metric), 0, test.value),
-            (&format!("{}.train_seconds", planned.name), 0, finished.seconds),
-        ])?;
-        if !reused {
-            checkpoints::save_finished(&saved_path, manifest(index)?, &finished)?;
-        }
-        bar.done(&format!("validation {} {}", validation.metric, num(validation.value, 4)));
-        lines.push(ModelLine {
-            name: planned.name.clone(),
-            kind: model.kind(),
-            train_seconds: finished.seconds,
-            validation,
-            test: Some(test),
-            exported: false,
-        });
-        trained.push(finished);
-    }
-    let best = (0..lines.len())
-        .reduce(|best, i| if lines[i].validation.beats(&lines[best].validation) { i } else { best })
+    let Some(mut session) = pipeline::prepare(&options, store_path, &progress, out)? else { return Ok(EXIT_FAILED) };
+    let fitted = session.fit_all(&options, &progress)?;
+    let best = (0..fitted.len())
+        .reduce(|best, i| if fitted[i].validation.beats(&fitted[best].validation) { i } else { best })
         .context("no model was trained")?;
-    lines[best].exported = true;
-    board.finish(&format!("trained {} model(s), exporting {}", lines.len(), lines[best].name));
 
-    // Export the chosen model.
-    let test_score = lines[best].test.unwrap_or(lines[best].validation);
-    let manifest = Manifest {
-        architecture: trained[best].architecture.clone(),
-        metrics: BTreeMap::from([(test_score.metric.to_string(), test_score.value)]),
-        ..manifest(best)?
-    };
-    let tensors = trained[best].tensors.clone();
-    let model_name = &lines[best].name;
-    let bundle_path = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from(".kiln/bundles").join(format!("{}-{model_name}-{run_id}.safetensors", plan.project.name))
-    });
-    Bundle::new(manifest, tensors).write(&bundle_path)?;
-    let artifact = run.log_artifact(&bundle_path)?;
-    let version = store.register_model(&NewModelVersion {
-        name: plan.project.name.clone(),
-        run_id: run.id().clone(),
+    // Export the model with the best validation score.
+    let chosen = &fitted[best];
+    let metrics = BTreeMap::from([(chosen.test.metric.to_string(), chosen.test.value)]);
+    let (bundle_path, artifact) = session.export(best, chosen, metrics, args.out.as_deref())?;
+    let project = session.config.plan.project.name.clone();
+    let run_id = session.run_id.clone();
+    let version = session.store.register_model(&NewModelVersion {
+        name: project.clone(),
+        run_id: session.run()?.id().clone(),
         bundle_path: bundle_path.display().to_string(),
         bundle_sha256: artifact.sha256.clone(),
         passed: false,
-        verdict: serde_json::json!({ "status": "not evaluated", "model": model_name }),
+        verdict: serde_json::json!({ "status": "not evaluated", "model": chosen.name }),
         actor: kiln_track::default_actor(),
     })?;
     for (action, target) in
         [(AuditAction::Train, run_id.clone()), (AuditAction::Export, bundle_path.display().to_string())]
     {
-        store.append_audit(&NewAuditEvent {
+        session.store.append_audit(&NewAuditEvent {
             actor: kiln_track::default_actor(),
             action,
             target,
             reason: None,
-            details: serde_json::json!({ "run": run_id, "model": model_name, "sha256": artifact.sha256 }),
+            details: serde_json::json!({ "run": run_id, "model": chosen.name, "sha256": artifact.sha256 }),
         })?;
     }
-    run.finish(RunStatus::Finished)?;
-    if checkpoint_dir.exists()
-        && let Err(error) = std::fs::remove_dir_all(&checkpoint_dir)
-    {
-        tracing::warn!(path = %checkpoint_dir.display(), %error, "could not remove the finished run's checkpoints");
-    }
+    session.finish()?;
 
+    let lines: Vec<ModelLine> = fitted
+        .iter()
+        .enumerate()
+        .map(|(i, f)| ModelLine {
+            name: f.name.clone(),
+            kind: f.finished.model.kind(),
+            train_seconds: f.finished.seconds,
+            validation: f.validation,
+            test: Some(f.test),
+            exported: i == best,
+        })
+        .collect();
     let mut t = OutTable::new(&["model", "kind", "validation", "test", "train s", "exported"]).titled(format!(
-        "run {run_id}: {} v{} -> {}",
-        plan.project.name,
+        "run {run_id}: {project} v{} -> {}",
         version.version,
         bundle_path.display()
     ));
@@ -341,21 +152,15 @@ pub fn train(args: &TrainArgs, store_path: &Path, progress: Progress, out: &mut 
         ]);
     }
     let result = TrainResult {
-        run_id,
+        run_id: run_id.clone(),
         bundle: bundle_path.display().to_string(),
         bundle_sha256: artifact.sha256,
-        model: plan.project.name.clone(),
+        model: project.clone(),
         version: version.version,
         models: lines,
     };
     output::emit(out, args.format, &[t], &result)?;
     Ok(EXIT_OK)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 pub fn predict(args: &PredictArgs, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
