@@ -253,7 +253,12 @@ fn compare_with_baseline(input: &EvalInput<'_>, models: &[ModelReport], primary:
                         ws.push(wr);
                     }
                 }
-                return compute(primary, &crate::metrics::Outcomes::Binary { labels: &l, scores: &s }, Some(&ws), &params);
+                return compute(
+                    primary,
+                    &crate::metrics::Outcomes::Binary { labels: &l, scores: &s },
+                    Some(&ws),
+                    &params,
+                );
             }
             let ws: Vec<f64> = (0..n).map(weight).collect();
             compute(primary, &outcomes(&data.labels, scores[which]), Some(&ws), &params)

@@ -3,8 +3,8 @@
 mod checkpoints;
 pub mod data;
 pub mod eval;
+pub mod evaluation;
 pub(crate) mod pipeline;
 pub mod run;
-pub mod evaluation;
 pub mod track;
 pub mod train;

@@ -241,7 +241,11 @@ impl Session {
 
     /// Fit every configured model (reloading those a resumed run already finished), log
     /// their epochs and scores, and save each finished model for a later resume.
-    pub(crate) fn fit_all(&mut self, options: &PipelineOptions<'_>, progress: &Progress) -> anyhow::Result<Vec<Fitted>> {
+    pub(crate) fn fit_all(
+        &mut self,
+        options: &PipelineOptions<'_>,
+        progress: &Progress,
+    ) -> anyhow::Result<Vec<Fitted>> {
         let board = progress.board();
         let mut fitted_models = Vec::new();
         let seed = self.config.plan.project.seed;

@@ -115,17 +115,18 @@ fn whole_path(
     };
     let run_id = session.run_id.clone();
     let project = session.config.plan.project.name.clone();
-    let dir = report_dir.map(Path::to_path_buf).unwrap_or_else(|| {
-        PathBuf::from(".kiln/reports").join(format!("{project}-{run_id}"))
-    });
+    let dir = report_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".kiln/reports").join(format!("{project}-{run_id}")));
     let files = write_report(&dir, &report)?;
     record(&session, &report, &files)?;
 
     let mut exported = None;
     if let (Some(bundle_out), Some(chosen)) = (export, report.chosen.as_deref()) {
-        let index = fitted.iter().position(|f| f.name == chosen).ok_or_else(|| {
-            anyhow::anyhow!("the chosen model `{chosen}` is not among the trained models")
-        })?;
+        let index = fitted
+            .iter()
+            .position(|f| f.name == chosen)
+            .ok_or_else(|| anyhow::anyhow!("the chosen model `{chosen}` is not among the trained models"))?;
         let metrics: BTreeMap<String, f64> = report.models[index]
             .overall()
             .map(|s| s.metrics.iter().filter_map(|(k, v)| Some((k.clone(), v.value?))).collect())

@@ -95,7 +95,7 @@ pub enum ModelsCmd {
         /// Model name.
         name: String,
         /// Version number (`3` or `v3`).
-        #[arg(value_parser = parse_version)]
+        #[arg(id = "model_version", value_name = "VERSION", value_parser = parse_version)]
         version: i64,
         #[arg(long, default_value = "champion")]
         alias: String,

@@ -5,6 +5,7 @@ mod binary;
 mod configs;
 mod data_cmds;
 mod resume;
+mod run_eval;
 mod track_cmds;
 mod train_predict;
 
