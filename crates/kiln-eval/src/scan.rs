@@ -120,10 +120,10 @@ pub enum ScanError {
 
 /// The code column of the cross of two slicings: `a * nb + b`, in `0..na * nb`.
 ///
-/// Codes must be below their counts (`a < na`, `b < nb`), and `na * nb` must fit a `u32`.
+/// The columns must have the same length, codes must be below their counts (`a < na`,
+/// `b < nb`), and `na * nb` must fit a `u32`.
 pub fn cross(a: &[u32], na: u32, b: &[u32], nb: u32) -> Vec<u32> {
     debug_assert!(u64::from(na) * u64::from(nb) <= u64::from(u32::MAX));
-    let _ = na;
     a.par_iter().zip(b.par_iter()).with_min_len(CHUNK).map(|(&a, &b)| a * nb + b).collect()
 }
 
