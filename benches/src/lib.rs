@@ -34,3 +34,5 @@ pub fn machine() -> String {
         .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
     format!("{cpu}, {cores} cores, {mem_gib:.0} GiB")
 }
+
+pub mod sliced;

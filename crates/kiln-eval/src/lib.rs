@@ -23,6 +23,7 @@ pub mod gates;
 pub mod metrics;
 pub mod render;
 pub mod report;
+pub mod scan;
 mod sliced;
 pub mod slices;
 
