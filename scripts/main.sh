@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The main job on the shipped data: validate, describe, version and split UCI Adult, then
-# train every configured model, export the best to a bundle and score the test split with it.
+# The main job on the shipped data: `kiln run configs/adult.toml` validates and versions UCI
+# Adult, splits it, trains every configured model, evaluates them side by side on the test
+# file (sliced by segment, with intervals, fairness gaps and paired tests), checks the
+# acceptance gates, records the run, exports the best passing model and writes the report
+# folder; then the exported bundle scores the test file with `kiln predict`.
 # Builds kiln (the same build the tests use) on first run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,11 +12,9 @@ cargo build --locked -p kiln-cli --bin kiln
 kiln="$CARGO_TARGET_DIR/debug/kiln"
 config=${1:-configs/adult.toml}
 
-"$kiln" data validate "$config"
-"$kiln" data describe "$config"
-"$kiln" data snapshot "$config" --out .kiln/snapshots/adult.json
+"$kiln" run "$config" --out .kiln/reports/adult --bundle .kiln/bundles/adult.safetensors
 "$kiln" data split "$config" --out .kiln/splits/adult
-"$kiln" train "$config" --out .kiln/bundles/adult.safetensors
 "$kiln" predict --bundle .kiln/bundles/adult.safetensors --data .kiln/splits/adult/test.parquet \
   --out .kiln/predictions/adult-test.parquet
 "$kiln" runs list --limit 5
+echo "report: .kiln/reports/adult/report.html (also report.md, report.json)"
