@@ -72,13 +72,16 @@ fn check_evaluation(path: &Path, config: &RunConfig, plan: &DataPlan) -> Result<
     let columns: Vec<(&str, bool)> =
         plan.configured_columns().map(|c| (c, plan.dtype(c).is_some_and(|d| d.is_numeric()))).collect();
     let protected: Vec<&str> = plan.protected_columns().collect();
-    kiln_eval::config::check(&config.evaluation, &config.acceptance, &columns, &protected).map_err(|problem| {
-        let key = problem.split(' ').next().unwrap_or("[evaluation]").to_string();
-        kiln_data::Error::InvalidValue {
-            path: path.to_path_buf(),
-            key,
-            problem,
-            hint: "see the [evaluation] and [acceptance] keys in the README".into(),
-        }
-    })
+    let segments: Vec<&str> = config.columns.segment.iter().map(String::as_str).collect();
+    kiln_eval::config::check(&config.evaluation, &config.acceptance, &columns, &protected, &segments).map_err(
+        |problem| {
+            let key = problem.split(' ').next().unwrap_or("[evaluation]").to_string();
+            kiln_data::Error::InvalidValue {
+                path: path.to_path_buf(),
+                key,
+                problem,
+                hint: "see the [evaluation] and [acceptance] keys in the README".into(),
+            }
+        },
+    )
 }

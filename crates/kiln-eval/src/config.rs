@@ -278,11 +278,15 @@ pub struct BudgetGate {
 
 /// Check the sections against each other and the columns the data has; every problem names
 /// the key and says how to fix it.
+///
+/// `columns` are the configured columns with whether each is numeric; `segments` the segment
+/// columns (the default slicings when `[[evaluation.slices]]` is empty).
 pub fn check(
     evaluation: &EvaluationConfig,
     acceptance: &AcceptanceConfig,
     columns: &[(&str, bool)],
     protected: &[&str],
+    segments: &[&str],
 ) -> Result<(), String> {
     for name in &evaluation.metrics {
         if Metric::parse(name).is_none() {
@@ -342,6 +346,22 @@ pub fn check(
             && k != "all"
         {
             return Err(format!("{key}: slices = \"{k}\"; use \"overall\", \"all\" or a list of slicing names"));
+        }
+    }
+    let slicings: Vec<String> = if evaluation.slices.is_empty() {
+        segments.iter().map(|s| s.to_string()).collect()
+    } else {
+        evaluation.slices.iter().map(SliceConfig::display_name).collect()
+    };
+    for (i, g) in acceptance.metrics.iter().enumerate() {
+        if let SliceSelector::Names(names) = &g.slices
+            && let Some(name) = names.iter().find(|n| *n != "overall" && !slicings.contains(n))
+        {
+            return Err(format!(
+                "[[acceptance.metrics]] #{}: slices names `{name}`, which is not a slicing; the slicings are: overall, {}",
+                i + 1,
+                slicings.join(", ")
+            ));
         }
     }
     for (i, g) in acceptance.fairness.iter().enumerate() {

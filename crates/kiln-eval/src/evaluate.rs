@@ -65,6 +65,7 @@ pub fn evaluate(input: &EvalInput<'_>) -> Result<EvalReport> {
         metrics_with_primary.insert(0, primary);
     }
     let slicings_of_rows = slices::build(data, &input.evaluation.slices, input.segments)?;
+    check_gate_slices(input.acceptance, &slicings_of_rows)?;
     let mut models: Vec<ModelReport> = Vec::with_capacity(input.models.len());
     for model in input.models {
         let slicing_reports = slicings(model, data, &slicings_of_rows, &metrics_with_primary, input.evaluation);
@@ -109,6 +110,24 @@ pub fn evaluate(input: &EvalInput<'_>) -> Result<EvalReport> {
         verdicts,
         chosen,
     })
+}
+
+/// Every slicing a metric gate names must exist, or the gate would check nothing.
+fn check_gate_slices(acceptance: &AcceptanceConfig, slicings: &[slices::Slicing]) -> Result<()> {
+    for (i, gate) in acceptance.metrics.iter().enumerate() {
+        if let crate::config::SliceSelector::Names(names) = &gate.slices {
+            for name in names {
+                if !slicings.iter().any(|s| &s.name == name) {
+                    return Err(Error::Config(format!(
+                        "[[acceptance.metrics]] #{}: slices names `{name}`, which is not a slicing; the slicings are: {}",
+                        i + 1,
+                        slicings.iter().map(|s| format!("`{}`", s.name)).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_shapes(input: &EvalInput<'_>) -> Result<()> {

@@ -116,6 +116,20 @@ pub fn verdict(model: &ModelReport, comparison: Option<&Comparison>, config: &Ac
         }
     }
     for gate in &config.fairness {
+        if let Some(column) = &gate.column
+            && !model.fairness.iter().any(|f| &f.column == column)
+        {
+            checks.push(Check {
+                slice: column.clone(),
+                ..skipped(
+                    GateKind::Fairness,
+                    &gate.metric,
+                    if gate.max.is_some() { "<=" } else { ">=" },
+                    gate.max.or(gate.min).unwrap_or(0.0),
+                    "no group summary: fairness is computed for categorical protected columns of binary tasks".into(),
+                )
+            });
+        }
         for summary in &model.fairness {
             if gate.column.as_ref().is_some_and(|c| c != &summary.column) {
                 continue;

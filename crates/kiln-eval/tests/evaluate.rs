@@ -250,3 +250,21 @@ fn compute_all_equals_compute_metric_by_metric() {
         }
     }
 }
+
+#[test]
+fn a_gate_on_an_unknown_slicing_is_an_error_not_a_silent_pass() {
+    let (data, models) = fixture(500);
+    let (evaluation, mut acceptance) = settings();
+    acceptance.metrics[0].slices = SliceSelector::Names(vec!["gruop".into()]);
+    let input = EvalInput {
+        project: "demo",
+        data_label: "generated",
+        data: &data,
+        models: &models,
+        evaluation: &evaluation,
+        acceptance: &acceptance,
+        segments: &[],
+    };
+    let e = evaluate(&input).expect_err("unknown slicing");
+    assert!(e.to_string().contains("`gruop`") && e.to_string().contains("`group`"), "{e}");
+}

@@ -217,6 +217,10 @@ fn bad_evaluation_settings_are_config_errors_naming_the_key() {
         ("[[evaluation.slices]]\nby = [\"region\"]\nbands = [1, 2]\n", "`bands` needs a numeric column"),
         ("[acceptance]\n[[acceptance.metrics]]\nmetric = \"roc_auc\"\n", "set `min`"),
         (
+            "[acceptance]\n[[acceptance.metrics]]\nmetric = \"roc_auc\"\nmin = 0.5\nslices = [\"regoin\"]\n",
+            "`regoin`, which is not a slicing",
+        ),
+        (
             "[acceptance]\n[[acceptance.fairness]]\nmetric = \"equalized_odds_difference\"\ncolumn = \"region\"\nmax = 0.1\n",
             "not in [columns] protected",
         ),
