@@ -10,11 +10,15 @@
 //!   model to export); [`trained`]: `TrainedModel`, any fitted model, to and from a bundle.
 //! - [`predictions`]: `Predictions`, what every model returns; [`target`]: the training
 //!   target as class indices or values; [`metrics`]: ROC AUC, for checking models.
-//! - [`nn`]: kiln's own CPU training of the neural models (linear, MLP): `nn::fit`, `NeuralModel`.
+//! - [`nn`]: kiln's own CPU training of the neural models (linear, MLP, ResNet): `nn::fit`,
+//!   `NeuralModel`; `nn::candle::fit` trains the same models with candle tensors on a CPU or
+//!   CUDA device. [`backend`]: `Backend`, which trainer and device a run uses (`--device`,
+//!   `--precision`).
 //!
 //! Builds on kiln-core (schema, preprocessor) and kiln-data (tables, splits, the fitted
 //! preprocessor's encoding).
 
+pub mod backend;
 pub mod baselines;
 pub mod config;
 pub mod error;

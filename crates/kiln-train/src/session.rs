@@ -12,6 +12,7 @@ use kiln_core::schema::{Schema, Task};
 use polars::prelude::DataFrame;
 use serde::Serialize;
 
+use crate::backend::Backend;
 use crate::baselines::gbdt::GbdtModel;
 use crate::baselines::prior::PriorModel;
 use crate::baselines::rules::RulesModel;
@@ -44,8 +45,23 @@ impl Score {
 
 /// Fit one planned model on the training rows; neural models early-stop on `valid` and call
 /// `progress` after each epoch. Returns the model, the per-epoch report of neural models, and
-/// the fitting time in seconds.
+/// the fitting time in seconds. Neural models train with kiln's native CPU trainer.
 pub fn fit_model(
+    planned: &PlannedModel,
+    seed: u64,
+    preprocessor: &Preprocessor,
+    train: &DataFrame,
+    valid: &DataFrame,
+    schema: &Schema,
+    progress: &mut dyn FnMut(&EpochStats),
+) -> Result<(TrainedModel, Option<TrainReport>, f64)> {
+    fit_model_on(&Backend::native(), planned, seed, preprocessor, train, valid, schema, progress)
+}
+
+/// [`fit_model`] with neural models trained by `backend` (baselines always on the CPU).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_model_on(
+    backend: &Backend,
     planned: &PlannedModel,
     seed: u64,
     preprocessor: &Preprocessor,
@@ -62,7 +78,7 @@ pub fn fit_model(
         let (x_train, x_valid) = (encode(train)?, encode(valid)?);
         let (y_train, y_valid) = (read_target(train, schema)?, read_target(valid, schema)?);
         let (model, report) =
-            nn::fit(schema.task, arch, &params, &x_train, &y_train, &x_valid, &y_valid, seed, |e| progress(e))?;
+            backend.fit(schema.task, arch, &params, &x_train, &y_train, &x_valid, &y_valid, seed, |e| progress(e))?;
         let trained = Neural { model, preprocessor: dense.clone(), schema: schema.clone() };
         Ok::<_, Error>((TrainedModel::Neural(Box::new(trained)), Some(report)))
     };

@@ -8,16 +8,17 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use kiln_core::bundle::{Bundle, DataHashes, FORMAT_VERSION, KILN_VERSION, Manifest, ReferenceDistributions};
-use kiln_core::device::{DeviceSpec, resolve};
+use kiln_core::device::DeviceSpec;
 use kiln_data::config::FileFormat;
 use kiln_data::fit::{feature_columns, fit_preprocessor, with_refs};
 use kiln_data::load::{self, Source, Table};
 use kiln_data::split::{self, Part};
 use kiln_data::write;
 use kiln_track::{AuditAction, DataVersions, NewAuditEvent, NewModelVersion, NewRun, RunStatus};
+use kiln_train::backend::{Backend, Precision};
 use kiln_train::config::ModelsSection;
 use kiln_train::nn::EpochStats;
-use kiln_train::session::{Score, fit_model, score};
+use kiln_train::session::{Score, fit_model_on, score};
 use kiln_train::trained::TrainedModel;
 use polars::prelude::{Column as PlColumn, DataFrame, Float64Chunked, IntoColumn, NewChunkedArray, StringChunked};
 use serde::Serialize;
@@ -34,9 +35,12 @@ pub struct TrainArgs {
     /// Where to write the bundle (default `.kiln/bundles/<project>-<model>-<run>.safetensors`).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// auto, cpu, cuda or cuda:N.
+    /// auto, cpu, cuda or cuda:N (neural models; baselines and trees train on the CPU).
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
+    /// f32, or bf16 matrix products (needs --device cuda or cpu-candle).
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -77,7 +81,7 @@ struct TrainResult {
 
 pub fn train(args: &TrainArgs, store_path: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
     let config = run_config::load(&args.config)?;
-    let device = resolve(args.device)?;
+    let device = Backend::select(args.device, args.precision)?;
     let plan = &config.plan;
     let step = progress.step(format!("reading {}", plan.train_path.display()));
     let train_file = load::load(plan, Source::Train, plan.validation.max_examples)?;
@@ -163,7 +167,16 @@ pub fn train(args: &TrainArgs, store_path: &Path, progress: Progress, out: &mut 
                 e.epoch, e.train_loss, e.valid_metric, e.samples_per_sec
             ));
         };
-        let fitted = fit_model(planned, plan.project.seed, &preprocessor, &train_df, holdout, &schema, &mut on_epoch);
+        let fitted = fit_model_on(
+            &device,
+            planned,
+            plan.project.seed,
+            &preprocessor,
+            &train_df,
+            holdout,
+            &schema,
+            &mut on_epoch,
+        );
         step.done();
         let (model, report, seconds) = match fitted {
             Ok(fitted) => fitted,

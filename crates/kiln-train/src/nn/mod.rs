@@ -10,9 +10,13 @@
 //!   norms add `mlp.norms.{i}.weight` / `.bias`; the ResNet's norms are
 //!   `resnet.blocks.{i}.norm.*` and `resnet.head_norm.*`).
 //!
+//! [`candle::fit`] trains the same models with candle tensors on a CPU or CUDA device, from the
+//! same initial weights and batch order (see its module docs for what differs).
+//!
 //! Not here yet: batch normalization, and the ResNet's categorical embeddings (its inputs are
 //! the one-hot features).
 
+pub mod candle;
 mod kernels;
 pub mod loss;
 mod model;
