@@ -22,6 +22,9 @@ pub enum DeviceSpec {
     Cpu,
     /// The CUDA GPU with this index.
     Cuda(usize),
+    /// The CPU through the candle tensor backend instead of kiln's native CPU trainer: for
+    /// comparing the two paths (`cpu-candle`; slower than `cpu`, not listed in the help).
+    CpuCandle,
 }
 
 /// The device a run uses, after [`resolve`].
@@ -31,12 +34,13 @@ pub enum ResolvedDevice {
     Cuda(usize),
 }
 
-/// Turn a spec into a device. `auto` picks CUDA when this build has it and a GPU is present,
-/// and says what it picked; without CUDA support (the only build so far) it picks the CPU,
-/// and `cuda`/`cuda:N` fail with [`Error::CudaNotCompiled`].
+/// Turn a spec into a device, as a build without CUDA support sees it: `auto` picks the CPU and
+/// says so, `cpu-candle` is the CPU, and `cuda`/`cuda:N` fail with [`Error::CudaNotCompiled`].
+/// Training goes through `kiln_train::backend::Backend::select`, which opens CUDA devices in a
+/// build with the `cuda` feature and falls back to this otherwise.
 pub fn resolve(spec: DeviceSpec) -> Result<ResolvedDevice> {
     match spec {
-        DeviceSpec::Cpu => Ok(ResolvedDevice::Cpu),
+        DeviceSpec::Cpu | DeviceSpec::CpuCandle => Ok(ResolvedDevice::Cpu),
         DeviceSpec::Auto => {
             tracing::info!(device = "cpu", "device auto picked cpu: this build of kiln has no CUDA support");
             Ok(ResolvedDevice::Cpu)
@@ -56,6 +60,7 @@ impl FromStr for DeviceSpec {
         match normalized.as_str() {
             "auto" => Ok(DeviceSpec::Auto),
             "cpu" => Ok(DeviceSpec::Cpu),
+            "cpu-candle" => Ok(DeviceSpec::CpuCandle),
             "cuda" => Ok(DeviceSpec::Cuda(0)),
             other => {
                 let index = other.strip_prefix("cuda:").ok_or_else(invalid)?;
@@ -73,6 +78,7 @@ impl fmt::Display for DeviceSpec {
         match self {
             DeviceSpec::Auto => f.write_str("auto"),
             DeviceSpec::Cpu => f.write_str("cpu"),
+            DeviceSpec::CpuCandle => f.write_str("cpu-candle"),
             DeviceSpec::Cuda(index) => write!(f, "cuda:{index}"),
         }
     }
@@ -116,6 +122,7 @@ mod tests {
             ("cuda:12", DeviceSpec::Cuda(12)),
             (" CPU ", DeviceSpec::Cpu),
             ("Cuda:1", DeviceSpec::Cuda(1)),
+            ("cpu-candle", DeviceSpec::CpuCandle),
         ];
         for (text, expected) in table {
             assert_eq!(text.parse::<DeviceSpec>().expect(text), expected, "{text}");
@@ -146,7 +153,8 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for spec in [DeviceSpec::Auto, DeviceSpec::Cpu, DeviceSpec::Cuda(0), DeviceSpec::Cuda(7)] {
+        for spec in [DeviceSpec::Auto, DeviceSpec::Cpu, DeviceSpec::CpuCandle, DeviceSpec::Cuda(0), DeviceSpec::Cuda(7)]
+        {
             assert_eq!(spec.to_string().parse::<DeviceSpec>().expect("round trip"), spec);
         }
         assert_eq!(DeviceSpec::Cuda(2).to_string(), "cuda:2");

@@ -139,6 +139,26 @@ pub enum Error {
     CheckpointMismatch { path: PathBuf, what: &'static str },
     #[error("training was stopped after epoch {epoch}\nhint: its checkpoint (when enabled) continues it")]
     Interrupted { epoch: usize },
+    #[error(transparent)]
+    Device(kiln_core::Error),
+    #[error(
+        "cannot open CUDA device {device}\nhint: check that `nvidia-smi` lists it and that the driver's libcuda.so.1 is on LD_LIBRARY_PATH (scripts/device-env.sh), or choose another device (--device cuda:N or cpu)"
+    )]
+    CudaOpen {
+        device: String,
+        #[source]
+        source: Box<candle_core::Error>,
+    },
+    #[error(
+        "bf16 precision needs the candle backend, and device `{device}` trains with kiln's native CPU trainer (f32 only)\nhint: train on a GPU with --device cuda (a build with --features cuda), pass --device cpu-candle to use candle on the CPU, or use --precision f32"
+    )]
+    Bf16NeedsCandle { device: String },
+    #[error("the candle backend failed while {doing}")]
+    Candle {
+        doing: &'static str,
+        #[source]
+        source: Box<candle_core::Error>,
+    },
 }
 
 /// kiln-train's result type.

@@ -11,11 +11,14 @@
 //! - [`predictions`]: `Predictions`, what every model returns; [`target`]: the training
 //!   target as class indices or values; [`metrics`]: ROC AUC, for checking models.
 //! - [`nn`]: kiln's own CPU training of the neural models (linear, MLP, ResNet): `nn::fit`,
-//!   `NeuralModel`.
+//!   `NeuralModel`; `nn::candle::fit` trains the same models with candle tensors on a CPU or
+//!   CUDA device. [`backend`]: `Backend`, which trainer and device a run uses (`--device`,
+//!   `--precision`).
 //!
 //! Builds on kiln-core (schema, preprocessor) and kiln-data (tables, splits, the fitted
 //! preprocessor's encoding).
 
+pub mod backend;
 pub mod baselines;
 pub mod config;
 pub mod error;

@@ -12,6 +12,7 @@ use kiln_core::schema::{Schema, Task};
 use polars::prelude::DataFrame;
 use serde::Serialize;
 
+use crate::backend::Backend;
 use crate::baselines::gbdt::GbdtModel;
 use crate::baselines::prior::PriorModel;
 use crate::baselines::rules::RulesModel;
@@ -42,12 +43,31 @@ impl Score {
     }
 }
 
-/// Fit one planned model on the training rows; neural models early-stop on `valid`, tell
-/// `observer` of each epoch, and save (and with `checkpoint.resume` continue from) their
-/// training state at `checkpoint` (see [`nn::checkpoint`]). Returns the model, the per-epoch
-/// report of neural models, and the fitting time in seconds (of this call only).
+/// Fit one planned model on the training rows with kiln's native CPU trainer; neural models
+/// early-stop on `valid`, tell `observer` of each epoch, and save (and with
+/// `checkpoint.resume` continue from) their training state at `checkpoint` (see
+/// [`nn::checkpoint`]). Returns the model, the per-epoch report of neural models, and the
+/// fitting time in seconds (of this call only).
 #[allow(clippy::too_many_arguments)]
 pub fn fit_model(
+    planned: &PlannedModel,
+    seed: u64,
+    preprocessor: &Preprocessor,
+    train: &DataFrame,
+    valid: &DataFrame,
+    schema: &Schema,
+    checkpoint: Option<&CheckpointSpec>,
+    observer: &mut dyn TrainObserver,
+) -> Result<(TrainedModel, Option<TrainReport>, f64)> {
+    fit_model_on(&Backend::native(), planned, seed, preprocessor, train, valid, schema, checkpoint, observer)
+}
+
+/// [`fit_model`] with neural models trained by `backend` (baselines always on the CPU).
+/// Checkpoints are kept by the native trainer only: on the candle backend a fit starts from
+/// its first epoch.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_model_on(
+    backend: &Backend,
     planned: &PlannedModel,
     seed: u64,
     preprocessor: &Preprocessor,
@@ -64,18 +84,27 @@ pub fn fit_model(
         let encode = |df: &DataFrame| kiln_data::fit::encode(&dense, df, schema).map_err(Error::Encode);
         let (x_train, x_valid) = (encode(train)?, encode(valid)?);
         let (y_train, y_valid) = (read_target(train, schema)?, read_target(valid, schema)?);
-        let (model, report) = nn::fit_with(
-            schema.task,
-            arch,
-            &params,
-            &x_train,
-            &y_train,
-            &x_valid,
-            &y_valid,
-            seed,
-            checkpoint,
-            observer,
-        )?;
+        let (model, report) = if backend.device().is_some() {
+            if checkpoint.is_some() {
+                tracing::info!(%backend, "checkpoints are kept by the native CPU trainer only; this fit starts from its first epoch");
+            }
+            backend.fit(schema.task, arch, &params, &x_train, &y_train, &x_valid, &y_valid, seed, |e| {
+                let _ = observer.epoch(e);
+            })?
+        } else {
+            nn::fit_with(
+                schema.task,
+                arch,
+                &params,
+                &x_train,
+                &y_train,
+                &x_valid,
+                &y_valid,
+                seed,
+                checkpoint,
+                observer,
+            )?
+        };
         let trained = Neural { model, preprocessor: dense.clone(), schema: schema.clone() };
         Ok::<_, Error>((TrainedModel::Neural(Box::new(trained)), Some(report)))
     };

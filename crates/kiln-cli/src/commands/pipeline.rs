@@ -10,7 +10,7 @@ use anyhow::Context;
 use kiln_core::bundle::{
     Architecture, Bundle, DataHashes, FORMAT_VERSION, KILN_VERSION, Manifest, ReferenceDistributions,
 };
-use kiln_core::device::{DeviceSpec, resolve};
+use kiln_core::device::DeviceSpec;
 use kiln_core::preprocess::Preprocessor;
 use kiln_core::schema::{Schema, Task};
 use kiln_data::fit::{feature_columns, fit_preprocessor, with_refs};
@@ -18,9 +18,10 @@ use kiln_data::load::{self, Source, Table};
 use kiln_data::snapshot::Snapshot;
 use kiln_data::split::{self, Part};
 use kiln_track::{Artifact, DataVersions, GitInfo, NewRun, RunHandle, Store};
+use kiln_train::backend::{Backend, Precision};
 use kiln_train::config::{ModelPlan, ModelsSection};
 use kiln_train::nn::{CheckpointSpec, EpochStats};
-use kiln_train::session::{Score, fit_model, score};
+use kiln_train::session::{Score, fit_model_on, score};
 use polars::prelude::DataFrame;
 
 use crate::commands::checkpoints::{self, Finished};
@@ -33,6 +34,7 @@ use crate::run_config::{self, LoadedConfig};
 pub(crate) struct PipelineOptions<'a> {
     pub(crate) config: &'a Path,
     pub(crate) device: DeviceSpec,
+    pub(crate) precision: Precision,
     /// The command recorded with the run: `train`, `run` or `compare`.
     pub(crate) command: &'static str,
     pub(crate) resume: Option<&'a str>,
@@ -59,6 +61,8 @@ pub(crate) struct Session {
     pub(crate) checkpoint_dir: PathBuf,
     pub(crate) git: Option<GitInfo>,
     pub(crate) device: String,
+    /// Which trainer and device the neural models use.
+    pub(crate) backend: Backend,
     pub(crate) reference: ReferenceDistributions,
     pub(crate) models: ModelPlan,
     pub(crate) n_outputs: usize,
@@ -83,7 +87,8 @@ pub(crate) fn prepare(
     out: &mut dyn Write,
 ) -> anyhow::Result<Option<Session>> {
     let config = run_config::load(options.config)?;
-    let device = resolve(options.device)?;
+    let backend = Backend::select(options.device, options.precision)?;
+    let device = backend.label().to_string();
     let plan = &config.plan;
     let step = progress.step(format!("reading {}", plan.train_path.display()));
     let train_file = load::load(plan, Source::Train, plan.validation.max_examples)?;
@@ -161,7 +166,7 @@ pub(crate) fn prepare(
                 data,
                 git: git.clone(),
                 seed: Some(plan.project.seed),
-                device: Some(device.to_string()),
+                device: Some(device.clone()),
                 kiln_version: KILN_VERSION.into(),
             })?
         }
@@ -185,7 +190,8 @@ pub(crate) fn prepare(
         run_id,
         checkpoint_dir,
         git,
-        device: device.to_string(),
+        device,
+        backend,
         reference,
         models,
         n_outputs,
@@ -268,7 +274,8 @@ impl Session {
                         every: options.checkpoint_every,
                         resume: options.resume.is_some(),
                     });
-                    let fitted = fit_model(
+                    let fitted = fit_model_on(
+                        &self.backend,
                         planned,
                         seed,
                         &self.preprocessor,

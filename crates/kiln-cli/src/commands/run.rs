@@ -12,6 +12,7 @@ use kiln_eval::data::{CurvePoint, ModelOutput};
 use kiln_eval::evaluate::{EvalInput, evaluate};
 use kiln_eval::report::EvalReport;
 use kiln_track::{AuditAction, NewAuditEvent, NewModelVersion};
+use kiln_train::backend::Precision;
 use serde::Serialize;
 
 use super::evaluation::{eval_data, files_table, measure_cost, report_tables, scores, write_report};
@@ -31,9 +32,12 @@ pub struct RunArgs {
     /// (default `.kiln/bundles/<project>-<model>-<run>.safetensors`).
     #[arg(long)]
     pub bundle: Option<PathBuf>,
-    /// auto, cpu, cuda or cuda:N.
+    /// auto, cpu, cuda or cuda:N (neural models; baselines and trees train on the CPU).
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
+    /// f32, or bf16 matrix products (needs --device cuda or cpu-candle).
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Continue the interrupted run RUN_ID (see `kiln train --resume`).
@@ -51,9 +55,12 @@ pub struct CompareArgs {
     /// The report folder (default `.kiln/reports/<project>-<run id>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// auto, cpu, cuda or cuda:N.
+    /// auto, cpu, cuda or cuda:N (neural models; baselines and trees train on the CPU).
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
+    /// f32, or bf16 matrix products (needs --device cuda or cpu-candle).
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -74,6 +81,7 @@ pub fn run(args: &RunArgs, store_path: &Path, progress: Progress, out: &mut dyn 
     let options = PipelineOptions {
         config: &args.config,
         device: args.device,
+        precision: args.precision,
         command: "run",
         resume: args.resume.as_deref(),
         checkpoint_every: args.checkpoint_every,
@@ -86,6 +94,7 @@ pub fn compare(args: &CompareArgs, store_path: &Path, progress: Progress, out: &
     let options = PipelineOptions {
         config: &args.config,
         device: args.device,
+        precision: args.precision,
         command: "compare",
         resume: None,
         checkpoint_every: 0,

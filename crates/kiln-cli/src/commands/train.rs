@@ -13,6 +13,7 @@ use kiln_data::config::FileFormat;
 use kiln_data::load;
 use kiln_data::write;
 use kiln_track::{AuditAction, NewAuditEvent, NewModelVersion};
+use kiln_train::backend::Precision;
 use kiln_train::session::Score;
 use kiln_train::trained::TrainedModel;
 use polars::prelude::{Column as PlColumn, DataFrame, Float64Chunked, IntoColumn, NewChunkedArray, StringChunked};
@@ -30,9 +31,12 @@ pub struct TrainArgs {
     /// Where to write the bundle (default `.kiln/bundles/<project>-<model>-<run>.safetensors`).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// auto, cpu, cuda or cuda:N.
+    /// auto, cpu, cuda or cuda:N (neural models; baselines and trees train on the CPU).
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
+    /// f32, or bf16 matrix products (needs --device cuda or cpu-candle).
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Continue the interrupted (or failed) run RUN_ID with the same config and data: models
@@ -85,6 +89,7 @@ pub fn train(args: &TrainArgs, store_path: &Path, progress: Progress, out: &mut 
     let options = PipelineOptions {
         config: &args.config,
         device: args.device,
+        precision: args.precision,
         command: "train",
         resume: args.resume.as_deref(),
         checkpoint_every: args.checkpoint_every,

@@ -16,8 +16,14 @@
 //! - Batch normalization ([`batchnorm`]) follows PyTorch's `BatchNorm1d`; the ResNet's
 //!   categorical embeddings ([`embedding`]) read the preprocessor's index codes
 //!   ([`NeuralArch::encoding`] says which encoding a network takes).
+//!
+//! [`candle::fit`] trains the same models with candle tensors on a CPU or CUDA device, from the
+//! same initial weights and batch order (see its module docs for what differs); batch norm
+//! and the ResNet's embeddings are native-trainer only for now, and refused there with a
+//! clear error.
 
 pub mod batchnorm;
+pub mod candle;
 pub mod checkpoint;
 pub mod embedding;
 mod kernels;

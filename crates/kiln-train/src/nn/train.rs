@@ -28,9 +28,9 @@ use crate::metrics::roc_auc;
 use crate::target::Target;
 
 /// Seed streams of one run.
-const STREAM_INIT: u64 = 1;
-const STREAM_SHUFFLE: u64 = 2;
-const STREAM_DROPOUT: u64 = 3;
+pub(crate) const STREAM_INIT: u64 = 1;
+pub(crate) const STREAM_SHUFFLE: u64 = 2;
+pub(crate) const STREAM_DROPOUT: u64 = 3;
 
 /// How to train: optimizer, schedule, budgets.
 #[derive(Debug, Clone, PartialEq)]
@@ -395,7 +395,7 @@ fn fingerprint(
     ])
 }
 
-fn check_params(params: &TrainParams) -> Result<()> {
+pub(crate) fn check_params(params: &TrainParams) -> Result<()> {
     let invalid = |key: &'static str, problem: &'static str| Err(Error::InvalidTrainParam { key, problem });
     if params.epochs == 0 {
         return invalid("epochs", "must be at least 1");
@@ -417,7 +417,7 @@ fn check_params(params: &TrainParams) -> Result<()> {
 
 /// Per-row targets as the loss reads them, the number of outputs, and for regression the
 /// mean and standard deviation that standardize the target during training.
-fn training_targets(task: Task, target: &Target, n_rows: usize) -> Result<(Vec<f32>, usize, (f64, f64))> {
+pub(crate) fn training_targets(task: Task, target: &Target, n_rows: usize) -> Result<(Vec<f32>, usize, (f64, f64))> {
     if target.len() != n_rows {
         return Err(Error::TargetLength { expected: n_rows, found: target.len() });
     }
@@ -436,7 +436,7 @@ fn training_targets(task: Task, target: &Target, n_rows: usize) -> Result<(Vec<f
     }
 }
 
-fn row_weights(task: Task, targets: &[f32], class_weights: Option<&[f64]>) -> Vec<f32> {
+pub(crate) fn row_weights(task: Task, targets: &[f32], class_weights: Option<&[f64]>) -> Vec<f32> {
     match class_weights {
         Some(weights) if task.is_classification() => {
             targets.iter().map(|c| weights.get(*c as usize).copied().unwrap_or(1.0) as f32).collect()
@@ -448,7 +448,7 @@ fn row_weights(task: Task, targets: &[f32], class_weights: Option<&[f64]>) -> Ve
 /// He initialization (normal, std √(2 / fan_in)) for layers followed by an activation, Xavier
 /// (uniform, ±√(6 / (fan_in + fan_out))) for the head; zero biases; embeddings uniform in
 /// ±1/√dim (drawn after the layers).
-fn initialize(model: &mut NeuralModel, rng: &mut Rng) {
+pub(crate) fn initialize(model: &mut NeuralModel, rng: &mut Rng) {
     let n_layers = model.dense.len();
     for (layer, dense) in model.dense.iter_mut().enumerate() {
         if layer + 1 < n_layers {
@@ -463,7 +463,7 @@ fn initialize(model: &mut NeuralModel, rng: &mut Rng) {
 }
 
 /// Make a regression head predict raw values: `W·σ`, `b·σ + μ`.
-fn fold_target_scale(model: &mut NeuralModel, (mean, std): (f64, f64)) {
+pub(crate) fn fold_target_scale(model: &mut NeuralModel, (mean, std): (f64, f64)) {
     if model.task != Task::Regression {
         return;
     }
@@ -482,14 +482,27 @@ fn validation_metric(
     (mean, std): (f64, f64),
 ) -> Result<f64> {
     let outputs = model.outputs(valid)?;
+    metric_of_outputs(task, model.n_outputs, &outputs, targets, y_valid, (mean, std))
+}
+
+/// The validation metric of raw outputs (`rows * n_outputs`): ROC AUC, log loss or RMSE.
+pub(crate) fn metric_of_outputs(
+    task: Task,
+    n_outputs: usize,
+    outputs: &[f32],
+    targets: &[f32],
+    y_valid: &Target,
+    (mean, std): (f64, f64),
+) -> Result<f64> {
+    let n_rows = outputs.len() / n_outputs.max(1);
     Ok(match (task, y_valid) {
         (Task::Binary, Target::Classes { index, .. }) => {
             let labels: Vec<bool> = index.iter().map(|c| *c == 1).collect();
-            let scores = to_predictions(task, &outputs, 1).values;
+            let scores = to_predictions(task, outputs, 1).values;
             roc_auc(&labels, &scores).unwrap_or(0.5)
         }
         (Task::Multiclass, _) => {
-            let n = model.n_outputs;
+            let n = n_outputs;
             let total: f64 = outputs
                 .chunks_exact(n)
                 .zip(targets)
@@ -498,7 +511,7 @@ fn validation_metric(
                     softmax_cross_entropy(&row, *class as usize)
                 })
                 .sum();
-            total / valid.n_rows as f64
+            total / n_rows as f64
         }
         (_, Target::Values(values)) => {
             let sum: f64 = outputs
@@ -509,7 +522,7 @@ fn validation_metric(
                     d * d
                 })
                 .sum();
-            (sum / valid.n_rows as f64).sqrt()
+            (sum / n_rows as f64).sqrt()
         }
         _ => return Err(Error::TargetKind { task: task.as_str() }),
     })

@@ -1,0 +1,298 @@
+//! The candle training loop: device-resident data, batches gathered by index, the native loss
+//! gradients, clipping and AdamW on tensors, validation on the device, early stopping.
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use kiln_core::preprocess::Encoded;
+use kiln_core::rng::Rng;
+use kiln_core::schema::Task;
+
+use super::candle_err;
+use super::net::{Dropout, Net, Params};
+use crate::backend::Precision;
+use crate::error::{Error, Result};
+use crate::nn::model::{NeuralArch, NeuralModel, check_inputs};
+use crate::nn::optim::learning_rate;
+use crate::nn::train::{
+    STREAM_DROPOUT, STREAM_INIT, STREAM_SHUFFLE, check_params, fold_target_scale, initialize, metric_of_outputs,
+    row_weights, training_targets,
+};
+use crate::nn::{EpochStats, TrainParams, TrainReport};
+use crate::target::Target;
+
+/// Rows per forward pass when scoring the validation rows.
+const EVAL_BATCH: usize = 8192;
+
+/// Train a model of `arch` with candle on `device` at `precision`; otherwise as
+/// [`crate::nn::fit`] (same arguments, checks, seed streams and report).
+#[allow(clippy::too_many_arguments)]
+pub fn fit(
+    device: &Device,
+    precision: Precision,
+    task: Task,
+    arch: NeuralArch,
+    params: &TrainParams,
+    train: &Encoded,
+    y_train: &Target,
+    valid: &Encoded,
+    y_valid: &Target,
+    seed: u64,
+    mut progress: impl FnMut(&EpochStats),
+) -> Result<(NeuralModel, TrainReport)> {
+    check_params(params)?;
+    if train.n_rows == 0 {
+        return Err(Error::NoTrainingRows);
+    }
+    if valid.n_rows == 0 {
+        return Err(Error::NoValidationRows);
+    }
+    let n_inputs = train.n_dense;
+    check_inputs(n_inputs, train)?;
+    check_inputs(n_inputs, valid)?;
+    let (targets, n_outputs, scale) = training_targets(task, y_train, train.n_rows)?;
+    let (valid_targets, _, _) = training_targets(task, y_valid, valid.n_rows)?;
+    let weights = row_weights(task, &targets, params.class_weights.as_deref());
+
+    let mut model = NeuralModel::zeros(task, arch.clone(), n_inputs, n_outputs)?;
+    initialize(&mut model, &mut Rng::derive(seed, STREAM_INIT));
+    let net = Net::new(&arch, precision)?;
+    let mut state = State::new(&model, device, params.weight_decay)?;
+    let data = DeviceData::upload(train, &targets, &weights, valid, device)?;
+    let loss = Loss::new(task, n_outputs, device)?;
+
+    let batch = params.batch_size.min(train.n_rows);
+    let mut order: Vec<u32> = (0..train.n_rows).map(|i| i as u32).collect();
+    let mut shuffle_rng = Rng::derive(seed, STREAM_SHUFFLE);
+    let mut dropout =
+        (params.dropout > 0.0).then(|| Dropout::new(params.dropout as f32, Rng::derive(seed, STREAM_DROPOUT)));
+    let steps_per_epoch = train.n_rows.div_ceil(batch);
+    let (total_steps, warmup_steps) = (params.epochs * steps_per_epoch, params.warmup_epochs * steps_per_epoch);
+    let higher_is_better = task == Task::Binary;
+    let err = candle_err("training a batch");
+
+    let started = Instant::now();
+    let mut report = TrainReport { epochs: Vec::new(), best_epoch: 0, stopped_early: false };
+    let (mut best_metric, mut best_model) = (f64::NAN, model.clone());
+    let mut step = 0;
+    for epoch in 1..=params.epochs {
+        let epoch_started = Instant::now();
+        shuffle_rng.shuffle(&mut order);
+        let order_t = Tensor::from_slice(&order, order.len(), device).map_err(&err)?;
+        let mut loss_sum = Tensor::zeros((), DType::F32, device).map_err(&err)?;
+        for start in (0..train.n_rows).step_by(batch) {
+            let rows = batch.min(train.n_rows - start);
+            let index = order_t.narrow(0, start, rows).map_err(&err)?;
+            let (x, t, w) = data.gather(&index).map_err(&err)?;
+            let tracked = state.params.tracked();
+            let outputs = net.forward(&tracked, state.params.n_dense(), &x, dropout.as_mut()).map_err(&err)?;
+            let (batch_loss, grad_outputs) = loss.loss_and_gradient(&outputs.detach(), &t, &w).map_err(&err)?;
+            loss_sum = (loss_sum + batch_loss).map_err(&err)?;
+            let lr = learning_rate(params.lr, step, warmup_steps, total_steps);
+            state.step(&outputs, &grad_outputs, params.clip_norm, lr).map_err(&err)?;
+            step += 1;
+        }
+        let loss_sum = f64::from(loss_sum.to_scalar::<f32>().map_err(&err)?);
+        if !loss_sum.is_finite() {
+            return Err(Error::NonFiniteLoss { epoch, step: step.saturating_sub(1) });
+        }
+        let seconds = epoch_started.elapsed().as_secs_f64();
+        let outputs = data.valid_outputs(&net, &state.params).map_err(candle_err("scoring the validation rows"))?;
+        let valid_metric = metric_of_outputs(task, n_outputs, &outputs, &valid_targets, y_valid, scale)?;
+        let stats = EpochStats {
+            epoch,
+            train_loss: loss_sum / steps_per_epoch as f64,
+            valid_metric,
+            samples_per_sec: train.n_rows as f64 / seconds.max(1e-9),
+            seconds,
+        };
+        progress(&stats);
+        report.epochs.push(stats);
+        let improved = best_metric.is_nan()
+            || (higher_is_better && valid_metric > best_metric)
+            || (!higher_is_better && valid_metric < best_metric);
+        if improved {
+            best_metric = valid_metric;
+            report.best_epoch = epoch;
+            state.params.download_into(&mut best_model)?;
+        } else if epoch - report.best_epoch >= params.patience {
+            report.stopped_early = true;
+            break;
+        }
+        if params.max_seconds.is_some_and(|limit| started.elapsed().as_secs_f64() >= limit) {
+            report.stopped_early = epoch < params.epochs;
+            break;
+        }
+    }
+    model = best_model;
+    fold_target_scale(&mut model, scale);
+    Ok((model, report))
+}
+
+/// The training and validation data, resident on the device.
+struct DeviceData {
+    x: Tensor,
+    targets: Tensor,
+    weights: Tensor,
+    valid: Tensor,
+}
+
+impl DeviceData {
+    fn upload(train: &Encoded, targets: &[f32], weights: &[f32], valid: &Encoded, device: &Device) -> Result<Self> {
+        let err = candle_err("uploading the data to the device");
+        Ok(Self {
+            x: Tensor::from_slice(&train.dense, (train.n_rows, train.n_dense), device).map_err(&err)?,
+            targets: Tensor::from_slice(targets, targets.len(), device).map_err(&err)?,
+            weights: Tensor::from_slice(weights, weights.len(), device).map_err(&err)?,
+            valid: Tensor::from_slice(&valid.dense, (valid.n_rows, valid.n_dense), device).map_err(&err)?,
+        })
+    }
+
+    /// The batch's inputs, targets and row weights.
+    fn gather(&self, index: &Tensor) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+        Ok((self.x.index_select(index, 0)?, self.targets.index_select(index, 0)?, self.weights.index_select(index, 0)?))
+    }
+
+    /// The model's raw outputs on the validation rows, row-major, on the host.
+    fn valid_outputs(&self, net: &Net, params: &Params) -> candle_core::Result<Vec<f32>> {
+        let values = params.detached();
+        let n_rows = self.valid.dim(0)?;
+        let mut chunks = Vec::new();
+        for start in (0..n_rows).step_by(EVAL_BATCH) {
+            let x = self.valid.narrow(0, start, EVAL_BATCH.min(n_rows - start))?;
+            chunks.push(net.forward(&values, params.n_dense(), &x, None)?);
+        }
+        Tensor::cat(&chunks, 0)?.flatten_all()?.to_vec1()
+    }
+}
+
+/// The training loss and its gradient with respect to the outputs, as the native trainer
+/// computes them: `Σ wᵢ lᵢ / Σ wᵢ`.
+struct Loss {
+    task: Task,
+    /// `[1, n_outputs]`: 0, 1, … (multiclass one-hot targets).
+    classes: Option<Tensor>,
+    /// The smallest positive f32, on the device (no upload per step).
+    tiny: Tensor,
+}
+
+impl Loss {
+    fn new(task: Task, n_outputs: usize, device: &Device) -> Result<Self> {
+        let classes = if task == Task::Multiclass {
+            let classes = Tensor::arange(0u32, n_outputs as u32, device)
+                .and_then(|c| c.to_dtype(DType::F32))
+                .and_then(|c| c.unsqueeze(0))
+                .map_err(candle_err("preparing the loss"))?;
+            Some(classes)
+        } else {
+            None
+        };
+        let tiny = Tensor::new(f32::MIN_POSITIVE, device).map_err(candle_err("preparing the loss"))?;
+        Ok(Self { task, classes, tiny })
+    }
+
+    /// The batch's mean loss (a scalar tensor) and the gradient `[rows, n_outputs]`.
+    fn loss_and_gradient(&self, z: &Tensor, t: &Tensor, w: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        // 1 / Σ w (0 when every weight is 0: the gradient is then 0, as in the native loss).
+        let inv_total = w.sum_all()?.maximum(&self.tiny)?.recip()?;
+        let scale = w.broadcast_mul(&inv_total)?.unsqueeze(1)?;
+        let t = t.unsqueeze(1)?;
+        let (losses, grad) = match (self.task, &self.classes) {
+            (Task::Multiclass, Some(classes)) => {
+                let onehot = t.broadcast_eq(classes)?.to_dtype(DType::F32)?;
+                let max = z.max_keepdim(1)?;
+                let shifted = z.broadcast_sub(&max)?;
+                let log_sum = shifted.exp()?.sum_keepdim(1)?.log()?;
+                let picked = (&shifted * &onehot)?.sum_keepdim(1)?;
+                let probs = candle_nn::ops::softmax_last_dim(z)?;
+                (log_sum.sub(&picked)?, (probs - onehot)?)
+            }
+            (Task::Regression, _) => {
+                let d = z.broadcast_sub(&t)?;
+                (d.sqr()?, d.affine(2.0, 0.0)?)
+            }
+            _ => {
+                // relu(z) − z·y + log1p(exp(−|z|)), its gradient σ(z) − y.
+                let losses = ((z.relu()? - z.broadcast_mul(&t)?)? + z.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?)?;
+                (losses, candle_nn::ops::sigmoid(z)?.broadcast_sub(&t)?)
+            }
+        };
+        let loss = losses.broadcast_mul(&scale)?.sum_all()?;
+        Ok((loss, grad.broadcast_mul(&scale)?))
+    }
+}
+
+/// The parameters and AdamW's moments, all on the device.
+struct State {
+    params: Params,
+    first: Vec<Tensor>,
+    second: Vec<Tensor>,
+    weight_decay: f64,
+    /// Steps taken so far (for bias correction).
+    t: i32,
+}
+
+impl State {
+    fn new(model: &NeuralModel, device: &Device, weight_decay: f64) -> Result<Self> {
+        let params = Params::upload(model, device)?;
+        let zeros = |v: &candle_core::Var| v.as_tensor().zeros_like();
+        let first: Vec<Tensor> =
+            params.vars.iter().map(zeros).collect::<candle_core::Result<_>>().map_err(candle_err("starting AdamW"))?;
+        let second = first.clone();
+        Ok(Self { params, first, second, weight_decay, t: 0 })
+    }
+
+    /// Back-propagate `grad_outputs` from `outputs`, clip the gradients to `clip_norm` (global
+    /// L2 norm) and take one AdamW step at learning rate `lr`, as `nn::optim::AdamW` does.
+    fn step(
+        &mut self,
+        outputs: &Tensor,
+        grad_outputs: &Tensor,
+        clip_norm: Option<f64>,
+        lr: f64,
+    ) -> candle_core::Result<()> {
+        // Σ outputs · g has the gradient g with respect to the outputs.
+        let grads = (outputs * grad_outputs)?.sum_all()?.backward()?;
+        let mut g: Vec<Tensor> = Vec::with_capacity(self.params.vars.len());
+        for var in &self.params.vars {
+            g.push(match grads.get(var.as_tensor()) {
+                // Detached: a gradient must not keep the step's graph alive in AdamW's moments.
+                Some(grad) => grad.detach(),
+                None => var.as_tensor().zeros_like()?,
+            });
+        }
+        if let Some(max_norm) = clip_norm {
+            let mut sum = Tensor::zeros((), DType::F32, outputs.device())?;
+            for grad in &g {
+                sum = (sum + grad.sqr()?.sum_all()?)?;
+            }
+            // max_norm / max(norm, max_norm): 1 at or below the limit.
+            let limit = sum.ones_like()?.affine(max_norm, 0.0)?;
+            let factor = sum.sqrt()?.maximum(&limit)?.recip()?.affine(max_norm, 0.0)?;
+            for grad in &mut g {
+                *grad = grad.broadcast_mul(&factor)?;
+            }
+        }
+        self.t += 1;
+        let (beta1, beta2, eps) = (0.9f64, 0.999f64, 1e-8f64);
+        let correction1 = 1.0 - beta1.powi(self.t);
+        let correction2 = 1.0 - beta2.powi(self.t);
+        let step_size = lr / correction1;
+        let inv_sqrt_correction2 = 1.0 / correction2.sqrt();
+        // The native update's f32 constants.
+        let (b1, b2) = (beta1 as f32, beta2 as f32);
+        let (one_minus_b1, one_minus_b2) = (f64::from(1.0 - b1), f64::from(1.0 - b2));
+        for (i, grad) in g.iter().enumerate() {
+            let m = (self.first[i].affine(f64::from(b1), 0.0)? + grad.affine(one_minus_b1, 0.0)?)?;
+            let v = (self.second[i].affine(f64::from(b2), 0.0)? + (grad.affine(one_minus_b2, 0.0)? * grad)?)?;
+            let denom = v.sqrt()?.affine(inv_sqrt_correction2, eps)?;
+            let shrink = if self.params.decay[i] { f64::from((1.0 - lr * self.weight_decay) as f32) } else { 1.0 };
+            let param = self.params.vars[i].as_tensor().detach();
+            let updated = (param.affine(shrink, 0.0)? - (m.affine(step_size, 0.0)? / denom)?)?;
+            self.params.vars[i].set(&updated)?;
+            self.first[i] = m;
+            self.second[i] = v;
+        }
+        Ok(())
+    }
+}
