@@ -18,8 +18,12 @@ use rayon::prelude::{IndexedParallelIterator, IntoParallelRefMutIterator, Parall
 use super::{activate, activate_derivative, activation_backward_serial};
 use crate::config::Activation;
 
-/// Rows per block of a forward product.
+/// The most rows per block of a forward product.
 const FORWARD_BLOCK_ROWS: usize = 512;
+
+/// The fewest rows per block of a forward product (small batches are cut into up to
+/// [`GRAD_LANES`] blocks of at least this many rows, so that they too are shared out).
+const MIN_FORWARD_BLOCK_ROWS: usize = 64;
 
 /// Rows per block of a backward product (the weight gradient's products run best with a
 /// shallow sum).
@@ -68,12 +72,13 @@ pub(crate) fn dense_forward_blocked(
         return;
     }
     let (x, z) = (&x[..rows * n_in], &mut z[..rows * n_out]);
-    let blocks = rows.div_ceil(FORWARD_BLOCK_ROWS);
-    let chunk = blocks.div_ceil(tasks(threads, blocks, rows * n_in * n_out)) * FORWARD_BLOCK_ROWS * n_out;
+    let rows_per_block = rows.div_ceil(GRAD_LANES).clamp(MIN_FORWARD_BLOCK_ROWS, FORWARD_BLOCK_ROWS);
+    let blocks = rows.div_ceil(rows_per_block);
+    let chunk = blocks.div_ceil(tasks(threads, blocks, rows * n_in * n_out)) * rows_per_block * n_out;
     // One task: a run of whole blocks, starting at output offset `offset`.
     let run = |offset: usize, z: &mut [f32], mut out: Option<&mut [f32]>| {
-        for (block, z) in z.chunks_mut(FORWARD_BLOCK_ROWS * n_out).enumerate() {
-            let (first, block_rows) = (offset / n_out + block * FORWARD_BLOCK_ROWS, z.len() / n_out);
+        for (block, z) in z.chunks_mut(rows_per_block * n_out).enumerate() {
+            let (first, block_rows) = (offset / n_out + block * rows_per_block, z.len() / n_out);
             matmul(
                 MatMut::from_row_major_slice_mut(z, block_rows, n_out),
                 Accum::Replace,
@@ -84,7 +89,7 @@ pub(crate) fn dense_forward_blocked(
             );
             match (activation, out.as_deref_mut()) {
                 (Some(activation), Some(out)) => {
-                    let start = block * FORWARD_BLOCK_ROWS * n_out;
+                    let start = block * rows_per_block * n_out;
                     bias_activation(activation, z, bias, &mut out[start..start + z.len()]);
                 }
                 (Some(activation), None) => bias_activation_in_place(activation, z, bias),
