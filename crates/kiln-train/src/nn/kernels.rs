@@ -10,6 +10,10 @@ use rayon::prelude::{IndexedParallelIterator, ParallelIterator, ParallelSlice, P
 
 use crate::config::Activation;
 
+mod dense;
+
+pub(crate) use dense::{DenseGrads, Derivative, dense_backward_blocked, dense_forward_blocked, lane_scratch_len};
+
 /// Products smaller than this many multiply-adds run on one thread.
 const PARALLEL_MIN_WORK: usize = 1 << 20;
 

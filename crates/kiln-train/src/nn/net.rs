@@ -6,8 +6,8 @@ use kiln_core::rng::Rng;
 
 use super::batchnorm::{batch_norm_backward, batch_norm_forward_eval, batch_norm_forward_train};
 use super::kernels::{
-    activation_backward, activation_forward, bias_activation_forward, dense_backward, dense_forward,
-    dense_forward_without_bias, layer_norm_backward, layer_norm_forward,
+    DenseGrads, Derivative, activation_backward, activation_forward, dense_backward_blocked, dense_forward_blocked,
+    lane_scratch_len, layer_norm_backward, layer_norm_forward,
 };
 use super::model::{NeuralArch, NeuralModel};
 use super::resnet::{ResnetBuffers, apply_dropout};
@@ -38,6 +38,21 @@ struct HiddenBuffers {
     grad_z: Vec<f32>,
 }
 
+/// Whether a hidden layer applies its ReLU in place in `h`, keeping no `z`: with no norm and
+/// no residual, `h > 0` exactly where `z > 0` (dropout scales the values it keeps by a positive
+/// factor and zeroes the gradient of the others), so the backward pass takes the derivative
+/// at `h`.
+fn relu_in_place(activation: Activation, norm: Norm, residual: bool) -> bool {
+    activation == Activation::Relu && norm == Norm::None && !residual
+}
+
+/// Whether the backward pass is fused: without norms and residuals, each dense pass takes the
+/// gradient at its input on back through the activation below, block by block, so that a
+/// hidden layer's `grad_h` holds the gradient at its dense output (and `grad_z` is unused).
+fn fused_backward(norm: Norm, residual: &[bool]) -> bool {
+    norm == Norm::None && !residual.iter().any(|r| *r)
+}
+
 /// Per-model buffers for batches of up to `capacity` rows.
 #[derive(Debug, Clone)]
 pub(crate) struct Workspace {
@@ -48,6 +63,8 @@ pub(crate) struct Workspace {
     hidden: Vec<HiddenBuffers>,
     outputs: Vec<f32>,
     grad_outputs: Vec<f32>,
+    /// The partial weight gradients of a dense layer's backward pass (training only).
+    lane_scratch: Vec<f32>,
     /// Whether each hidden layer adds its input back.
     residual: Vec<bool>,
     activation: Activation,
@@ -76,14 +93,19 @@ impl Workspace {
         let n_hidden = if resnet.is_some() { 0 } else { model.dense.len() - 1 };
         let grad = |n: usize| if training { vec![0.0; n] } else { Vec::new() };
         let normed = norm != Norm::None;
+        let residual: Vec<bool> = model.dense[..n_hidden].iter().map(|d| residual && d.n_in == d.n_out).collect();
+        // Buffers a layer never touches stay empty: `z` under a ReLU in place, `grad_z` when the
+        // backward pass is fused (see [`fused_backward`]).
+        let fused = fused_backward(norm, &residual);
         let hidden = model.dense[..n_hidden]
             .iter()
-            .map(|dense| {
+            .zip(&residual)
+            .map(|(dense, residual)| {
                 let n = capacity * dense.n_out;
                 let if_norm = |n: usize| if normed { vec![0.0; n] } else { Vec::new() };
                 let batch_stats = |n: usize| if norm == Norm::Batch && training { vec![0.0; n] } else { Vec::new() };
                 HiddenBuffers {
-                    z: vec![0.0; n],
+                    z: if relu_in_place(activation, norm, *residual) { Vec::new() } else { vec![0.0; n] },
                     normed: if_norm(n),
                     x_hat: if_norm(n),
                     rstd: if_norm(if norm == Norm::Batch { dense.n_out } else { capacity }),
@@ -93,12 +115,15 @@ impl Workspace {
                     h: vec![0.0; n],
                     grad_h: grad(n),
                     grad_a: if normed { grad(n) } else { Vec::new() },
-                    grad_z: grad(n),
+                    grad_z: if fused { Vec::new() } else { grad(n) },
                 }
             })
             .collect();
-        let residual = model.dense[..n_hidden].iter().map(|d| residual && d.n_in == d.n_out).collect();
         let n_codes = model.embeddings.len();
+        let lane_scratch = match (&resnet, training) {
+            (None, true) => model.dense.iter().map(|d| lane_scratch_len(d.n_in, d.n_out)).max().unwrap_or(0),
+            _ => 0,
+        };
         Self {
             input: vec![0.0; capacity * model.n_inputs],
             codes: vec![0; capacity * n_codes],
@@ -106,6 +131,7 @@ impl Workspace {
             hidden,
             outputs: vec![0.0; capacity * model.n_outputs],
             grad_outputs: grad(capacity * model.n_outputs),
+            lane_scratch: vec![0.0; lane_scratch],
             residual,
             activation,
             norm,
@@ -188,32 +214,34 @@ impl Workspace {
             let buffers = &mut rest[0];
             let input: &[f32] = if layer == 0 { &self.input } else { &before[layer - 1].h };
             let n = rows * dense.n_out;
-            if self.norm != Norm::None {
-                dense_forward(
+            // Without a norm, the activation follows the product in the same pass (a ReLU in
+            // place in `h`: see [`relu_in_place`]).
+            let activation = (self.norm == Norm::None).then_some(self.activation);
+            if relu_in_place(self.activation, self.norm, self.residual[layer]) {
+                let h = &mut buffers.h;
+                dense_forward_blocked(
                     input,
                     rows,
                     dense.n_in,
                     &dense.weight,
                     &dense.bias,
                     dense.n_out,
-                    &mut buffers.z,
+                    h,
+                    activation,
+                    None,
                     threads,
                 );
             } else {
-                dense_forward_without_bias(
+                dense_forward_blocked(
                     input,
                     rows,
                     dense.n_in,
                     &dense.weight,
+                    &dense.bias,
                     dense.n_out,
                     &mut buffers.z,
-                    threads,
-                );
-                bias_activation_forward(
-                    self.activation,
-                    &mut buffers.z[..n],
-                    &dense.bias,
-                    &mut buffers.h[..n],
+                    activation,
+                    Some(&mut buffers.h),
                     threads,
                 );
             }
@@ -264,7 +292,18 @@ impl Workspace {
         }
         let head = &model.dense[n_hidden];
         let input: &[f32] = if n_hidden == 0 { &self.input } else { &self.hidden[n_hidden - 1].h };
-        dense_forward(input, rows, head.n_in, &head.weight, &head.bias, head.n_out, &mut self.outputs, threads);
+        dense_forward_blocked(
+            input,
+            rows,
+            head.n_in,
+            &head.weight,
+            &head.bias,
+            head.n_out,
+            &mut self.outputs,
+            None,
+            None,
+            threads,
+        );
     }
 
     /// The backward pass after [`Self::forward`] (in training, with the same dropout) and the
@@ -283,25 +322,40 @@ impl Workspace {
             return;
         }
         let n_hidden = self.hidden.len();
+        let fused = fused_backward(self.norm, &self.residual);
+        let activation = self.activation;
+        let (norm, residual) = (self.norm, &self.residual);
+        let in_place = |layer: usize| relu_in_place(activation, norm, residual[layer]);
+        fn derivative<'a>(activation: Activation, dropout: bool, mask: &'a [f32], pre: &'a [f32]) -> Derivative<'a> {
+            Derivative { activation, mask: dropout.then_some(mask), pre }
+        }
         {
             let head = &model.dense[n_hidden];
             let grad_head = &mut grads.dense[n_hidden];
-            let (input, grad_x): (&[f32], Option<&mut [f32]>) = if n_hidden == 0 {
-                (&self.input, None)
+            let (input, grad_x, x_derivative): (&[f32], _, _) = if n_hidden == 0 {
+                (&self.input, None, None)
             } else {
                 let last = &mut self.hidden[n_hidden - 1];
-                (&last.h, Some(&mut last.grad_h))
+                let x_derivative = fused.then(|| {
+                    derivative(
+                        activation,
+                        dropout,
+                        &last.mask[..],
+                        if in_place(n_hidden - 1) { &last.h[..] } else { &last.z[..] },
+                    )
+                });
+                (&last.h, Some(&mut last.grad_h[..]), x_derivative)
             };
-            dense_backward(
+            dense_backward_blocked(
                 input,
                 rows,
                 head.n_in,
                 &head.weight,
                 head.n_out,
-                &self.grad_outputs,
-                &mut grad_head.weight,
-                &mut grad_head.bias,
-                grad_x,
+                None,
+                &mut self.grad_outputs,
+                DenseGrads { weight: &mut grad_head.weight, bias: &mut grad_head.bias, x: grad_x, x_derivative },
+                &mut self.lane_scratch,
                 threads,
             );
         }
@@ -310,13 +364,33 @@ impl Workspace {
             let n = rows * dense.n_out;
             let (before, rest) = self.hidden.split_at_mut(layer);
             let buffers = &mut rest[0];
-            // Through dropout and the activation, into grad_a (with a norm) or grad_z.
-            let normed = self.norm != Norm::None;
-            let pre: &[f32] = if normed { &buffers.normed[..n] } else { &buffers.z[..n] };
-            let target: &mut [f32] = if normed { &mut buffers.grad_a[..n] } else { &mut buffers.grad_z[..n] };
-            let mask = if dropout { Some(&buffers.mask[..n]) } else { None };
-            activation_backward(self.activation, &buffers.grad_h[..n], mask, pre, target, threads);
-            if normed {
+            // The gradient at the dense output: already in grad_h (fused), or back through
+            // dropout and the activation (and then the norm, through grad_a) into grad_z.
+            let (grad, through) = if fused {
+                (&mut buffers.grad_h, None)
+            } else if self.norm == Norm::None {
+                (
+                    &mut buffers.grad_z,
+                    Some((
+                        &buffers.grad_h[..],
+                        derivative(
+                            activation,
+                            dropout,
+                            &buffers.mask[..],
+                            if in_place(layer) { &buffers.h[..] } else { &buffers.z[..] },
+                        ),
+                    )),
+                )
+            } else {
+                let mask = if dropout { Some(&buffers.mask[..n]) } else { None };
+                activation_backward(
+                    self.activation,
+                    &buffers.grad_h[..n],
+                    mask,
+                    &buffers.normed[..n],
+                    &mut buffers.grad_a[..n],
+                    threads,
+                );
                 let norm = &model.norms[layer];
                 let grad_norm = &mut grads.norms[layer];
                 let backward = if self.norm == Norm::Batch { batch_norm_backward } else { layer_norm_backward };
@@ -331,25 +405,34 @@ impl Workspace {
                     &mut grad_norm.weight,
                     &mut grad_norm.bias,
                 );
-            }
+                (&mut buffers.grad_z, None)
+            };
             let grad_dense = &mut grads.dense[layer];
-            let (input, grad_x): (&[f32], Option<&mut [f32]>) = if layer == 0 {
-                (&self.input, None)
+            let (input, grad_x, x_derivative): (&[f32], _, _) = if layer == 0 {
+                (&self.input, None, None)
             } else {
                 let previous = &mut before[layer - 1];
-                (&previous.h, Some(&mut previous.grad_h))
+                let x_derivative = fused.then(|| {
+                    derivative(
+                        activation,
+                        dropout,
+                        &previous.mask[..],
+                        if in_place(layer - 1) { &previous.h[..] } else { &previous.z[..] },
+                    )
+                });
+                (&previous.h, Some(&mut previous.grad_h[..]), x_derivative)
             };
             let has_grad_x = grad_x.is_some();
-            dense_backward(
+            dense_backward_blocked(
                 input,
                 rows,
                 dense.n_in,
                 &dense.weight,
                 dense.n_out,
-                &buffers.grad_z,
-                &mut grad_dense.weight,
-                &mut grad_dense.bias,
-                grad_x,
+                through,
+                grad,
+                DenseGrads { weight: &mut grad_dense.weight, bias: &mut grad_dense.bias, x: grad_x, x_derivative },
+                &mut self.lane_scratch,
                 threads,
             );
             if self.residual[layer] && has_grad_x {
