@@ -32,13 +32,17 @@ impl Network {
         self.check_input(data)?;
         let n_out = self.n_outputs;
         let mut outputs = vec![0.0f32; data.n_rows * n_out];
-        outputs.par_chunks_mut(BATCH * n_out).enumerate().for_each(|(block, out)| {
-            let start = block * BATCH;
-            let rows = out.len() / n_out;
-            let dense = &data.dense[start * data.n_dense..(start + rows) * data.n_dense];
-            let codes = &data.codes[start * data.n_codes..(start + rows) * data.n_codes];
-            self.forward_block(dense, codes, rows, out);
-        });
+        // Each task reuses its buffers across the blocks it runs.
+        outputs.par_chunks_mut(BATCH * n_out).enumerate().for_each_init(
+            || Scratch::new(self),
+            |scratch, (block, out)| {
+                let start = block * BATCH;
+                let rows = out.len() / n_out;
+                let dense = &data.dense[start * data.n_dense..(start + rows) * data.n_dense];
+                let codes = &data.codes[start * data.n_codes..(start + rows) * data.n_codes];
+                self.forward_block(dense, codes, rows, out, scratch);
+            },
+        );
         Ok(outputs)
     }
 
@@ -67,13 +71,13 @@ impl Network {
     }
 
     /// `rows` rows of dense features and codes into `out` (`rows * n_outputs`).
-    fn forward_block(&self, dense: &[f32], codes: &[u32], rows: usize, out: &mut [f32]) {
+    fn forward_block(&self, dense: &[f32], codes: &[u32], rows: usize, out: &mut [f32], scratch: &mut Scratch) {
         match self.layout {
             Layout::Linear => dense_forward(dense, rows, &self.dense[0], out),
             Layout::Mlp { activation, norm, residual } => {
-                self.mlp_block(dense, rows, (activation, norm, residual), out);
+                self.mlp_block(dense, rows, (activation, norm, residual), out, scratch);
             }
-            Layout::ResNet { n_blocks } => self.resnet_block(dense, codes, rows, n_blocks, out),
+            Layout::ResNet { n_blocks } => self.resnet_block(dense, codes, rows, n_blocks, out, scratch),
         }
     }
 
@@ -83,82 +87,80 @@ impl Network {
         rows: usize,
         (activation, norm, residual): (Activation, NormKind, bool),
         out: &mut [f32],
+        scratch: &mut Scratch,
     ) {
         let n_hidden = self.dense.len() - 1;
-        let mut current: Vec<f32> = Vec::new();
+        // Layer i reads `current` (the input for layer 0) and writes `next`; then they swap.
+        let (current, next) = (&mut scratch.a, &mut scratch.b);
         for (layer, dense) in self.dense[..n_hidden].iter().enumerate() {
-            let x: &[f32] = if layer == 0 { input } else { &current };
-            let mut h = vec![0.0f32; rows * dense.n_out];
+            let x: &[f32] = if layer == 0 { input } else { &current[..rows * dense.n_in] };
+            let h = &mut next[..rows * dense.n_out];
             if norm == NormKind::None {
                 // As training: the product, then the bias and the activation in one pass.
-                product(x, rows, dense, &mut h, Accum::Replace);
-                for row in h.chunks_exact_mut(dense.n_out) {
-                    for (v, b) in row.iter_mut().zip(&dense.bias) {
-                        *v += b;
-                    }
-                }
-                activate_all(activation, &mut h);
+                product(x, rows, dense, h, Accum::Replace);
+                bias_activate(activation, h, &dense.bias);
             } else {
-                dense_forward(x, rows, dense, &mut h);
+                dense_forward(x, rows, dense, h);
                 let norm_layer = &self.norms[layer];
                 match norm {
-                    NormKind::Batch => batch_norm(&mut h, norm_layer),
-                    _ => layer_norm(&mut h, dense.n_out, norm_layer),
+                    NormKind::Batch => batch_norm(h, norm_layer),
+                    _ => layer_norm(h, dense.n_out, norm_layer),
                 }
-                activate_all(activation, &mut h);
+                activate_all(activation, h);
             }
             if residual && dense.n_in == dense.n_out {
                 for (v, x) in h.iter_mut().zip(x) {
                     *v += x;
                 }
             }
-            current = h;
+            std::mem::swap(current, next);
         }
-        let x: &[f32] = if n_hidden == 0 { input } else { &current };
-        dense_forward(x, rows, &self.dense[n_hidden], out);
+        let head = &self.dense[n_hidden];
+        let x: &[f32] = if n_hidden == 0 { input } else { &current[..rows * head.n_in] };
+        dense_forward(x, rows, head, out);
     }
 
-    fn resnet_block(&self, dense: &[f32], codes: &[u32], rows: usize, n_blocks: usize, out: &mut [f32]) {
-        let gathered;
+    fn resnet_block(
+        &self,
+        dense: &[f32],
+        codes: &[u32],
+        rows: usize,
+        n_blocks: usize,
+        out: &mut [f32],
+        scratch: &mut Scratch,
+    ) {
+        let Scratch { a: stream, b: branch, c: hidden, gathered } = scratch;
+        let first = &self.dense[0];
         let input: &[f32] = if self.embeddings.is_empty() {
             dense
         } else {
-            gathered = self.gather(dense, codes, rows);
-            &gathered
+            self.gather(dense, codes, &mut gathered[..rows * first.n_in]);
+            &gathered[..rows * first.n_in]
         };
-        let first = &self.dense[0];
-        let d = first.n_out;
-        let mut stream = vec![0.0f32; rows * d];
-        dense_forward(input, rows, first, &mut stream);
+        let nd = rows * first.n_out;
+        dense_forward(input, rows, first, &mut stream[..nd]);
         for block in 0..n_blocks {
             let (linear1, linear2) = (&self.dense[1 + 2 * block], &self.dense[2 + 2 * block]);
-            let mut normed = stream.clone();
-            layer_norm(&mut normed, d, &self.norms[block]);
-            let mut hidden = vec![0.0f32; rows * linear1.n_out];
-            product(&normed, rows, linear1, &mut hidden, Accum::Replace);
-            for row in hidden.chunks_exact_mut(linear1.n_out) {
-                for (v, b) in row.iter_mut().zip(&linear1.bias) {
-                    *v += b;
-                }
-            }
-            activate_all(Activation::Relu, &mut hidden);
-            let mut next = vec![0.0f32; rows * d];
-            dense_forward(&hidden, rows, linear2, &mut next);
-            for (y, x) in next.iter_mut().zip(&stream) {
+            let nh = rows * linear1.n_out;
+            branch[..nd].copy_from_slice(&stream[..nd]);
+            layer_norm(&mut branch[..nd], first.n_out, &self.norms[block]);
+            product(&branch[..nd], rows, linear1, &mut hidden[..nh], Accum::Replace);
+            bias_activate(Activation::Relu, &mut hidden[..nh], &linear1.bias);
+            dense_forward(&hidden[..nh], rows, linear2, &mut branch[..nd]);
+            for (y, x) in branch[..nd].iter_mut().zip(&stream[..nd]) {
                 *y += x;
             }
-            stream = next;
+            std::mem::swap(stream, branch);
         }
-        layer_norm(&mut stream, d, &self.norms[n_blocks]);
-        activate_all(Activation::Relu, &mut stream);
-        dense_forward(&stream, rows, &self.dense[self.dense.len() - 1], out);
+        layer_norm(&mut stream[..nd], first.n_out, &self.norms[n_blocks]);
+        activate_all(Activation::Relu, &mut stream[..nd]);
+        dense_forward(&stream[..nd], rows, &self.dense[self.dense.len() - 1], out);
     }
 
     /// Each row's dense features followed by the embedding of each of its codes.
-    fn gather(&self, dense: &[f32], codes: &[u32], rows: usize) -> Vec<f32> {
+    fn gather(&self, dense: &[f32], codes: &[u32], out: &mut [f32]) {
         let width = self.dense[0].n_in;
         let n_codes = self.embeddings.len();
-        let mut out = vec![0.0f32; rows * width];
         for (row, target) in out.chunks_exact_mut(width).enumerate() {
             target[..self.n_inputs].copy_from_slice(&dense[row * self.n_inputs..(row + 1) * self.n_inputs]);
             let mut offset = self.n_inputs;
@@ -169,8 +171,39 @@ impl Network {
                 offset += table.dim;
             }
         }
-        out
     }
+}
+
+/// One task's buffers for blocks of up to [`BATCH`] rows, each as wide as the widest layer.
+struct Scratch {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+    /// The ResNet's input with its embeddings (empty without embeddings).
+    gathered: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(network: &Network) -> Self {
+        let width = network.dense.iter().map(|d| d.n_in.max(d.n_out)).max().unwrap_or(0);
+        let gathered = if network.embeddings.is_empty() { 0 } else { network.dense[0].n_in };
+        Self {
+            a: vec![0.0; BATCH * width],
+            b: vec![0.0; BATCH * width],
+            c: vec![0.0; BATCH * width],
+            gathered: vec![0.0; BATCH * gathered],
+        }
+    }
+}
+
+/// `z += bias` (per column), then `z = activation(z)`, row by row.
+fn bias_activate(activation: Activation, z: &mut [f32], bias: &[f32]) {
+    for row in z.chunks_exact_mut(bias.len()) {
+        for (v, b) in row.iter_mut().zip(bias) {
+            *v += b;
+        }
+    }
+    activate_all(activation, z);
 }
 
 /// `out[rows, n_out] = x[rows, n_in] · weightᵀ + bias`: the bias first, the product added.
