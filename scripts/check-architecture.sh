@@ -16,6 +16,10 @@ must_not_depend() { # crate forbidden
 }
 must_not_depend kiln-core polars
 must_not_depend kiln-core rusqlite
+# inference needs kiln-core only
+must_not_depend kiln-core kiln-train
+must_not_depend kiln-core kiln-data
+must_not_depend kiln-core kiln-eval
 if [ -d crates/kiln-track ]; then must_not_depend kiln-track candle-core; must_not_depend kiln-track polars; fi
 must_not_depend kiln-eval polars
 must_not_depend kiln-eval kiln-train

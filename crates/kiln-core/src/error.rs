@@ -95,6 +95,27 @@ pub enum Error {
     #[error("cannot read a {dtype} tensor of shape {} ({n_bytes} bytes) as {wanted}", show_shape(.shape))]
     TensorConversion { wanted: TensorDtype, dtype: TensorDtype, shape: Vec<usize>, n_bytes: usize },
 
+    /// A model tensor is absent, of the wrong element type or shape, or truncated.
+    #[error(
+        "model tensor `{tensor}` {problem}\nhint: the bundle may be corrupt or hand-edited; export the model again"
+    )]
+    ModelTensor { tensor: String, problem: String },
+    /// The bundle's model cannot be rebuilt: an inconsistent architecture or an unknown setting.
+    #[error("the bundle's {architecture} model {problem}")]
+    InvalidModel { architecture: &'static str, problem: String },
+    /// Input rows that the model cannot read (the wrong width or codes outside a vocabulary).
+    #[error(
+        "the model cannot read its input: {problem}\nhint: encode with the preprocessor the model was trained with"
+    )]
+    ModelInput { problem: String },
+    /// The gradient-boosted trees library failed.
+    #[error("gradient-boosted trees failed while {doing}")]
+    Gbdt {
+        doing: &'static str,
+        #[source]
+        source: perpetual::errors::PerpetualError,
+    },
+
     /// A device name that is not one of the accepted forms.
     #[error("unknown device `{text}`\nhint: use one of auto, cpu, cuda, cuda:N (N is a GPU index, e.g. cuda:1)")]
     ParseDevice { text: String },

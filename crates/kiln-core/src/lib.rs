@@ -6,6 +6,9 @@
 //! - [`bundle`]: the model bundle, one `.safetensors` file holding a model's tensors and its
 //!   JSON `Manifest` (schema, preprocessor, `Architecture`, hashes, metrics, reference
 //!   distributions for drift checks); `Bundle::write` and `Bundle::read`.
+//! - [`model`]: inference with kiln-core alone: `Model::from_bundle` rebuilds any model kind
+//!   (prior, rules, gradient-boosted trees, linear, MLP, ResNet) and `Model::predict` scores
+//!   plain columns; kiln-train predicts through the same forward pass.
 //! - [`device`]: `DeviceSpec` (`auto`, `cpu`, `cuda`, `cuda:N`) and `resolve`, the one place a
 //!   run's device is chosen.
 //! - [`rng`]: kiln's own seeded generator, so results never depend on another crate's RNG.
@@ -14,12 +17,13 @@
 //!
 //! kiln-core sits at the bottom of the crate graph: it must not depend on polars, SQLite or
 //! HTTP, so that a serving binary stays small. Training writes bundles and serving reads them
-//! through this crate alone.
+//! through this crate alone: inference needs no training code.
 
 pub mod bundle;
 pub mod device;
 pub mod error;
 pub mod hash;
+pub mod model;
 pub mod preprocess;
 pub mod rng;
 pub mod schema;

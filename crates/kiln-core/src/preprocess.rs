@@ -294,7 +294,9 @@ impl Preprocessor {
     }
 }
 
-fn check_lengths(columns: &[(&str, ColumnRef<'_>)]) -> Result<usize> {
+/// The common length of `columns` (0 when there are none); an error names the first column of
+/// another length.
+pub(crate) fn check_lengths(columns: &[(&str, ColumnRef<'_>)]) -> Result<usize> {
     let n_rows = columns.first().map_or(0, |(_, c)| c.len());
     for (name, column) in columns {
         if column.len() != n_rows {

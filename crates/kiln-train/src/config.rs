@@ -11,7 +11,7 @@ use std::path::Path;
 use kiln_core::schema::{Schema, Task};
 use serde::{Deserialize, Serialize};
 
-use crate::baselines::rules::RuleSet;
+use crate::baselines::rules::{RuleSet, compile_rules};
 use crate::error::{Error, Result};
 
 /// The `[[models]]` array of a config file. Other top-level tables are ignored here: the whole
@@ -511,7 +511,7 @@ impl ModelConfig {
                         "use `prior` as the simple multiclass baseline",
                     ));
                 }
-                ModelSpec::Rules(RuleSet::from_config(&format!("models[{index}]"), c, schema)?)
+                ModelSpec::Rules(compile_rules(&format!("models[{index}]"), c, schema)?)
             }
             ModelConfig::Linear(c) => {
                 check_min(&at("l2"), c.l2, 0.0)?;

@@ -69,6 +69,8 @@ pub enum Error {
         "cannot read the {what}: format `{found}`, expected `{expected}`\nhint: save the model again with this version of kiln"
     )]
     Format { what: &'static str, found: String, expected: &'static str },
+    #[error("cannot score the rows")]
+    Score(#[source] kiln_core::Error),
     #[error("the bundle does not hold a model kiln can load")]
     Bundle(#[source] kiln_core::Error),
     #[error(

@@ -18,7 +18,7 @@ use crate::nn::{NeuralArch, NeuralModel};
 use crate::predictions::Predictions;
 
 /// The library behind gradient-boosted trees, as named in bundles.
-pub const GBDT_LIBRARY: &str = "perpetual";
+pub use kiln_core::model::GBDT_LIBRARY;
 
 /// A fitted model.
 #[derive(Debug, Clone)]
@@ -54,7 +54,8 @@ impl TrainedModel {
         }
     }
 
-    /// Scores for every row of `df`.
+    /// Scores for every row of `df`, computed by kiln-core's inference code (`kiln_core::model`:
+    /// rules, boosters and the networks' forward pass), which serving runs too.
     pub fn predict(&self, df: &DataFrame) -> Result<Predictions> {
         match self {
             TrainedModel::Prior(m) => Ok(m.predict(df)),
@@ -109,14 +110,8 @@ impl TrainedModel {
             architecture @ (Architecture::Linear { .. } | Architecture::Mlp { .. } | Architecture::ResNet { .. }) => {
                 // The manifest holds the run's preprocessor; the network fixes its encoding.
                 let model = NeuralModel::from_tensors(manifest.task, architecture, &bundle.tensors)?;
-                let mut preprocessor = manifest.preprocessor.clone();
-                preprocessor.config.encoding = model.arch.encoding();
-                if !model.arch.cardinalities().is_empty() && preprocessor.cardinalities() != model.arch.cardinalities()
-                {
-                    return Err(Error::UnsupportedNeural {
-                        what: "a bundle whose embedding vocabularies differ from its preprocessor's",
-                    });
-                }
+                let preprocessor = kiln_core::model::network_preprocessor(&model.network()?, &manifest.preprocessor)
+                    .map_err(Error::Bundle)?;
                 Ok(TrainedModel::Neural(Box::new(Neural { model, preprocessor, schema: manifest.schema.clone() })))
             }
             other => Err(Error::UnsupportedArchitecture { architecture: other.kind() }),

@@ -11,13 +11,14 @@
 //! Binary tasks fit one log-loss booster and predict P(positive); multiclass tasks fit
 //! perpetual's multi-output booster (one output per class) and predict class probabilities;
 //! regression fits squared loss. The model saves as a small JSON envelope (format, schema,
-//! config, preprocessor) around the booster in perpetual's own JSON format.
+//! config, preprocessor) around the booster in perpetual's own JSON format. Prediction, and
+//! the booster itself, are kiln-core's (`kiln_core::model::gbdt`), which serving runs too.
 
 use std::time::Instant;
 
+use kiln_core::model::gbdt::{Booster, GBDT_FORMAT, column_major};
 use kiln_core::preprocess::{Encoding, Preprocessor};
 use kiln_core::schema::{Schema, Task};
-use perpetual::booster::config::BoosterIO;
 use perpetual::objective::Objective;
 use perpetual::{Matrix, MultiOutputBooster, PerpetualBooster};
 use polars::prelude::DataFrame;
@@ -28,8 +29,6 @@ use crate::config::{GbdtConfig, GbdtPlan};
 use crate::error::{Error, Result};
 use crate::predictions::Predictions;
 use crate::target::{Target, read_target};
-
-const FORMAT: &str = "kiln.gbdt.v1";
 
 /// A fitted gradient-boosted trees model.
 #[derive(Clone)]
@@ -42,14 +41,6 @@ pub struct GbdtModel {
     /// The preprocessor that encodes its features (index encoding).
     pub preprocessor: Preprocessor,
     booster: Booster,
-}
-
-#[derive(Clone)]
-enum Booster {
-    /// Binary (log loss) or regression (squared loss).
-    Single(Box<PerpetualBooster>),
-    /// Multiclass: one output per class.
-    Multi(Box<MultiOutputBooster>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -160,38 +151,28 @@ impl GbdtModel {
 
     /// Trees in the ensemble (all outputs together).
     pub fn n_trees(&self) -> usize {
-        match &self.booster {
-            Booster::Single(b) => b.get_prediction_trees().len(),
-            Booster::Multi(m) => m.get_boosters().iter().map(|b| b.get_prediction_trees().len()).sum(),
-        }
+        self.booster.n_trees()
     }
 
-    /// Scores for the rows of `df`, which needs the model's feature columns.
+    /// Scores for the rows of `df`, which needs the model's feature columns; encoded and
+    /// scored by kiln-core.
     pub fn predict(&self, df: &DataFrame) -> Result<Predictions> {
-        let features = encode(&self.preprocessor, df, &self.schema)?;
-        let matrix = features.matrix();
+        let columns = kiln_data::fit::feature_columns(df, &self.schema).map_err(Error::Encode)?;
+        let encoded =
+            kiln_data::fit::with_refs(&columns, |refs| self.preprocessor.transform(refs)).map_err(Error::Score)?;
         let task = self.schema.task;
-        Ok(match (&self.booster, task) {
-            (Booster::Multi(m), _) => {
-                let n_outputs = m.n_boosters;
-                Predictions { task, n_rows: features.n_rows, n_outputs, values: m.predict_proba(&matrix, true) }
-            }
-            (Booster::Single(b), Task::Regression) => Predictions::single(task, b.predict(&matrix, true)),
-            (Booster::Single(b), _) => Predictions::single(task, b.predict_proba(&matrix, true, false)),
-        })
+        let values = self.booster.predict_encoded(task, &encoded);
+        Ok(Predictions { task, n_rows: encoded.n_rows, n_outputs: self.booster.n_outputs(), values })
     }
 
     /// The model as bytes: a JSON envelope around perpetual's own JSON.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let (booster_kind, json) = match &self.booster {
-            Booster::Single(b) => ("single", b.json_dump()),
-            Booster::Multi(m) => ("multi", m.json_dump()),
-        };
-        let json = json.map_err(|source| Error::Gbdt { doing: "writing the booster", source })?;
+        let booster_kind = self.booster.kind();
+        let json = self.booster.to_json().map_err(Error::Bundle)?;
         let booster = RawValue::from_string(json)
             .map_err(|source| Error::Serialize { what: "gradient-boosted trees", source })?;
         let saved = Saved {
-            format: FORMAT.into(),
+            format: GBDT_FORMAT.into(),
             schema: self.schema.clone(),
             config: self.config.clone(),
             seed: self.seed,
@@ -206,27 +187,10 @@ impl GbdtModel {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let what = "gradient-boosted trees";
         let saved: Saved = serde_json::from_slice(bytes).map_err(|source| Error::Deserialize { what, source })?;
-        if saved.format != FORMAT {
-            return Err(Error::Format { what, found: saved.format, expected: FORMAT });
+        if saved.format != GBDT_FORMAT {
+            return Err(Error::Format { what, found: saved.format, expected: GBDT_FORMAT });
         }
-        let json = saved.booster.get();
-        let booster = match saved.booster_kind.as_str() {
-            "multi" => Booster::Multi(Box::new(
-                MultiOutputBooster::from_json(json)
-                    .map_err(|source| Error::Gbdt { doing: "reading the booster", source })?,
-            )),
-            "single" => Booster::Single(Box::new(
-                PerpetualBooster::from_json(json)
-                    .map_err(|source| Error::Gbdt { doing: "reading the booster", source })?,
-            )),
-            other => {
-                return Err(Error::Format {
-                    what,
-                    found: format!("booster kind {other}"),
-                    expected: "single or multi",
-                });
-            }
-        };
+        let booster = Booster::from_json(&saved.booster_kind, saved.booster.get()).map_err(Error::Bundle)?;
         Ok(Self {
             schema: saved.schema,
             config: saved.config,
@@ -241,20 +205,6 @@ impl GbdtModel {
 /// (numeric, indicators), then one column of codes per categorical feature.
 fn encode(preprocessor: &Preprocessor, df: &DataFrame, schema: &Schema) -> Result<Features> {
     let encoded = kiln_data::fit::encode(preprocessor, df, schema).map_err(Error::Encode)?;
-    let n_rows = encoded.n_rows;
-    let n_cols = encoded.n_dense + encoded.n_codes;
-    let mut data = vec![0.0; n_rows * n_cols];
-    for (col, out) in data.chunks_exact_mut(n_rows.max(1)).enumerate().take(n_cols) {
-        if col < encoded.n_dense {
-            for (row, value) in out.iter_mut().enumerate() {
-                *value = f64::from(encoded.dense[row * encoded.n_dense + col]);
-            }
-        } else {
-            let code = col - encoded.n_dense;
-            for (row, value) in out.iter_mut().enumerate() {
-                *value = f64::from(encoded.codes[row * encoded.n_codes + code]);
-            }
-        }
-    }
+    let (data, n_rows, n_cols) = column_major(&encoded);
     Ok(Features { data, n_rows, n_cols })
 }

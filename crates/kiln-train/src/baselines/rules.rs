@@ -1,12 +1,14 @@
 //! The rules baseline: declared rules evaluated in order on raw feature columns; the first rule
 //! whose conditions all hold gives the row its score, and `default` scores the rest.
 //!
-//! [`RuleSet::from_config`] checks a `kind = "rules"` table against the schema (columns exist
-//! and are features, each operator fits the column's type, values have the column's type) and
-//! compiles it; evaluation then needs no further checks. A missing value (null, or NaN in a
-//! numeric column) never satisfies a comparison, `!=` and `not_in` included: only `missing`.
+//! [`compile_rules`] checks a `kind = "rules"` table against the schema (columns exist and are
+//! features, each operator fits the column's type, values have the column's type) and compiles
+//! it into kiln-core's [`RuleSet`], which evaluates it (the same code serving runs): a missing
+//! value (null, or NaN in a numeric column) never satisfies a comparison, `!=` and `not_in`
+//! included: only `missing`. This module reads the rules' columns from a table.
 
 use kiln_core::schema::{DType, Role, Schema, Task};
+use kiln_data::fit::Plain;
 use polars::prelude::{DataFrame, DataType};
 use serde::{Deserialize, Serialize};
 
@@ -15,65 +17,7 @@ use crate::error::{Error, Result};
 use crate::predictions::Predictions;
 use crate::target::find_column;
 
-const FORMAT: &str = "kiln.rules.v1";
-
-/// Checked rules, ready to evaluate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RuleSet {
-    pub rules: Vec<Rule>,
-    /// The score of rows no rule matches.
-    pub default_score: f64,
-    pub default_label: Option<String>,
-}
-
-/// One checked rule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Rule {
-    /// All must hold.
-    pub when: Vec<Condition>,
-    pub score: f64,
-    pub label: Option<String>,
-}
-
-/// A checked condition on one feature column.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Condition {
-    pub column: String,
-    pub test: Test,
-}
-
-/// What a condition tests. Numeric tests read the column as numbers, category tests as text
-/// (booleans as `true` / `false`, integers in decimal).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Test {
-    NumberEq(f64),
-    NumberNe(f64),
-    Lt(f64),
-    Le(f64),
-    Gt(f64),
-    Ge(f64),
-    CategoryEq(String),
-    CategoryNe(String),
-    In(Vec<String>),
-    NotIn(Vec<String>),
-    /// `true`: the value is missing; `false`: it is present. `numeric` says how the column is
-    /// read (NaN counts as missing in a numeric column).
-    Missing {
-        missing: bool,
-        numeric: bool,
-    },
-}
-
-impl Test {
-    fn numeric(&self) -> bool {
-        match self {
-            Test::NumberEq(_) | Test::NumberNe(_) | Test::Lt(_) | Test::Le(_) | Test::Gt(_) | Test::Ge(_) => true,
-            Test::CategoryEq(_) | Test::CategoryNe(_) | Test::In(_) | Test::NotIn(_) => false,
-            Test::Missing { numeric, .. } => *numeric,
-        }
-    }
-}
+pub use kiln_core::model::rules::{Condition, RULES_FORMAT, Rule, RuleSet, Test};
 
 /// A rules model: the rule set and the task it scores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,48 +33,29 @@ struct Saved {
     model: RulesModel,
 }
 
-/// A column read for evaluation.
-enum Values {
-    Numbers(Vec<Option<f64>>),
-    Text(Vec<Option<String>>),
-}
-
-impl RuleSet {
-    /// Check and compile the rules of the model at key path `prefix` (e.g. `models[2]`).
-    pub fn from_config(prefix: &str, config: &RulesConfig, schema: &Schema) -> Result<Self> {
-        check_score(&format!("{prefix}.default.score"), config.default.score, schema.task)?;
-        let mut rules = Vec::with_capacity(config.rules.len());
-        for (r, rule) in config.rules.iter().enumerate() {
-            let key = format!("{prefix}.rules[{r}]");
-            check_score(&format!("{key}.score"), rule.score, schema.task)?;
-            if rule.when.is_empty() {
-                return Err(invalid(
-                    &format!("{key}.when"),
-                    "is empty".into(),
-                    "give the rule at least one condition; `default` scores rows no rule matches",
-                ));
-            }
-            let when = rule
-                .when
-                .iter()
-                .enumerate()
-                .map(|(c, condition)| compile(&format!("{key}.when[{c}]"), condition, schema))
-                .collect::<Result<Vec<_>>>()?;
-            rules.push(Rule { when, score: rule.score, label: rule.label.clone() });
+/// Check and compile the rules of the model at key path `prefix` (e.g. `models[2]`).
+pub fn compile_rules(prefix: &str, config: &RulesConfig, schema: &Schema) -> Result<RuleSet> {
+    check_score(&format!("{prefix}.default.score"), config.default.score, schema.task)?;
+    let mut rules = Vec::with_capacity(config.rules.len());
+    for (r, rule) in config.rules.iter().enumerate() {
+        let key = format!("{prefix}.rules[{r}]");
+        check_score(&format!("{key}.score"), rule.score, schema.task)?;
+        if rule.when.is_empty() {
+            return Err(invalid(
+                &format!("{key}.when"),
+                "is empty".into(),
+                "give the rule at least one condition; `default` scores rows no rule matches",
+            ));
         }
-        Ok(Self { rules, default_score: config.default.score, default_label: config.default.label.clone() })
+        let when = rule
+            .when
+            .iter()
+            .enumerate()
+            .map(|(c, condition)| compile(&format!("{key}.when[{c}]"), condition, schema))
+            .collect::<Result<Vec<_>>>()?;
+        rules.push(Rule { when, score: rule.score, label: rule.label.clone() });
     }
-
-    /// Names of the columns the rules read, each once, in first-use order.
-    pub fn columns(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = Vec::new();
-        for condition in self.rules.iter().flat_map(|r| &r.when) {
-            if !names.contains(&condition.column.as_str()) {
-                names.push(&condition.column);
-            }
-        }
-        names
-    }
+    Ok(RuleSet { rules, default_score: config.default.score, default_label: config.default.label.clone() })
 }
 
 impl RulesModel {
@@ -139,44 +64,36 @@ impl RulesModel {
         Self { task: schema.task, rules }
     }
 
-    /// The index of the rule that scores each row of `df` (`None`: the default).
+    /// The index of the rule that scores each row of `df` (`None`: the default), evaluated by
+    /// kiln-core's [`RuleSet::matched`] over the columns the rules read.
     pub fn matched(&self, df: &DataFrame) -> Result<Vec<Option<usize>>> {
-        let mut columns: Vec<(&str, bool, Values)> = Vec::new();
+        let columns = self.read_columns(df)?;
+        let matched = kiln_data::fit::with_refs(&columns, |refs| self.rules.matched(refs, df.height()));
+        matched.map_err(Error::Score)
+    }
+
+    /// The columns the rules read, as plain values of the kind their tests read.
+    fn read_columns(&self, df: &DataFrame) -> Result<Vec<(String, Plain)>> {
+        let mut columns: Vec<(String, Plain)> = Vec::new();
         for condition in self.rules.rules.iter().flat_map(|r| &r.when) {
-            let numeric = condition.test.numeric();
-            if !columns.iter().any(|(name, n, _)| *name == condition.column && *n == numeric) {
-                columns.push((&condition.column, numeric, read_column(df, &condition.column, numeric)?));
+            if !columns.iter().any(|(name, _)| *name == condition.column) {
+                let values = read_column(df, &condition.column, condition.test.numeric())?;
+                columns.push((condition.column.clone(), values));
             }
         }
-        let lookup = |name: &str, numeric: bool| {
-            columns
-                .iter()
-                .find(|(c, n, _)| *c == name && *n == numeric)
-                .map(|(_, _, v)| v)
-                .expect("every condition's column was read above")
-        };
-        let conditions: Vec<Vec<(&Test, &Values)>> = self
-            .rules
-            .rules
-            .iter()
-            .map(|rule| rule.when.iter().map(|c| (&c.test, lookup(&c.column, c.test.numeric()))).collect())
-            .collect();
-        Ok((0..df.height())
-            .map(|row| conditions.iter().position(|when| when.iter().all(|(test, values)| holds(test, values, row))))
-            .collect())
+        Ok(columns)
     }
 
     /// The score of each row of `df`.
     pub fn predict(&self, df: &DataFrame) -> Result<Predictions> {
-        let matched = self.matched(df)?;
-        let values =
-            matched.iter().map(|m| m.map_or(self.rules.default_score, |r| self.rules.rules[r].score)).collect();
-        Ok(Predictions::single(self.task, values))
+        let columns = self.read_columns(df)?;
+        let scores = kiln_data::fit::with_refs(&columns, |refs| self.rules.scores(refs, df.height()));
+        Ok(Predictions::single(self.task, scores.map_err(Error::Score)?))
     }
 
     /// The model as JSON bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let saved = Saved { format: FORMAT.into(), model: self.clone() };
+        let saved = Saved { format: RULES_FORMAT.into(), model: self.clone() };
         serde_json::to_vec(&saved).map_err(|source| Error::Serialize { what: "rules model", source })
     }
 
@@ -184,8 +101,8 @@ impl RulesModel {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let saved: Saved =
             serde_json::from_slice(bytes).map_err(|source| Error::Deserialize { what: "rules model", source })?;
-        if saved.format != FORMAT {
-            return Err(Error::Format { what: "rules model", found: saved.format, expected: FORMAT });
+        if saved.format != RULES_FORMAT {
+            return Err(Error::Format { what: "rules model", found: saved.format, expected: RULES_FORMAT });
         }
         Ok(saved.model)
     }
@@ -329,49 +246,20 @@ fn describe(value: &RuleValue) -> String {
     }
 }
 
-fn read_column(df: &DataFrame, name: &str, numeric: bool) -> Result<Values> {
+fn read_column(df: &DataFrame, name: &str, numeric: bool) -> Result<Plain> {
     let series = find_column(df, name, "a rule condition's column")?;
     if numeric {
         let cast = series
             .cast(&DataType::Float64)
             .map_err(|source| Error::Polars { doing: "reading a rule's numeric column", source })?;
         let values = cast.f64().map_err(|source| Error::Polars { doing: "reading a rule's numeric column", source })?;
-        Ok(Values::Numbers(values.iter().map(|v| v.filter(|x| !x.is_nan())).collect()))
+        Ok(Plain::Numeric(values.iter().collect()))
     } else {
         let cast = series
             .cast(&DataType::String)
             .map_err(|source| Error::Polars { doing: "reading a rule's categorical column", source })?;
         let values =
             cast.str().map_err(|source| Error::Polars { doing: "reading a rule's categorical column", source })?;
-        Ok(Values::Text(values.iter().map(|v| v.map(str::to_string)).collect()))
-    }
-}
-
-fn holds(test: &Test, values: &Values, row: usize) -> bool {
-    match (test, values) {
-        (Test::Missing { missing, .. }, Values::Numbers(v)) => v[row].is_none() == *missing,
-        (Test::Missing { missing, .. }, Values::Text(v)) => v[row].is_none() == *missing,
-        (_, Values::Numbers(v)) => {
-            let Some(x) = v[row] else { return false };
-            match test {
-                Test::NumberEq(t) => x == *t,
-                Test::NumberNe(t) => x != *t,
-                Test::Lt(t) => x < *t,
-                Test::Le(t) => x <= *t,
-                Test::Gt(t) => x > *t,
-                Test::Ge(t) => x >= *t,
-                _ => false,
-            }
-        }
-        (_, Values::Text(v)) => {
-            let Some(x) = v[row].as_deref() else { return false };
-            match test {
-                Test::CategoryEq(t) => x == t,
-                Test::CategoryNe(t) => x != t,
-                Test::In(set) => set.iter().any(|s| s == x),
-                Test::NotIn(set) => !set.iter().any(|s| s == x),
-                _ => false,
-            }
-        }
+        Ok(Plain::Categorical(values.iter().map(|v| v.map(str::to_string)).collect()))
     }
 }

@@ -1,6 +1,7 @@
 //! The fitted neural model: its architecture, its weights and buffers as plain row-major `f32`
 //! tensors named as `kiln_core::bundle::Architecture::required_tensors` names them, conversion
-//! to and from bundle tensors, and prediction.
+//! to and from bundle tensors, and prediction through kiln-core's inference forward pass
+//! (`kiln_core::model::Network`, the one serving runs).
 //!
 //! [`NeuralModel::named_tensors`] is the one list of every tensor (parameters, then buffers);
 //! training, checkpoints and bundles all walk it.
@@ -8,19 +9,16 @@
 use std::collections::BTreeMap;
 
 use kiln_core::bundle::{Architecture, TensorData};
+use kiln_core::model::{BATCH, DenseLayer, EmbeddingTable, Layout, Network, NormKind, NormLayer};
 use kiln_core::preprocess::{Encoded, Encoding};
 use kiln_core::schema::Task;
 
 use super::batchnorm::RunningStats;
 use super::embedding::Embedding;
-use super::loss::sigmoid;
 use super::net::Workspace;
 use crate::config::{Activation, Norm};
 use crate::error::{Error, Result};
 use crate::predictions::Predictions;
-
-/// Rows per forward pass when predicting.
-const PREDICT_BATCH: usize = 1024;
 
 /// Which network: logistic / softmax / linear regression, or a multilayer perceptron.
 #[derive(Debug, Clone, PartialEq)]
@@ -380,15 +378,60 @@ impl NeuralModel {
         Ok(model)
     }
 
-    /// The raw outputs (logits or values), `n_rows * n_outputs`, row-major.
+    /// The network as kiln-core runs it for inference (the weights copied).
+    pub fn network(&self) -> Result<Network> {
+        let layout = match &self.arch {
+            NeuralArch::Linear => Layout::Linear,
+            NeuralArch::Mlp { activation, norm, residual, .. } => Layout::Mlp {
+                activation: core_activation(*activation),
+                norm: match norm {
+                    Norm::None => NormKind::None,
+                    Norm::Layer => NormKind::Layer,
+                    Norm::Batch => NormKind::Batch,
+                },
+                residual: *residual,
+            },
+            NeuralArch::ResNet { n_blocks, .. } => Layout::ResNet { n_blocks: *n_blocks },
+        };
+        let dense = self
+            .dense
+            .iter()
+            .map(|d| DenseLayer { n_in: d.n_in, n_out: d.n_out, weight: d.weight.clone(), bias: d.bias.clone() })
+            .collect();
+        let norms = self
+            .norms
+            .iter()
+            .enumerate()
+            .map(|(i, n)| NormLayer {
+                weight: n.weight.clone(),
+                bias: n.bias.clone(),
+                running: self.running.get(i).map(|r| (r.mean.clone(), r.var.clone())),
+            })
+            .collect();
+        let embeddings = self
+            .embeddings
+            .iter()
+            .map(|t| EmbeddingTable { cardinality: t.cardinality, dim: t.dim, weight: t.weight.clone() })
+            .collect();
+        Network::new(layout, self.n_inputs, self.n_outputs, dense, norms, embeddings).map_err(Error::Score)
+    }
+
+    /// The raw outputs (logits or values), `n_rows * n_outputs`, row-major, computed by
+    /// kiln-core's inference forward pass (the one serving runs).
     pub fn outputs(&self, data: &Encoded) -> Result<Vec<f32>> {
         check_inputs(self.n_inputs, &self.arch, data)?;
-        let mut workspace = Workspace::new(self, PREDICT_BATCH.min(data.n_rows.max(1)), false);
+        self.network()?.outputs(data).map_err(Error::Score)
+    }
+
+    /// The raw outputs of training's own forward pass in evaluation mode (batch norm on its
+    /// running estimates, no dropout), in blocks of kiln-core's `BATCH` rows: the reference
+    /// that [`NeuralModel::outputs`] is checked against.
+    pub fn training_pass_outputs(&self, data: &Encoded) -> Result<Vec<f32>> {
+        check_inputs(self.n_inputs, &self.arch, data)?;
+        let mut workspace = Workspace::new(self, BATCH.min(data.n_rows.max(1)), false);
         let mut outputs = vec![0.0; data.n_rows * self.n_outputs];
-        for (start, chunk) in
-            (0..data.n_rows).step_by(PREDICT_BATCH).zip(outputs.chunks_mut(PREDICT_BATCH * self.n_outputs))
-        {
-            let rows = (data.n_rows - start).min(PREDICT_BATCH);
+        for (start, chunk) in (0..data.n_rows).step_by(BATCH).zip(outputs.chunks_mut(BATCH * self.n_outputs)) {
+            let rows = (data.n_rows - start).min(BATCH);
             workspace.load_range(data, start, rows);
             workspace.forward(self, rows, None, 1);
             chunk.copy_from_slice(&workspace.outputs()[..rows * self.n_outputs]);
@@ -406,20 +449,7 @@ impl NeuralModel {
 /// Outputs to predictions: the sigmoid (binary), the softmax (multiclass) or as is.
 pub(crate) fn to_predictions(task: Task, outputs: &[f32], n_outputs: usize) -> Predictions {
     let n_rows = outputs.len() / n_outputs.max(1);
-    let values: Vec<f64> = match task {
-        Task::Binary => outputs.iter().map(|z| sigmoid(f64::from(*z))).collect(),
-        Task::Regression => outputs.iter().map(|v| f64::from(*v)).collect(),
-        Task::Multiclass => outputs
-            .chunks_exact(n_outputs)
-            .flat_map(|row| {
-                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let exp: Vec<f64> = row.iter().map(|v| f64::from(v - max).exp()).collect();
-                let sum: f64 = exp.iter().sum();
-                exp.into_iter().map(move |e| e / sum)
-            })
-            .collect(),
-    };
-    Predictions { task, n_rows, n_outputs, values }
+    Predictions { task, n_rows, n_outputs, values: kiln_core::model::scores(task, outputs, n_outputs) }
 }
 
 /// Check that the encoded data has the input width of a model of `arch`, and as many
@@ -451,6 +481,15 @@ fn activation_name(activation: Activation) -> &'static str {
         Activation::Gelu => "gelu_tanh",
         Activation::Silu => "silu",
         Activation::Tanh => "tanh",
+    }
+}
+
+fn core_activation(activation: Activation) -> kiln_core::model::Activation {
+    match activation {
+        Activation::Relu => kiln_core::model::Activation::Relu,
+        Activation::Gelu => kiln_core::model::Activation::GeluTanh,
+        Activation::Silu => kiln_core::model::Activation::Silu,
+        Activation::Tanh => kiln_core::model::Activation::Tanh,
     }
 }
 

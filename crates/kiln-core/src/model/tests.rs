@@ -1,0 +1,263 @@
+//! Unit tests of inference on tiny hand-built bundles whose outputs are worked out by hand in
+//! the comments (f64 arithmetic; the network runs in f32, hence the 1e-6 tolerances).
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::bundle::{DataHashes, FORMAT_VERSION, Manifest, ReferenceDistributions, TensorData};
+use crate::preprocess::{CategoricalState, NumericState, PreprocessConfig};
+use crate::schema::Schema;
+
+/// One numeric column `x` (fill 0, centre 1, scale 2: encoded `(x − 1) / 2`) and one
+/// categorical column `c` of vocabulary `__other__`, `a`.
+fn preprocessor(encoding: Encoding) -> Preprocessor {
+    Preprocessor {
+        config: PreprocessConfig { encoding, ..PreprocessConfig::default() },
+        numeric: vec![NumericState { name: "x".into(), fill: 0.0, center: 1.0, scale: 2.0, indicator: false }],
+        categorical: vec![CategoricalState {
+            name: "c".into(),
+            vocabulary: vec!["__other__".into(), "a".into()],
+            counts: vec![5, 10],
+            missing_seen: false,
+        }],
+        n_rows_fitted: 15,
+    }
+}
+
+fn bundle(task: Task, architecture: Architecture, tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Bundle {
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION.into(),
+        task,
+        schema: Schema { task, columns: vec![], target: "y".into(), classes: vec![] },
+        preprocessor: preprocessor(Encoding::OneHot),
+        architecture,
+        hyperparameters: serde_json::Value::Null,
+        data: DataHashes { data_hash: "d".into(), schema_hash: "s".into(), split_hash: "p".into() },
+        metrics: BTreeMap::new(),
+        reference: ReferenceDistributions::default(),
+        git_commit: None,
+        git_dirty: false,
+        kiln_version: "test".into(),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        device: "cpu".into(),
+    };
+    let tensors = tensors
+        .iter()
+        .map(|(name, shape, values)| (name.to_string(), TensorData::from_f32(shape.clone(), values)))
+        .collect();
+    Bundle::new(manifest, tensors)
+}
+
+/// Rows: (x = 3, c = a) and (x missing, c = unseen `zzz`).
+fn rows<R>(f: impl FnOnce(&[(&str, ColumnRef<'_>)]) -> R) -> R {
+    let x = [Some(3.0), None];
+    let c = [Some("a"), Some("zzz")];
+    f(&[("c", ColumnRef::Categorical(&c)), ("x", ColumnRef::Numeric(&x)), ("unused", ColumnRef::Numeric(&x))])
+}
+
+fn close(found: &[f64], expected: &[f64]) {
+    assert_eq!(found.len(), expected.len(), "{found:?} vs {expected:?}");
+    for (f, e) in found.iter().zip(expected) {
+        assert!((f - e).abs() < 1e-6, "{found:?} vs {expected:?}");
+    }
+}
+
+fn linear() -> Bundle {
+    // Dense inputs [(x − 1) / 2, c=__other__, c=a].
+    let tensors = [("linear.weight", vec![1, 3], vec![0.5, 1.0, -1.0]), ("linear.bias", vec![1], vec![0.25])];
+    bundle(Task::Binary, Architecture::Linear { n_inputs: 3, n_outputs: 1 }, &tensors)
+}
+
+#[test]
+fn linear_binary_by_hand() {
+    let model = Model::from_bundle(&linear()).expect("model");
+    assert_eq!((model.kind(), model.n_outputs(), model.task()), ("linear", 1, Task::Binary));
+    // Row 0: [1, 0, 1] → 0.5 − 1 + 0.25 = −0.25. Row 1: x filled with 0 → −0.5, `zzz` is
+    // __other__: [−0.5, 1, 0] → −0.25 + 1 + 0.25 = 1.
+    let scores = rows(|columns| model.predict(columns)).expect("predict");
+    close(&scores, &[1.0 / (1.0 + 0.25f64.exp()), 1.0 / (1.0 + (-1.0f64).exp())]);
+    assert_eq!(model.input_columns(), [("x", true), ("c", false)]);
+}
+
+#[test]
+fn batch_norm_mlp_regression_by_hand() {
+    let architecture = Architecture::Mlp {
+        n_inputs: 3,
+        hidden: vec![2],
+        n_outputs: 1,
+        activation: "relu".into(),
+        norm: Some("batch_norm".into()),
+        residual: false,
+    };
+    let tensors = [
+        ("mlp.layers.0.weight", vec![2, 3], vec![1.0, 0.0, 0.0, -1.0, 0.0, 2.0]),
+        ("mlp.layers.0.bias", vec![2], vec![0.0, 0.5]),
+        ("mlp.norms.0.weight", vec![2], vec![1.0, 2.0]),
+        ("mlp.norms.0.bias", vec![2], vec![0.0, 0.5]),
+        ("mlp.norms.0.running_mean", vec![2], vec![0.5, 0.0]),
+        ("mlp.norms.0.running_var", vec![2], vec![3.0, 1.0]),
+        ("mlp.layers.1.weight", vec![1, 2], vec![2.0, 3.0]),
+        ("mlp.layers.1.bias", vec![1], vec![1.0]),
+    ];
+    let model = Model::from_bundle(&bundle(Task::Regression, architecture, &tensors)).expect("model");
+    let (s0, s1) = ((3.0f64 + 1e-5).sqrt(), (1.0f64 + 1e-5).sqrt());
+    // Row 0, inputs [1, 0, 1]: z = [1, −1 + 2 + 0.5 = 1.5]; normed [(1 − 0.5)/s0, 1.5/s1 · 2 + 0.5].
+    let row0 = 2.0 * (0.5 / s0) + 3.0 * (1.5 / s1 * 2.0 + 0.5) + 1.0;
+    // Row 1, inputs [−0.5, 1, 0]: z = [−0.5, 0.5 + 0.5 = 1]; normed [−1/s0 → ReLU 0, 1/s1 · 2 + 0.5].
+    let row1 = 3.0 * (1.0 / s1 * 2.0 + 0.5) + 1.0;
+    close(&rows(|columns| model.predict(columns)).expect("predict"), &[row0, row1]);
+}
+
+/// Layer norm of `v` (population variance, epsilon 1e-5) with unit scale and no shift.
+fn layer_norm(v: &[f64]) -> Vec<f64> {
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / v.len() as f64;
+    v.iter().map(|x| (x - mean) / (var + 1e-5).sqrt()).collect()
+}
+
+#[test]
+fn embedding_resnet_multiclass_by_hand() {
+    let architecture = Architecture::ResNet {
+        n_inputs: 1,
+        cardinalities: vec![2],
+        d_embedding: 1,
+        d_model: 2,
+        d_hidden: 1,
+        n_blocks: 1,
+        n_outputs: 2,
+        activation: "relu".into(),
+        norm: "layer_norm".into(),
+    };
+    let tensors = [
+        // Code 0 (__other__) embeds as −1, code 1 (`a`) as 2.
+        ("resnet.embeddings.0", vec![2, 1], vec![-1.0, 2.0]),
+        // Input layer over [x, embedding]: stream = [x + e, x − e + 1].
+        ("resnet.input.weight", vec![2, 2], vec![1.0, 1.0, 1.0, -1.0]),
+        ("resnet.input.bias", vec![2], vec![0.0, 1.0]),
+        ("resnet.blocks.0.norm.weight", vec![2], vec![1.0, 1.0]),
+        ("resnet.blocks.0.norm.bias", vec![2], vec![0.0, 0.0]),
+        ("resnet.blocks.0.linear1.weight", vec![1, 2], vec![1.0, 0.0]),
+        ("resnet.blocks.0.linear1.bias", vec![1], vec![0.5]),
+        ("resnet.blocks.0.linear2.weight", vec![2, 1], vec![1.0, -1.0]),
+        ("resnet.blocks.0.linear2.bias", vec![2], vec![0.0, 0.0]),
+        ("resnet.head_norm.weight", vec![2], vec![1.0, 1.0]),
+        ("resnet.head_norm.bias", vec![2], vec![0.0, 0.0]),
+        ("resnet.head.weight", vec![2, 2], vec![1.0, 0.0, 0.0, 2.0]),
+        ("resnet.head.bias", vec![2], vec![0.0, 0.5]),
+    ];
+    let model = Model::from_bundle(&bundle(Task::Multiclass, architecture, &tensors)).expect("model");
+    let expected = |x: f64, e: f64| {
+        let stream = [x + e, x - e + 1.0];
+        let h = (layer_norm(&stream)[0] + 0.5).max(0.0);
+        let stream = [stream[0] + h, stream[1] - h];
+        let a: Vec<f64> = layer_norm(&stream).into_iter().map(|v| v.max(0.0)).collect();
+        let logits = [a[0], 2.0 * a[1] + 0.5];
+        let max = logits[0].max(logits[1]);
+        let sum: f64 = logits.iter().map(|l| (l - max).exp()).sum();
+        logits.map(|l| (l - max).exp() / sum)
+    };
+    // Row 0: x encodes as 1, `a` is code 1; row 1: x missing → −0.5, `zzz` is code 0.
+    let want: Vec<f64> = expected(1.0, 2.0).into_iter().chain(expected(-0.5, -1.0)).collect();
+    close(&rows(|columns| model.predict(columns)).expect("predict"), &want);
+}
+
+#[test]
+fn prior_repeats_its_row() {
+    let model = Model::from_bundle(&bundle(Task::Multiclass, Architecture::Prior { values: vec![0.2, 0.8] }, &[]))
+        .expect("model");
+    assert_eq!(rows(|columns| model.predict(columns)).expect("predict"), [0.2, 0.8, 0.2, 0.8]);
+    assert!(model.input_columns().is_empty());
+}
+
+#[test]
+fn rules_first_match_and_missing_values() {
+    let rules = serde_json::json!({
+        "format": "kiln.rules.v1",
+        "task": "binary",
+        "rules": {
+            "rules": [
+                { "when": [{ "column": "x", "test": { "ge": 3.0 } }, { "column": "c", "test": { "category_ne": "b" } }], "score": 0.9, "label": null },
+                { "when": [{ "column": "x", "test": { "missing": { "missing": true, "numeric": true } } }], "score": 0.5, "label": null },
+                { "when": [{ "column": "c", "test": { "not_in": ["a"] } }], "score": 0.2, "label": null }
+            ],
+            "default_score": 0.05,
+            "default_label": null
+        }
+    });
+    let model = Model::from_bundle(&bundle(Task::Binary, Architecture::Rules { rules }, &[])).expect("model");
+    assert_eq!(model.input_columns(), [("x", true), ("c", false)]);
+    let x = [Some(3.0), None, Some(f64::NAN), Some(1.0), Some(5.0)];
+    let c = [Some("a"), Some("a"), None, Some("b"), None];
+    let columns = [("x", ColumnRef::Numeric(&x)), ("c", ColumnRef::Categorical(&c))];
+    // Row 2: NaN is missing (rule 1). Row 3: `b` is not in [a] (rule 2). Row 4: a missing
+    // category never satisfies `!=` nor `not_in`: the default.
+    assert_eq!(model.predict(&columns).expect("predict"), [0.9, 0.5, 0.5, 0.2, 0.05]);
+    let wrong_kind = [("x", ColumnRef::Categorical(&c)), ("c", ColumnRef::Categorical(&c))];
+    let err = model.predict(&wrong_kind).expect_err("x must be numeric");
+    assert_eq!(err.to_string(), "column `x` must be numeric");
+    let err = model.predict(&columns[1..]).expect_err("x is missing");
+    assert_eq!(err.to_string(), "column `x` is missing from the input");
+}
+
+#[test]
+fn bad_tensors_are_errors_that_name_them() {
+    let mut truncated = linear();
+    truncated.tensors.get_mut("linear.weight").expect("weight").bytes.truncate(5);
+    let err = Model::from_bundle(&truncated).expect_err("truncated");
+    assert!(
+        err.to_string().starts_with("model tensor `linear.weight` holds 5 bytes, but shape [1, 3] needs 12"),
+        "{err}"
+    );
+
+    let mut reshaped = linear();
+    reshaped.tensors.insert("linear.weight".into(), TensorData::from_f32(vec![3, 1], &[0.5, 1.0, -1.0]));
+    let err = Model::from_bundle(&reshaped).expect_err("shape");
+    assert!(err.to_string().starts_with("model tensor `linear.weight` has shape [3, 1], expected [1, 3]"), "{err}");
+
+    let mut missing = linear();
+    missing.tensors.remove("linear.bias");
+    let err = Model::from_bundle(&missing).expect_err("missing");
+    assert!(err.to_string().starts_with("model tensor `linear.bias` is missing from the bundle"), "{err}");
+
+    let mut bytes = linear();
+    bytes.tensors.insert("linear.bias".into(), TensorData::from_bytes(vec![0; 4]));
+    assert!(Model::from_bundle(&bytes).expect_err("dtype").to_string().contains("holds U8 values, expected F32"));
+
+    let wide = bundle(
+        Task::Binary,
+        Architecture::Linear { n_inputs: 4, n_outputs: 1 },
+        &[("linear.weight", vec![1, 4], vec![0.0; 4]), ("linear.bias", vec![1], vec![0.0])],
+    );
+    let err = Model::from_bundle(&wide).expect_err("width");
+    assert_eq!(
+        err.to_string(),
+        "the bundle's linear model reads 4 dense inputs, but the bundle's preprocessor gives 3"
+    );
+
+    let gelu = Architecture::Mlp {
+        n_inputs: 3,
+        hidden: vec![],
+        n_outputs: 1,
+        activation: "swish2".into(),
+        norm: None,
+        residual: false,
+    };
+    let err = Model::from_bundle(&bundle(Task::Binary, gelu, &[])).expect_err("activation");
+    assert_eq!(err.to_string(), "the bundle's mlp model has an unknown activation `swish2`");
+
+    let gbdt = bundle(Task::Binary, Architecture::Gbdt { library: "perpetual".into(), n_outputs: 1 }, &[]);
+    let mut gbdt = gbdt;
+    gbdt.tensors.insert(GBDT_MODEL.into(), TensorData::from_bytes(b"{\"format\": \"kiln.gbdt.v1\"".to_vec()));
+    assert!(Model::from_bundle(&gbdt).is_err());
+}
+
+#[test]
+fn network_input_is_checked() {
+    let model = Model::from_bundle(&linear()).expect("model");
+    let x = [Some(1.0)];
+    let err = model.predict(&[("x", ColumnRef::Numeric(&x))]).expect_err("c is missing");
+    assert_eq!(err.to_string(), "column `c` is missing from the input");
+    let c = [Some("a"), Some("a")];
+    let err = model.predict(&[("x", ColumnRef::Numeric(&x)), ("c", ColumnRef::Categorical(&c))]).expect_err("length");
+    assert_eq!(err.to_string(), "column `c` has 2 rows, expected 1");
+}
