@@ -130,10 +130,20 @@ fn candle_matches_the_native_trainer() {
         ("mlp silu multiclass", Task::Multiclass, mlp(Norm::None, Activation::Silu, false), 0.0),
         ("mlp tanh regression", Task::Regression, mlp(Norm::Layer, Activation::Tanh, false), 0.0),
         ("linear", Task::Binary, NeuralArch::Linear, 0.0),
-        ("resnet", Task::Binary, NeuralArch::ResNet { d_block: 16, d_hidden: 32, n_blocks: 2 }, 0.0),
+        (
+            "resnet",
+            Task::Binary,
+            NeuralArch::ResNet { d_block: 16, d_hidden: 32, n_blocks: 2, d_embedding: 0, cardinalities: Vec::new() },
+            0.0,
+        ),
         // The masks come from the same generator stream in the same order: the same dropout.
         ("mlp dropout", Task::Binary, mlp(Norm::None, Activation::Relu, false), 0.2),
-        ("resnet dropout", Task::Binary, NeuralArch::ResNet { d_block: 16, d_hidden: 32, n_blocks: 2 }, 0.2),
+        (
+            "resnet dropout",
+            Task::Binary,
+            NeuralArch::ResNet { d_block: 16, d_hidden: 32, n_blocks: 2, d_embedding: 0, cardinalities: Vec::new() },
+            0.2,
+        ),
     ];
     for (name, task, arch, dropout) in cases {
         let pair = fit_both(task, arch, &params(3, dropout), Precision::F32);
@@ -212,7 +222,7 @@ fn bf16_trains_close_to_f32() {
 fn the_same_seed_gives_the_same_weights() {
     let (train, y_train) = synthetic(Task::Multiclass, 400, 5);
     let (valid, y_valid) = synthetic(Task::Multiclass, 100, 6);
-    let arch = NeuralArch::ResNet { d_block: 8, d_hidden: 16, n_blocks: 1 };
+    let arch = NeuralArch::ResNet { d_block: 8, d_hidden: 16, n_blocks: 1, d_embedding: 0, cardinalities: Vec::new() };
     let device = test_device();
     let fit = |seed| {
         super::fit(

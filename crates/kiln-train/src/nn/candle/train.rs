@@ -48,8 +48,8 @@ pub fn fit(
         return Err(Error::NoValidationRows);
     }
     let n_inputs = train.n_dense;
-    check_inputs(n_inputs, train)?;
-    check_inputs(n_inputs, valid)?;
+    check_inputs(n_inputs, &arch, train)?;
+    check_inputs(n_inputs, &arch, valid)?;
     let (targets, n_outputs, scale) = training_targets(task, y_train, train.n_rows)?;
     let (valid_targets, _, _) = training_targets(task, y_valid, valid.n_rows)?;
     let weights = row_weights(task, &targets, params.class_weights.as_deref());
