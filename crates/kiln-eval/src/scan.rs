@@ -22,7 +22,7 @@
 //!    group (`scan::rank`).
 //!
 //! Partial sums are always combined in chunk order and chunks have a fixed size, so results
-//! are bit-identical whatever the thread count. [`scan_bootstrap`](bootstrap::scan_bootstrap)
+//! are bit-identical whatever the thread count. [`scan_bootstrap`]
 //! adds percentile intervals from Poisson(1) weights drawn by a counter-based generator
 //! (`scan::philox`), reusing the one sort for every replicate.
 

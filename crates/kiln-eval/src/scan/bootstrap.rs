@@ -6,7 +6,7 @@
 //! a pure function of the row, the replicate and the seed, so every replicate can be computed
 //! anywhere, in any order, with the same result. Weights change the metrics, not the order of the
 //! scores: every replicate reuses the one sort, as one pass over the rows in decreasing score
-//! order (chunked as in [`scan`](super::scan)).
+//! order (chunked as in [`scan`](super::scan())).
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
