@@ -8,6 +8,13 @@
 #pragma once
 #include <stdint.h>
 
+#ifndef __CUDACC__
+// a host C++ compiler (host_check.cpp): only the Philox and Poisson functions below
+#define __host__
+#define __device__
+#define __forceinline__ inline
+#endif
+
 #define KILN_HEAD 0x80000000u
 #define KILN_POSITIVE 0x40000000u
 #define KILN_CORRECT 0x20000000u
@@ -18,16 +25,25 @@
 // fields of the sums, in kiln_kernels::reference::bootstrap::GroupSums order
 #define KILN_SUMS 6
 
+// The high 32 bits of a 32 x 32-bit product (host code too: host_check.cu runs these on the CPU).
+__host__ __device__ __forceinline__ uint32_t kiln_mulhi(uint32_t a, uint32_t b) {
+#ifdef __CUDA_ARCH__
+    return __umulhi(a, b);
+#else
+    return (uint32_t)(((uint64_t)a * b) >> 32);
+#endif
+}
+
 // Philox4x32 with 10 rounds (Random123's constants), as kiln_eval::scan::philox::philox4x32_10.
-__device__ __forceinline__ void kiln_philox4x32_10(uint32_t c[4], uint32_t k0, uint32_t k1) {
+__host__ __device__ __forceinline__ void kiln_philox4x32_10(uint32_t c[4], uint32_t k0, uint32_t k1) {
 #pragma unroll
     for (int round = 0; round < 10; ++round) {
         if (round > 0) {
             k0 += 0x9E3779B9u;
             k1 += 0xBB67AE85u;
         }
-        const uint32_t hi0 = __umulhi(0xD2511F53u, c[0]), lo0 = 0xD2511F53u * c[0];
-        const uint32_t hi1 = __umulhi(0xCD9E8D57u, c[2]), lo1 = 0xCD9E8D57u * c[2];
+        const uint32_t hi0 = kiln_mulhi(0xD2511F53u, c[0]), lo0 = 0xD2511F53u * c[0];
+        const uint32_t hi1 = kiln_mulhi(0xCD9E8D57u, c[2]), lo1 = 0xCD9E8D57u * c[2];
         const uint32_t n0 = hi1 ^ c[1] ^ k0, n2 = hi0 ^ c[3] ^ k1;
         c[0] = n0;
         c[1] = lo1;
@@ -39,8 +55,8 @@ __device__ __forceinline__ void kiln_philox4x32_10(uint32_t c[4], uint32_t k0, u
 // The Poisson(1) bootstrap weight of (row, replicate) under (k0, k1): counter (row, replicate,
 // 0, 0), uniform ((x0 << 32 | x1) >> 11) * 2^-53, inversion on the table `cdf` (20 entries,
 // the last 1), as kiln_eval::scan::philox::poisson1_weight.
-__device__ __forceinline__ uint32_t kiln_poisson1(uint32_t row, uint32_t replicate, uint32_t k0, uint32_t k1,
-                                                  const double* cdf) {
+__host__ __device__ __forceinline__ uint32_t kiln_poisson1(uint32_t row, uint32_t replicate, uint32_t k0, uint32_t k1,
+                                                            const double* cdf) {
     uint32_t c[4] = {row, replicate, 0u, 0u};
     kiln_philox4x32_10(c, k0, k1);
     const uint64_t bits = ((uint64_t)c[0] << 32) | (uint64_t)c[1];
@@ -50,6 +66,7 @@ __device__ __forceinline__ uint32_t kiln_poisson1(uint32_t row, uint32_t replica
     return k;
 }
 
+#ifdef __CUDACC__
 // A segmented sum: `f` says a segment starts within the span, `v` the sum since its last start.
 struct KilnSeg {
     bool f;
@@ -196,3 +213,4 @@ __device__ __forceinline__ void kiln_combine(const double* __restrict__ partials
     }
     for (int f = 0; f < KILN_SUMS; ++f) sums[i * KILN_SUMS + f] = t[f];
 }
+#endif  // __CUDACC__

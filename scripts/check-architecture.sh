@@ -19,6 +19,8 @@ must_not_depend kiln-core rusqlite
 if [ -d crates/kiln-track ]; then must_not_depend kiln-track candle-core; must_not_depend kiln-track polars; fi
 must_not_depend kiln-eval polars
 must_not_depend kiln-eval kiln-train
+must_not_depend kiln-kernels kiln-train
+must_not_depend kiln-kernels polars
 
 # 2. Every source file opens with a //! doc comment saying what it owns.
 while IFS= read -r f; do

@@ -5,8 +5,14 @@
 //!
 //!     cargo bench -p kiln-bench --bench mlp_train             # 262,144 rows, 4 epochs
 //!     KILN_BENCH_ROWS=65536 KILN_BENCH_EPOCHS=3 cargo bench -p kiln-bench --bench mlp_train
+//!
+//! `KILN_BENCH_DEVICE=cuda` (and `KILN_BENCH_PRECISION=bf16`) ask for the same training on a
+//! GPU; that needs `--features cuda` and kiln's CUDA trainer, and fails with a message saying
+//! which is missing (exit code 2), so that `benches/gpu/run.sh` can report it.
+//!
+//!     KILN_BENCH_DEVICE=cuda KILN_BENCH_PRECISION=bf16 cargo bench -p kiln-bench --features cuda --bench mlp_train
 
-#![allow(clippy::print_stdout)] // a benchmark reports on stdout
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark reports on stdout
 
 use kiln_core::preprocess::Encoded;
 use kiln_core::rng::Rng;
@@ -35,6 +41,11 @@ fn main() {
     let rows = env("KILN_BENCH_ROWS", 262_144);
     let epochs = env("KILN_BENCH_EPOCHS", 4).max(2);
     let threads = env("KILN_BENCH_THREADS", 2);
+    let device = std::env::var("KILN_BENCH_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let precision = std::env::var("KILN_BENCH_PRECISION").unwrap_or_else(|_| "f32".into());
+    if device.trim() != "cpu" || precision.trim() != "f32" {
+        unavailable(device.trim(), precision.trim());
+    }
     let (train, y_train) = data(rows, 1);
     let (valid, y_valid) = data(4_096, 2);
     let arch =
@@ -66,4 +77,24 @@ fn main() {
     println!(
         "mlp_train/cpu/bs4096: kiln {median:.0} samples/s (median of epochs 2..{epochs}, {rows} rows, {threads} threads)"
     );
+}
+
+/// The device or precision asked for is not in this build: says what is missing, exits 2.
+fn unavailable(device: &str, precision: &str) -> ! {
+    if !matches!(device, "cpu" | "cuda") && !device.starts_with("cuda:") {
+        eprintln!("KILN_BENCH_DEVICE={device}: expected cpu, cuda or cuda:N");
+    } else if !matches!(precision, "f32" | "bf16") {
+        eprintln!("KILN_BENCH_PRECISION={precision}: expected f32 or bf16");
+    } else if cfg!(feature = "cuda") {
+        eprintln!(
+            "mlp_train: device {device}, precision {precision}: kiln's CUDA trainer is not part of this build \
+             (kiln's own CPU trainer runs f32 on the CPU only)"
+        );
+    } else {
+        eprintln!(
+            "mlp_train: device {device}, precision {precision} needs the cuda feature\n\
+             hint: cargo bench -p kiln-bench --features cuda --bench mlp_train (after scripts/cuda-toolchain.sh)"
+        );
+    }
+    std::process::exit(2)
 }

@@ -115,7 +115,15 @@ impl Gpu {
         self.stream.synchronize().map_err(cuda_err("synchronize"))
     }
 
-    fn upload<T: cudarc::driver::DeviceRepr>(&self, v: &[T], what: &str) -> Result<CudaSlice<T>, Error> {
+    /// A copy of `v` on the device (one zero element for an empty `v`: no zero-byte allocations).
+    fn upload<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+        &self,
+        v: &[T],
+        what: &str,
+    ) -> Result<CudaSlice<T>, Error> {
+        if v.is_empty() {
+            return self.zeros(1, what);
+        }
         self.stream.clone_htod(v).map_err(cuda_err(what))
     }
 

@@ -1,3 +1,5 @@
+//! Tests of the CPU references: against `kiln_eval::scan` and `scan_bootstrap`, and by hand.
+
 use kiln_core::rng::Rng;
 use kiln_eval::ci::quantile;
 use kiln_eval::scan::philox::poisson1;
