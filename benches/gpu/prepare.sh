@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds here (no GPU needed) everything benches/gpu/run.sh runs on a GPU machine, into
 # benches/gpu/prepared/ (git-ignored): the stripped release executables kiln, mlp_train,
-# sliced_eval and sliced_gpu built with --features cuda, a copy of device-env.sh, and the commit.
+# sliced_eval, sliced_gpu and kernels_gpu_test (kiln-kernels' GPU-vs-CPU tests) built with
+# --features cuda, a copy of device-env.sh, and the commit.
 # Needs the CUDA 13.0 toolchain of scripts/cuda-toolchain.sh (default $CUDAENV=/tmp/cudaenv).
 #
 #   bash scripts/cuda-toolchain.sh          # once per machine
@@ -43,6 +44,25 @@ for name, path in found.items():
     shutil.copy(path, f"{prep}/bin/{name}")
 PY
 rm -f "$PREP/cargo-bench.json"
+
+echo "== kiln-kernels GPU-vs-CPU tests (--features cuda)"
+cargo test --release --locked -p kiln-kernels --features cuda --test gpu --no-run --message-format=json-render-diagnostics \
+    > "$PREP/cargo-test.json"
+python3 - "$PREP" <<'PY'
+import json, shutil, sys
+prep = sys.argv[1]
+for line in open(f"{prep}/cargo-test.json"):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "gpu":
+        shutil.copy(m["executable"], f"{prep}/bin/kernels_gpu_test")
+        break
+else:
+    sys.exit("prepare: cargo built no kiln-kernels gpu test")
+PY
+rm -f "$PREP/cargo-test.json"
 
 echo "== kiln (kiln-cli)"
 if grep -qE '^cuda *=' crates/kiln-cli/Cargo.toml; then

@@ -11,6 +11,7 @@
 # timeout ends within it).
 #
 # Steps, in order of priority, each under `timeout`, each log kept:
+#   kernels_test kiln-kernels' GPU-vs-CPU tests (KILN_TEST_DEVICE=cuda: fail without a GPU)
 #   sliced_gpu   10M rows x 76 groups, 1,000 bootstrap replicates: kiln's kernels against
 #                kiln_eval::scan / scan_bootstrap on the CPU (extrapolated past 60 s, it says so)
 #   torch_f32, torch_bf16, kiln_f32, kiln_bf16
@@ -32,14 +33,14 @@ missing=0
 check() { # path [executable]
     if [ -f "$1" ] || [ -f "$1.gz" ]; then echo "ok       $1$([ -f "$1.gz" ] && echo .gz)"; else echo "MISSING  $1"; missing=1; fi
 }
-for exe in kiln mlp_train sliced_eval sliced_gpu; do check "$PREP/bin/$exe"; done
+for exe in kiln mlp_train sliced_eval sliced_gpu kernels_gpu_test; do check "$PREP/bin/$exe"; done
 for f in "$PREP/device-env.sh" "$PREP/COMMIT" benches/peers/torch_mlp.py benches/peers/sliced_eval.py \
     configs/adult.toml datasets/adult/adult.data datasets/adult/adult.test; do
     check "$f"
 done
 if [ "$DRY" = 1 ]; then
     bash -n "$0" && echo "ok       bash -n $0"
-    for s in "sliced_gpu 200" "torch_f32 90" "torch_bf16 90" "kiln_f32 60" "kiln_bf16 60" "polars 150" \
+    for s in "kernels_test 60" "sliced_gpu 200" "torch_f32 90" "torch_bf16 90" "kiln_f32 60" "kiln_bf16 60" "polars 150" \
         "adult_cpu 120" "adult_cuda 120"; do
         echo "plan     step ${s% *}: timeout ${s#* } s (within a ${BUDGET} s budget)"
     done
@@ -54,7 +55,7 @@ mkdir -p "$OUTDIR"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/bin"
-for exe in kiln mlp_train sliced_eval sliced_gpu; do
+for exe in kiln mlp_train sliced_eval sliced_gpu kernels_gpu_test; do
     if [ -f "$PREP/bin/$exe.gz" ]; then gunzip -c "$PREP/bin/$exe.gz" > "$WORK/bin/$exe"; else cp "$PREP/bin/$exe" "$WORK/bin/$exe"; fi
     chmod +x "$WORK/bin/$exe"
 done
@@ -91,18 +92,19 @@ step() { # name cap command...
         return
     fi
     echo "== $name (timeout ${t} s)"
-    local s0 rc
-    s0=$(date +%s.%N)
+    local s0 rc ms secs
+    s0=$(date +%s%N)
     timeout -k 5 "$t" "$@" > "$OUTDIR/$name.log" 2>&1
     rc=$?
-    local secs
-    secs=$(python3 -c "print(f'{$(date +%s.%N) - $s0:.2f}')" 2>/dev/null || echo 0)
+    ms=$((($(date +%s%N) - s0) / 1000000))
+    secs=$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))
     printf '%s\t%s\t%s\n' "$name" "$rc" "$secs" >> "$OUTDIR/steps.tsv"
     tail -3 "$OUTDIR/$name.log" | sed 's/^/   /'
     [ "$rc" = 0 ] || echo "   (exit $rc$([ "$rc" = 124 ] && echo ': timed out'))"
 }
 
 ROWS=1048576
+step kernels_test 60 env KILN_TEST_DEVICE=cuda "$WORK/bin/kernels_gpu_test" --test-threads 1
 step sliced_gpu 200 env KILN_GPU_OUT="$OUTDIR" KILN_BENCH_CPU_BUDGET_S=60 "$WORK/bin/sliced_gpu"
 step torch_f32 90 "$PY" benches/peers/torch_mlp.py "$ROWS" 3 --device cuda --precision f32
 step torch_bf16 90 "$PY" benches/peers/torch_mlp.py "$ROWS" 3 --device cuda --precision bf16
@@ -118,5 +120,5 @@ for dev in cpu cuda; do
 done
 
 # ---------- the table ----------
-python3 benches/gpu/summary.py "$OUTDIR" | tee "$OUTDIR/summary.md"
+"$PY" benches/gpu/summary.py "$OUTDIR" | tee "$OUTDIR/summary.md"
 echo "results: $OUTDIR ($(($(date +%s) - START)) s)"

@@ -87,6 +87,12 @@ def main():
     row("kiln run configs/adult.toml (wall)", cuda[1] if ok(cuda) else None, cpu[1] if ok(cpu) else None,
         "kiln --device cpu", "s", False, "" if ok(cuda) else f"cuda: {why('adult_cuda')}")
 
+    tests = steps.get("kernels_test")
+    m = re.search(r"test result: (\w+)\. (\d+) passed; (\d+) failed", log("kernels_test"))
+    if m:
+        print(f"kiln-kernels GPU-vs-CPU tests: {m.group(1)}, {m.group(2)} passed, {m.group(3)} failed\n")
+    else:
+        print(f"kiln-kernels GPU-vs-CPU tests: {why('kernels_test') if tests else 'not run'}\n")
     print("| benchmark | kiln GPU | peer | peer value | unit | kiln GPU advantage | note |")
     print("| --- | ---: | --- | ---: | --- | ---: | --- |")
     for r in rows:
