@@ -39,5 +39,14 @@ while IFS= read -r f; do
   [ "$n" -le 800 ] || { echo "$f has $n lines (keep files under ~800)"; fail=1; }
 done < <(find crates benches tests -name '*.rs' -type f -not -path '*/target/*')
 
+# 5. unsafe code only in the kernel launches, each launch with a SAFETY comment.
+while IFS= read -r f; do
+  [ "$f" = crates/kiln-kernels/src/cuda/launch.rs ] || { echo "unsafe code allowed outside the kernel launches: $f"; fail=1; }
+done < <(grep -rlE 'allow\((unsafe_code|unsafe)' crates benches tests --include='*.rs' || true)
+if [ -f crates/kiln-kernels/src/cuda/launch.rs ]; then
+  u=$(grep -c 'unsafe {' crates/kiln-kernels/src/cuda/launch.rs); c=$(grep -c '// SAFETY:' crates/kiln-kernels/src/cuda/launch.rs)
+  [ "$u" -eq "$c" ] || { echo "launch.rs: $u unsafe blocks but $c SAFETY comments"; fail=1; }
+fi
+
 [ "$fail" -eq 0 ] && echo "architecture invariants hold"
 exit "$fail"

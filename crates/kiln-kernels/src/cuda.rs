@@ -1,6 +1,6 @@
 //! The kernels on a CUDA GPU (feature `cuda`): the PTX that `build.rs` compiled with nvcc,
 //! loaded into a [`Gpu`] and launched through `cudarc`. Every launch goes through the small
-//! [`launch`] module, the only code of kiln with `unsafe` (a kernel launch cannot be checked by
+//! `launch` module, the only code of kiln with `unsafe` (a kernel launch cannot be checked by
 //! the compiler); everything else here is safe host code: uploads, launch shapes, downloads.
 
 mod launch;

@@ -17,7 +17,7 @@
 //! cut into chunks at score changes. The CPU reference walks the same lists with the same
 //! formulas, so the kernels mirror it step by step.
 //!
-//! The [`cuda`] module (feature `cuda`) loads the PTX that the build script compiled with nvcc
+//! The `cuda` module (feature `cuda`) loads the PTX that the build script compiled with nvcc
 //! and launches the kernels through `cudarc`; without the feature this crate is just the CPU
 //! reference API.
 
