@@ -23,6 +23,8 @@ must_not_depend kiln-core kiln-eval
 if [ -d crates/kiln-track ]; then must_not_depend kiln-track candle-core; must_not_depend kiln-track polars; fi
 must_not_depend kiln-eval polars
 must_not_depend kiln-eval kiln-train
+must_not_depend kiln-kernels kiln-train
+must_not_depend kiln-kernels polars
 
 # 2. Every source file opens with a //! doc comment saying what it owns.
 while IFS= read -r f; do
@@ -40,6 +42,15 @@ while IFS= read -r f; do
   n=$(wc -l < "$f")
   [ "$n" -le 800 ] || { echo "$f has $n lines (keep files under ~800)"; fail=1; }
 done < <(find crates benches tests -name '*.rs' -type f -not -path '*/target/*')
+
+# 5. unsafe code only in the kernel launches, each launch with a SAFETY comment.
+while IFS= read -r f; do
+  [ "$f" = crates/kiln-kernels/src/cuda/launch.rs ] || { echo "unsafe code allowed outside the kernel launches: $f"; fail=1; }
+done < <(grep -rlE 'allow\((unsafe_code|unsafe)' crates benches tests --include='*.rs' || true)
+if [ -f crates/kiln-kernels/src/cuda/launch.rs ]; then
+  u=$(grep -c 'unsafe {' crates/kiln-kernels/src/cuda/launch.rs); c=$(grep -c '// SAFETY:' crates/kiln-kernels/src/cuda/launch.rs)
+  [ "$u" -eq "$c" ] || { echo "launch.rs: $u unsafe blocks but $c SAFETY comments"; fail=1; }
+fi
 
 [ "$fail" -eq 0 ] && echo "architecture invariants hold"
 exit "$fail"

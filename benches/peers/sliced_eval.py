@@ -17,6 +17,8 @@ against kiln's results on the same prefix. Prints a table of times and ratios, a
 absolute difference of each metric against kiln; exits 1 when one exceeds 1e-9.
 
     python benches/peers/sliced_eval.py DIR
+    KILN_PEERS=polars python benches/peers/sliced_eval.py DIR   # only the peers named (comma-separated:
+                                                                 # pandas, fairlearn, polars)
 """
 
 import json
@@ -27,16 +29,22 @@ import time
 
 try:
     import numpy as np
-    import pandas as pd
     import polars as pl
-    from fairlearn.metrics import MetricFrame, count
-    from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 except ImportError as e:  # pragma: no cover
     print(
         f"missing Python package {e.name!r}: pip install -r benches/peers/requirements.txt",
         file=sys.stderr,
     )
     sys.exit(2)
+try:  # only the pandas and fairlearn peers need these
+    import pandas as pd
+    from fairlearn.metrics import MetricFrame, count
+    from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+    MISSING = None
+except ImportError as e:  # pragma: no cover
+    pd = None
+    MISSING = e.name
+
 
 THRESHOLD = 0.5
 N_B = 8  # the cross a x b has code a * 8 + b
@@ -120,7 +128,7 @@ def load(path, rows):
     labels = np.load(os.path.join(path, "labels.npy"))[:rows].astype(np.int64)
     scores = np.load(os.path.join(path, "scores.npy"))[:rows]
     cols = {c: np.load(os.path.join(path, f"{c}.npy"))[:rows].astype(np.int64) for c in "abc"}
-    pdf = pd.DataFrame({"y": labels, "s": scores, **cols})
+    pdf = pd.DataFrame({"y": labels, "s": scores, **cols}) if pd is not None else None
     plf = pl.DataFrame({"y": labels, "s": scores, **cols})
     return pdf, plf
 
@@ -173,6 +181,13 @@ def main():
         ("fairlearn MetricFrame", fairlearn_metricframe, 0, 1),
         ("polars expressions", polars_expressions, 1, 3),
     ]
+    wanted = [w.strip() for w in os.environ.get("KILN_PEERS", "").split(",") if w.strip()]
+    if wanted:
+        peers = [p for p in peers if any(p[0].startswith(w) for w in wanted)]
+    if MISSING is not None and any(frame == 0 for _, _, frame, _ in peers):
+        print(f"missing Python package {MISSING!r}: pip install -r benches/peers/requirements.txt "
+              "(or KILN_PEERS=polars)", file=sys.stderr)
+        sys.exit(2)
     results = []
     failed = False
     for label, f, frame, reps in peers:

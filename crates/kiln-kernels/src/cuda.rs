@@ -1,0 +1,355 @@
+//! The kernels on a CUDA GPU (feature `cuda`): the PTX that `build.rs` compiled with nvcc,
+//! loaded into a [`Gpu`] and launched through `cudarc`. Every launch goes through the small
+//! `launch` module, the only code of kiln with `unsafe` (a kernel launch cannot be checked by
+//! the compiler); everything else here is safe host code: uploads, launch shapes, downloads.
+
+mod launch;
+
+use std::sync::Arc;
+
+use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig};
+use cudarc::nvrtc::Ptx;
+use kiln_eval::metrics::binary::{BinaryLabel, ConfusionMatrix};
+use kiln_eval::scan::philox::seed_key;
+use kiln_eval::scan::{GroupStats, ScanInput, ScanResult};
+
+use crate::Error;
+use crate::reference::adamw::Scalars;
+use crate::reference::bootstrap::{GroupSums, POISSON1_CDF, SUMS_FIELDS};
+use crate::reference::prep::Prepared;
+
+const SLICED_PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/sliced_eval.ptx"));
+const BOOTSTRAP_PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/bootstrap.ptx"));
+const ADAMW_PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/fused_adamw.ptx"));
+
+/// Threads per block of the chunk kernels (`KILN_SCAN_THREADS` in `kernels/scan_common.cuh`).
+const SCAN_THREADS: u32 = 256;
+/// Fields of a group's row sums in `sliced_rows` (tn, fp, fn, tp, log loss, Brier).
+const ROW_SUMS: usize = 6;
+/// The most bytes of chunk partial sums the bootstrap keeps on the device at once.
+const PARTIALS_BYTES: usize = 512 << 20;
+/// The largest grid `y` dimension.
+const MAX_GRID_Y: u32 = 65_535;
+
+fn cuda_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> Error + '_ {
+    move |e| Error::Cuda(format!("{what}: {e}"))
+}
+
+/// One GPU with kiln's kernels loaded.
+pub struct Gpu {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    sliced_rows: CudaFunction,
+    sliced_auc: CudaFunction,
+    sliced_combine: CudaFunction,
+    bootstrap_chunks: CudaFunction,
+    bootstrap_combine: CudaFunction,
+    fused_adamw: CudaFunction,
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gpu").field("ordinal", &self.ctx.ordinal()).finish_non_exhaustive()
+    }
+}
+
+/// The prepared lists of an evaluation, uploaded once for any number of launches.
+#[derive(Debug)]
+pub struct DeviceLists {
+    records: CudaSlice<u32>,
+    loss: CudaSlice<f64>,
+    weights: CudaSlice<f64>,
+    has_weights: i32,
+    chunk_start: CudaSlice<u32>,
+    group_chunk: CudaSlice<u32>,
+    n_chunks: u32,
+    n_groups: u32,
+}
+
+/// Parameters, first and second moments on the host.
+pub type AdamWHost = (Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// AdamW's state on the device: parameters, both moments and the optional decay mask.
+#[derive(Debug)]
+pub struct DeviceAdamW {
+    params: CudaSlice<f32>,
+    m: CudaSlice<f32>,
+    v: CudaSlice<f32>,
+    decay: CudaSlice<u8>,
+    has_decay: i32,
+    len: usize,
+}
+
+impl Gpu {
+    /// Opens GPU `ordinal` and loads the kernels (the driver JIT-compiles the PTX on first use).
+    pub fn new(ordinal: usize) -> Result<Self, Error> {
+        let ctx = CudaContext::new(ordinal).map_err(cuda_err("open the GPU"))?;
+        let stream = ctx.default_stream();
+        let load = |ptx: &str, names: &[&str]| -> Result<Vec<CudaFunction>, Error> {
+            let module = ctx.load_module(Ptx::from_src(ptx)).map_err(cuda_err("load a kernel module"))?;
+            names.iter().map(|n| module.load_function(n).map_err(cuda_err(n))).collect()
+        };
+        let mut sliced = load(SLICED_PTX, &["sliced_rows", "sliced_auc", "sliced_combine"])?.into_iter();
+        let mut boot = load(BOOTSTRAP_PTX, &["bootstrap_chunks", "bootstrap_combine"])?.into_iter();
+        let mut adamw = load(ADAMW_PTX, &["fused_adamw"])?.into_iter();
+        let missing = || Error::Cuda("a kernel is missing from its module".into());
+        Ok(Self {
+            sliced_rows: sliced.next().ok_or_else(missing)?,
+            sliced_auc: sliced.next().ok_or_else(missing)?,
+            sliced_combine: sliced.next().ok_or_else(missing)?,
+            bootstrap_chunks: boot.next().ok_or_else(missing)?,
+            bootstrap_combine: boot.next().ok_or_else(missing)?,
+            fused_adamw: adamw.next().ok_or_else(missing)?,
+            ctx,
+            stream,
+        })
+    }
+
+    /// The GPU's name as the driver reports it.
+    pub fn name(&self) -> String {
+        self.ctx.name().unwrap_or_else(|e| format!("unknown GPU ({e})"))
+    }
+
+    /// Waits for all queued work.
+    pub fn synchronize(&self) -> Result<(), Error> {
+        self.stream.synchronize().map_err(cuda_err("synchronize"))
+    }
+
+    /// A copy of `v` on the device (one zero element for an empty `v`: no zero-byte allocations).
+    fn upload<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+        &self,
+        v: &[T],
+        what: &str,
+    ) -> Result<CudaSlice<T>, Error> {
+        if v.is_empty() {
+            return self.zeros(1, what);
+        }
+        self.stream.clone_htod(v).map_err(cuda_err(what))
+    }
+
+    fn zeros<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+        &self,
+        n: usize,
+        what: &str,
+    ) -> Result<CudaSlice<T>, Error> {
+        self.stream.alloc_zeros(n.max(1)).map_err(cuda_err(what))
+    }
+
+    fn download<T: cudarc::driver::DeviceRepr>(&self, s: &CudaSlice<T>, what: &str) -> Result<Vec<T>, Error> {
+        self.stream.clone_dtoh(s).map_err(cuda_err(what))
+    }
+
+    /// Uploads prepared lists.
+    pub fn upload_lists(&self, prep: &Prepared) -> Result<DeviceLists, Error> {
+        let weights = match &prep.weights {
+            Some(w) => self.upload(w, "upload weights")?,
+            None => self.zeros(1, "allocate")?,
+        };
+        Ok(DeviceLists {
+            records: self.upload(&prep.records, "upload records")?,
+            loss: self.upload(&prep.loss, "upload losses")?,
+            weights,
+            has_weights: i32::from(prep.weights.is_some()),
+            chunk_start: self.upload(&prep.chunk_start, "upload chunks")?,
+            group_chunk: self.upload(&prep.group_chunk, "upload chunks")?,
+            n_chunks: prep.n_chunks() as u32,
+            n_groups: prep.n_groups as u32,
+        })
+    }
+
+    /// Every group's unresampled ROC, weight, accuracy and log-loss sums (`sliced_auc`, then
+    /// `sliced_combine`).
+    pub fn point_sums(&self, lists: &DeviceLists) -> Result<Vec<GroupSums>, Error> {
+        let mut partials = self.zeros::<f64>(lists.n_chunks as usize * SUMS_FIELDS, "allocate partial sums")?;
+        let mut sums = self.zeros::<f64>(lists.n_groups as usize * SUMS_FIELDS, "allocate sums")?;
+        if lists.n_chunks > 0 {
+            let cfg = grid(lists.n_chunks.min(MAX_GRID_Y), 1, SCAN_THREADS);
+            launch::sliced_auc(&self.stream, &self.sliced_auc, cfg, lists, &mut partials)?;
+        }
+        let cfg = grid(lists.n_groups.div_ceil(256).max(1), 1, 256);
+        launch::sliced_combine(&self.stream, &self.sliced_combine, cfg, lists, &partials, &mut sums)?;
+        let host = self.download(&sums, "download sums")?;
+        Ok(host.chunks_exact(SUMS_FIELDS).take(lists.n_groups as usize).map(GroupSums::from_array).collect())
+    }
+
+    /// Every replicate's sums of every group, `out[r * n_groups + g]`, replicate `r` weighting
+    /// rows by `poisson1_weight(row, r, seed_key(seed))`: equal to
+    /// [`replicate_sums`](crate::reference::bootstrap::replicate_sums) up to the order of
+    /// floating-point additions. Replicates run in batches that keep the chunk partial sums
+    /// under 512 MiB; each batch is one `bootstrap_chunks` launch.
+    pub fn bootstrap(&self, lists: &DeviceLists, replicates: u32, seed: u64) -> Result<Vec<GroupSums>, Error> {
+        let key = seed_key(seed);
+        let cdf = self.upload(&POISSON1_CDF, "upload the Poisson table")?;
+        let per_replicate = (lists.n_chunks as usize * SUMS_FIELDS * 8).max(1);
+        let batch = ((PARTIALS_BYTES / per_replicate).max(1) as u32).min(replicates.max(1));
+        let mut partials = self.zeros::<f64>(batch as usize * lists.n_chunks as usize * SUMS_FIELDS, "allocate")?;
+        let mut sums = self.zeros::<f64>(batch as usize * lists.n_groups as usize * SUMS_FIELDS, "allocate")?;
+        let mut out = Vec::with_capacity(replicates as usize * lists.n_groups as usize);
+        let mut first = 0u32;
+        while first < replicates {
+            let count = batch.min(replicates - first);
+            if lists.n_chunks > 0 {
+                let cfg = grid(count, lists.n_chunks.min(MAX_GRID_Y), SCAN_THREADS);
+                launch::bootstrap_chunks(
+                    &self.stream,
+                    &self.bootstrap_chunks,
+                    cfg,
+                    lists,
+                    (first, key),
+                    &cdf,
+                    &mut partials,
+                )?;
+            }
+            let threads = count as usize * lists.n_groups as usize;
+            let cfg = grid((threads.div_ceil(256) as u32).max(1), 1, 256);
+            launch::bootstrap_combine(&self.stream, &self.bootstrap_combine, cfg, lists, count, &partials, &mut sums)?;
+            let host = self.download(&sums, "download replicate sums")?;
+            out.extend(host.chunks_exact(SUMS_FIELDS).take(threads).map(GroupSums::from_array));
+            first += count;
+        }
+        Ok(out)
+    }
+
+    /// The metrics of `kiln_eval::scan::scan` on the GPU: `sliced_rows` for the row sums, the
+    /// prepared lists for ROC AUC. Errors as `scan` does.
+    pub fn sliced_eval<L: BinaryLabel + Sync>(&self, input: &ScanInput<'_, L>) -> Result<ScanResult, Error> {
+        let prep = Prepared::new(input)?;
+        let lists = self.upload_lists(&prep)?;
+        self.sliced_eval_prepared(input, &prep, &lists)
+    }
+
+    /// [`Gpu::sliced_eval`] with the lists already prepared and uploaded.
+    pub fn sliced_eval_prepared<L: BinaryLabel + Sync>(
+        &self,
+        input: &ScanInput<'_, L>,
+        prep: &Prepared,
+        lists: &DeviceLists,
+    ) -> Result<ScanResult, Error> {
+        let n = input.labels.len();
+        let labels: Vec<u8> = input.labels.iter().map(|l| u8::from(l.is_positive())).collect();
+        let mut ids = Vec::with_capacity(n * input.slicings.len());
+        for (sl, &offset) in input.slicings.iter().zip(&prep.offsets) {
+            ids.extend(sl.codes.iter().map(|&c| offset + c));
+        }
+        let n_groups = prep.n_groups;
+        let labels = self.upload(&labels, "upload labels")?;
+        let scores = self.upload(input.scores, "upload scores")?;
+        let weights = match input.weights {
+            Some(w) => self.upload(w, "upload weights")?,
+            None => self.zeros(1, "allocate")?,
+        };
+        let ids = self.upload(&ids, "upload codes")?;
+        let mut sums = self.zeros::<f64>(n_groups * ROW_SUMS, "allocate row sums")?;
+        let mut counts = self.zeros::<u64>(n_groups, "allocate counts")?;
+        let shared = n_groups * (ROW_SUMS * 8 + 8);
+        let use_shared = shared <= 48 << 10;
+        if n > 0 && n_groups > 0 {
+            let blocks = (n.div_ceil(256) as u32).clamp(1, 2048);
+            let mut cfg = grid(blocks, 1, 256);
+            cfg.shared_mem_bytes = if use_shared { shared as u32 } else { 0 };
+            let rows = launch::RowsArgs {
+                labels: &labels,
+                scores: &scores,
+                weights: &weights,
+                has_weights: i32::from(input.weights.is_some()),
+                ids: &ids,
+                n_slicings: input.slicings.len() as u32,
+                n_rows: n as u32,
+                n_groups: n_groups as u32,
+                threshold: input.threshold,
+                use_shared: i32::from(use_shared),
+            };
+            launch::sliced_rows(&self.stream, &self.sliced_rows, cfg, &rows, &mut sums, &mut counts)?;
+        }
+        let row_sums = self.download(&sums, "download row sums")?;
+        let counts = self.download(&counts, "download counts")?;
+        let auc = self.point_sums(lists)?;
+        let groups = input
+            .slicings
+            .iter()
+            .zip(&prep.offsets)
+            .map(|(sl, &offset)| {
+                (0..sl.groups as usize)
+                    .map(|g| {
+                        let i = offset as usize + g;
+                        let r = &row_sums[i * ROW_SUMS..(i + 1) * ROW_SUMS];
+                        let confusion = ConfusionMatrix {
+                            true_negative: r[0],
+                            false_positive: r[1],
+                            false_negative: r[2],
+                            true_positive: r[3],
+                        };
+                        let weight = confusion.total();
+                        let mean = |sum: f64| if weight > 0.0 { Some(sum / weight) } else { None };
+                        GroupStats {
+                            count: counts[i],
+                            weight,
+                            positive_weight: confusion.false_negative + confusion.true_positive,
+                            confusion,
+                            accuracy: confusion.accuracy(),
+                            roc_auc: auc[i].metrics()[2],
+                            log_loss: mean(r[4]),
+                            brier: mean(r[5]),
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(ScanResult { groups })
+    }
+
+    /// Uploads AdamW's state: parameters, zero moments and the optional decay mask (`decay[i] != 0`:
+    /// weight decay applies to element `i`; `None`: to every element).
+    pub fn adamw_state(&self, params: &[f32], decay: Option<&[u8]>) -> Result<DeviceAdamW, Error> {
+        if decay.is_some_and(|d| d.len() != params.len()) {
+            return Err(Error::Setting("the decay mask's length differs from the parameters'".into()));
+        }
+        Ok(DeviceAdamW {
+            params: self.upload(params, "upload parameters")?,
+            m: self.zeros(params.len(), "allocate moments")?,
+            v: self.zeros(params.len(), "allocate moments")?,
+            decay: match decay {
+                Some(d) => self.upload(d, "upload the decay mask")?,
+                None => self.zeros(1, "allocate")?,
+            },
+            has_decay: i32::from(decay.is_some()),
+            len: params.len(),
+        })
+    }
+
+    /// Uploads host gradients (for tests and benchmarks; a trainer keeps them on the device).
+    pub fn upload_grads(&self, grads: &[f32]) -> Result<CudaSlice<f32>, Error> {
+        self.upload(grads, "upload gradients")
+    }
+
+    /// One AdamW step of `state` with device gradients `grads` (`fused_adamw`).
+    pub fn adamw_step(&self, state: &mut DeviceAdamW, grads: &CudaSlice<f32>, s: &Scalars) -> Result<(), Error> {
+        if grads.len() < state.len {
+            return Err(Error::Setting(format!("{} gradients for {} parameters", grads.len(), state.len)));
+        }
+        if state.len == 0 {
+            return Ok(());
+        }
+        let blocks = (state.len.div_ceil(256) as u32).clamp(1, 4096);
+        let cfg = grid(blocks, 1, 256);
+        launch::fused_adamw(&self.stream, &self.fused_adamw, cfg, state, grads, s)
+    }
+
+    /// Parameters and both moments, back on the host.
+    pub fn adamw_download(&self, state: &DeviceAdamW) -> Result<AdamWHost, Error> {
+        let cut = |mut v: Vec<f32>| {
+            v.truncate(state.len);
+            v
+        };
+        Ok((
+            cut(self.download(&state.params, "download parameters")?),
+            cut(self.download(&state.m, "download moments")?),
+            cut(self.download(&state.v, "download moments")?),
+        ))
+    }
+}
+
+/// A launch shape: `x × y` blocks of `threads`.
+fn grid(x: u32, y: u32, threads: u32) -> LaunchConfig {
+    LaunchConfig { grid_dim: (x, y, 1), block_dim: (threads, 1, 1), shared_mem_bytes: 0 }
+}

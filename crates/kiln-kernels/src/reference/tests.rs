@@ -1,0 +1,157 @@
+//! Tests of the CPU references: against `kiln_eval::scan` and `scan_bootstrap`, and by hand.
+
+use kiln_core::rng::Rng;
+use kiln_eval::ci::quantile;
+use kiln_eval::scan::philox::poisson1;
+use kiln_eval::scan::{ScanInput, SegmentCodes, scan, scan_bootstrap};
+
+use super::adamw::{self, Hyper, Scalars};
+use super::bootstrap::{POISSON1_CDF, point_sums, replicate_sums};
+use super::prep::{CHUNK, HEAD, Prepared};
+
+/// Rows with scores on a coarse grid (many ties), two slicings (3 and 5 groups, one empty).
+struct Data {
+    labels: Vec<u8>,
+    scores: Vec<f64>,
+    weights: Vec<f64>,
+    a: Vec<u32>,
+    b: Vec<u32>,
+}
+
+fn data(n: usize, grid: f64, seed: u64) -> Data {
+    let mut rng = Rng::new(seed);
+    let mut d = Data { labels: vec![], scores: vec![], weights: vec![], a: vec![], b: vec![] };
+    for _ in 0..n {
+        let a = rng.below(3) as u32;
+        let b = [0, 1, 2, 4][rng.below(4) as usize]; // group 3 of `b` stays empty
+        let truth = 0.3 * f64::from(a) - 0.5 + rng.normal();
+        let y = rng.uniform() < 1.0 / (1.0 + (-truth).exp());
+        let p = 1.0 / (1.0 + (-(truth + 0.7 * rng.normal())).exp());
+        d.labels.push(u8::from(y));
+        d.scores.push((p * grid).round() / grid);
+        d.weights.push(if rng.below(10) == 0 { 0.0 } else { 0.5 + rng.uniform() });
+        d.a.push(a);
+        d.b.push(b);
+    }
+    d
+}
+
+fn close(a: Option<f64>, b: Option<f64>, what: &str) {
+    match (a, b) {
+        (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0), "{what}: {a} vs {b}"),
+        (None, None) => {}
+        _ => panic!("{what}: {a:?} vs {b:?}"),
+    }
+}
+
+fn check_point(d: &Data, weighted: bool) {
+    let slicings = [SegmentCodes { codes: &d.a, groups: 3 }, SegmentCodes { codes: &d.b, groups: 5 }];
+    let weights = weighted.then_some(&d.weights[..]);
+    let input = ScanInput { labels: &d.labels, scores: &d.scores, weights, threshold: 0.5, slicings: &slicings };
+    let expected = scan(&input).expect("valid");
+    let prep = Prepared::new(&input).expect("valid");
+    let sums = point_sums(&prep);
+    for (s, groups) in expected.groups.iter().enumerate() {
+        for (g, e) in groups.iter().enumerate() {
+            let got = sums[prep.offsets[s] as usize + g];
+            let [acc, loss, auc] = got.metrics();
+            let what = format!("slicing {s} group {g} weighted {weighted}");
+            close(acc, e.accuracy, &format!("{what} accuracy"));
+            close(loss, e.log_loss, &format!("{what} log loss"));
+            close(auc, e.roc_auc, &format!("{what} AUC"));
+            close(Some(got.weight), Some(e.weight), &format!("{what} weight"));
+        }
+    }
+}
+
+#[test]
+fn point_sums_equal_kiln_eval_scan() {
+    // coarse scores: long runs of ties, several chunks per group, runs crossing the chunk target
+    let d = data(3 * CHUNK + 777, 40.0, 5);
+    check_point(&d, false);
+    check_point(&d, true);
+    let d = data(2_000, 1e6, 6);
+    check_point(&d, false);
+    check_point(&d, true);
+}
+
+#[test]
+fn chunks_cut_at_score_changes_only() {
+    let d = data(4 * CHUNK, 20.0, 7);
+    let slicings = [SegmentCodes { codes: &d.a, groups: 3 }];
+    let input = ScanInput { labels: &d.labels, scores: &d.scores, weights: None, threshold: 0.5, slicings: &slicings };
+    let prep = Prepared::new(&input).expect("valid");
+    assert!(prep.n_chunks() > 3, "{} chunks", prep.n_chunks());
+    for c in 0..prep.n_chunks() {
+        assert!(prep.records[prep.chunk_start[c] as usize] & HEAD != 0, "chunk {c} starts inside a run of ties");
+    }
+    assert_eq!(prep.chunk_start[prep.n_chunks()] as usize, d.labels.len());
+}
+
+#[test]
+fn replicates_give_kiln_eval_bootstrap_intervals() {
+    let d = data(5_000, 200.0, 8);
+    for weighted in [false, true] {
+        let slicings = [SegmentCodes { codes: &d.a, groups: 3 }, SegmentCodes { codes: &d.b, groups: 5 }];
+        let weights = weighted.then_some(&d.weights[..]);
+        let input = ScanInput { labels: &d.labels, scores: &d.scores, weights, threshold: 0.5, slicings: &slicings };
+        let (replicates, seed, level) = (60u32, 0xDEAD_BEEF_1234, 0.9);
+        let expected = scan_bootstrap(&input, replicates as usize, seed, level).expect("valid");
+        let prep = Prepared::new(&input).expect("valid");
+        let sums = replicate_sums(&prep, replicates, seed);
+        let (lo, hi) = ((1.0 - level) / 2.0, 1.0 - (1.0 - level) / 2.0);
+        for (s, groups) in expected.intervals.iter().enumerate() {
+            for (g, e) in groups.iter().enumerate() {
+                let acc = prep.offsets[s] as usize + g;
+                for (m, interval) in [e.accuracy, e.log_loss, e.roc_auc].into_iter().enumerate() {
+                    let mut v: Vec<f64> = (0..replicates as usize)
+                        .filter_map(|r| sums[r * prep.n_groups + acc].metrics()[m])
+                        .filter(|v| v.is_finite())
+                        .collect();
+                    let what = format!("weighted {weighted} slicing {s} group {g} metric {m}");
+                    if v.is_empty() || v.len() * 2 < replicates as usize {
+                        assert!(interval.is_none(), "{what}");
+                        continue;
+                    }
+                    v.sort_by(f64::total_cmp);
+                    let i = interval.expect("defined");
+                    close(Some(quantile(&v, lo)), Some(i.lo), &format!("{what} lo"));
+                    close(Some(quantile(&v, hi)), Some(i.hi), &format!("{what} hi"));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn poisson_table_is_kiln_evals() {
+    // inverting with this table gives kiln_eval's draw at and around every entry: equal entries
+    let mine = |u: f64| POISSON1_CDF.iter().position(|&c| u < c).expect("the last entry is 1") as u32;
+    for &c in POISSON1_CDF.iter().filter(|&&c| c < 1.0) {
+        for u in [c.next_down(), c, c.next_up()].into_iter().filter(|&u| u < 1.0) {
+            assert_eq!(mine(u), poisson1(u), "at {u:e}");
+        }
+    }
+    assert_eq!(POISSON1_CDF[19], 1.0);
+}
+
+#[test]
+fn one_adamw_step_by_hand() {
+    // Step 1: m = 0.1 g, v = 0.001 g²; m̂ = g, v̂ = g²; update = lr · g / (|g| + eps).
+    // p = 1.0, g = 0.5, lr = 0.1, wd = 0.01: 1.0 · (1 − 0.001) − 0.1 · 0.5 / (0.5 + 1e-8) = 0.899000002.
+    // A zero gradient moves a decayed weight by decay alone (−2 · 0.999); a bias (no decay) with
+    // g = −3 moves by the Adam step alone (1 + 0.1).
+    let s = Scalars::new(&Hyper::new(0.1, 0.01), 1);
+    let (mut p, mut m, mut v) = ([1.0f32, -2.0, 1.0], [0.0f32; 3], [0.0f32; 3]);
+    adamw::step(&mut p, &[0.5, 0.0, -3.0], &mut m, &mut v, Some(&[1, 1, 0]), &s);
+    assert!((f64::from(p[0]) - 0.899_000_002).abs() < 1e-6, "{}", p[0]);
+    assert!((f64::from(p[1]) + 1.998).abs() < 1e-6, "{}", p[1]);
+    assert!((f64::from(p[2]) - 1.1).abs() < 1e-6, "{}", p[2]);
+    assert!((f64::from(m[0]) - 0.05).abs() < 1e-7 && (f64::from(v[0]) - 0.000_25).abs() < 1e-7 * 0.000_25 * 1e3);
+    // step 2 with the same gradient: m = 0.095, v = 0.0004997500; bias-corrected m̂ = 0.5, v̂ = 0.25
+    let s2 = Scalars::new(&Hyper::new(0.1, 0.0), 2);
+    let mut q = [0.0f32];
+    let (mut m2, mut v2) = ([0.05f32], [0.000_25f32]);
+    adamw::step(&mut q, &[0.5], &mut m2, &mut v2, None, &s2);
+    assert!((f64::from(q[0]) + 0.1).abs() < 1e-6, "{}", q[0]);
+}
