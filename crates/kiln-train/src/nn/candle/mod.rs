@@ -29,8 +29,10 @@
 //! and prediction are those of the native path.
 
 mod net;
+mod predict;
 mod train;
 
+pub use predict::predict_on;
 pub use train::fit;
 
 #[cfg(doc)]

@@ -265,3 +265,43 @@ fn batch_norm_is_refused_clearly() {
     .expect_err("batch norm");
     assert!(err.to_string().contains("normalization"), "{err}");
 }
+
+/// The largest |Δ| allowed between a bundle's predictions on the CPU (kiln-core's forward
+/// pass) and on the test device (candle's). Measured on the CPU: a few ulps of f32.
+const DEVICE_PREDICTION_TOLERANCE: f64 = 1e-5;
+
+#[test]
+fn a_bundles_predictions_on_the_device_match_the_cpu() {
+    for (task, arch) in [
+        (Task::Binary, mlp(Norm::Layer, Activation::Gelu, true)),
+        (Task::Multiclass, mlp(Norm::None, Activation::Relu, false)),
+        (Task::Regression, NeuralArch::Linear),
+        (
+            Task::Binary,
+            NeuralArch::ResNet { d_block: 8, d_hidden: 16, n_blocks: 2, d_embedding: 0, cardinalities: Vec::new() },
+        ),
+    ] {
+        let (train, y_train) = synthetic(task, 500, 3);
+        let (valid, y_valid) = synthetic(task, 400, 4);
+        let (trained, _) =
+            nn::fit(task, arch.clone(), &params(2, 0.0), &train, &y_train, &valid, &y_valid, 9, |_| {}).expect("fit");
+        // Through the bundle's tensors, as `kiln predict` would load it.
+        let bundled = NeuralModel::from_tensors(task, &trained.architecture(), &trained.to_tensors()).expect("reload");
+        let cpu = bundled.predict(&valid).expect("cpu");
+        let device = super::predict_on(&test_device(), &bundled, &valid).expect("device");
+        assert_eq!(cpu.values.len(), device.values.len());
+        let diff = cpu.values.iter().zip(&device.values).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(diff <= DEVICE_PREDICTION_TOLERANCE, "{task:?} {arch:?}: max |Δ| {diff}");
+    }
+}
+
+#[test]
+fn predicting_with_batch_norm_on_the_device_is_refused_clearly() {
+    let (train, y_train) = synthetic(Task::Binary, 300, 5);
+    let (valid, y_valid) = synthetic(Task::Binary, 100, 6);
+    let arch = mlp(Norm::Batch, Activation::Relu, false);
+    let (trained, _) =
+        nn::fit(Task::Binary, arch, &params(1, 0.0), &train, &y_train, &valid, &y_valid, 9, |_| {}).expect("fit");
+    let e = super::predict_on(&test_device(), &trained, &valid).expect_err("batch norm");
+    assert!(e.to_string().contains("candle backend"), "{e}");
+}
