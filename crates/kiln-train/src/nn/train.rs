@@ -214,25 +214,12 @@ pub fn fit_with(
     checkpoint: Option<&CheckpointSpec>,
     observer: &mut dyn TrainObserver,
 ) -> Result<(NeuralModel, TrainReport)> {
-    check_params(params)?;
     if checkpoint.is_some_and(|c| c.every == 0) {
         return Err(Error::InvalidTrainParam { key: "checkpoint every", problem: "must be at least 1" });
     }
-    if train.n_rows == 0 {
-        return Err(Error::NoTrainingRows);
-    }
-    if valid.n_rows == 0 {
-        return Err(Error::NoValidationRows);
-    }
-    let n_inputs = train.n_dense;
-    check_inputs(n_inputs, &arch, train)?;
-    check_inputs(n_inputs, &arch, valid)?;
-    let (targets, n_outputs, scale) = training_targets(task, y_train, train.n_rows)?;
-    let (valid_targets, _, _) = training_targets(task, y_valid, valid.n_rows)?;
-    let row_weights = row_weights(task, &targets, params.class_weights.as_deref());
-
-    let mut model = NeuralModel::zeros(task, arch, n_inputs, n_outputs)?;
-    initialize(&mut model, &mut Rng::derive(seed, STREAM_INIT));
+    let FitSetup { mut model, targets, valid_targets, scale, row_weights } =
+        prepare_fit(task, arch, params, (train, y_train), (valid, y_valid), seed)?;
+    let n_outputs = model.n_outputs;
     let mut grads = model.clone();
     let sizes: Vec<usize> = model.tensors_mut().iter().map(|(t, _)| t.len()).collect();
     let mut adam = AdamW::new(&sizes, params.weight_decay);
@@ -393,6 +380,46 @@ fn fingerprint(
         &floats(&valid.dense),
         valid_target.as_bytes(),
     ])
+}
+
+/// What both trainers (native and candle) set up before the first epoch.
+pub(crate) struct FitSetup {
+    /// The initialized model (weights drawn from the run's init stream).
+    pub(crate) model: NeuralModel,
+    /// Training targets as the loss reads them (regression: standardized).
+    pub(crate) targets: Vec<f32>,
+    pub(crate) valid_targets: Vec<f32>,
+    /// The regression target's (mean, std), folded back into the head after training.
+    pub(crate) scale: (f64, f64),
+    /// A weight per training row (class weights).
+    pub(crate) row_weights: Vec<f32>,
+}
+
+/// Check the parameters and data, read the targets and draw the initial weights.
+pub(crate) fn prepare_fit(
+    task: Task,
+    arch: NeuralArch,
+    params: &TrainParams,
+    (train, y_train): (&Encoded, &Target),
+    (valid, y_valid): (&Encoded, &Target),
+    seed: u64,
+) -> Result<FitSetup> {
+    check_params(params)?;
+    if train.n_rows == 0 {
+        return Err(Error::NoTrainingRows);
+    }
+    if valid.n_rows == 0 {
+        return Err(Error::NoValidationRows);
+    }
+    let n_inputs = train.n_dense;
+    check_inputs(n_inputs, &arch, train)?;
+    check_inputs(n_inputs, &arch, valid)?;
+    let (targets, n_outputs, scale) = training_targets(task, y_train, train.n_rows)?;
+    let (valid_targets, _, _) = training_targets(task, y_valid, valid.n_rows)?;
+    let row_weights = row_weights(task, &targets, params.class_weights.as_deref());
+    let mut model = NeuralModel::zeros(task, arch, n_inputs, n_outputs)?;
+    initialize(&mut model, &mut Rng::derive(seed, STREAM_INIT));
+    Ok(FitSetup { model, targets, valid_targets, scale, row_weights })
 }
 
 pub(crate) fn check_params(params: &TrainParams) -> Result<()> {

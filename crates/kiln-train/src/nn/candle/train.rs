@@ -12,12 +12,9 @@ use super::candle_err;
 use super::net::{Dropout, Net, Params};
 use crate::backend::Precision;
 use crate::error::{Error, Result};
-use crate::nn::model::{NeuralArch, NeuralModel, check_inputs};
+use crate::nn::model::{NeuralArch, NeuralModel};
 use crate::nn::optim::learning_rate;
-use crate::nn::train::{
-    STREAM_DROPOUT, STREAM_INIT, STREAM_SHUFFLE, check_params, fold_target_scale, initialize, metric_of_outputs,
-    row_weights, training_targets,
-};
+use crate::nn::train::{FitSetup, STREAM_DROPOUT, STREAM_SHUFFLE, fold_target_scale, metric_of_outputs, prepare_fit};
 use crate::nn::{EpochStats, TrainParams, TrainReport};
 use crate::target::Target;
 
@@ -40,22 +37,9 @@ pub fn fit(
     seed: u64,
     mut progress: impl FnMut(&EpochStats),
 ) -> Result<(NeuralModel, TrainReport)> {
-    check_params(params)?;
-    if train.n_rows == 0 {
-        return Err(Error::NoTrainingRows);
-    }
-    if valid.n_rows == 0 {
-        return Err(Error::NoValidationRows);
-    }
-    let n_inputs = train.n_dense;
-    check_inputs(n_inputs, &arch, train)?;
-    check_inputs(n_inputs, &arch, valid)?;
-    let (targets, n_outputs, scale) = training_targets(task, y_train, train.n_rows)?;
-    let (valid_targets, _, _) = training_targets(task, y_valid, valid.n_rows)?;
-    let weights = row_weights(task, &targets, params.class_weights.as_deref());
-
-    let mut model = NeuralModel::zeros(task, arch.clone(), n_inputs, n_outputs)?;
-    initialize(&mut model, &mut Rng::derive(seed, STREAM_INIT));
+    let FitSetup { mut model, targets, valid_targets, scale, row_weights: weights } =
+        prepare_fit(task, arch.clone(), params, (train, y_train), (valid, y_valid), seed)?;
+    let n_outputs = model.n_outputs;
     let net = Net::new(&arch, precision)?;
     let mut state = State::new(&model, device, params.weight_decay)?;
     let data = DeviceData::upload(train, &targets, &weights, valid, device)?;
