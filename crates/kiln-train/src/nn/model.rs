@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use kiln_core::bundle::{Architecture, TensorData};
-use kiln_core::model::{BATCH, DenseLayer, EmbeddingTable, Layout, Network, NormKind, NormLayer};
+use kiln_core::model::{BATCH, EmbeddingTable, Layout, Network, NormKind, NormLayer};
 use kiln_core::preprocess::{Encoded, Encoding};
 use kiln_core::schema::Task;
 
@@ -78,14 +78,9 @@ pub enum TensorKind {
     Buffer,
 }
 
-/// One dense layer: `weight` is `[n_out, n_in]` (as in PyTorch), `bias` `[n_out]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Dense {
-    pub n_in: usize,
-    pub n_out: usize,
-    pub weight: Vec<f32>,
-    pub bias: Vec<f32>,
-}
+/// One dense layer: `weight` is `[n_out, n_in]` (as in PyTorch), `bias` `[n_out]`; the
+/// inference layer of kiln-core, shared so that training and serving hold one layer type.
+pub use kiln_core::model::DenseLayer as Dense;
 
 /// A layer normalization's scale and shift.
 #[derive(Debug, Clone, PartialEq)]
@@ -393,11 +388,7 @@ impl NeuralModel {
             },
             NeuralArch::ResNet { n_blocks, .. } => Layout::ResNet { n_blocks: *n_blocks },
         };
-        let dense = self
-            .dense
-            .iter()
-            .map(|d| DenseLayer { n_in: d.n_in, n_out: d.n_out, weight: d.weight.clone(), bias: d.bias.clone() })
-            .collect();
+        let dense = self.dense.clone();
         let norms = self
             .norms
             .iter()
