@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds here (no GPU needed) everything benches/gpu/run.sh runs on a GPU machine, into
 # benches/gpu/prepared/ (git-ignored): the stripped release executables kiln, mlp_train,
-# sliced_eval, sliced_gpu and kernels_gpu_test (kiln-kernels' GPU-vs-CPU tests) built with
+# sliced_eval, sliced_gpu, kernels_gpu_test (kiln-kernels' GPU-vs-CPU tests) and train_gpu_test
+# (kiln-train's unit tests, whose candle tests take KILN_TEST_DEVICE=cuda) built with
 # --features cuda, a copy of device-env.sh, and the commit.
 # Needs the CUDA 13.0 toolchain of scripts/cuda-toolchain.sh (default $CUDAENV=/tmp/cudaenv).
 #
@@ -63,6 +64,25 @@ else:
     sys.exit("prepare: cargo built no kiln-kernels gpu test")
 PY
 rm -f "$PREP/cargo-test.json"
+
+echo "== kiln-train's device tests (--features cuda; the candle trainer and predict_on on the GPU)"
+cargo test --release --locked -p kiln-train --features cuda --lib --no-run --message-format=json-render-diagnostics \
+    > "$PREP/cargo-train.json"
+python3 - "$PREP" <<'PY'
+import json, shutil, sys
+prep = sys.argv[1]
+for line in open(f"{prep}/cargo-train.json"):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "kiln_train":
+        shutil.copy(m["executable"], f"{prep}/bin/train_gpu_test")
+        break
+else:
+    sys.exit("prepare: cargo built no kiln-train test executable")
+PY
+rm -f "$PREP/cargo-train.json"
 
 echo "== kiln (kiln-cli)"
 if grep -qE '^cuda *=' crates/kiln-cli/Cargo.toml; then

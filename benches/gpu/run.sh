@@ -33,14 +33,15 @@ missing=0
 check() { # path [executable]
     if [ -f "$1" ] || [ -f "$1.gz" ]; then echo "ok       $1$([ -f "$1.gz" ] && echo .gz)"; else echo "MISSING  $1"; missing=1; fi
 }
-for exe in kiln mlp_train sliced_eval sliced_gpu kernels_gpu_test; do check "$PREP/bin/$exe"; done
+for exe in kiln mlp_train sliced_eval sliced_gpu kernels_gpu_test train_gpu_test; do check "$PREP/bin/$exe"; done
 for f in "$PREP/device-env.sh" "$PREP/COMMIT" benches/peers/torch_mlp.py benches/peers/sliced_eval.py \
     configs/adult.toml datasets/adult/adult.data datasets/adult/adult.test; do
     check "$f"
 done
 if [ "$DRY" = 1 ]; then
     bash -n "$0" && echo "ok       bash -n $0"
-    for s in "kernels_test 60" "sliced_gpu 200" "torch_f32 90" "torch_bf16 90" "kiln_f32 60" "kiln_bf16 60" "polars 150" \
+    for s in "kernels_test 60" "train_test 120" "kiln_f32 60" "torch_f32 90" "kiln_bf16 60" "torch_bf16 90" "kiln_f32_unfused 60" \
+        "sliced_gpu 200" "polars 150" \
         "adult_cpu 120" "adult_cuda 120"; do
         echo "plan     step ${s% *}: timeout ${s#* } s (within a ${BUDGET} s budget)"
     done
@@ -55,7 +56,7 @@ mkdir -p "$OUTDIR"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/bin"
-for exe in kiln mlp_train sliced_eval sliced_gpu kernels_gpu_test; do
+for exe in kiln mlp_train sliced_eval sliced_gpu kernels_gpu_test train_gpu_test; do
     if [ -f "$PREP/bin/$exe.gz" ]; then gunzip -c "$PREP/bin/$exe.gz" > "$WORK/bin/$exe"; else cp "$PREP/bin/$exe" "$WORK/bin/$exe"; fi
     chmod +x "$WORK/bin/$exe"
 done
@@ -105,13 +106,15 @@ step() { # name cap command...
 
 ROWS=1048576
 step kernels_test 60 env KILN_TEST_DEVICE=cuda "$WORK/bin/kernels_gpu_test" --test-threads 1
+step train_test 120 env KILN_TEST_DEVICE=cuda "$WORK/bin/train_gpu_test" candle --test-threads 1
+MLP=(KILN_BENCH_DEVICE=cuda KILN_BENCH_ROWS=$ROWS KILN_BENCH_EPOCHS=4)
+step kiln_f32 60 env "${MLP[@]}" KILN_BENCH_PRECISION=f32 "$WORK/bin/mlp_train"
+step torch_f32 90 "$PY" benches/peers/torch_mlp.py "$ROWS" 4 --device cuda --precision f32
+step kiln_bf16 60 env "${MLP[@]}" KILN_BENCH_PRECISION=bf16 "$WORK/bin/mlp_train"
+step torch_bf16 90 "$PY" benches/peers/torch_mlp.py "$ROWS" 4 --device cuda --precision bf16
+# The same kiln training with candle's tensor ops instead of the fused step kernels.
+step kiln_f32_unfused 60 env "${MLP[@]}" KILN_BENCH_PRECISION=f32 KILN_CUDA_FUSED=0 "$WORK/bin/mlp_train"
 step sliced_gpu 200 env KILN_GPU_OUT="$OUTDIR" KILN_BENCH_CPU_BUDGET_S=60 "$WORK/bin/sliced_gpu"
-step torch_f32 90 "$PY" benches/peers/torch_mlp.py "$ROWS" 3 --device cuda --precision f32
-step torch_bf16 90 "$PY" benches/peers/torch_mlp.py "$ROWS" 3 --device cuda --precision bf16
-step kiln_f32 60 env KILN_BENCH_DEVICE=cuda KILN_BENCH_PRECISION=f32 KILN_BENCH_ROWS=$ROWS KILN_BENCH_EPOCHS=3 \
-    "$WORK/bin/mlp_train"
-step kiln_bf16 60 env KILN_BENCH_DEVICE=cuda KILN_BENCH_PRECISION=bf16 KILN_BENCH_ROWS=$ROWS KILN_BENCH_EPOCHS=3 \
-    "$WORK/bin/mlp_train"
 step polars 150 bash -c "KILN_SLICED_DIR='$WORK/sliced' KILN_BENCH_REPS=3 '$WORK/bin/sliced_eval' \
     && KILN_PEERS=polars '$PY' benches/peers/sliced_eval.py '$WORK/sliced'"
 for dev in cpu cuda; do

@@ -59,6 +59,10 @@ def main():
         ] if x)
         row(f"MLP 64-512-512-1 training, batch 4096, {prec}", k, t, "PyTorch eager (cuda)", "samples/s", True, note)
 
+    k, u = rate("kiln_f32"), rate("kiln_f32_unfused")
+    row("MLP training f32: fused step kernels vs candle's tensor ops", k, u, "kiln, KILN_CUDA_FUSED=0",
+        "samples/s", True, "" if u is not None else f"unfused: {why('kiln_f32_unfused')}")
+
     sliced = None
     try:
         with open(os.path.join(out, "sliced_gpu.json")) as f:
@@ -87,12 +91,13 @@ def main():
     row("kiln run configs/adult.toml (wall)", cuda[1] if ok(cuda) else None, cpu[1] if ok(cpu) else None,
         "kiln --device cpu", "s", False, "" if ok(cuda) else f"cuda: {why('adult_cuda')}")
 
-    tests = steps.get("kernels_test")
-    m = re.search(r"test result: (\w+)\. (\d+) passed; (\d+) failed", log("kernels_test"))
-    if m:
-        print(f"kiln-kernels GPU-vs-CPU tests: {m.group(1)}, {m.group(2)} passed, {m.group(3)} failed\n")
-    else:
-        print(f"kiln-kernels GPU-vs-CPU tests: {why('kernels_test') if tests else 'not run'}\n")
+    for name, what in [("kernels_test", "kiln-kernels GPU-vs-CPU tests"),
+                       ("train_test", "kiln-train candle tests on the GPU (KILN_TEST_DEVICE=cuda)")]:
+        m = re.search(r"test result: (\w+)\. (\d+) passed; (\d+) failed", log(name))
+        if m:
+            print(f"{what}: {m.group(1)}, {m.group(2)} passed, {m.group(3)} failed\n")
+        else:
+            print(f"{what}: {why(name) if name in steps else 'not run'}\n")
     print("| benchmark | kiln GPU | peer | peer value | unit | kiln GPU advantage | note |")
     print("| --- | ---: | --- | ---: | --- | ---: | --- |")
     for r in rows:

@@ -4,10 +4,14 @@
 //! the compiler); everything else here is safe host code: uploads, launch shapes, downloads.
 
 mod launch;
+pub mod train;
+
+/// The cudarc types of this API (the release candle uses), for callers that hold device memory.
+pub use cudarc::driver::{CudaContext, CudaSlice, CudaStream, CudaView, CudaViewMut};
 
 use std::sync::Arc;
 
-use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig};
+use cudarc::driver::{CudaFunction, LaunchConfig};
 use cudarc::nvrtc::Ptx;
 use kiln_eval::metrics::binary::{BinaryLabel, ConfusionMatrix};
 use kiln_eval::scan::philox::seed_key;
@@ -103,6 +107,11 @@ impl Gpu {
             ctx,
             stream,
         })
+    }
+
+    /// The stream every launch of this `Gpu` goes on.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
     }
 
     /// The GPU's name as the driver reports it.

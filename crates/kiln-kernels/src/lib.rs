@@ -1,6 +1,6 @@
 //! kiln's own CUDA kernels and their CPU references.
 //!
-//! Three kernels live in the workspace's `kernels/` folder, each with a CPU reference here that
+//! Four kernel files live in the workspace's `kernels/` folder, each with a CPU reference here that
 //! the tests compare it with:
 //!
 //! - `sliced_eval.cu`: per-group confusion cells, weights, log-loss and Brier sums in one pass
@@ -11,6 +11,10 @@
 //!   [`kiln_eval::scan::philox`]. Reference: [`reference::bootstrap::replicate_sums`].
 //! - `fused_adamw.cu`: one AdamW step over a flat parameter buffer. Reference:
 //!   [`reference::adamw::step`], kiln-train's AdamW arithmetic.
+//! - `train_step.cu`: the non-matrix half of a training step for the CUDA trainer (the loss
+//!   and its gradient in one launch, the global gradient norm, clipping fused into AdamW),
+//!   launched on the trainer's own stream by [`cuda::train::TrainKernels`]. References:
+//!   [`reference::train_step`] and [`reference::adamw::step`].
 //!
 //! The host side of both evaluation kernels is [`reference::prep::Prepared`]: the rows sorted
 //! once by score on the host, then every slicing's groups as lists in decreasing score order,

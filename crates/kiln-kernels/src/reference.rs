@@ -5,3 +5,4 @@ pub mod bootstrap;
 pub mod prep;
 #[cfg(test)]
 mod tests;
+pub mod train_step;

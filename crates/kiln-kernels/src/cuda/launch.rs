@@ -5,7 +5,7 @@
 //! kernel stays inside the buffers it is given.
 #![allow(unsafe_code)]
 
-use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, CudaView, CudaViewMut, LaunchConfig, PushKernelArg};
 
 use super::{DeviceAdamW, DeviceLists, cuda_err};
 use crate::Error;
@@ -142,4 +142,85 @@ pub(super) fn fused_adamw(
     // caller) `grads` hold at least `n` entries, `decay` too when `has_decay` (else it is never
     // read); the grid-stride loop stays below `n`.
     unsafe { b.launch(cfg) }.map(drop).map_err(cuda_err("launch fused_adamw"))
+}
+
+/// Arguments of `loss_grad` besides its outputs.
+pub(super) struct LossArgs<'a, 'b> {
+    pub outputs: &'a CudaView<'b, f32>,
+    pub targets: &'a CudaView<'b, f32>,
+    pub weights: &'a CudaView<'b, f32>,
+    pub rows: u32,
+    pub n_outputs: u32,
+    pub task: i32,
+}
+
+/// `loss_grad(z, targets, weights, rows, n_outputs, task, grad, loss_acc)`.
+pub(super) fn loss_grad(
+    stream: &CudaStream,
+    f: &CudaFunction,
+    cfg: LaunchConfig,
+    a: &LossArgs<'_, '_>,
+    grad: &mut CudaSlice<f32>,
+    loss_acc: &mut CudaSlice<f64>,
+) -> Result<(), Error> {
+    let mut b = stream.launch_builder(f);
+    b.arg(a.outputs).arg(a.targets).arg(a.weights).arg(&a.rows).arg(&a.n_outputs).arg(&a.task);
+    b.arg(grad).arg(loss_acc);
+    // SAFETY: the arguments match the kernel's signature. The caller checked that `outputs` and
+    // `grad` hold `rows * n_outputs` entries (below 2³²), `targets` and `weights` `rows`, and
+    // `loss_acc` at least one; for task 0 and 2 `n_outputs` is 1, and for task 1 the kernel
+    // reads `out[cls]` only for a target class the trainer validated below `n_outputs`. The
+    // block size is `KILN_LOSS_THREADS` (1024), which the kernel's shared array assumes.
+    unsafe { b.launch(cfg) }.map(drop).map_err(cuda_err("launch loss_grad"))
+}
+
+/// `sq_norm_partial(g, n, partials)`.
+pub(super) fn sq_norm_partial(
+    stream: &CudaStream,
+    f: &CudaFunction,
+    cfg: LaunchConfig,
+    grads: &CudaView<'_, f32>,
+    n: u64,
+    partials: &mut CudaViewMut<'_, f64>,
+) -> Result<(), Error> {
+    let mut b = stream.launch_builder(f);
+    b.arg(grads).arg(&n).arg(partials);
+    // SAFETY: the arguments match the kernel's signature; `grads` holds `n` entries and the
+    // grid-stride loop stays below `n`; `partials` holds at least `cfg.grid_dim.0` entries (the
+    // caller checked `NORM_BLOCKS`); the block size is `KILN_NORM_THREADS` (256).
+    unsafe { b.launch(cfg) }.map(drop).map_err(cuda_err("launch sq_norm_partial"))
+}
+
+/// Arguments of `clip_adamw` besides the tensors and the step's scalars.
+pub(super) struct ClipAdamWArgs<'a> {
+    pub n: u64,
+    pub decay: i32,
+    pub partials: &'a CudaSlice<f64>,
+    pub n_partials: u32,
+    pub max_norm: f64,
+}
+
+/// The tensors of one `clip_adamw` launch: parameters, gradients, first and second moments.
+pub(super) type AdamWTensors<'a, 'b, 'c> =
+    (&'a mut CudaViewMut<'b, f32>, &'a CudaView<'c, f32>, &'a mut CudaSlice<f32>, &'a mut CudaSlice<f32>);
+
+/// `clip_adamw(params, grads, m, v, n, decay, beta1, beta2, eps, step_size, sqrt_correction2,
+/// shrink, partials, n_partials, max_norm)`.
+pub(super) fn clip_adamw(
+    stream: &CudaStream,
+    f: &CudaFunction,
+    cfg: LaunchConfig,
+    (params, grads, m, v): AdamWTensors<'_, '_, '_>,
+    s: &Scalars,
+    a: &ClipAdamWArgs<'_>,
+) -> Result<(), Error> {
+    let mut b = stream.launch_builder(f);
+    b.arg(params).arg(grads).arg(m).arg(v).arg(&a.n).arg(&a.decay);
+    b.arg(&s.beta1).arg(&s.beta2).arg(&s.eps).arg(&s.step_size).arg(&s.sqrt_correction2).arg(&s.shrink);
+    b.arg(a.partials).arg(&a.n_partials).arg(&a.max_norm);
+    // SAFETY: the arguments match the kernel's signature; the caller checked that `params` and
+    // `grads` hold `n` entries and `m`, `v` at least `n`, so the grid-stride loop stays inside
+    // all four; `partials` holds at least `n_partials` entries, which thread 0 of each block
+    // reads in order.
+    unsafe { b.launch(cfg) }.map(drop).map_err(cuda_err("launch clip_adamw"))
 }

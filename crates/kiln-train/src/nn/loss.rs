@@ -126,4 +126,54 @@ mod tests {
             }
         }
     }
+
+    /// The CUDA trainer's fused kernels are checked against kiln-kernels' CPU reference; that
+    /// reference must be this trainer's arithmetic, bit for bit.
+    #[test]
+    fn the_fused_kernels_reference_is_this_loss_and_this_optimizer() {
+        use kiln_kernels::reference::{adamw, train_step};
+        let mut rng = kiln_core::rng::Rng::new(21);
+        for (task, kind, n_outputs) in [
+            (Task::Binary, train_step::LossKind::Binary, 1),
+            (Task::Multiclass, train_step::LossKind::Multiclass, 4),
+            (Task::Regression, train_step::LossKind::Regression, 1),
+        ] {
+            let rows = 257;
+            let outputs: Vec<f32> = (0..rows * n_outputs).map(|_| (rng.normal() * 5.0) as f32).collect();
+            let targets: Vec<f32> = (0..rows)
+                .map(|_| {
+                    if task == Task::Regression {
+                        rng.normal() as f32
+                    } else {
+                        rng.below(n_outputs.max(2) as u64) as f32
+                    }
+                })
+                .collect();
+            let weights: Vec<f32> = (0..rows).map(|i| if i % 5 == 0 { 0.0 } else { rng.uniform() as f32 }).collect();
+            let (mut ours, mut theirs) = (vec![0.0; outputs.len()], vec![0.0; outputs.len()]);
+            let a = loss_and_gradient(task, &outputs, n_outputs, &targets, &weights, &mut ours);
+            let b = train_step::loss_grad(kind, &outputs, n_outputs, &targets, &weights, &mut theirs);
+            assert_eq!(a.to_bits(), b.to_bits(), "{task:?} loss");
+            assert_eq!(ours, theirs, "{task:?} gradient");
+        }
+        // Clipping and one AdamW step of two tensors.
+        let (mut w, mut b) = (vec![0.5f32, -1.25, 2.0], vec![0.1f32]);
+        let (gw, gb) = (vec![3.0f32, -4.0, 1.5], vec![-2.5f32]);
+        let factor = train_step::clip_factor(&[&gw, &gb], 1.0);
+        let (mut cw, mut cb) = (gw.clone(), gb.clone());
+        crate::nn::optim::clip_global_norm(&mut [&mut cw[..], &mut cb[..]], 1.0);
+        assert_eq!(cw, gw.iter().map(|g| g * factor).collect::<Vec<_>>());
+        assert_eq!(cb, gb.iter().map(|g| g * factor).collect::<Vec<_>>());
+        let mut opt = crate::nn::optim::AdamW::new(&[3, 1], 0.01);
+        let (mut rw, mut rb) = (w.clone(), b.clone());
+        opt.begin_step();
+        opt.update(0, &mut w, &cw, 1e-3, true);
+        opt.update(1, &mut b, &cb, 1e-3, false);
+        let s = adamw::Scalars::new(&adamw::Hyper::new(1e-3, 0.01), 1);
+        let (mut m, mut v) = (vec![0.0; 3], vec![0.0; 3]);
+        adamw::step(&mut rw, &cw, &mut m, &mut v, None, &s);
+        let (mut m, mut v) = (vec![0.0; 1], vec![0.0; 1]);
+        adamw::step(&mut rb, &cb, &mut m, &mut v, Some(&[0]), &s);
+        assert_eq!((w, b), (rw, rb));
+    }
 }

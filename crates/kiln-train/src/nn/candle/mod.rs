@@ -1,6 +1,7 @@
 //! The candle trainer: the same neural models as [`crate::nn::fit`] (linear, MLP with or
-//! without layer norm and residuals, the tabular ResNet), trained with candle tensors on a
-//! `candle_core::Device`, the CPU or a CUDA GPU.
+//! without layer norm and residuals, the tabular ResNet with or without categorical
+//! embeddings; not batch norm), trained with candle tensors on a `candle_core::Device`, the CPU
+//! or a CUDA GPU.
 //!
 //! Same semantics as the native trainer:
 //! - initial weights drawn from kiln's generator by the native initializer, then uploaded;
@@ -11,6 +12,11 @@
 //!   `relu(z) − z·y + log1p(exp(−|z|))`, softmax cross-entropy, squared error; the loss
 //!   gradient with respect to the outputs is the native one (`σ(z) − y`, `softmax − onehot`,
 //!   `2(z − y)`, weighted) and candle's autograd carries it back through the network;
+//! - on a CUDA device the loss and its gradient, clipping and AdamW are kiln's fused kernels
+//!   (`fused`, `kernels/train_step.cu`) with the native arithmetic, instead of candle's tensor
+//!   ops (which the CPU device keeps); `KILN_CUDA_FUSED=0` turns them off;
+//! - embeddings looked up per batch from device-resident codes (`index_select`), the tables'
+//!   gradients scatter-added by candle's autograd;
 //! - early stopping on the validation metric with the best weights restored, and the
 //!   regression target standardized during training then folded into the head.
 //!
@@ -28,6 +34,8 @@
 //! The fitted weights are copied back into a [`crate::nn::NeuralModel`], so bundles, export
 //! and prediction are those of the native path.
 
+#[cfg(feature = "cuda")]
+mod fused;
 mod net;
 mod predict;
 mod train;

@@ -3,6 +3,7 @@
 //! from kiln's generator.
 
 use candle_core::{D, DType, Device, Tensor, Var};
+use kiln_core::preprocess::Encoded;
 use kiln_core::rng::Rng;
 
 use super::candle_err;
@@ -105,11 +106,6 @@ impl Net {
     pub(super) fn new(arch: &NeuralArch, precision: Precision) -> Result<Self> {
         let (activation, layer_norm) = match arch {
             NeuralArch::Linear => (Activation::Relu, false),
-            NeuralArch::ResNet { cardinalities, .. } if !cardinalities.is_empty() => {
-                return Err(Error::UnsupportedNeural {
-                    what: "categorical embeddings on the candle backend (drop `embedding_dim` for one-hot inputs, or --device cpu)",
-                });
-            }
             NeuralArch::ResNet { .. } => (Activation::Relu, true),
             NeuralArch::Mlp { activation, norm, .. } => match norm {
                 Norm::None => (*activation, false),
@@ -124,18 +120,35 @@ impl Net {
         Ok(Self { arch: arch.clone(), activation, layer_norm, precision })
     }
 
-    /// The outputs `[rows, n_outputs]` of `input` `[rows, n_inputs]`; dropout only when given.
+    /// The outputs `[rows, n_outputs]` of `input` `[rows, n_inputs]` and, for a ResNet with
+    /// embeddings, the rows' category `codes` (`[n_codes, rows]`, see [`codes_by_feature`]);
+    /// dropout only when given.
     pub(super) fn forward(
         &self,
         params: &[Tensor],
         n_dense: usize,
-        input: &Tensor,
+        (input, codes): (&Tensor, Option<&Tensor>),
         mut dropout: Option<&mut Dropout>,
     ) -> candle_core::Result<Tensor> {
         let dense = |layer: usize| (&params[2 * layer], &params[2 * layer + 1]);
         let norm = |index: usize| (&params[2 * n_dense + 2 * index], &params[2 * n_dense + 2 * index + 1]);
         match &self.arch {
-            NeuralArch::ResNet { n_blocks, .. } => {
+            NeuralArch::ResNet { n_blocks, cardinalities, .. } => {
+                // The dense features, then each categorical column's embedding (the native
+                // `embedding::gather` layout); the tables follow the norms' tensors.
+                let embedded;
+                let input = if cardinalities.is_empty() {
+                    input
+                } else {
+                    let codes = codes.ok_or_else(|| candle_core::Error::msg("the ResNet's embeddings need codes"))?;
+                    let first = 2 * n_dense + 2 * (n_blocks + 1);
+                    let mut parts = vec![input.clone()];
+                    for feature in 0..cardinalities.len() {
+                        parts.push(params[first + feature].index_select(&codes.get(feature)?, 0)?);
+                    }
+                    embedded = Tensor::cat(&parts, 1)?;
+                    &embedded
+                };
                 let (w, b) = dense(0);
                 let mut x = self.linear(input, w, b)?;
                 for block in 0..*n_blocks {
@@ -214,4 +227,29 @@ fn activate(activation: Activation, x: &Tensor) -> candle_core::Result<Tensor> {
         Activation::Silu => x.silu(),
         Activation::Tanh => x.tanh(),
     }
+}
+
+/// `data`'s category codes by feature, `[n_codes, n_rows]` row-major (each feature's codes
+/// contiguous, so a batch's column is one slice), a code outside its table's vocabulary
+/// replaced by 0 (the `__other__` row), as the native lookup reads it. Empty without codes.
+pub(super) fn codes_by_feature(data: &Encoded, cardinalities: &[usize]) -> Vec<u32> {
+    let (n_rows, n_codes) = (data.n_rows, data.n_codes.min(cardinalities.len()));
+    let mut out = vec![0u32; n_codes * n_rows];
+    for (feature, &cardinality) in cardinalities.iter().enumerate().take(n_codes) {
+        for row in 0..n_rows {
+            let code = data.codes[row * data.n_codes + feature];
+            out[feature * n_rows + row] = if (code as usize) < cardinality { code } else { 0 };
+        }
+    }
+    out
+}
+
+/// The device tensor of [`codes_by_feature`], or `None` for a network without embeddings.
+pub(super) fn upload_codes(data: &Encoded, arch: &NeuralArch, device: &Device) -> candle_core::Result<Option<Tensor>> {
+    let cardinalities = arch.cardinalities();
+    if cardinalities.is_empty() {
+        return Ok(None);
+    }
+    let codes = codes_by_feature(data, cardinalities);
+    Tensor::from_vec(codes, (cardinalities.len(), data.n_rows), device).map(Some)
 }

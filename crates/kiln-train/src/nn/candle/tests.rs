@@ -295,6 +295,69 @@ fn a_bundles_predictions_on_the_device_match_the_cpu() {
     }
 }
 
+/// `data` with two categorical columns (cardinalities 5 and 3) as index codes.
+fn with_codes(mut data: Encoded, seed: u64) -> Encoded {
+    let mut rng = Rng::new(seed);
+    data.n_codes = 2;
+    data.codes = (0..data.n_rows).flat_map(|_| [rng.below(5) as u32, rng.below(3) as u32]).collect();
+    data
+}
+
+const EMBEDDED_RESNET: fn() -> NeuralArch =
+    || NeuralArch::ResNet { d_block: 16, d_hidden: 32, n_blocks: 2, d_embedding: 4, cardinalities: vec![5, 3] };
+
+#[test]
+#[allow(clippy::print_stderr)] // the measured differences (shown with --nocapture)
+fn embeddings_follow_the_native_trainer_and_predict_alike_on_the_device() {
+    for (task, dropout) in [(Task::Binary, 0.0), (Task::Multiclass, 0.2)] {
+        let (train, y_train) = synthetic(task, 700, 1);
+        let (valid, y_valid) = synthetic(task, 300, 2);
+        let (train, valid) = (with_codes(train, 3), with_codes(valid, 4));
+        let params = params(3, dropout);
+        let native =
+            nn::fit(task, EMBEDDED_RESNET(), &params, &train, &y_train, &valid, &y_valid, 42, |_| {}).expect("native");
+        let device = test_device();
+        let candle = super::fit(
+            &device,
+            Precision::F32,
+            task,
+            EMBEDDED_RESNET(),
+            &params,
+            &train,
+            &y_train,
+            &valid,
+            &y_valid,
+            42,
+            |_| {},
+        )
+        .expect("candle");
+        let weights = max_weight_difference(&native.0, &candle.0);
+        let predictions = max_prediction_difference(&native.0, &candle.0, &valid);
+        eprintln!("resnet embeddings {task:?}: max |Δw| {weights:e}, max |Δp| {predictions:e}");
+        assert!(weights <= WEIGHT_TOLERANCE, "{task:?}: max |Δw| = {weights:e}");
+        assert!(predictions <= PREDICTION_TOLERANCE, "{task:?}: max |Δp| = {predictions:e}");
+        assert_eq!(native.1.best_epoch, candle.1.best_epoch);
+        // The tables were trained (not left at their initial values) on both paths.
+        let table = |m: &NeuralModel| m.embeddings[0].weight.clone();
+        let (untrained, _) =
+            nn::fit(task, EMBEDDED_RESNET(), &params_epochs0(), &train, &y_train, &valid, &y_valid, 42, |_| {})
+                .expect("one step");
+        assert_ne!(table(&candle.0), table(&untrained));
+        // A bundle of the model predicts the same on the device as on the CPU.
+        let bundled =
+            NeuralModel::from_tensors(task, &native.0.architecture(), &native.0.to_tensors()).expect("reload");
+        let cpu = bundled.predict(&valid).expect("cpu");
+        let on_device = super::predict_on(&device, &bundled, &valid).expect("device");
+        let diff = cpu.values.iter().zip(&on_device.values).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(diff <= DEVICE_PREDICTION_TOLERANCE, "{task:?}: max |Δ| {diff}");
+    }
+}
+
+/// One epoch at a learning rate of almost 0: the initial weights, for comparison.
+fn params_epochs0() -> TrainParams {
+    TrainParams { lr: 1e-30, ..params(1, 0.0) }
+}
+
 #[test]
 fn predicting_with_batch_norm_on_the_device_is_refused_clearly() {
     let (train, y_train) = synthetic(Task::Binary, 300, 5);

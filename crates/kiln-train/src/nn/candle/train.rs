@@ -9,7 +9,7 @@ use kiln_core::rng::Rng;
 use kiln_core::schema::Task;
 
 use super::candle_err;
-use super::net::{Dropout, Net, Params};
+use super::net::{Dropout, Net, Params, upload_codes};
 use crate::backend::Precision;
 use crate::error::{Error, Result};
 use crate::nn::model::{NeuralArch, NeuralModel};
@@ -41,8 +41,8 @@ pub fn fit(
         prepare_fit(task, arch.clone(), params, (train, y_train), (valid, y_valid), seed)?;
     let n_outputs = model.n_outputs;
     let net = Net::new(&arch, precision)?;
-    let mut state = State::new(&model, device, params.weight_decay)?;
-    let data = DeviceData::upload(train, &targets, &weights, valid, device)?;
+    let mut state = State::new(&model, device, params.weight_decay, (task, n_outputs))?;
+    let data = DeviceData::upload((train, valid), &arch, (&targets, &weights), device)?;
     let loss = Loss::new(task, n_outputs, device)?;
 
     let batch = params.batch_size.min(train.n_rows);
@@ -67,16 +67,28 @@ pub fn fit(
         for start in (0..train.n_rows).step_by(batch) {
             let rows = batch.min(train.n_rows - start);
             let index = order_t.narrow(0, start, rows).map_err(&err)?;
-            let (x, t, w) = data.gather(&index).map_err(&err)?;
+            let (x, codes, t, w) = data.gather(&index).map_err(&err)?;
             let tracked = state.params.tracked();
-            let outputs = net.forward(&tracked, state.params.n_dense(), &x, dropout.as_mut()).map_err(&err)?;
-            let (batch_loss, grad_outputs) = loss.loss_and_gradient(&outputs.detach(), &t, &w).map_err(&err)?;
-            loss_sum = (loss_sum + batch_loss).map_err(&err)?;
+            let outputs =
+                net.forward(&tracked, state.params.n_dense(), (&x, codes.as_ref()), dropout.as_mut()).map_err(&err)?;
+            let grad_outputs = match state.fused_mut() {
+                #[cfg(feature = "cuda")]
+                Some(fused) => fused.loss_grad(&outputs.detach(), &t, &w).map_err(&err)?,
+                _ => {
+                    let (batch_loss, grad_outputs) = loss.loss_and_gradient(&outputs.detach(), &t, &w).map_err(&err)?;
+                    loss_sum = (loss_sum + batch_loss).map_err(&err)?;
+                    grad_outputs
+                }
+            };
             let lr = learning_rate(params.lr, step, warmup_steps, total_steps);
             state.step(&outputs, &grad_outputs, params.clip_norm, lr).map_err(&err)?;
             step += 1;
         }
-        let loss_sum = f64::from(loss_sum.to_scalar::<f32>().map_err(&err)?);
+        let loss_sum = match state.fused_mut() {
+            #[cfg(feature = "cuda")]
+            Some(fused) => fused.take_loss().map_err(&err)?,
+            _ => f64::from(loss_sum.to_scalar::<f32>().map_err(&err)?),
+        };
         if !loss_sum.is_finite() {
             return Err(Error::NonFiniteLoss { epoch, step: step.saturating_sub(1) });
         }
@@ -113,28 +125,44 @@ pub fn fit(
     Ok((model, report))
 }
 
-/// The training and validation data, resident on the device.
+/// The training and validation data, resident on the device: dense features, category codes
+/// by feature (`[n_codes, n_rows]`, for embeddings), targets and row weights.
 struct DeviceData {
     x: Tensor,
+    codes: Option<Tensor>,
     targets: Tensor,
     weights: Tensor,
     valid: Tensor,
+    valid_codes: Option<Tensor>,
 }
 
 impl DeviceData {
-    fn upload(train: &Encoded, targets: &[f32], weights: &[f32], valid: &Encoded, device: &Device) -> Result<Self> {
+    fn upload(
+        (train, valid): (&Encoded, &Encoded),
+        arch: &NeuralArch,
+        (targets, weights): (&[f32], &[f32]),
+        device: &Device,
+    ) -> Result<Self> {
         let err = candle_err("uploading the data to the device");
         Ok(Self {
             x: Tensor::from_slice(&train.dense, (train.n_rows, train.n_dense), device).map_err(&err)?,
+            codes: upload_codes(train, arch, device).map_err(&err)?,
             targets: Tensor::from_slice(targets, targets.len(), device).map_err(&err)?,
             weights: Tensor::from_slice(weights, weights.len(), device).map_err(&err)?,
             valid: Tensor::from_slice(&valid.dense, (valid.n_rows, valid.n_dense), device).map_err(&err)?,
+            valid_codes: upload_codes(valid, arch, device).map_err(&err)?,
         })
     }
 
-    /// The batch's inputs, targets and row weights.
-    fn gather(&self, index: &Tensor) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
-        Ok((self.x.index_select(index, 0)?, self.targets.index_select(index, 0)?, self.weights.index_select(index, 0)?))
+    /// The batch's inputs, codes, targets and row weights.
+    #[allow(clippy::type_complexity)]
+    fn gather(&self, index: &Tensor) -> candle_core::Result<(Tensor, Option<Tensor>, Tensor, Tensor)> {
+        Ok((
+            self.x.index_select(index, 0)?,
+            self.codes.as_ref().map(|c| c.index_select(index, 1)).transpose()?,
+            self.targets.index_select(index, 0)?,
+            self.weights.index_select(index, 0)?,
+        ))
     }
 
     /// The model's raw outputs on the validation rows, row-major, on the host.
@@ -143,8 +171,10 @@ impl DeviceData {
         let n_rows = self.valid.dim(0)?;
         let mut chunks = Vec::new();
         for start in (0..n_rows).step_by(EVAL_BATCH) {
-            let x = self.valid.narrow(0, start, EVAL_BATCH.min(n_rows - start))?;
-            chunks.push(net.forward(&values, params.n_dense(), &x, None)?);
+            let len = EVAL_BATCH.min(n_rows - start);
+            let x = self.valid.narrow(0, start, len)?;
+            let codes = self.valid_codes.as_ref().map(|c| c.narrow(1, start, len)).transpose()?;
+            chunks.push(net.forward(&values, params.n_dense(), (&x, codes.as_ref()), None)?);
         }
         Tensor::cat(&chunks, 0)?.flatten_all()?.to_vec1()
     }
@@ -206,7 +236,8 @@ impl Loss {
     }
 }
 
-/// The parameters and AdamW's moments, all on the device.
+/// The parameters and AdamW's moments, all on the device; on a GPU, the fused kernels that
+/// step them (which then keep the moments).
 struct State {
     params: Params,
     first: Vec<Tensor>,
@@ -214,16 +245,59 @@ struct State {
     weight_decay: f64,
     /// Steps taken so far (for bias correction).
     t: i32,
+    #[cfg(feature = "cuda")]
+    fused: Option<super::fused::Fused>,
 }
 
+/// What [`State::fused_mut`] returns in a build without CUDA: never a value.
+#[cfg(not(feature = "cuda"))]
+enum NoFused {}
+
 impl State {
-    fn new(model: &NeuralModel, device: &Device, weight_decay: f64) -> Result<Self> {
+    fn new(model: &NeuralModel, device: &Device, weight_decay: f64, (task, n_outputs): (Task, usize)) -> Result<Self> {
         let params = Params::upload(model, device)?;
+        #[cfg(feature = "cuda")]
+        let fused = super::fused::Fused::new(device, &params, task, n_outputs)
+            .map_err(candle_err("loading the fused kernels"))?;
+        #[cfg(feature = "cuda")]
+        let fused_keeps_moments = fused.is_some();
+        #[cfg(not(feature = "cuda"))]
+        let fused_keeps_moments = {
+            let _ = (task, n_outputs);
+            false
+        };
         let zeros = |v: &candle_core::Var| v.as_tensor().zeros_like();
-        let first: Vec<Tensor> =
-            params.vars.iter().map(zeros).collect::<candle_core::Result<_>>().map_err(candle_err("starting AdamW"))?;
-        let second = first.clone();
-        Ok(Self { params, first, second, weight_decay, t: 0 })
+        let (first, second) = if fused_keeps_moments {
+            (Vec::new(), Vec::new())
+        } else {
+            let first: Vec<Tensor> = params
+                .vars
+                .iter()
+                .map(zeros)
+                .collect::<candle_core::Result<_>>()
+                .map_err(candle_err("starting AdamW"))?;
+            (first.clone(), first)
+        };
+        Ok(Self {
+            params,
+            first,
+            second,
+            weight_decay,
+            t: 0,
+            #[cfg(feature = "cuda")]
+            fused,
+        })
+    }
+
+    /// The fused kernels, on a GPU.
+    #[cfg(feature = "cuda")]
+    fn fused_mut(&mut self) -> Option<&mut super::fused::Fused> {
+        self.fused.as_mut()
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    fn fused_mut(&mut self) -> Option<NoFused> {
+        None
     }
 
     /// Back-propagate `grad_outputs` from `outputs`, clip the gradients to `clip_norm` (global
@@ -245,6 +319,11 @@ impl State {
                 None => var.as_tensor().zeros_like()?,
             });
         }
+        self.t += 1;
+        #[cfg(feature = "cuda")]
+        if let Some(fused) = self.fused.as_mut() {
+            return fused.step(&self.params, &g, (lr, self.weight_decay, self.t as u64), clip_norm);
+        }
         if let Some(max_norm) = clip_norm {
             let mut sum = Tensor::zeros((), DType::F32, outputs.device())?;
             for grad in &g {
@@ -257,7 +336,6 @@ impl State {
                 *grad = grad.broadcast_mul(&factor)?;
             }
         }
-        self.t += 1;
         let (beta1, beta2, eps) = (0.9f64, 0.999f64, 1e-8f64);
         let correction1 = 1.0 - beta1.powi(self.t);
         let correction2 = 1.0 - beta2.powi(self.t);
