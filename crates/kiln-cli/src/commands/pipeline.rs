@@ -25,6 +25,7 @@ use kiln_train::session::{Score, fit_model_on, score};
 use polars::prelude::DataFrame;
 
 use crate::commands::checkpoints::{self, Finished};
+use crate::commands::train::{DeviceArgs, ResumeArgs};
 use crate::output::{self, Format, Table as OutTable, num};
 use crate::progress::Progress;
 use crate::run_config::{self, LoadedConfig};
@@ -40,6 +41,28 @@ pub(crate) struct PipelineOptions<'a> {
     pub(crate) resume: Option<&'a str>,
     pub(crate) checkpoint_every: usize,
     pub(crate) format: Format,
+}
+
+impl<'a> PipelineOptions<'a> {
+    /// The options of `command` from its arguments; without `resume` (`kiln compare`), no
+    /// resuming and no checkpoints.
+    pub(crate) fn new(
+        config: &'a Path,
+        command: &'static str,
+        device: &DeviceArgs,
+        resume: Option<&'a ResumeArgs>,
+        format: Format,
+    ) -> Self {
+        Self {
+            config,
+            device: device.device,
+            precision: device.precision,
+            command,
+            resume: resume.and_then(|r| r.resume.as_deref()),
+            checkpoint_every: resume.map_or(0, |r| r.checkpoint_every),
+            format,
+        }
+    }
 }
 
 /// Everything prepared before the models are fitted.

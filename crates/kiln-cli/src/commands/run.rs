@@ -7,16 +7,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use kiln_core::device::DeviceSpec;
 use kiln_eval::data::{CurvePoint, ModelOutput};
 use kiln_eval::evaluate::{EvalInput, evaluate};
 use kiln_eval::report::EvalReport;
 use kiln_track::{AuditAction, NewAuditEvent, NewModelVersion};
-use kiln_train::backend::Precision;
 use serde::Serialize;
 
 use super::evaluation::{eval_data, files_table, measure_cost, report_tables, scores, write_report};
 use super::pipeline::{self, Fitted, PipelineOptions, Session};
+use super::train::{DeviceArgs, ResumeArgs};
 use crate::output::{self, Format, Table};
 use crate::progress::Progress;
 use crate::{EXIT_FAILED, EXIT_OK};
@@ -32,20 +31,12 @@ pub struct RunArgs {
     /// (default `.kiln/bundles/<project>-<model>-<run>.safetensors`).
     #[arg(long)]
     pub bundle: Option<PathBuf>,
-    /// auto, cpu, cuda or cuda:N (neural models; baselines and trees train on the CPU).
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceSpec,
-    /// f32, or bf16 matrix products (needs --device cuda or cpu-candle).
-    #[arg(long, default_value = "f32")]
-    pub precision: Precision,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
-    /// Continue the interrupted run RUN_ID (see `kiln train --resume`).
-    #[arg(long, value_name = "RUN_ID")]
-    pub resume: Option<String>,
-    /// Save each neural model's training state every N epochs (0: never).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub checkpoint_every: usize,
+    #[command(flatten)]
+    pub resume: ResumeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -55,12 +46,8 @@ pub struct CompareArgs {
     /// The report folder (default `.kiln/reports/<project>-<run id>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// auto, cpu, cuda or cuda:N (neural models; baselines and trees train on the CPU).
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceSpec,
-    /// f32, or bf16 matrix products (needs --device cuda or cpu-candle).
-    #[arg(long, default_value = "f32")]
-    pub precision: Precision,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -78,28 +65,12 @@ struct RunResult<'a> {
 }
 
 pub fn run(args: &RunArgs, store_path: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let options = PipelineOptions {
-        config: &args.config,
-        device: args.device,
-        precision: args.precision,
-        command: "run",
-        resume: args.resume.as_deref(),
-        checkpoint_every: args.checkpoint_every,
-        format: args.format,
-    };
+    let options = PipelineOptions::new(&args.config, "run", &args.device, Some(&args.resume), args.format);
     whole_path(&options, args.out.as_deref(), Some(args.bundle.as_deref()), store_path, &progress, out)
 }
 
 pub fn compare(args: &CompareArgs, store_path: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let options = PipelineOptions {
-        config: &args.config,
-        device: args.device,
-        precision: args.precision,
-        command: "compare",
-        resume: None,
-        checkpoint_every: 0,
-        format: args.format,
-    };
+    let options = PipelineOptions::new(&args.config, "compare", &args.device, None, args.format);
     whole_path(&options, args.out.as_deref(), None, store_path, &progress, out)
 }
 

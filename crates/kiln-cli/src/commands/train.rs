@@ -31,14 +31,29 @@ pub struct TrainArgs {
     /// Where to write the bundle (default `.kiln/bundles/<project>-<model>-<run>.safetensors`).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    #[command(flatten)]
+    pub resume: ResumeArgs,
+}
+
+/// Where and at what precision the neural models train (`kiln train`, `kiln run`, `kiln compare`).
+#[derive(Debug, Args)]
+pub struct DeviceArgs {
     /// auto, cpu, cuda or cuda:N (neural models; baselines and trees train on the CPU).
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
     /// f32, or bf16 matrix products (needs --device cuda or cpu-candle).
     #[arg(long, default_value = "f32")]
     pub precision: Precision,
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+}
+
+/// Resuming an interrupted run, and how often to save what resuming needs (`kiln train`,
+/// `kiln run`).
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
     /// Continue the interrupted (or failed) run RUN_ID with the same config and data: models
     /// it finished are reloaded, a neural model continues from its last checkpoint, and the
     /// run ends under its own id. Repeats an uninterrupted run exactly unless a model has a
@@ -86,15 +101,7 @@ struct TrainResult {
 }
 
 pub fn train(args: &TrainArgs, store_path: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let options = PipelineOptions {
-        config: &args.config,
-        device: args.device,
-        precision: args.precision,
-        command: "train",
-        resume: args.resume.as_deref(),
-        checkpoint_every: args.checkpoint_every,
-        format: args.format,
-    };
+    let options = PipelineOptions::new(&args.config, "train", &args.device, Some(&args.resume), args.format);
     let Some(mut session) = pipeline::prepare(&options, store_path, &progress, out)? else { return Ok(EXIT_FAILED) };
     let fitted = session.fit_all(&options, &progress)?;
     let best = (0..fitted.len())
