@@ -8,7 +8,7 @@
 # Environment: KILN_GPU_PREPARED (default benches/gpu/prepared), KILN_GPU_RESULTS (results
 # folder), PYTHON (default /opt/torch/.venv/bin/python3, else python3: PyTorch, and polars for
 # the polars step), KILN_GPU_BUDGET_S (default 450: no step starts past it, and each step's
-# timeout ends within it).
+# timeout ends within it), KILN_GPU_STEPS (space-separated step names: run only those).
 #
 # Steps, in order of priority, each under `timeout`, each log kept:
 #   kernels_test kiln-kernels' GPU-vs-CPU tests (KILN_TEST_DEVICE=cuda: fail without a GPU)
@@ -85,6 +85,9 @@ printf 'step\trc\tseconds\n' > "$OUTDIR/steps.tsv"
 step() { # name cap command...
     local name=$1 cap=$2
     shift 2
+    if [ -n "${KILN_GPU_STEPS:-}" ] && [[ " $KILN_GPU_STEPS " != *" $name "* ]]; then
+        return
+    fi
     local left=$((BUDGET - ($(date +%s) - START)))
     local t=$((cap < left ? cap : left))
     if [ "$t" -lt 15 ]; then

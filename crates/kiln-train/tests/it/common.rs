@@ -1,12 +1,21 @@
-//! Shared helpers: the shipped Adult data, small hand-made frames, schemas.
+//! Shared helpers: the shipped Adult data, a fitted model through a real bundle file, small
+//! hand-made frames, schemas.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use kiln_core::bundle::{Bundle, DataHashes, FORMAT_VERSION, Manifest, ReferenceDistributions};
 
 use kiln_core::preprocess::{PreprocessConfig, Preprocessor};
 use kiln_core::schema::{Column, DType, Role, Schema, Task};
 use kiln_data::load::{Source, load};
 use kiln_data::plan::DataPlan;
 use kiln_data::split::{Part, assign};
+use kiln_train::config::PlannedModel;
+use kiln_train::nn::TrainReport;
+use kiln_train::predictions::Predictions;
+use kiln_train::session::fit_model;
+use kiln_train::trained::TrainedModel;
 use polars::prelude::DataFrame;
 
 /// The repository root.
@@ -39,6 +48,56 @@ pub(crate) fn adult() -> Adult {
     let preprocessor =
         kiln_data::fit::fit_preprocessor(&plan.preprocess, &train, &train_file.schema).expect("preprocessor");
     Adult { schema: train_file.schema, plan, train, valid, test: test_file.df, preprocessor }
+}
+
+/// A model fitted on Adult as the binary fits it, and its bundle after a round trip through a
+/// file (the run's preprocessor in the manifest).
+pub(crate) struct Reloaded {
+    pub(crate) model: TrainedModel,
+    pub(crate) report: Option<TrainReport>,
+    /// The model's predictions of adult.test before the round trip.
+    pub(crate) predictions: Predictions,
+    pub(crate) bundle: Bundle,
+}
+
+/// Fit `planned` (seed 42), predict adult.test, write the bundle to a temporary file named
+/// after `tag` and the model, and read it back.
+pub(crate) fn fit_and_reload(data: &Adult, planned: &PlannedModel, tag: &str) -> Reloaded {
+    let (model, report, _) = fit_model(
+        planned,
+        42,
+        &data.preprocessor,
+        &data.train,
+        &data.valid,
+        &data.schema,
+        None,
+        &mut |_: &kiln_train::nn::EpochStats| {},
+    )
+    .expect("fit");
+    let predictions = model.predict(&data.test).expect("predict");
+    let (architecture, tensors) = model.to_bundle_parts(predictions.n_outputs).expect("bundle parts");
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION.into(),
+        task: data.schema.task,
+        schema: data.schema.clone(),
+        preprocessor: data.preprocessor.clone(),
+        architecture,
+        hyperparameters: serde_json::Value::Null,
+        data: DataHashes { data_hash: "d".into(), schema_hash: "s".into(), split_hash: "p".into() },
+        metrics: BTreeMap::new(),
+        reference: ReferenceDistributions::default(),
+        git_commit: None,
+        git_dirty: false,
+        kiln_version: "test".into(),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        device: "cpu".into(),
+    };
+    let name = &planned.name;
+    let path = std::env::temp_dir().join(format!("kiln-{tag}-{}-{name}.safetensors", std::process::id()));
+    Bundle::new(manifest, tensors).write(&path).expect("write");
+    let read = Bundle::read(&path);
+    std::fs::remove_file(&path).ok();
+    Reloaded { model, report, predictions, bundle: read.expect("read") }
 }
 
 /// Labels of a binary table: true for the schema's positive class.

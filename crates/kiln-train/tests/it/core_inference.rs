@@ -5,16 +5,13 @@
 //! inference forward pass is also checked against training's own forward pass in evaluation
 //! mode).
 
-use std::collections::BTreeMap;
-
-use kiln_core::bundle::{Bundle, DataHashes, FORMAT_VERSION, Manifest, ReferenceDistributions};
 use kiln_core::model::Model;
 use kiln_data::fit::{feature_columns, with_refs};
 use kiln_train::config::{ModelsSection, PlannedModel};
 use kiln_train::session::fit_model;
 use kiln_train::trained::TrainedModel;
 
-use crate::common::{Adult, adult};
+use crate::common::{Adult, Reloaded, adult, fit_and_reload};
 
 /// One model of each kind, small enough to train in seconds.
 const MODELS: &str = r#"
@@ -105,41 +102,8 @@ fn planned(data: &Adult, name: &str) -> PlannedModel {
 /// kiln-core's scores of adult.test and `TrainedModel::predict`'s.
 fn core_difference(name: &str) -> f64 {
     let data = adult();
-    let planned = planned(&data, name);
-    let (model, _, _) = fit_model(
-        &planned,
-        42,
-        &data.preprocessor,
-        &data.train,
-        &data.valid,
-        &data.schema,
-        None,
-        &mut |_: &kiln_train::nn::EpochStats| {},
-    )
-    .expect("fit");
-    let trained = model.predict(&data.test).expect("predict");
-    let (architecture, tensors) = model.to_bundle_parts(trained.n_outputs).expect("bundle parts");
-    let manifest = Manifest {
-        format_version: FORMAT_VERSION.into(),
-        task: data.schema.task,
-        schema: data.schema.clone(),
-        preprocessor: data.preprocessor.clone(),
-        architecture,
-        hyperparameters: serde_json::Value::Null,
-        data: DataHashes { data_hash: "d".into(), schema_hash: "s".into(), split_hash: "p".into() },
-        metrics: BTreeMap::new(),
-        reference: ReferenceDistributions::default(),
-        git_commit: None,
-        git_dirty: false,
-        kiln_version: "test".into(),
-        created_at: "2026-01-01T00:00:00Z".into(),
-        device: "cpu".into(),
-    };
-    let path = std::env::temp_dir().join(format!("kiln-core-inference-{}-{name}.safetensors", std::process::id()));
-    Bundle::new(manifest, tensors).write(&path).expect("write");
-    let read = Bundle::read(&path);
-    std::fs::remove_file(&path).ok();
-    let core = Model::from_bundle(&read.expect("read")).expect("kiln-core rebuilds the model");
+    let Reloaded { model, predictions: trained, bundle, .. } = fit_and_reload(&data, &planned(&data, name), "core");
+    let core = Model::from_bundle(&bundle).expect("kiln-core rebuilds the model");
     assert_eq!(core.kind(), model.kind());
     assert_eq!(core.n_outputs(), trained.n_outputs);
     let columns = feature_columns(&data.test, &data.schema).expect("columns");
