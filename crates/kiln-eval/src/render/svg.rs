@@ -294,18 +294,13 @@ fn metric_suffix(slice: &SliceReport, metric: &str) -> String {
 /// chance diagonal, and a legend with each slice's ROC AUC.
 pub(super) fn roc(model: &str, slicing: &SlicingReport, overall: Option<&SliceReport>) -> String {
     let f = SQUARE;
-    let mut out = String::new();
-    open(&mut out, "roc", model, &format!("ROC curves of {model} by {}", slicing.name), SQUARE_W, SQUARE_H);
-    text(
-        &mut out,
-        f.left,
-        18.0,
-        "start",
-        r##" font-weight="600" font-size="12" fill="#222""##,
+    let mut out = square_plot(
+        "roc",
+        model,
+        &format!("ROC curves of {model} by {}", slicing.name),
         &format!("ROC by {}", truncate(&slicing.name, 40)),
+        ("False positive rate", "True positive rate"),
     );
-    axes(&mut out, &f, "False positive rate", "True positive rate");
-    diagonal(&mut out, &f);
     let mut entries = Vec::new();
     let is_overall = slicing.name == crate::slices::OVERALL;
     if !is_overall && let Some(o) = overall.filter(|o| !o.roc.is_empty()) {
@@ -318,12 +313,37 @@ pub(super) fn roc(model: &str, slicing: &SlicingReport, overall: Option<&SliceRe
         polyline(&mut out, &f, &s.roc.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>(), color, dashed, 2.0);
         entries.push(Entry::new(&s.value, metric_suffix(s, "roc_auc"), color, dashed));
     }
+    let notes = ("no curve: one class only or suppressed", None);
+    finish_square(out, "Slice · ROC AUC", &entries, left_out, notes)
+}
+
+/// A square plot's opening: the SVG element, its heading, both axes and the diagonal.
+fn square_plot(class: &str, model: &str, label: &str, heading: &str, (x_title, y_title): (&str, &str)) -> String {
+    let f = SQUARE;
+    let mut out = String::new();
+    open(&mut out, class, model, label, SQUARE_W, SQUARE_H);
+    text(&mut out, f.left, 18.0, "start", r##" font-weight="600" font-size="12" fill="#222""##, heading);
+    axes(&mut out, &f, x_title, y_title);
+    diagonal(&mut out, &f);
+    out
+}
+
+/// A square plot's legend (titled `title`) and closing tag. The legend's note says why nothing
+/// was drawn (`notes.0`), how many slices were left out, or else `notes.1`.
+fn finish_square(
+    mut out: String,
+    title: &str,
+    entries: &[Entry],
+    left_out: usize,
+    (empty, otherwise): (&str, Option<&str>),
+) -> String {
+    let f = SQUARE;
     let note = match (entries.is_empty(), left_out) {
-        (true, _) => Some("no curve: one class only or suppressed".to_string()),
-        (false, 0) => None,
+        (true, _) => Some(empty.to_string()),
+        (false, 0) => otherwise.map(str::to_string),
         (false, k) => Some(format!("+{k} smaller slices not drawn")),
     };
-    legend(&mut out, f.right() + 18.0, f.top + 8.0, "Slice · ROC AUC", &entries, note.as_deref());
+    legend(&mut out, f.right() + 18.0, f.top + 8.0, title, entries, note.as_deref());
     out.push_str("</svg>");
     out
 }
@@ -333,18 +353,13 @@ pub(super) fn roc(model: &str, slicing: &SlicingReport, overall: Option<&SliceRe
 /// weight, and the diagonal of perfect calibration.
 pub(super) fn calibration(model: &str, slicing: &SlicingReport, overall: Option<&SliceReport>) -> String {
     let f = SQUARE;
-    let mut out = String::new();
-    open(&mut out, "calibration", model, &format!("Calibration of {model} by {}", slicing.name), SQUARE_W, SQUARE_H);
-    text(
-        &mut out,
-        f.left,
-        18.0,
-        "start",
-        r##" font-weight="600" font-size="12" fill="#222""##,
+    let mut out = square_plot(
+        "calibration",
+        model,
+        &format!("Calibration of {model} by {}", slicing.name),
         &format!("Calibration by {}", truncate(&slicing.name, 34)),
+        ("Mean predicted probability", "Observed positive rate"),
     );
-    axes(&mut out, &f, "Mean predicted probability", "Observed positive rate");
-    diagonal(&mut out, &f);
     let mut entries = Vec::new();
     let curve = |out: &mut String, s: &SliceReport, color: &'static str, dashed: bool, markers: bool| {
         let pts: Vec<(f64, f64)> = s.calibration.iter().map(|b| (b.mean_predicted, b.observed_rate)).collect();
@@ -382,16 +397,10 @@ pub(super) fn calibration(model: &str, slicing: &SlicingReport, overall: Option<
         curve(&mut out, s, color, dashed, true);
         entries.push(Entry::new(&s.value, metric_suffix(s, "ece"), color, dashed));
     }
-    let note = match (entries.is_empty(), left_out) {
-        (true, _) => Some("no curve: suppressed or not binary".to_string()),
-        (false, 0) => Some("marker area: share of weight".to_string()),
-        (false, k) => Some(format!("+{k} smaller slices not drawn")),
-    };
     let has_ece = slicing.slices.iter().chain(overall).any(|s| s.metrics.get("ece").and_then(|m| m.value).is_some());
     let title = if has_ece { "Slice · ECE" } else { "Slice" };
-    legend(&mut out, f.right() + 18.0, f.top + 8.0, title, &entries, note.as_deref());
-    out.push_str("</svg>");
-    out
+    let notes = ("no curve: suppressed or not binary", Some("marker area: share of weight"));
+    finish_square(out, title, &entries, left_out, notes)
 }
 
 /// One row of a forest plot.
