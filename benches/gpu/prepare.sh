@@ -105,12 +105,30 @@ else
     exit 2
 fi
 { git rev-parse HEAD; git status --porcelain | grep -q . && echo "(with uncommitted changes)"; } > "$PREP/COMMIT" || true
+# polars for the polars step, where the GPU machine's Python has none (no network there): the
+# wheel's files repacked as one xz archive that run.sh unpacks onto PYTHONPATH for that step.
+# KILN_GPU_POLARS=0 skips it; needs pip and network here.
+if [ "${KILN_GPU_POLARS:-1}" != 0 ]; then
+    echo "== polars ${KILN_GPU_POLARS_VERSION:-1.9.0} for the GPU machine's Python 3.12"
+    wheel_dir=$(mktemp -d)
+    if python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "$wheel_dir" \
+        "polars==${KILN_GPU_POLARS_VERSION:-1.9.0}"; then
+        mkdir -p "$wheel_dir/site"
+        python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$wheel_dir"/polars-*.whl "$wheel_dir/site"
+        tar cf - -C "$wheel_dir/site" . | xz -9e -T2 > "$PREP/polars-site.tar.xz"
+    else
+        echo "prepare: could not download polars; the polars step will need polars on the GPU machine" >&2
+    fi
+    rm -rf "$wheel_dir"
+fi
 total=$(du -cm "$PREP"/bin/* | tail -1 | cut -f1)
 if [ "$total" -gt "$LIMIT_MIB" ]; then
-    echo "== $total MiB of executables: compressing (run.sh unpacks them)"
-    gzip -6 "$PREP"/bin/*
+    echo "== $total MiB of executables: compressing with xz (run.sh unpacks them; about 1 minute per executable)"
+    for f in "$PREP"/bin/*; do xz -9e -T2 "$f" & done
+    wait
     total=$(du -cm "$PREP"/bin/* | tail -1 | cut -f1)
 fi
 ls -la "$PREP/bin"
-echo "prepared $PREP: $total MiB; $(cat "$PREP/COMMIT" | head -1)"
+echo "prepared $PREP: $total MiB of executables, $(du -sm "$PREP" | cut -f1) MiB in all; $(head -1 "$PREP/COMMIT")"
 echo "next, on the GPU machine: benches/gpu/run.sh   (check first here: benches/gpu/run.sh --dry-run)"

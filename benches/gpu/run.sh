@@ -31,7 +31,12 @@ DRY=0
 # ---------- prepared files ----------
 missing=0
 check() { # path [executable]
-    if [ -f "$1" ] || [ -f "$1.gz" ]; then echo "ok       $1$([ -f "$1.gz" ] && echo .gz)"; else echo "MISSING  $1"; missing=1; fi
+    local z
+    for z in "" .xz .gz; do
+        if [ -f "$1$z" ]; then echo "ok       $1$z"; return; fi
+    done
+    echo "MISSING  $1"
+    missing=1
 }
 for exe in kiln mlp_train sliced_eval sliced_gpu kernels_gpu_test train_gpu_test; do check "$PREP/bin/$exe"; done
 for f in "$PREP/device-env.sh" "$PREP/COMMIT" benches/peers/torch_mlp.py benches/peers/sliced_eval.py \
@@ -57,7 +62,16 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/bin"
 for exe in kiln mlp_train sliced_eval sliced_gpu kernels_gpu_test train_gpu_test; do
-    if [ -f "$PREP/bin/$exe.gz" ]; then gunzip -c "$PREP/bin/$exe.gz" > "$WORK/bin/$exe"; else cp "$PREP/bin/$exe" "$WORK/bin/$exe"; fi
+    if [ -f "$PREP/bin/$exe.xz" ]; then
+        # xz, or Python's lzma where the xz tool is missing
+        xz -dc "$PREP/bin/$exe.xz" > "$WORK/bin/$exe" 2>/dev/null ||
+            python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+                "$PREP/bin/$exe.xz" "$WORK/bin/$exe"
+    elif [ -f "$PREP/bin/$exe.gz" ]; then
+        gunzip -c "$PREP/bin/$exe.gz" > "$WORK/bin/$exe"
+    else
+        cp "$PREP/bin/$exe" "$WORK/bin/$exe"
+    fi
     chmod +x "$WORK/bin/$exe"
 done
 # shellcheck disable=SC1090,SC1091
@@ -118,8 +132,17 @@ step torch_bf16 90 "$PY" benches/peers/torch_mlp.py "$ROWS" 4 --device cuda --pr
 # The same kiln training with candle's tensor ops instead of the fused step kernels.
 step kiln_f32_unfused 60 env "${MLP[@]}" KILN_BENCH_PRECISION=f32 KILN_CUDA_FUSED=0 "$WORK/bin/mlp_train"
 step sliced_gpu 200 env KILN_GPU_OUT="$OUTDIR" KILN_BENCH_CPU_BUDGET_S=60 "$WORK/bin/sliced_gpu"
+# polars from the prepared archive when this Python has none
+POLARS_PATH=
+if ! "$PY" -c 'import polars' 2>/dev/null && [ -f "$PREP/polars-site.tar.xz" ]; then
+    mkdir -p "$WORK/site"
+    if tar xJf "$PREP/polars-site.tar.xz" -C "$WORK/site" 2>/dev/null ||
+        "$PY" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$PREP/polars-site.tar.xz" "$WORK/site"; then
+        POLARS_PATH="$WORK/site"
+    fi
+fi
 step polars 150 bash -c "KILN_SLICED_DIR='$WORK/sliced' KILN_BENCH_REPS=3 '$WORK/bin/sliced_eval' \
-    && KILN_PEERS=polars '$PY' benches/peers/sliced_eval.py '$WORK/sliced'"
+    && PYTHONPATH='$POLARS_PATH'\${PYTHONPATH:+:\$PYTHONPATH} KILN_PEERS=polars '$PY' benches/peers/sliced_eval.py '$WORK/sliced'"
 for dev in cpu cuda; do
     step "adult_$dev" 120 "$WORK/bin/kiln" --quiet --store "$WORK/store-$dev.db" run configs/adult.toml \
         --device "$dev" --out "$WORK/report-$dev" --bundle "$WORK/adult-$dev.safetensors"
