@@ -4,7 +4,7 @@
 // The inputs are the lists of kiln_kernels::reference::prep::Prepared: one u32 record per list
 // position (row in bits 0..29, flags HEAD / POSITIVE / CORRECT in bits 31 / 30 / 29), the row's
 // log loss and optionally its weight per position, and chunk starts (chunks never split a run
-// of tied scores). One thread block sums one chunk in tiles of blockDim.x positions.
+// of tied scores). One thread block sums one chunk in tiles of KILN_ITEMS * blockDim.x positions.
 #pragma once
 #include <stdint.h>
 
@@ -22,6 +22,8 @@
 // threads per block of the chunk kernels (a multiple of 32, at most 1024)
 #define KILN_SCAN_THREADS 256
 #define KILN_WARPS (KILN_SCAN_THREADS / 32)
+// consecutive positions per thread in a tile of the chunk kernels
+#define KILN_ITEMS 4
 // fields of the sums, in kiln_kernels::reference::bootstrap::GroupSums order
 #define KILN_SUMS 6
 
@@ -80,15 +82,19 @@ __device__ __forceinline__ KilnSeg kiln_seg_join(KilnSeg a, KilnSeg b) {
     return r;
 }
 
-// Three inclusive block scans at once over one value per thread: a plain sum `s` and two
-// segmented sums `pt`, `nt` (segments start where `head`). `carry` holds the running values
-// from the previous tiles (its flags true) and is updated with this tile's totals.
-// Deterministic: a fixed tree of additions for a given block size.
-__device__ __forceinline__ void kiln_block_scan3(double& s, KilnSeg& pt, KilnSeg& nt, double carry[3]) {
+// Three exclusive block scans at once over one aggregate per thread: a plain sum `s` and two
+// segmented sums `pt`, `nt` (an aggregate's flag: a segment starts within the thread's span).
+// On return each holds the combination of `carry` (the running values of the previous tiles,
+// flags true) and the aggregates of the threads before this one; `carry` is updated with this
+// tile's totals. Deterministic: a fixed tree of additions for a given block size.
+__device__ __forceinline__ void kiln_block_scan3_exclusive(double& s, KilnSeg& pt, KilnSeg& nt, double carry[3]) {
     __shared__ double warp_s[KILN_WARPS];
     __shared__ KilnSeg warp_pt[KILN_WARPS], warp_nt[KILN_WARPS];
     __shared__ double tile_total[3];
     const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+    const double own_s = s;
+    const KilnSeg own_pt = pt, own_nt = nt;
+    // inclusive scan within the warp
 #pragma unroll
     for (unsigned off = 1; off < 32; off <<= 1) {
         const double s_up = __shfl_up_sync(0xFFFFFFFFu, s, off);
@@ -107,6 +113,15 @@ __device__ __forceinline__ void kiln_block_scan3(double& s, KilnSeg& pt, KilnSeg
         warp_pt[warp] = pt;
         warp_nt[warp] = nt;
     }
+    // exclusive within the warp: the inclusive value of the lane before
+    double xs = __shfl_up_sync(0xFFFFFFFFu, s, 1);
+    KilnSeg xpt{__shfl_up_sync(0xFFFFFFFFu, (int)pt.f, 1) != 0, __shfl_up_sync(0xFFFFFFFFu, pt.v, 1)};
+    KilnSeg xnt{__shfl_up_sync(0xFFFFFFFFu, (int)nt.f, 1) != 0, __shfl_up_sync(0xFFFFFFFFu, nt.v, 1)};
+    if (lane == 0) {
+        xs = 0.0;
+        xpt = KilnSeg{false, 0.0};
+        xnt = KilnSeg{false, 0.0};
+    }
     __syncthreads();
     // the tile's carry-in, then the warps before this one, in order
     double ps = carry[0];
@@ -116,13 +131,13 @@ __device__ __forceinline__ void kiln_block_scan3(double& s, KilnSeg& pt, KilnSeg
         ppt = kiln_seg_join(ppt, warp_pt[w]);
         pnt = kiln_seg_join(pnt, warp_nt[w]);
     }
-    s += ps;
-    pt = kiln_seg_join(ppt, pt);
-    nt = kiln_seg_join(pnt, nt);
+    s = ps + xs;
+    pt = kiln_seg_join(ppt, xpt);
+    nt = kiln_seg_join(pnt, xnt);
     if (threadIdx.x == blockDim.x - 1) {
-        tile_total[0] = s;
-        tile_total[1] = pt.v;
-        tile_total[2] = nt.v;
+        tile_total[0] = s + own_s;
+        tile_total[1] = kiln_seg_join(pt, own_pt).v;
+        tile_total[2] = kiln_seg_join(nt, own_nt).v;
     }
     __syncthreads();
     carry[0] = tile_total[0];
@@ -131,64 +146,94 @@ __device__ __forceinline__ void kiln_block_scan3(double& s, KilnSeg& pt, KilnSeg
     __syncthreads();
 }
 
-// Block-wide sum of one double per thread (deterministic); the result is valid in thread 0.
-__device__ __forceinline__ double kiln_block_sum(double v) {
-    __shared__ double partial[KILN_WARPS];
+// Block-wide sums of KILN_SUMS - 1 doubles per thread at once (deterministic); valid in thread 0.
+__device__ __forceinline__ void kiln_block_sum5(double v[5]) {
+    __shared__ double partial[5][KILN_WARPS];
     const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
 #pragma unroll
-    for (unsigned off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xFFFFFFFFu, v, off);
-    if (lane == 0) partial[warp] = v;
+    for (int k = 0; k < 5; ++k) {
+#pragma unroll
+        for (unsigned off = 16; off > 0; off >>= 1) v[k] += __shfl_down_sync(0xFFFFFFFFu, v[k], off);
+        if (lane == 0) partial[k][warp] = v[k];
+    }
     __syncthreads();
-    double total = 0.0;
-    if (threadIdx.x == 0)
-        for (unsigned w = 0; w < KILN_WARPS; ++w) total += partial[w];
+    if (threadIdx.x == 0) {
+#pragma unroll
+        for (int k = 0; k < 5; ++k) {
+            double total = 0.0;
+            for (unsigned w = 0; w < KILN_WARPS; ++w) total += partial[k][w];
+            v[k] = total;
+        }
+    }
     __syncthreads();
-    return total;
 }
 
 // The sums of chunk `chunk` for replicate `replicate` (Poisson weights when `poisson`, else the
 // rows' own weights) into out[0..6]: area, pos, neg, weight, correct, loss. Must be called by
-// all KILN_SCAN_THREADS threads of the block; thread 0 writes `out`.
+// all KILN_SCAN_THREADS threads of the block; thread 0 writes `out`. Each thread takes
+// KILN_ITEMS consecutive positions of a tile (KILN_ITEMS * blockDim.x positions): a local scan
+// over its own, one block scan of the threads' aggregates.
 __device__ __forceinline__ void kiln_chunk_sums(const uint32_t* __restrict__ records, const double* __restrict__ loss,
                                                 const double* __restrict__ weights, int has_weights,
                                                 uint32_t start, uint32_t end, int poisson, uint32_t replicate,
                                                 uint32_t k0, uint32_t k1, const double* cdf,
                                                 double* __restrict__ out) {
     double carry[3] = {0.0, 0.0, 0.0};
-    double area = 0.0, weight = 0.0, correct = 0.0, lsum = 0.0, neg = 0.0;
-    for (uint32_t tile = start; tile < end; tile += blockDim.x) {
-        const uint32_t p = tile + threadIdx.x;
-        double w = 0.0;
-        uint32_t rec = KILN_HEAD;  // past the end: an empty segment start, weight 0
-        if (p < end) {
-            rec = records[p];
-            const double base = has_weights ? weights[p] : 1.0;
-            w = poisson ? base * (double)kiln_poisson1(rec & KILN_ROW_MASK, replicate, k0, k1, cdf) : base;
-            weight += w;
-            if (rec & KILN_CORRECT) correct += w;
-            lsum += w * loss[p];
+    // area, neg, weight, correct, loss
+    double acc[5] = {0.0, 0.0, 0.0, 0.0, 0.0};
+    const uint32_t tile_len = blockDim.x * KILN_ITEMS;
+    for (uint32_t tile = start; tile < end; tile += tile_len) {
+        const uint32_t first = tile + threadIdx.x * KILN_ITEMS;
+        double pw[KILN_ITEMS], nw[KILN_ITEMS], ls[KILN_ITEMS];
+        KilnSeg lpt[KILN_ITEMS], lnt[KILN_ITEMS];
+#pragma unroll
+        for (int j = 0; j < KILN_ITEMS; ++j) {
+            const uint32_t p = first + j;
+            double w = 0.0;
+            uint32_t rec = KILN_HEAD;  // past the end: an empty segment start, weight 0
+            if (p < end) {
+                rec = records[p];
+                const double base = has_weights ? weights[p] : 1.0;
+                w = poisson ? base * (double)kiln_poisson1(rec & KILN_ROW_MASK, replicate, k0, k1, cdf) : base;
+                acc[2] += w;
+                if (rec & KILN_CORRECT) acc[3] += w;
+                acc[4] += w * loss[p];
+            }
+            const bool positive = (rec & KILN_POSITIVE) != 0;
+            pw[j] = positive ? w : 0.0;
+            nw[j] = positive ? 0.0 : w;
+            const bool head = (rec & KILN_HEAD) != 0;
+            // this thread's inclusive scans so far
+            const KilnSeg ppt = KilnSeg{head, pw[j]}, pnt = KilnSeg{head, nw[j]};
+            if (j == 0) {
+                ls[0] = pw[0];
+                lpt[0] = ppt;
+                lnt[0] = pnt;
+            } else {
+                ls[j] = ls[j - 1] + pw[j];
+                lpt[j] = kiln_seg_join(lpt[j - 1], ppt);
+                lnt[j] = kiln_seg_join(lnt[j - 1], pnt);
+            }
         }
-        const bool positive = (rec & KILN_POSITIVE) != 0;
-        const double pw = positive ? w : 0.0, nw = positive ? 0.0 : w;
-        const bool head = (rec & KILN_HEAD) != 0;
-        double s = pw;
-        KilnSeg pt{head, pw}, nt{head, nw};
-        kiln_block_scan3(s, pt, nt, carry);
-        area += nw * (s - 0.5 * pt.v) + pw * (0.5 * nt.v);
-        neg += nw;
+        double s = ls[KILN_ITEMS - 1];
+        KilnSeg pt = lpt[KILN_ITEMS - 1], nt = lnt[KILN_ITEMS - 1];
+        kiln_block_scan3_exclusive(s, pt, nt, carry);
+#pragma unroll
+        for (int j = 0; j < KILN_ITEMS; ++j) {
+            const double sj = s + ls[j];
+            const double ptj = kiln_seg_join(pt, lpt[j]).v, ntj = kiln_seg_join(nt, lnt[j]).v;
+            acc[0] += nw[j] * (sj - 0.5 * ptj) + pw[j] * (0.5 * ntj);
+            acc[1] += nw[j];
+        }
     }
-    area = kiln_block_sum(area);
-    weight = kiln_block_sum(weight);
-    correct = kiln_block_sum(correct);
-    lsum = kiln_block_sum(lsum);
-    neg = kiln_block_sum(neg);
+    kiln_block_sum5(acc);
     if (threadIdx.x == 0) {
-        out[0] = area;
+        out[0] = acc[0];
         out[1] = carry[0];
-        out[2] = neg;
-        out[3] = weight;
-        out[4] = correct;
-        out[5] = lsum;
+        out[2] = acc[1];
+        out[3] = acc[2];
+        out[4] = acc[3];
+        out[5] = acc[4];
     }
 }
 

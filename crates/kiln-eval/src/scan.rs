@@ -36,7 +36,7 @@ mod tests;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use bootstrap::{GroupIntervals, ScanBootstrap, scan_bootstrap};
+pub use bootstrap::{GroupIntervals, ScanBootstrap, SortedRow, scan_bootstrap, sorted_rows_of};
 
 use crate::metrics::binary::{BinaryLabel, ConfusionMatrix};
 use rank::{RankAcc, RankRow};

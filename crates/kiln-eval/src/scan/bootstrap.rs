@@ -43,14 +43,36 @@ pub struct ScanBootstrap {
 }
 
 /// One row in score order, with what every replicate needs.
-#[derive(Debug, Clone, Copy, Default)]
-struct SortedRow {
-    key: u64,
-    loss: f64,
-    base: f64,
-    row: u32,
-    positive: bool,
-    correct: bool,
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SortedRow {
+    /// The score's sort key: increasing with the score, equal exactly for equal scores (the
+    /// score's bits compressed to those that vary between rows, so not comparable across inputs).
+    pub key: u64,
+    /// The row's log loss (scikit-learn's clipping).
+    pub loss: f64,
+    /// The row's weight (1 without weights).
+    pub base: f64,
+    /// The row's index in the input.
+    pub row: u32,
+    /// The label is positive.
+    pub positive: bool,
+    /// The thresholded prediction equals the label.
+    pub correct: bool,
+}
+
+/// The rows of `input` in increasing score order (ties in no particular but deterministic
+/// order), and each row's accumulator in every slicing: `groups[pos * slicings + s]` is
+/// slicing `s`'s first accumulator plus the row's code (accumulators number the groups of all
+/// slicings in order). The one sort [`scan_bootstrap`] walks; other implementations of the
+/// bootstrap (kiln-kernels' GPU lists) start from it too.
+///
+/// Errors as [`scan`] does.
+pub fn sorted_rows_of<L: BinaryLabel + Sync>(
+    input: &ScanInput<'_, L>,
+) -> Result<(Vec<SortedRow>, Vec<u32>), ScanError> {
+    let span = validate(input)?;
+    let layout = Layout::new(input.labels.len(), input.slicings, span, true);
+    if layout.packed() { sorted_rows::<L, u64>(input, &layout) } else { sorted_rows::<L, (u64, u64)>(input, &layout) }
 }
 
 /// Point metrics and percentile intervals (linear interpolation between order statistics, as

@@ -1,9 +1,11 @@
 //! The host preparation of the evaluation kernels: every group's rows in decreasing score order.
 //!
-//! 1. The rows are sorted once by score on the host (rayon's parallel unstable sort of
-//!    `(order-preserving score key, row)` pairs, decreasing).
+//! 1. The rows are sorted once by score on the host: kiln-eval's radix sort
+//!    ([`kiln_eval::scan::sorted_rows_of`], the sort of its own bootstrap), walked in
+//!    decreasing order.
 //! 2. For each slicing, a stable counting sort by group code of that order gives each group's
-//!    rows as one contiguous list, still in decreasing score order. Slicing `s` owns list
+//!    rows as one contiguous list, still in decreasing score order (in parallel over fixed
+//!    blocks of the order, each block writing from its groups' offsets). Slicing `s` owns list
 //!    positions `s·n .. (s + 1)·n`; group `g` of slicing `s` is accumulator `offsets[s] + g`.
 //! 3. Each list position is one `u32` record: the row (for the Philox counter) in bits 0..29,
 //!    then flags: [`HEAD`] (first row of a run of equal scores within the group), [`POSITIVE`]
@@ -15,7 +17,7 @@
 //!    list order (`bootstrap::combine`).
 
 use kiln_eval::metrics::binary::BinaryLabel;
-use kiln_eval::scan::{ScanError, ScanInput};
+use kiln_eval::scan::{ScanInput, sorted_rows_of};
 use rayon::prelude::*;
 
 use crate::Error;
@@ -53,62 +55,29 @@ pub struct Prepared {
     pub group_chunk: Vec<u32>,
 }
 
-/// The order-preserving `u64` image of a non-NaN score (`-0.0` folded onto `0.0`).
-#[inline]
-pub fn score_key(score: f64) -> u64 {
-    let bits = (score + 0.0).to_bits();
-    if bits >> 63 == 1 { !bits } else { bits | (1 << 63) }
+/// Positions per block of the parallel scatter (fixed, so the lists never depend on the thread
+/// count; the scatter is stable anyway).
+const BLOCK: usize = 1 << 17;
+
+/// One block's share of a slicing: rows per group, and the key of the block's last row (in
+/// decreasing score order) of each group.
+struct BlockCounts {
+    count: Vec<usize>,
+    last_key: Vec<Option<u64>>,
 }
 
-/// The log loss of one row, clipped to `[ε, 1 − ε]` as scikit-learn does.
-#[inline]
-pub fn row_log_loss(positive: bool, p: f64) -> f64 {
-    let q = if positive { p } else { 1.0 - p };
-    -q.clamp(f64::EPSILON, 1.0 - f64::EPSILON).ln()
-}
-
-/// Checks the input as `kiln_eval::scan` does.
-fn validate<L: BinaryLabel + Sync>(input: &ScanInput<'_, L>) -> Result<(), Error> {
-    let n = input.labels.len();
-    let length = |column: String, found: usize| -> Result<(), Error> {
-        if found == n { Ok(()) } else { Err(ScanError::Length { column, expected: n, found }.into()) }
-    };
-    length("scores".into(), input.scores.len())?;
-    if let Some(w) = input.weights {
-        length("weights".into(), w.len())?;
-    }
-    for (s, sl) in input.slicings.iter().enumerate() {
-        length(format!("slicing {s}"), sl.codes.len())?;
-    }
-    if input.threshold.is_nan() {
-        return Err(ScanError::Setting("the threshold is NaN".into()).into());
-    }
-    if n > ROW_MASK as usize || n * input.slicings.len().max(1) > u32::MAX as usize {
-        return Err(Error::Setting(format!(
-            "{n} rows in {} slicings: the kernels take at most 2^29 rows and 2^32 rows x slicings",
-            input.slicings.len()
-        )));
-    }
-    for row in 0..n {
-        if !input.labels[row].is_valid() {
-            return Err(ScanError::Label { row }.into());
-        }
-        let score = input.scores[row];
-        if !(0.0..=1.0).contains(&score) {
-            return Err(ScanError::Score { row, score }.into());
-        }
-        if let Some(w) = input.weights
-            && !(0.0..f64::INFINITY).contains(&w[row])
-        {
-            return Err(ScanError::Weight { row, weight: w[row] }.into());
+/// `list` (one slicing's positions) split into the piece of each (block, group): group-major,
+/// block-minor, as the counting sort lays the lists out; returned by block, then group.
+fn pieces<'a, T>(mut list: &'a mut [T], counts: &[BlockCounts], groups: usize) -> Vec<Vec<&'a mut [T]>> {
+    let mut out: Vec<Vec<&'a mut [T]>> = counts.iter().map(|_| Vec::with_capacity(groups)).collect();
+    for g in 0..groups {
+        for (b, c) in counts.iter().enumerate() {
+            let (piece, rest) = std::mem::take(&mut list).split_at_mut(c.count[g]);
+            out[b].push(piece);
+            list = rest;
         }
     }
-    for (slicing, sl) in input.slicings.iter().enumerate() {
-        if let Some((row, &code)) = sl.codes.iter().enumerate().find(|(_, c)| **c >= sl.groups) {
-            return Err(ScanError::Code { slicing, row, code, groups: sl.groups }.into());
-        }
-    }
-    Ok(())
+    out
 }
 
 impl Prepared {
@@ -116,91 +85,116 @@ impl Prepared {
     ///
     /// Errors as `kiln_eval::scan` does, and beyond 2²⁹ rows.
     pub fn new<L: BinaryLabel + Sync>(input: &ScanInput<'_, L>) -> Result<Self, Error> {
-        validate(input)?;
         let n = input.labels.len();
-        let mut order: Vec<(u64, u32)> =
-            input.scores.par_iter().enumerate().map(|(row, &s)| (score_key(s), row as u32)).collect();
-        order.par_sort_unstable_by(|a, b| b.cmp(a));
-        let mut offsets = Vec::with_capacity(input.slicings.len());
+        let n_slicings = input.slicings.len();
+        if n > ROW_MASK as usize || n * n_slicings.max(1) > u32::MAX as usize {
+            return Err(Error::Setting(format!(
+                "{n} rows in {n_slicings} slicings: the kernels take at most 2^29 rows and 2^32 rows x slicings"
+            )));
+        }
+        // The rows in increasing score order with their log loss, flags and accumulators
+        // (kiln-eval's one radix sort, which also validates the input as `scan` does).
+        let (rows, accumulators) = sorted_rows_of(input)?;
+        let mut offsets = Vec::with_capacity(n_slicings);
         let mut n_groups = 0usize;
         for sl in input.slicings {
             offsets.push(n_groups as u32);
             n_groups += sl.groups as usize;
         }
-        // per slicing: the group lists (records, loss, weight) and each group's chunk starts
-        type Part = (Vec<u32>, Vec<f64>, Vec<f64>, Vec<Vec<u32>>);
-        let parts: Vec<Part> = input
-            .slicings
-            .par_iter()
-            .enumerate()
-            .map(|(s, sl)| {
-                let groups = sl.groups as usize;
-                let mut start = vec![0usize; groups + 1];
-                for &c in sl.codes {
-                    start[c as usize + 1] += 1;
-                }
-                for g in 0..groups {
-                    start[g + 1] += start[g];
-                }
-                let mut cursor = start.clone();
-                let (mut records, mut loss) = (vec![0u32; n], vec![0.0f64; n]);
-                let mut weights = if input.weights.is_some() { vec![0.0f64; n] } else { Vec::new() };
-                let mut last_key = vec![None::<u64>; groups];
-                for &(key, row) in &order {
-                    let r = row as usize;
-                    let g = sl.codes[r] as usize;
-                    let pos = cursor[g];
-                    cursor[g] += 1;
-                    let y = input.labels[r].is_positive();
-                    let p = input.scores[r];
-                    let mut rec = row;
-                    if last_key[g] != Some(key) {
-                        rec |= HEAD;
-                        last_key[g] = Some(key);
+        // Every slicing's lists, written in place by a stable parallel counting sort: the rows
+        // in decreasing score order cut into fixed blocks; block b writes its rows of group g
+        // into the piece of g's list that follows the rows of g in earlier blocks (pieces split
+        // off the output in order, so every block owns its own).
+        let total = n * n_slicings;
+        let mut records = vec![0u32; total];
+        let mut loss = vec![0.0f64; total];
+        let mut weights = input.weights.map(|_| vec![0.0f64; total]);
+        let n_blocks = n.div_ceil(BLOCK);
+        // position `i` of the decreasing order is row `rows[n - 1 - i]`
+        let block = |b: usize| (b * BLOCK)..((b + 1) * BLOCK).min(n);
+        let mut starts: Vec<Vec<usize>> = Vec::with_capacity(n_slicings);
+        let mut weight_parts = weights.as_mut().map(|w| w.chunks_mut(n.max(1)).collect::<Vec<_>>());
+        for (s, ((sl, rec_part), loss_part)) in
+            input.slicings.iter().zip(records.chunks_mut(n.max(1))).zip(loss.chunks_mut(n.max(1))).enumerate()
+        {
+            let groups = sl.groups as usize;
+            let group_of = |i: usize| (accumulators[(n - 1 - i) * n_slicings + s] - offsets[s]) as usize;
+            let counts: Vec<BlockCounts> = (0..n_blocks)
+                .into_par_iter()
+                .map(|b| {
+                    let mut c = BlockCounts { count: vec![0; groups], last_key: vec![None; groups] };
+                    for i in block(b) {
+                        let g = group_of(i);
+                        c.count[g] += 1;
+                        c.last_key[g] = Some(rows[n - 1 - i].key);
                     }
-                    if y {
-                        rec |= POSITIVE;
-                    }
-                    if y == (p >= input.threshold) {
-                        rec |= CORRECT;
-                    }
-                    records[pos] = rec;
-                    loss[pos] = row_log_loss(y, p);
-                    if let Some(w) = input.weights {
-                        weights[pos] = w[r];
-                    }
-                }
-                let base = (s * n) as u32;
-                let chunks = (0..groups)
-                    .map(|g| {
-                        let mut starts = Vec::new();
-                        let mut pos = start[g];
-                        while pos < start[g + 1] {
-                            starts.push(base + pos as u32);
-                            pos += CHUNK.min(start[g + 1] - pos);
-                            while pos < start[g + 1] && records[pos] & HEAD == 0 {
-                                pos += 1;
-                            }
-                        }
-                        starts
-                    })
-                    .collect();
-                (records, loss, weights, chunks)
-            })
-            .collect();
-        let total = n * input.slicings.len();
-        let (mut records, mut loss) = (Vec::with_capacity(total), Vec::with_capacity(total));
-        let mut weights = input.weights.map(|_| Vec::with_capacity(total));
-        let (mut chunk_start, mut group_chunk) = (Vec::new(), Vec::with_capacity(n_groups + 1));
-        for (r, l, w, chunks) in parts {
-            records.extend(r);
-            loss.extend(l);
-            if let Some(all) = weights.as_mut() {
-                all.extend(w);
+                    c
+                })
+                .collect();
+            let mut start = vec![0usize; groups + 1];
+            for g in 0..groups {
+                start[g + 1] = start[g] + counts.iter().map(|c| c.count[g]).sum::<usize>();
             }
-            for starts in chunks {
+            // the key of each group's last row before each block (HEAD across block edges)
+            let mut previous = vec![None::<u64>; groups];
+            let mut before: Vec<Vec<Option<u64>>> = Vec::with_capacity(n_blocks);
+            for c in &counts {
+                before.push(previous.clone());
+                for ((p, &count), &key) in previous.iter_mut().zip(&c.count).zip(&c.last_key) {
+                    if count > 0 {
+                        *p = key;
+                    }
+                }
+            }
+            let rec_pieces = pieces(rec_part, &counts, groups);
+            let loss_pieces = pieces(loss_part, &counts, groups);
+            let mut weight_pieces: Vec<Option<Vec<&mut [f64]>>> = match weight_parts.as_mut() {
+                Some(parts) => pieces(&mut *parts[s], &counts, groups).into_iter().map(Some).collect(),
+                None => (0..n_blocks).map(|_| None).collect(),
+            };
+            let jobs: Vec<_> =
+                rec_pieces.into_iter().zip(loss_pieces).zip(weight_pieces.drain(..)).zip(before).enumerate().collect();
+            jobs.into_par_iter().for_each(|(b, (((mut rec, mut los), mut wts), mut last_key))| {
+                let mut cursor = vec![0usize; groups];
+                for i in block(b) {
+                    let x = &rows[n - 1 - i];
+                    let g = group_of(i);
+                    let at = cursor[g];
+                    cursor[g] += 1;
+                    let mut r = x.row;
+                    if last_key[g] != Some(x.key) {
+                        r |= HEAD;
+                        last_key[g] = Some(x.key);
+                    }
+                    if x.positive {
+                        r |= POSITIVE;
+                    }
+                    if x.correct {
+                        r |= CORRECT;
+                    }
+                    rec[g][at] = r;
+                    los[g][at] = x.loss;
+                    if let Some(w) = wts.as_mut() {
+                        w[g][at] = x.base;
+                    }
+                }
+            });
+            starts.push(start);
+        }
+        // each group's list cut into chunks at about CHUNK positions, each cut at a HEAD
+        let (mut chunk_start, mut group_chunk) = (Vec::new(), Vec::with_capacity(n_groups + 1));
+        for (s, start) in starts.iter().enumerate() {
+            let list = &records[s * n..(s + 1) * n];
+            for g in 0..start.len() - 1 {
                 group_chunk.push(chunk_start.len() as u32);
-                chunk_start.extend(starts);
+                let mut pos = start[g];
+                while pos < start[g + 1] {
+                    chunk_start.push((s * n + pos) as u32);
+                    pos += CHUNK.min(start[g + 1] - pos);
+                    while pos < start[g + 1] && list[pos] & HEAD == 0 {
+                        pos += 1;
+                    }
+                }
             }
         }
         group_chunk.push(chunk_start.len() as u32);
