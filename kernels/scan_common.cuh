@@ -2,9 +2,9 @@
 // block scans, and the per-chunk sums of kiln-kernels' reference::bootstrap::chunk_sums.
 //
 // The inputs are the lists of kiln_kernels::reference::prep::Prepared: one u32 record per list
-// position (row in bits 0..29, flags HEAD / POSITIVE / CORRECT in bits 31 / 30 / 29), the row's
-// log loss and optionally its weight per position, and chunk starts (chunks never split a run
-// of tied scores). One thread block sums one chunk in tiles of KILN_ITEMS * blockDim.x positions.
+// position (row in bits 0..29, flags HEAD / POSITIVE / CORRECT in bits 31 / 30 / 29), the rows'
+// log losses and optionally weights by row (indexed by the record's row), and chunk starts
+// (chunks never split a run of tied scores). One thread block sums one chunk in tiles of KILN_ITEMS * blockDim.x positions.
 #pragma once
 #include <stdint.h>
 
@@ -193,11 +193,12 @@ __device__ __forceinline__ void kiln_chunk_sums(const uint32_t* __restrict__ rec
             uint32_t rec = KILN_HEAD;  // past the end: an empty segment start, weight 0
             if (p < end) {
                 rec = records[p];
-                const double base = has_weights ? weights[p] : 1.0;
-                w = poisson ? base * (double)kiln_poisson1(rec & KILN_ROW_MASK, replicate, k0, k1, cdf) : base;
+                const uint32_t row = rec & KILN_ROW_MASK;
+                const double base = has_weights ? weights[row] : 1.0;
+                w = poisson ? base * (double)kiln_poisson1(row, replicate, k0, k1, cdf) : base;
                 acc[2] += w;
                 if (rec & KILN_CORRECT) acc[3] += w;
-                acc[4] += w * loss[p];
+                acc[4] += w * loss[row];
             }
             const bool positive = (rec & KILN_POSITIVE) != 0;
             pw[j] = positive ? w : 0.0;

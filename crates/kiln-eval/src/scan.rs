@@ -302,7 +302,7 @@ struct RowAcc {
 
 /// The log loss of one row, clipped as scikit-learn does.
 #[inline]
-pub(crate) fn row_log_loss(positive: bool, p: f64) -> f64 {
+pub fn row_log_loss(positive: bool, p: f64) -> f64 {
     let q = if positive { p } else { 1.0 - p };
     -q.clamp(f64::EPSILON, 1.0 - f64::EPSILON).ln()
 }

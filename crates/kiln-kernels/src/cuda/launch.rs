@@ -62,9 +62,10 @@ pub(super) fn sliced_auc(
     b.arg(partials);
     // SAFETY: the arguments match the kernel's signature. `DeviceLists` comes from one
     // `Prepared`: `chunk_start` has `n_chunks + 1` increasing entries ending at the length of
-    // `records`, `loss` (and `weights` when `has_weights`); `partials` has `6 * n_chunks`
-    // entries. The block size is `KILN_SCAN_THREADS` (256), which the kernel's shared arrays
-    // assume.
+    // `records`; every record's row bits are below the row count, the length of `loss` (and of
+    // `weights` when `has_weights`), which the kernel indexes by row; `partials` has
+    // `6 * n_chunks` entries. The block size is `KILN_SCAN_THREADS` (256), which the kernel's
+    // shared arrays assume.
     unsafe { b.launch(cfg) }.map(drop).map_err(cuda_err("launch sliced_auc"))
 }
 

@@ -78,7 +78,8 @@ pub fn chunk_sums(prep: &Prepared, c: usize, weight: impl Fn(u32, f64) -> f64) -
     let (mut s, mut pt, mut nt) = (0.0, 0.0, 0.0);
     for p in start..end {
         let rec = prep.records[p];
-        let base = prep.weights.as_ref().map_or(1.0, |w| w[p]);
+        let row = (rec & ROW_MASK) as usize;
+        let base = prep.weights.as_ref().map_or(1.0, |w| w[row]);
         let w = weight(rec & ROW_MASK, base);
         let positive = rec & POSITIVE != 0;
         let (pw, nw) = if positive { (w, 0.0) } else { (0.0, w) };
@@ -95,7 +96,7 @@ pub fn chunk_sums(prep: &Prepared, c: usize, weight: impl Fn(u32, f64) -> f64) -
         if rec & CORRECT != 0 {
             out.correct += w;
         }
-        out.loss += w * prep.loss[p];
+        out.loss += w * prep.loss[row];
     }
     out.pos = s;
     out

@@ -9,15 +9,15 @@
 //!    positions `s·n .. (s + 1)·n`; group `g` of slicing `s` is accumulator `offsets[s] + g`.
 //! 3. Each list position is one `u32` record: the row (for the Philox counter) in bits 0..29,
 //!    then flags: [`HEAD`] (first row of a run of equal scores within the group), [`POSITIVE`]
-//!    (label 1) and [`CORRECT`] (thresholded prediction right). The row's log loss and, with
-//!    weights, its weight sit in parallel `f64` arrays.
+//!    (label 1) and [`CORRECT`] (thresholded prediction right). The rows' log losses and, with
+//!    weights, their weights are `f64` arrays by row, which the record's row bits index.
 //! 4. Each group's list is cut into chunks of about [`CHUNK`] positions, every cut at a
 //!    [`HEAD`], so that no run of tied scores straddles two chunks. A chunk belongs to one
 //!    group; a device block (or the CPU reference) sums one chunk, and chunks are combined in
 //!    list order (`bootstrap::combine`).
 
 use kiln_eval::metrics::binary::BinaryLabel;
-use kiln_eval::scan::{ScanInput, sorted_rows_of};
+use kiln_eval::scan::{ScanInput, row_log_loss, sorted_rows_of};
 use rayon::prelude::*;
 
 use crate::Error;
@@ -45,9 +45,9 @@ pub struct Prepared {
     pub n_groups: usize,
     /// One record per list position (`n_rows × slicings`).
     pub records: Vec<u32>,
-    /// The row's log loss (scikit-learn's clipping), per list position.
+    /// Each row's log loss (scikit-learn's clipping), by row (a record's row bits index it).
     pub loss: Vec<f64>,
-    /// The row's weight per list position, when the input has weights.
+    /// Each row's weight, by row, when the input has weights.
     pub weights: Option<Vec<f64>>,
     /// First position of each chunk, then the end (`chunks + 1` entries).
     pub chunk_start: Vec<u32>,
@@ -57,22 +57,24 @@ pub struct Prepared {
 
 /// Positions per block of the parallel scatter (fixed, so the lists never depend on the thread
 /// count; the scatter is stable anyway).
-const BLOCK: usize = 1 << 17;
+pub const BLOCK: usize = 1 << 17;
 
-/// One block's share of a slicing: rows per group, and the key of the block's last row (in
-/// decreasing score order) of each group.
+/// One block's share of the lists: rows per accumulator, and the position (in decreasing
+/// score order) of the block's last row of each accumulator.
 struct BlockCounts {
     count: Vec<usize>,
-    last_key: Vec<Option<u64>>,
+    last: Vec<usize>,
 }
 
-/// `list` (one slicing's positions) split into the piece of each (block, group): group-major,
-/// block-minor, as the counting sort lays the lists out; returned by block, then group.
-fn pieces<'a, T>(mut list: &'a mut [T], counts: &[BlockCounts], groups: usize) -> Vec<Vec<&'a mut [T]>> {
-    let mut out: Vec<Vec<&'a mut [T]>> = counts.iter().map(|_| Vec::with_capacity(groups)).collect();
-    for g in 0..groups {
+/// `list` (every slicing's positions) split into the piece of each (block, accumulator):
+/// accumulator-major, block-minor, as the counting sort lays the lists out; returned by
+/// block, then accumulator.
+fn pieces<'a, T>(mut list: &'a mut [T], counts: &[BlockCounts]) -> Vec<Vec<&'a mut [T]>> {
+    let n_accumulators = counts.first().map_or(0, |c| c.count.len());
+    let mut out: Vec<Vec<&'a mut [T]>> = counts.iter().map(|_| Vec::with_capacity(n_accumulators)).collect();
+    for a in 0..n_accumulators {
         for (b, c) in counts.iter().enumerate() {
-            let (piece, rest) = std::mem::take(&mut list).split_at_mut(c.count[g]);
+            let (piece, rest) = std::mem::take(&mut list).split_at_mut(c.count[a]);
             out[b].push(piece);
             list = rest;
         }
@@ -101,104 +103,91 @@ impl Prepared {
             offsets.push(n_groups as u32);
             n_groups += sl.groups as usize;
         }
-        // Every slicing's lists, written in place by a stable parallel counting sort: the rows
-        // in decreasing score order cut into fixed blocks; block b writes its rows of group g
-        // into the piece of g's list that follows the rows of g in earlier blocks (pieces split
-        // off the output in order, so every block owns its own).
+        // Every slicing's lists, written in place by one stable parallel counting sort over
+        // all accumulators: the rows in decreasing score order cut into fixed blocks; block b
+        // writes its rows of accumulator a into the piece of a's list that follows the rows of
+        // a in earlier blocks. The lists lie accumulator after accumulator (slicing `s` owns
+        // positions `s·n .. (s + 1)·n`), so the pieces split off the output in that order and
+        // every block owns its own. Each block reads its rows once for all slicings.
         let total = n * n_slicings;
         let mut records = vec![0u32; total];
-        let mut loss = vec![0.0f64; total];
-        let mut weights = input.weights.map(|_| vec![0.0f64; total]);
         let n_blocks = n.div_ceil(BLOCK);
-        // position `i` of the decreasing order is row `rows[n - 1 - i]`
+        // position `i` of the decreasing order is sorted row `n - 1 - i`
         let block = |b: usize| (b * BLOCK)..((b + 1) * BLOCK).min(n);
-        let mut starts: Vec<Vec<usize>> = Vec::with_capacity(n_slicings);
-        let mut weight_parts = weights.as_mut().map(|w| w.chunks_mut(n.max(1)).collect::<Vec<_>>());
-        for (s, ((sl, rec_part), loss_part)) in
-            input.slicings.iter().zip(records.chunks_mut(n.max(1))).zip(loss.chunks_mut(n.max(1))).enumerate()
-        {
-            let groups = sl.groups as usize;
-            let group_of = |i: usize| (accumulators[(n - 1 - i) * n_slicings + s] - offsets[s]) as usize;
-            let counts: Vec<BlockCounts> = (0..n_blocks)
-                .into_par_iter()
-                .map(|b| {
-                    let mut c = BlockCounts { count: vec![0; groups], last_key: vec![None; groups] };
-                    for i in block(b) {
-                        let g = group_of(i);
-                        c.count[g] += 1;
-                        c.last_key[g] = Some(rows[n - 1 - i].key);
-                    }
-                    c
-                })
-                .collect();
-            let mut start = vec![0usize; groups + 1];
-            for g in 0..groups {
-                start[g + 1] = start[g] + counts.iter().map(|c| c.count[g]).sum::<usize>();
-            }
-            // the key of each group's last row before each block (HEAD across block edges)
-            let mut previous = vec![None::<u64>; groups];
-            let mut before: Vec<Vec<Option<u64>>> = Vec::with_capacity(n_blocks);
-            for c in &counts {
-                before.push(previous.clone());
-                for ((p, &count), &key) in previous.iter_mut().zip(&c.count).zip(&c.last_key) {
-                    if count > 0 {
-                        *p = key;
-                    }
-                }
-            }
-            let rec_pieces = pieces(rec_part, &counts, groups);
-            let loss_pieces = pieces(loss_part, &counts, groups);
-            let mut weight_pieces: Vec<Option<Vec<&mut [f64]>>> = match weight_parts.as_mut() {
-                Some(parts) => pieces(&mut *parts[s], &counts, groups).into_iter().map(Some).collect(),
-                None => (0..n_blocks).map(|_| None).collect(),
-            };
-            let jobs: Vec<_> =
-                rec_pieces.into_iter().zip(loss_pieces).zip(weight_pieces.drain(..)).zip(before).enumerate().collect();
-            jobs.into_par_iter().for_each(|(b, (((mut rec, mut los), mut wts), mut last_key))| {
-                let mut cursor = vec![0usize; groups];
+        let accumulators_of = |i: usize| &accumulators[(n - 1 - i) * n_slicings..(n - i) * n_slicings];
+        let counts: Vec<BlockCounts> = (0..n_blocks)
+            .into_par_iter()
+            .map(|b| {
+                let mut c = BlockCounts { count: vec![0; n_groups], last: vec![0; n_groups] };
                 for i in block(b) {
-                    let x = &rows[n - 1 - i];
-                    let g = group_of(i);
-                    let at = cursor[g];
-                    cursor[g] += 1;
-                    let mut r = x.row;
-                    if last_key[g] != Some(x.key) {
-                        r |= HEAD;
-                        last_key[g] = Some(x.key);
-                    }
-                    if x.positive {
-                        r |= POSITIVE;
-                    }
-                    if x.correct {
-                        r |= CORRECT;
-                    }
-                    rec[g][at] = r;
-                    los[g][at] = x.loss;
-                    if let Some(w) = wts.as_mut() {
-                        w[g][at] = x.base;
+                    for &a in accumulators_of(i) {
+                        c.count[a as usize] += 1;
+                        c.last[a as usize] = i;
                     }
                 }
-            });
-            starts.push(start);
+                c
+            })
+            .collect();
+        let mut start = vec![0usize; n_groups + 1];
+        for a in 0..n_groups {
+            start[a + 1] = start[a] + counts.iter().map(|c| c.count[a]).sum::<usize>();
         }
-        // each group's list cut into chunks at about CHUNK positions, each cut at a HEAD
+        // the key of each accumulator's last row before each block (HEAD across block edges)
+        let mut previous = vec![None::<u64>; n_groups];
+        let mut before: Vec<Vec<Option<u64>>> = Vec::with_capacity(n_blocks);
+        for c in &counts {
+            before.push(previous.clone());
+            for ((p, &count), &last) in previous.iter_mut().zip(&c.count).zip(&c.last) {
+                if count > 0 {
+                    *p = Some(rows[n - 1 - last].key);
+                }
+            }
+        }
+        let jobs: Vec<_> = pieces(&mut records, &counts).into_iter().zip(before).enumerate().collect();
+        jobs.into_par_iter().for_each(|(b, (mut rec, mut last_key))| {
+            let mut cursor = vec![0usize; n_groups];
+            for i in block(b) {
+                let x = &rows[n - 1 - i];
+                let mut flags = x.row;
+                if x.positive {
+                    flags |= POSITIVE;
+                }
+                if x.correct {
+                    flags |= CORRECT;
+                }
+                for &a in accumulators_of(i) {
+                    let a = a as usize;
+                    let at = cursor[a];
+                    cursor[a] += 1;
+                    let head = if last_key[a] != Some(x.key) {
+                        last_key[a] = Some(x.key);
+                        HEAD
+                    } else {
+                        0
+                    };
+                    rec[a][at] = flags | head;
+                }
+            }
+        });
+        // each accumulator's list cut into chunks at about CHUNK positions, each cut at a HEAD
         let (mut chunk_start, mut group_chunk) = (Vec::new(), Vec::with_capacity(n_groups + 1));
-        for (s, start) in starts.iter().enumerate() {
-            let list = &records[s * n..(s + 1) * n];
-            for g in 0..start.len() - 1 {
-                group_chunk.push(chunk_start.len() as u32);
-                let mut pos = start[g];
-                while pos < start[g + 1] {
-                    chunk_start.push((s * n + pos) as u32);
-                    pos += CHUNK.min(start[g + 1] - pos);
-                    while pos < start[g + 1] && list[pos] & HEAD == 0 {
-                        pos += 1;
-                    }
+        for a in 0..n_groups {
+            group_chunk.push(chunk_start.len() as u32);
+            let mut pos = start[a];
+            while pos < start[a + 1] {
+                chunk_start.push(pos as u32);
+                pos += CHUNK.min(start[a + 1] - pos);
+                while pos < start[a + 1] && records[pos] & HEAD == 0 {
+                    pos += 1;
                 }
             }
         }
         group_chunk.push(chunk_start.len() as u32);
         chunk_start.push(total as u32);
+        // the rows' log losses and weights, by row
+        let loss: Vec<f64> =
+            input.labels.par_iter().zip(input.scores).map(|(l, &p)| row_log_loss(l.is_positive(), p)).collect();
+        let weights = input.weights.map(<[f64]>::to_vec);
         Ok(Self { n_rows: n, offsets, n_groups, records, loss, weights, chunk_start, group_chunk })
     }
 

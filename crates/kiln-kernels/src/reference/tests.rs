@@ -7,7 +7,7 @@ use kiln_eval::scan::{ScanInput, SegmentCodes, scan, scan_bootstrap};
 
 use super::adamw::{self, Hyper, Scalars};
 use super::bootstrap::{POISSON1_CDF, point_sums, replicate_sums};
-use super::prep::{CHUNK, HEAD, Prepared};
+use super::prep::{BLOCK, CHUNK, HEAD, Prepared};
 
 /// Rows with scores on a coarse grid (many ties), two slicings (3 and 5 groups, one empty).
 struct Data {
@@ -73,6 +73,28 @@ fn point_sums_equal_kiln_eval_scan() {
     let d = data(2_000, 1e6, 6);
     check_point(&d, false);
     check_point(&d, true);
+}
+
+#[test]
+fn lists_spanning_several_scatter_blocks_equal_kiln_eval_scan() {
+    // runs of tied scores cross the blocks of the parallel scatter; every HEAD flag must mark
+    // exactly the first row of a run within its group's list
+    let d = data(2 * BLOCK + 12_345, 30.0, 9);
+    check_point(&d, false);
+    check_point(&d, true);
+    let slicings = [SegmentCodes { codes: &d.a, groups: 3 }, SegmentCodes { codes: &d.b, groups: 5 }];
+    let input = ScanInput { labels: &d.labels, scores: &d.scores, weights: None, threshold: 0.5, slicings: &slicings };
+    let prep = Prepared::new(&input).expect("valid");
+    let score = |p: usize| d.scores[(prep.records[p] & super::prep::ROW_MASK) as usize];
+    for g in 0..prep.n_groups {
+        let (first, end) = (prep.group_chunk[g] as usize, prep.group_chunk[g + 1] as usize);
+        let (lo, hi) = (prep.chunk_start[first] as usize, prep.chunk_start[end] as usize);
+        for p in lo..hi {
+            let head = p == lo || score(p) != score(p - 1);
+            assert_eq!(prep.records[p] & HEAD != 0, head, "group {g}, position {p}");
+            assert!(p == lo || score(p) <= score(p - 1), "group {g} not in decreasing score order at {p}");
+        }
+    }
 }
 
 #[test]
