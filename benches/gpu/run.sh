@@ -86,7 +86,6 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
     echo "date: $(date -u +%FT%TZ)"
     echo "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
     echo "commit (prepared): $(tr '\n' ' ' < "$PREP/COMMIT")"
-    echo "commit (tree): $(git rev-parse HEAD 2>/dev/null || echo unknown)"
     echo "build: $(tr '\n' ';' < "$PREP/BUILD" 2>/dev/null)"
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
     echo "python: $PY ($("$PY" -c 'import torch; print("torch", torch.__version__)' 2>/dev/null || echo 'no torch'))"
