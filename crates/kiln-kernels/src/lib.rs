@@ -13,7 +13,7 @@
 //!   [`reference::adamw::step`], kiln-train's AdamW arithmetic.
 //! - `train_step.cu`: the non-matrix half of a training step for the CUDA trainer (the loss
 //!   and its gradient in one launch, the global gradient norm, clipping fused into AdamW),
-//!   launched on the trainer's own stream by [`cuda::train::TrainKernels`]. References:
+//!   launched on the trainer's own stream by `cuda::train::TrainKernels`. References:
 //!   [`reference::train_step`] and [`reference::adamw::step`].
 //!
 //! The host side of both evaluation kernels is [`reference::prep::Prepared`]: the rows sorted
