@@ -22,7 +22,7 @@ use kiln_core::preprocess::Encoded;
 use kiln_core::schema::Task;
 
 use crate::error::{Error, Result};
-use crate::nn::{self, EpochStats, NeuralArch, NeuralModel, TrainParams, TrainReport};
+use crate::nn::{self, CheckpointSpec, EpochStats, NeuralArch, NeuralModel, TrainObserver, TrainParams, TrainReport};
 use crate::target::Target;
 
 /// The number format of the forward matrix products.
@@ -134,22 +134,40 @@ impl Backend {
         valid: &Encoded,
         y_valid: &Target,
         seed: u64,
-        progress: impl FnMut(&EpochStats),
+        mut progress: impl FnMut(&EpochStats),
+    ) -> Result<(NeuralModel, TrainReport)> {
+        self.fit_with(task, arch, params, (train, y_train), (valid, y_valid), seed, None, &mut progress)
+    }
+
+    /// [`Backend::fit`] with checkpoints and an observer, as [`nn::fit_with`]: both trainers
+    /// write and resume the same checkpoint format.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fit_with(
+        &self,
+        task: Task,
+        arch: NeuralArch,
+        params: &TrainParams,
+        (train, y_train): (&Encoded, &Target),
+        (valid, y_valid): (&Encoded, &Target),
+        seed: u64,
+        checkpoint: Option<&CheckpointSpec>,
+        observer: &mut dyn TrainObserver,
     ) -> Result<(NeuralModel, TrainReport)> {
         match &self.kind {
-            Kind::Native => nn::fit(task, arch, params, train, y_train, valid, y_valid, seed, progress),
-            Kind::Candle { device, .. } => nn::candle::fit(
+            Kind::Native => {
+                nn::fit_with(task, arch, params, train, y_train, valid, y_valid, seed, checkpoint, observer)
+            }
+            Kind::Candle { device, .. } => nn::candle::fit_with(
                 device,
                 self.precision,
                 task,
                 arch,
                 params,
-                train,
-                y_train,
-                valid,
-                y_valid,
+                (train, y_train),
+                (valid, y_valid),
                 seed,
-                progress,
+                checkpoint,
+                observer,
             ),
         }
     }

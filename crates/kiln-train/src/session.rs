@@ -62,9 +62,8 @@ pub fn fit_model(
     fit_model_on(&Backend::native(), planned, seed, preprocessor, train, valid, schema, checkpoint, observer)
 }
 
-/// [`fit_model`] with neural models trained by `backend` (baselines always on the CPU).
-/// Checkpoints are kept by the native trainer only: on the candle backend a fit starts from
-/// its first epoch.
+/// [`fit_model`] with neural models trained by `backend` (baselines always on the CPU); both
+/// trainers keep and resume checkpoints.
 #[allow(clippy::too_many_arguments)]
 pub fn fit_model_on(
     backend: &Backend,
@@ -84,27 +83,16 @@ pub fn fit_model_on(
         let encode = |df: &DataFrame| kiln_data::fit::encode(&dense, df, schema).map_err(Error::Encode);
         let (x_train, x_valid) = (encode(train)?, encode(valid)?);
         let (y_train, y_valid) = (read_target(train, schema)?, read_target(valid, schema)?);
-        let (model, report) = if backend.device().is_some() {
-            if checkpoint.is_some() {
-                tracing::info!(%backend, "checkpoints are kept by the native CPU trainer only; this fit starts from its first epoch");
-            }
-            backend.fit(schema.task, arch, &params, &x_train, &y_train, &x_valid, &y_valid, seed, |e| {
-                let _ = observer.epoch(e);
-            })?
-        } else {
-            nn::fit_with(
-                schema.task,
-                arch,
-                &params,
-                &x_train,
-                &y_train,
-                &x_valid,
-                &y_valid,
-                seed,
-                checkpoint,
-                observer,
-            )?
-        };
+        let (model, report) = backend.fit_with(
+            schema.task,
+            arch,
+            &params,
+            (&x_train, &y_train),
+            (&x_valid, &y_valid),
+            seed,
+            checkpoint,
+            observer,
+        )?;
         let trained = Neural { model, preprocessor: dense.clone(), schema: schema.clone() };
         Ok::<_, Error>((TrainedModel::Neural(Box::new(trained)), Some(report)))
     };

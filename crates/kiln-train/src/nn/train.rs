@@ -360,7 +360,7 @@ pub fn fit_with(
 /// What a checkpoint must match to continue a fit: the task, the architecture and input
 /// width, every training parameter but the thread count (which never changes the result),
 /// the seed, and the training and validation data.
-fn fingerprint(
+pub(crate) fn fingerprint(
     task: Task,
     model: &NeuralModel,
     params: &TrainParams,

@@ -104,6 +104,33 @@ impl Fused {
         Ok(Tensor::from_storage(storage, (rows, self.n_outputs), BackpropOp::none(), false))
     }
 
+    /// AdamW's moments on the host (for a checkpoint), one pair of vectors per tensor of
+    /// `params`.
+    pub(super) fn download_moments(&self, params: &Params) -> candle_core::Result<super::train::HostMoments> {
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        for (Moments { m, v }, var) in self.moments.iter().zip(&params.vars) {
+            let n = var.elem_count();
+            let (mut m, mut v) = (self.stream.clone_dtoh(m).map_err(wrap)?, self.stream.clone_dtoh(v).map_err(wrap)?);
+            m.truncate(n);
+            v.truncate(n);
+            first.push(m);
+            second.push(v);
+        }
+        Ok((first, second))
+    }
+
+    /// Replace AdamW's moments with `first` and `second` (one vector per tensor, of its size;
+    /// the caller checked).
+    pub(super) fn upload_moments(&mut self, first: &[Vec<f32>], second: &[Vec<f32>]) -> candle_core::Result<()> {
+        for (Moments { m, v }, (f, s)) in self.moments.iter_mut().zip(first.iter().zip(second)) {
+            if !f.is_empty() {
+                self.stream.memcpy_htod(f.as_slice(), m).map_err(wrap)?;
+                self.stream.memcpy_htod(s.as_slice(), v).map_err(wrap)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The epoch's summed batch losses (a device sync), and a fresh sum for the next epoch.
     pub(super) fn take_loss(&mut self) -> candle_core::Result<f64> {
         let host = self.stream.clone_dtoh(&self.loss_acc).map_err(wrap)?;

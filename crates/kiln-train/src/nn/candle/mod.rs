@@ -18,7 +18,10 @@
 //! - embeddings looked up per batch from device-resident codes (`index_select`), the tables'
 //!   gradients scatter-added by candle's autograd;
 //! - early stopping on the validation metric with the best weights restored, and the
-//!   regression target standardized during training then folded into the head.
+//!   regression target standardized during training then folded into the head;
+//! - checkpoints ([`fit_with`]) in the native trainer's format: weights, AdamW's moments, the
+//!   generators, the row order and the history; a fit resumed on the same device repeats an
+//!   uninterrupted one bit for bit, and a checkpoint of one trainer continues on the other.
 //!
 //! What differs:
 //! - the order of floating-point sums (matrix products, norms, reductions), so weights agree
@@ -41,7 +44,7 @@ mod predict;
 mod train;
 
 pub use predict::predict_on;
-pub use train::fit;
+pub use train::{fit, fit_with};
 
 #[cfg(doc)]
 use crate::backend::Precision;

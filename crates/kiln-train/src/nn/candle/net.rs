@@ -81,6 +81,11 @@ impl Dropout {
         Self { rate, rng, buffer: Vec::new() }
     }
 
+    /// The generator's state (for a checkpoint).
+    pub(super) fn rng_state(&self) -> [u64; 4] {
+        self.rng.state()
+    }
+
     /// Multiply `values` `[rows, width]` by a fresh mask (0 or 1 / (1 − rate) per value).
     fn apply(&mut self, values: &Tensor) -> candle_core::Result<Tensor> {
         let (rows, width) = values.dims2()?;

@@ -368,3 +368,117 @@ fn predicting_with_batch_norm_on_the_device_is_refused_clearly() {
     let e = super::predict_on(&test_device(), &trained, &valid).expect_err("batch norm");
     assert!(e.to_string().contains("candle backend"), "{e}");
 }
+
+/// Stops a fit after `stop_after` epochs; records the epoch it started from and those it saw.
+struct StopAfter {
+    stop_after: usize,
+    started_at: Option<usize>,
+    seen: Vec<usize>,
+}
+
+impl nn::TrainObserver for StopAfter {
+    fn start(&mut self, _epochs: usize, done: usize) {
+        self.started_at = Some(done);
+    }
+
+    fn epoch(&mut self, stats: &nn::EpochStats) -> std::ops::ControlFlow<()> {
+        self.seen.push(stats.epoch);
+        if stats.epoch >= self.stop_after {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+}
+
+fn bits(model: &NeuralModel) -> Vec<Vec<u32>> {
+    model.named_tensors().into_iter().map(|(_, _, v)| v.iter().map(|f| f.to_bits()).collect()).collect()
+}
+
+#[test]
+fn a_stopped_fit_resumes_from_its_checkpoint_to_the_same_weights() {
+    // dropout and clipping: the generator states, the moments and the schedule carry over
+    let (train, y_train) = synthetic(Task::Binary, 700, 1);
+    let (valid, y_valid) = synthetic(Task::Binary, 300, 2);
+    let arch = mlp(Norm::Layer, Activation::Relu, false);
+    let params = params(5, 0.2);
+    let device = test_device();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = nn::CheckpointSpec { path: dir.path().join("mlp.ckpt"), every: 2, resume: true };
+    let fit = |spec: Option<&nn::CheckpointSpec>, observer: &mut dyn nn::TrainObserver| {
+        let data = ((&train, &y_train), (&valid, &y_valid));
+        super::fit_with(
+            &device,
+            Precision::F32,
+            Task::Binary,
+            arch.clone(),
+            &params,
+            data.0,
+            data.1,
+            42,
+            spec,
+            observer,
+        )
+    };
+    let (expected, expected_report) = fit(None, &mut |_: &nn::EpochStats| {}).expect("uninterrupted");
+
+    let mut stop = StopAfter { stop_after: 3, started_at: None, seen: Vec::new() };
+    let err = fit(Some(&spec), &mut stop).expect_err("stopped");
+    assert!(matches!(err, crate::Error::Interrupted { epoch: 3 }), "{err:?}");
+    assert_eq!(nn::TrainState::read(&spec.path).expect("checkpoint").epoch, 2, "the last due checkpoint");
+
+    let mut resumed_from = StopAfter { stop_after: usize::MAX, started_at: None, seen: Vec::new() };
+    let (model, report) = fit(Some(&spec), &mut resumed_from).expect("resumed");
+    assert_eq!(resumed_from.started_at, Some(2));
+    assert_eq!(resumed_from.seen, [3, 4, 5], "no epoch is trained twice");
+    assert_eq!(bits(&model), bits(&expected), "resumed weights differ from an uninterrupted fit on this device");
+    assert_eq!(report.best_epoch, expected_report.best_epoch);
+    let losses = |r: &TrainReport| r.epochs.iter().map(|e| e.train_loss.to_bits()).collect::<Vec<_>>();
+    assert_eq!(losses(&report), losses(&expected_report), "the history carries over");
+}
+
+#[test]
+fn a_native_checkpoint_continues_on_this_device() {
+    // the checkpoint format is the trainers' common one: a fit stopped on the native trainer
+    // continues with candle and ends where the native trainer ends, to rounding
+    let (train, y_train) = synthetic(Task::Multiclass, 700, 1);
+    let (valid, y_valid) = synthetic(Task::Multiclass, 300, 2);
+    let arch = mlp(Norm::None, Activation::Silu, false);
+    let params = params(4, 0.2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = nn::CheckpointSpec { path: dir.path().join("mlp.ckpt"), every: 1, resume: true };
+    let (expected, _) =
+        nn::fit(Task::Multiclass, arch.clone(), &params, &train, &y_train, &valid, &y_valid, 42, |_| {})
+            .expect("native");
+    let mut stop = StopAfter { stop_after: 2, started_at: None, seen: Vec::new() };
+    nn::fit_with(
+        Task::Multiclass,
+        arch.clone(),
+        &params,
+        &train,
+        &y_train,
+        &valid,
+        &y_valid,
+        42,
+        Some(&spec),
+        &mut stop,
+    )
+    .expect_err("stopped");
+    let mut resumed_from = StopAfter { stop_after: usize::MAX, started_at: None, seen: Vec::new() };
+    let (model, _) = super::fit_with(
+        &test_device(),
+        Precision::F32,
+        Task::Multiclass,
+        arch,
+        &params,
+        (&train, &y_train),
+        (&valid, &y_valid),
+        42,
+        Some(&spec),
+        &mut resumed_from,
+    )
+    .expect("continued with candle");
+    assert_eq!(resumed_from.seen, [3, 4]);
+    let weights = max_weight_difference(&model, &expected);
+    assert!(weights <= WEIGHT_TOLERANCE, "max |Δw| = {weights:e}");
+}

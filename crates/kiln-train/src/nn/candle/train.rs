@@ -1,5 +1,6 @@
 //! The candle training loop: device-resident data, batches gathered by index, the native loss
-//! gradients, clipping and AdamW on tensors, validation on the device, early stopping.
+//! gradients, clipping and AdamW on tensors, validation on the device, early stopping, and
+//! checkpoints in the native trainer's format.
 
 use std::time::Instant;
 
@@ -14,8 +15,10 @@ use crate::backend::Precision;
 use crate::error::{Error, Result};
 use crate::nn::model::{NeuralArch, NeuralModel};
 use crate::nn::optim::learning_rate;
-use crate::nn::train::{FitSetup, STREAM_DROPOUT, STREAM_SHUFFLE, fold_target_scale, metric_of_outputs, prepare_fit};
-use crate::nn::{EpochStats, TrainParams, TrainReport};
+use crate::nn::train::{
+    FitSetup, STREAM_DROPOUT, STREAM_SHUFFLE, fingerprint, fold_target_scale, metric_of_outputs, prepare_fit,
+};
+use crate::nn::{CheckpointSpec, EpochStats, TrainObserver, TrainParams, TrainReport, TrainState};
 use crate::target::Target;
 
 /// Rows per forward pass when scoring the validation rows.
@@ -37,19 +40,37 @@ pub fn fit(
     seed: u64,
     mut progress: impl FnMut(&EpochStats),
 ) -> Result<(NeuralModel, TrainReport)> {
+    fit_with(device, precision, task, arch, params, (train, y_train), (valid, y_valid), seed, None, &mut progress)
+}
+
+/// [`fit`] with checkpoints and an observer, as [`crate::nn::fit_with`]: the same checkpoint
+/// file and rules (fingerprint, every `every` epochs and at the end, resume when the file
+/// exists). A fit resumed on the same device repeats an uninterrupted one bit for bit (except
+/// under a wall-time budget); the state is the native trainer's, so a fit checkpointed by one
+/// trainer continues on the other (to rounding).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_with(
+    device: &Device,
+    precision: Precision,
+    task: Task,
+    arch: NeuralArch,
+    params: &TrainParams,
+    (train, y_train): (&Encoded, &Target),
+    (valid, y_valid): (&Encoded, &Target),
+    seed: u64,
+    checkpoint: Option<&CheckpointSpec>,
+    observer: &mut dyn TrainObserver,
+) -> Result<(NeuralModel, TrainReport)> {
+    if checkpoint.is_some_and(|c| c.every == 0) {
+        return Err(Error::InvalidTrainParam { key: "checkpoint every", problem: "must be at least 1" });
+    }
     let FitSetup { mut model, targets, valid_targets, scale, row_weights: weights } =
         prepare_fit(task, arch.clone(), params, (train, y_train), (valid, y_valid), seed)?;
     let n_outputs = model.n_outputs;
     let net = Net::new(&arch, precision)?;
-    let mut state = State::new(&model, device, params.weight_decay, (task, n_outputs))?;
-    let data = DeviceData::upload((train, valid), &arch, (&targets, &weights), device)?;
-    let loss = Loss::new(task, n_outputs, device)?;
-
     let batch = params.batch_size.min(train.n_rows);
     let mut order: Vec<u32> = (0..train.n_rows).map(|i| i as u32).collect();
-    let mut shuffle_rng = Rng::derive(seed, STREAM_SHUFFLE);
-    let mut dropout =
-        (params.dropout > 0.0).then(|| Dropout::new(params.dropout as f32, Rng::derive(seed, STREAM_DROPOUT)));
+    let (mut shuffle_rng, mut dropout_rng) = (Rng::derive(seed, STREAM_SHUFFLE), Rng::derive(seed, STREAM_DROPOUT));
     let steps_per_epoch = train.n_rows.div_ceil(batch);
     let (total_steps, warmup_steps) = (params.epochs * steps_per_epoch, params.warmup_epochs * steps_per_epoch);
     let higher_is_better = task == Task::Binary;
@@ -58,8 +79,47 @@ pub fn fit(
     let started = Instant::now();
     let mut report = TrainReport { epochs: Vec::new(), best_epoch: 0, stopped_early: false };
     let (mut best_metric, mut best_model) = (f64::NAN, model.clone());
-    let mut step = 0;
-    for epoch in 1..=params.epochs {
+    let (mut step, mut done, mut finished) = (0, 0, false);
+    let fingerprint = checkpoint.map(|_| fingerprint(task, &model, params, seed, (train, &targets), (valid, y_valid)));
+    let mut moments = None;
+    if let (Some(spec), Some(fingerprint)) = (checkpoint, &fingerprint)
+        && spec.resume
+        && spec.path.exists()
+    {
+        let saved = TrainState::read(&spec.path)?;
+        let mismatch = |what| Error::CheckpointMismatch { path: spec.path.clone(), what };
+        if &saved.fingerprint != fingerprint {
+            return Err(mismatch("the model, its training parameters, the seed or the data"));
+        }
+        if saved.order.len() != train.n_rows || saved.model.architecture() != model.architecture() {
+            return Err(mismatch("the shape of the model or the data"));
+        }
+        let sizes: Vec<usize> = model.named_tensors().iter().map(|(_, _, v)| v.len()).collect();
+        let fits = |m: &[Vec<f32>]| m.len() == sizes.len() && m.iter().zip(&sizes).all(|(m, n)| m.len() == *n);
+        if !fits(&saved.adam_first) || !fits(&saved.adam_second) {
+            return Err(mismatch("the optimizer state's tensor sizes"));
+        }
+        moments = Some((saved.adam_step, saved.adam_first, saved.adam_second));
+        (model, best_model, best_metric) = (saved.model, saved.best_model, saved.best_metric);
+        order = saved.order.iter().map(|&r| r as u32).collect();
+        (shuffle_rng, dropout_rng) = (Rng::from_state(saved.shuffle_rng), Rng::from_state(saved.dropout_rng));
+        report =
+            TrainReport { epochs: saved.history, best_epoch: saved.best_epoch, stopped_early: saved.stopped_early };
+        (step, done, finished) = (saved.step, saved.epoch, saved.finished);
+        tracing::info!(path = %spec.path.display(), epoch = done, "resuming training from a checkpoint");
+    }
+    let mut state = State::new(&model, device, params.weight_decay, (task, n_outputs))?;
+    if let Some((adam_step, first, second)) = moments {
+        state.restore(adam_step, &first, &second).map_err(candle_err("restoring the optimizer state"))?;
+    }
+    let data = DeviceData::upload((train, valid), &arch, (&targets, &weights), device)?;
+    let loss = Loss::new(task, n_outputs, device)?;
+    let unused_dropout_state = dropout_rng.state();
+    let mut dropout = (params.dropout > 0.0).then(|| Dropout::new(params.dropout as f32, dropout_rng));
+
+    observer.start(params.epochs, done);
+    let ended_before = finished;
+    for epoch in (done + 1..=params.epochs).filter(|_| !ended_before) {
         let epoch_started = Instant::now();
         shuffle_rng.shuffle(&mut order);
         let order_t = Tensor::from_slice(&order, order.len(), device).map_err(&err)?;
@@ -102,8 +162,7 @@ pub fn fit(
             samples_per_sec: train.n_rows as f64 / seconds.max(1e-9),
             seconds,
         };
-        progress(&stats);
-        report.epochs.push(stats);
+        report.epochs.push(stats.clone());
         let improved = best_metric.is_nan()
             || (higher_is_better && valid_metric > best_metric)
             || (!higher_is_better && valid_metric < best_metric);
@@ -111,18 +170,46 @@ pub fn fit(
             best_metric = valid_metric;
             report.best_epoch = epoch;
             state.params.download_into(&mut best_model)?;
-        } else if epoch - report.best_epoch >= params.patience {
-            report.stopped_early = true;
-            break;
         }
-        if params.max_seconds.is_some_and(|limit| started.elapsed().as_secs_f64() >= limit) {
-            report.stopped_early = epoch < params.epochs;
+        let out_of_patience = !improved && epoch - report.best_epoch >= params.patience;
+        let out_of_time = params.max_seconds.is_some_and(|limit| started.elapsed().as_secs_f64() >= limit);
+        report.stopped_early = out_of_patience || (out_of_time && epoch < params.epochs);
+        finished = out_of_patience || out_of_time || epoch == params.epochs;
+        if let (Some(spec), Some(fingerprint)) = (checkpoint, &fingerprint)
+            && (finished || epoch % spec.every == 0)
+        {
+            let mut current = model.clone();
+            state.params.download_into(&mut current)?;
+            let (adam_first, adam_second) = state.moments().map_err(candle_err("saving the optimizer state"))?;
+            TrainState {
+                fingerprint: fingerprint.clone(),
+                model: current,
+                best_model: best_model.clone(),
+                best_metric,
+                best_epoch: report.best_epoch,
+                epoch,
+                step,
+                finished,
+                stopped_early: report.stopped_early,
+                adam_step: state.t as u64,
+                adam_first,
+                adam_second,
+                shuffle_rng: shuffle_rng.state(),
+                dropout_rng: dropout.as_ref().map_or(unused_dropout_state, Dropout::rng_state),
+                order: order.iter().map(|&r| r as usize).collect(),
+                history: report.epochs.clone(),
+            }
+            .write(&spec.path)?;
+        }
+        if observer.epoch(&stats).is_break() {
+            return Err(Error::Interrupted { epoch });
+        }
+        if finished {
             break;
         }
     }
-    model = best_model;
-    fold_target_scale(&mut model, scale);
-    Ok((model, report))
+    fold_target_scale(&mut best_model, scale);
+    Ok((best_model, report))
 }
 
 /// The training and validation data, resident on the device: dense features, category codes
@@ -236,6 +323,9 @@ impl Loss {
     }
 }
 
+/// AdamW's first and second moments on the host, one vector per parameter tensor.
+pub(super) type HostMoments = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+
 /// The parameters and AdamW's moments, all on the device; on a GPU, the fused kernels that
 /// step them (which then keep the moments).
 struct State {
@@ -287,6 +377,35 @@ impl State {
             #[cfg(feature = "cuda")]
             fused,
         })
+    }
+
+    /// AdamW's moments on the host, one pair of vectors per parameter tensor.
+    fn moments(&self) -> candle_core::Result<HostMoments> {
+        #[cfg(feature = "cuda")]
+        if let Some(fused) = &self.fused {
+            return fused.download_moments(&self.params);
+        }
+        let host = |m: &[Tensor]| m.iter().map(|t| t.flatten_all()?.to_vec1()).collect::<candle_core::Result<Vec<_>>>();
+        Ok((host(&self.first)?, host(&self.second)?))
+    }
+
+    /// Continue from a checkpoint's AdamW state (moments of the parameters' sizes, checked by
+    /// the caller).
+    fn restore(&mut self, adam_step: u64, first: &[Vec<f32>], second: &[Vec<f32>]) -> candle_core::Result<()> {
+        self.t = adam_step as i32;
+        #[cfg(feature = "cuda")]
+        if let Some(fused) = self.fused.as_mut() {
+            return fused.upload_moments(first, second);
+        }
+        let upload = |values: &[Vec<f32>]| {
+            values
+                .iter()
+                .zip(&self.params.vars)
+                .map(|(v, var)| Tensor::from_slice(v, var.shape(), var.device()))
+                .collect::<candle_core::Result<Vec<_>>>()
+        };
+        (self.first, self.second) = (upload(first)?, upload(second)?);
+        Ok(())
     }
 
     /// The fused kernels, on a GPU.
