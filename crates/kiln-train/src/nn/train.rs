@@ -238,26 +238,16 @@ pub fn fit_with(
     let (mut best_metric, mut best_model) = (f64::NAN, model.clone());
     let (mut step, mut done, mut finished) = (0, 0, false);
     let fingerprint = checkpoint.map(|_| fingerprint(task, &model, params, seed, (train, &targets), (valid, y_valid)));
-    if let (Some(spec), Some(fingerprint)) = (checkpoint, &fingerprint)
-        && spec.resume
-        && spec.path.exists()
-    {
-        let state = TrainState::read(&spec.path)?;
-        let mismatch = |what| Error::CheckpointMismatch { path: spec.path.clone(), what };
-        if &state.fingerprint != fingerprint {
-            return Err(mismatch("the model, its training parameters, the seed or the data"));
-        }
-        if state.order.len() != train.n_rows || state.model.architecture() != model.architecture() {
-            return Err(mismatch("the shape of the model or the data"));
-        }
-        adam.restore(state.adam_step, state.adam_first, state.adam_second)
-            .map_err(|_| mismatch("the optimizer state's tensor sizes"))?;
+    if let Some(state) = resume_state(checkpoint, fingerprint.as_deref(), &model, train.n_rows)? {
+        adam.restore(state.adam_step, state.adam_first, state.adam_second).map_err(|_| {
+            let path = checkpoint.map(|c| c.path.clone()).unwrap_or_default();
+            Error::CheckpointMismatch { path, what: "the optimizer state's tensor sizes" }
+        })?;
         (model, best_model, best_metric, order) = (state.model, state.best_model, state.best_metric, state.order);
         (shuffle_rng, dropout_rng) = (Rng::from_state(state.shuffle_rng), Rng::from_state(state.dropout_rng));
         report =
             TrainReport { epochs: state.history, best_epoch: state.best_epoch, stopped_early: state.stopped_early };
         (step, done, finished) = (state.step, state.epoch, state.finished);
-        tracing::info!(path = %spec.path.display(), epoch = done, "resuming training from a checkpoint");
     }
     observer.start(params.epochs, done);
     let ended_before = finished;
@@ -309,19 +299,11 @@ pub fn fit_with(
             samples_per_sec: train.n_rows as f64 / seconds.max(1e-9),
             seconds,
         };
-        report.epochs.push(stats.clone());
-        let improved = best_metric.is_nan()
-            || (higher_is_better && valid_metric > best_metric)
-            || (!higher_is_better && valid_metric < best_metric);
+        let improved;
+        (improved, finished) = end_epoch(&mut report, &mut best_metric, &stats, params, started, higher_is_better);
         if improved {
-            best_metric = valid_metric;
-            report.best_epoch = epoch;
             best_model.clone_from(&model);
         }
-        let out_of_patience = !improved && epoch - report.best_epoch >= params.patience;
-        let out_of_time = params.max_seconds.is_some_and(|limit| started.elapsed().as_secs_f64() >= limit);
-        report.stopped_early = out_of_patience || (out_of_time && epoch < params.epochs);
-        finished = out_of_patience || out_of_time || epoch == params.epochs;
         if let (Some(spec), Some(fingerprint)) = (checkpoint, &fingerprint)
             && (finished || epoch % spec.every == 0)
         {
@@ -355,6 +337,62 @@ pub fn fit_with(
     }
     fold_target_scale(&mut best_model, scale);
     Ok((best_model, report))
+}
+
+/// The checkpoint to continue from, when `checkpoint` asks to resume and its file exists,
+/// checked against the fit (`fingerprint`, the model's shape and tensor sizes, the row count);
+/// the caller applies it.
+pub(crate) fn resume_state(
+    checkpoint: Option<&CheckpointSpec>,
+    fingerprint: Option<&str>,
+    model: &NeuralModel,
+    n_rows: usize,
+) -> Result<Option<TrainState>> {
+    let (Some(spec), Some(fingerprint)) = (checkpoint, fingerprint) else { return Ok(None) };
+    if !spec.resume || !spec.path.exists() {
+        return Ok(None);
+    }
+    let state = TrainState::read(&spec.path)?;
+    let mismatch = |what| Error::CheckpointMismatch { path: spec.path.clone(), what };
+    if state.fingerprint != fingerprint {
+        return Err(mismatch("the model, its training parameters, the seed or the data"));
+    }
+    if state.order.len() != n_rows || state.model.architecture() != model.architecture() {
+        return Err(mismatch("the shape of the model or the data"));
+    }
+    let sizes: Vec<usize> = model.named_tensors().iter().map(|(_, _, v)| v.len()).collect();
+    let fits = |m: &[Vec<f32>]| m.len() <= sizes.len() && m.iter().zip(&sizes).all(|(m, n)| m.len() == *n);
+    if !fits(&state.adam_first) || !fits(&state.adam_second) {
+        return Err(mismatch("the optimizer state's tensor sizes"));
+    }
+    tracing::info!(path = %spec.path.display(), epoch = state.epoch, "resuming training from a checkpoint");
+    Ok(Some(state))
+}
+
+/// Record an epoch's `stats` in `report` and decide what follows: whether the validation
+/// metric improved on `best_metric` (updated; the caller keeps the weights), and whether
+/// training has ended (epoch budget, patience or wall-time budget; `stopped_early` set).
+pub(crate) fn end_epoch(
+    report: &mut TrainReport,
+    best_metric: &mut f64,
+    stats: &EpochStats,
+    params: &TrainParams,
+    started: Instant,
+    higher_is_better: bool,
+) -> (bool, bool) {
+    let (epoch, metric) = (stats.epoch, stats.valid_metric);
+    report.epochs.push(stats.clone());
+    let improved = best_metric.is_nan()
+        || (higher_is_better && metric > *best_metric)
+        || (!higher_is_better && metric < *best_metric);
+    if improved {
+        *best_metric = metric;
+        report.best_epoch = epoch;
+    }
+    let out_of_patience = !improved && epoch - report.best_epoch >= params.patience;
+    let out_of_time = params.max_seconds.is_some_and(|limit| started.elapsed().as_secs_f64() >= limit);
+    report.stopped_early = out_of_patience || (out_of_time && epoch < params.epochs);
+    (improved, out_of_patience || out_of_time || epoch == params.epochs)
 }
 
 /// What a checkpoint must match to continue a fit: the task, the architecture and input

@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 use crate::nn::model::{NeuralArch, NeuralModel};
 use crate::nn::optim::learning_rate;
 use crate::nn::train::{
-    FitSetup, STREAM_DROPOUT, STREAM_SHUFFLE, fingerprint, fold_target_scale, metric_of_outputs, prepare_fit,
+    FitSetup, STREAM_DROPOUT, STREAM_SHUFFLE, end_epoch, fingerprint, fold_target_scale, metric_of_outputs,
+    prepare_fit, resume_state,
 };
 use crate::nn::{CheckpointSpec, EpochStats, TrainObserver, TrainParams, TrainReport, TrainState};
 use crate::target::Target;
@@ -82,23 +83,7 @@ pub fn fit_with(
     let (mut step, mut done, mut finished) = (0, 0, false);
     let fingerprint = checkpoint.map(|_| fingerprint(task, &model, params, seed, (train, &targets), (valid, y_valid)));
     let mut moments = None;
-    if let (Some(spec), Some(fingerprint)) = (checkpoint, &fingerprint)
-        && spec.resume
-        && spec.path.exists()
-    {
-        let saved = TrainState::read(&spec.path)?;
-        let mismatch = |what| Error::CheckpointMismatch { path: spec.path.clone(), what };
-        if &saved.fingerprint != fingerprint {
-            return Err(mismatch("the model, its training parameters, the seed or the data"));
-        }
-        if saved.order.len() != train.n_rows || saved.model.architecture() != model.architecture() {
-            return Err(mismatch("the shape of the model or the data"));
-        }
-        let sizes: Vec<usize> = model.named_tensors().iter().map(|(_, _, v)| v.len()).collect();
-        let fits = |m: &[Vec<f32>]| m.len() == sizes.len() && m.iter().zip(&sizes).all(|(m, n)| m.len() == *n);
-        if !fits(&saved.adam_first) || !fits(&saved.adam_second) {
-            return Err(mismatch("the optimizer state's tensor sizes"));
-        }
+    if let Some(saved) = resume_state(checkpoint, fingerprint.as_deref(), &model, train.n_rows)? {
         moments = Some((saved.adam_step, saved.adam_first, saved.adam_second));
         (model, best_model, best_metric) = (saved.model, saved.best_model, saved.best_metric);
         order = saved.order.iter().map(|&r| r as u32).collect();
@@ -106,7 +91,6 @@ pub fn fit_with(
         report =
             TrainReport { epochs: saved.history, best_epoch: saved.best_epoch, stopped_early: saved.stopped_early };
         (step, done, finished) = (saved.step, saved.epoch, saved.finished);
-        tracing::info!(path = %spec.path.display(), epoch = done, "resuming training from a checkpoint");
     }
     let mut state = State::new(&model, device, params.weight_decay, (task, n_outputs))?;
     if let Some((adam_step, first, second)) = moments {
@@ -162,19 +146,11 @@ pub fn fit_with(
             samples_per_sec: train.n_rows as f64 / seconds.max(1e-9),
             seconds,
         };
-        report.epochs.push(stats.clone());
-        let improved = best_metric.is_nan()
-            || (higher_is_better && valid_metric > best_metric)
-            || (!higher_is_better && valid_metric < best_metric);
+        let improved;
+        (improved, finished) = end_epoch(&mut report, &mut best_metric, &stats, params, started, higher_is_better);
         if improved {
-            best_metric = valid_metric;
-            report.best_epoch = epoch;
             state.params.download_into(&mut best_model)?;
         }
-        let out_of_patience = !improved && epoch - report.best_epoch >= params.patience;
-        let out_of_time = params.max_seconds.is_some_and(|limit| started.elapsed().as_secs_f64() >= limit);
-        report.stopped_early = out_of_patience || (out_of_time && epoch < params.epochs);
-        finished = out_of_patience || out_of_time || epoch == params.epochs;
         if let (Some(spec), Some(fingerprint)) = (checkpoint, &fingerprint)
             && (finished || epoch % spec.every == 0)
         {
@@ -389,9 +365,16 @@ impl State {
         Ok((host(&self.first)?, host(&self.second)?))
     }
 
-    /// Continue from a checkpoint's AdamW state (moments of the parameters' sizes, checked by
-    /// the caller).
+    /// Continue from a checkpoint's AdamW state (one moment per parameter tensor, of its size:
+    /// the sizes were checked by `resume_state`).
     fn restore(&mut self, adam_step: u64, first: &[Vec<f32>], second: &[Vec<f32>]) -> candle_core::Result<()> {
+        let n = self.params.vars.len();
+        if first.len() != n || second.len() != n {
+            return Err(candle_core::Error::msg(format!(
+                "the checkpoint's optimizer state has {} tensors, the model {n}",
+                first.len()
+            )));
+        }
         self.t = adam_step as i32;
         #[cfg(feature = "cuda")]
         if let Some(fused) = self.fused.as_mut() {
