@@ -9,38 +9,15 @@ use kiln_core::rng::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{CompareError, check_len};
+use crate::scan::philox::poisson1;
+#[cfg(test)]
+use crate::scan::philox::{POISSON1_CDF, POISSON1_TABLE_LEN};
 
-/// Weights 0..=19 cover all of Poisson(1) that a 53-bit uniform can reach.
-const POISSON1_TABLE_LEN: usize = 20;
-
-/// P(K <= k) for K ~ Poisson(1), k = 0..19; the last entry is set to 1 so inversion always ends.
-const POISSON1_CDF: [f64; POISSON1_TABLE_LEN] = poisson1_cdf();
-
-const fn poisson1_cdf() -> [f64; POISSON1_TABLE_LEN] {
-    let mut cdf = [0.0; POISSON1_TABLE_LEN];
-    let mut p = 0.367_879_441_171_442_33; // e^-1 = P(K = 0)
-    let mut acc = 0.0;
-    let mut k = 0;
-    while k < POISSON1_TABLE_LEN {
-        acc += p;
-        cdf[k] = acc;
-        k += 1;
-        p /= k as f64;
-    }
-    cdf[POISSON1_TABLE_LEN - 1] = 1.0;
-    cdf
-}
-
-/// Fills `out` with independent Poisson(1) draws (as `f64`), by inversion of a precomputed CDF
-/// table: one uniform per draw.
+/// Fills `out` with independent Poisson(1) draws (as `f64`), by inversion of the precomputed
+/// CDF table ([`poisson1`]): one uniform per draw.
 pub fn poisson1_weights(rng: &mut Rng, out: &mut [f64]) {
     for w in out.iter_mut() {
-        let u = rng.uniform();
-        let mut k = 0;
-        while u >= POISSON1_CDF[k] {
-            k += 1;
-        }
-        *w = k as f64;
+        *w = f64::from(poisson1(rng.uniform()));
     }
 }
 

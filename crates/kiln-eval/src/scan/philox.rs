@@ -9,8 +9,9 @@
 //! - counter `(row as u32, replicate as u32, 0, 0)`, key `(seed as u32, (seed >> 32) as u32)`;
 //! - uniform in `[0, 1)` with 53 bits from the first two output words:
 //!   `((x0 << 32 | x1) >> 11) · 2⁻⁵³` (the convention of `kiln_core::rng::Rng::uniform`);
-//! - Poisson(1) by inversion: the smallest `k` with `u < P(K ≤ k)`, against the table of
-//!   `compare::poisson1_weights` (the same `e⁻¹ / k!` partial sums, last entry set to 1).
+//! - Poisson(1) by inversion: the smallest `k` with `u < P(K ≤ k)`, against [`POISSON1_CDF`]
+//!   (the `e⁻¹ / k!` partial sums, last entry set to 1), the table every Poisson bootstrap of
+//!   kiln uses (`compare::poisson1_weights`, and the GPU kernels, which receive it).
 
 /// Multipliers of the two Philox4x32 S-boxes (Random123 `PHILOX_M4x32_0`, `PHILOX_M4x32_1`).
 const M0: u32 = 0xD251_1F53;
@@ -54,11 +55,10 @@ pub fn uniform(row: u32, replicate: u32, key: [u32; 2]) -> f64 {
 }
 
 /// Table length: weights 0..=19 cover all of Poisson(1) that a 53-bit uniform can reach.
-const POISSON1_TABLE_LEN: usize = 20;
+pub const POISSON1_TABLE_LEN: usize = 20;
 
 /// P(K ≤ k) for K ~ Poisson(1), k = 0..19, the last entry set to 1 so that inversion ends.
-/// The same partial sums as `compare::bootstrap`'s table (checked by a test).
-pub(crate) const POISSON1_CDF: [f64; POISSON1_TABLE_LEN] = poisson1_cdf();
+pub const POISSON1_CDF: [f64; POISSON1_TABLE_LEN] = poisson1_cdf();
 
 const fn poisson1_cdf() -> [f64; POISSON1_TABLE_LEN] {
     let mut cdf = [0.0; POISSON1_TABLE_LEN];

@@ -130,22 +130,6 @@ pub fn replicate_sums(prep: &Prepared, replicates: u32, seed: u64) -> Vec<GroupS
         .collect()
 }
 
-/// P(K ≤ k) for K ~ Poisson(1), k = 0..19, the last entry 1: the inversion table of
-/// `kiln_eval::scan::philox::poisson1` (same partial sums; a test checks every boundary).
-/// The kernels receive it as an argument.
-pub const POISSON1_CDF: [f64; 20] = poisson1_cdf();
-
-const fn poisson1_cdf() -> [f64; 20] {
-    let mut cdf = [0.0; 20];
-    let mut p = 0.367_879_441_171_442_33; // e^-1 = P(K = 0)
-    let mut acc = 0.0;
-    let mut k = 0;
-    while k < 20 {
-        acc += p;
-        cdf[k] = acc;
-        k += 1;
-        p /= k as f64;
-    }
-    cdf[19] = 1.0;
-    cdf
-}
+/// P(K ≤ k) for K ~ Poisson(1), k = 0..19, the last entry 1: kiln-eval's inversion table, which
+/// the kernels receive as an argument.
+pub use kiln_eval::scan::philox::POISSON1_CDF;
