@@ -22,67 +22,45 @@ source "$CUDAENV/env.sh"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 rm -rf "$PREP" && mkdir -p "$PREP/bin"
 
-echo "== kiln-bench benches (--features cuda)"
-cargo build --release --locked -p kiln-bench --features cuda --benches --message-format=json-render-diagnostics \
-    > "$PREP/cargo-bench.json"
-python3 - "$PREP" <<'PY'
+# Run a cargo build/test command (its JSON messages on stdout) and copy the executables of the
+# named targets into $PREP/bin: copy_executables TARGET=NAME... -- cargo ARGS...
+copy_executables() {
+    local wanted=()
+    while [ "$1" != "--" ]; do wanted+=("$1"); shift; done
+    shift
+    "$@" --message-format=json-render-diagnostics > "$PREP/cargo.json"
+    python3 - "$PREP" "${wanted[@]}" <<'PY'
 import json, shutil, sys
-prep = sys.argv[1]
-wanted = {"mlp_train", "sliced_eval", "sliced_gpu"}
+prep, wanted = sys.argv[1], dict(arg.split("=", 1) for arg in sys.argv[2:])
 found = {}
-for line in open(f"{prep}/cargo-bench.json"):
+for line in open(f"{prep}/cargo.json"):
     try:
         m = json.loads(line)
     except ValueError:
         continue
-    t = m.get("target", {})
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and t.get("name") in wanted:
-        found[t["name"]] = m["executable"]
-missing = wanted - found.keys()
+    name = m.get("target", {}).get("name")
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and name in wanted:
+        found[name] = m["executable"]
+missing = wanted.keys() - found.keys()
 if missing:
     sys.exit(f"prepare: cargo built no executable for {sorted(missing)}")
 for name, path in found.items():
-    shutil.copy(path, f"{prep}/bin/{name}")
+    shutil.copy(path, f"{prep}/bin/{wanted[name]}")
 PY
-rm -f "$PREP/cargo-bench.json"
+    rm -f "$PREP/cargo.json"
+}
+
+echo "== kiln-bench benches (--features cuda)"
+copy_executables mlp_train=mlp_train sliced_eval=sliced_eval sliced_gpu=sliced_gpu -- \
+    cargo build --release --locked -p kiln-bench --features cuda --benches
 
 echo "== kiln-kernels GPU-vs-CPU tests (--features cuda)"
-cargo test --release --locked -p kiln-kernels --features cuda --test gpu --no-run --message-format=json-render-diagnostics \
-    > "$PREP/cargo-test.json"
-python3 - "$PREP" <<'PY'
-import json, shutil, sys
-prep = sys.argv[1]
-for line in open(f"{prep}/cargo-test.json"):
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "gpu":
-        shutil.copy(m["executable"], f"{prep}/bin/kernels_gpu_test")
-        break
-else:
-    sys.exit("prepare: cargo built no kiln-kernels gpu test")
-PY
-rm -f "$PREP/cargo-test.json"
+copy_executables gpu=kernels_gpu_test -- \
+    cargo test --release --locked -p kiln-kernels --features cuda --test gpu --no-run
 
 echo "== kiln-train's device tests (--features cuda; the candle trainer and predict_on on the GPU)"
-cargo test --release --locked -p kiln-train --features cuda --lib --no-run --message-format=json-render-diagnostics \
-    > "$PREP/cargo-train.json"
-python3 - "$PREP" <<'PY'
-import json, shutil, sys
-prep = sys.argv[1]
-for line in open(f"{prep}/cargo-train.json"):
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "kiln_train":
-        shutil.copy(m["executable"], f"{prep}/bin/train_gpu_test")
-        break
-else:
-    sys.exit("prepare: cargo built no kiln-train test executable")
-PY
-rm -f "$PREP/cargo-train.json"
+copy_executables kiln_train=train_gpu_test -- \
+    cargo test --release --locked -p kiln-train --features cuda --lib --no-run
 
 echo "== kiln (kiln-cli)"
 if grep -qE '^cuda *=' crates/kiln-cli/Cargo.toml; then

@@ -106,19 +106,20 @@ fn settings() -> (EvaluationConfig, AcceptanceConfig) {
     (evaluation, acceptance)
 }
 
+/// The evaluation of `models` on `data` in project `demo`, slicings from the settings only.
+fn input<'a>(
+    data: &'a EvalData,
+    models: &'a [ModelOutput],
+    (evaluation, acceptance): (&'a EvaluationConfig, &'a AcceptanceConfig),
+) -> EvalInput<'a> {
+    EvalInput { project: "demo", data_label: "generated", data, models, evaluation, acceptance, segments: &[] }
+}
+
 #[test]
 fn slices_intervals_comparison_and_gates_on_generated_data() {
     let (data, models) = fixture(6000);
     let (evaluation, acceptance) = settings();
-    let input = EvalInput {
-        project: "demo",
-        data_label: "generated",
-        data: &data,
-        models: &models,
-        evaluation: &evaluation,
-        acceptance: &acceptance,
-        segments: &[],
-    };
+    let input = input(&data, &models, (&evaluation, &acceptance));
     let report = evaluate(&input).expect("evaluate");
     assert_eq!(report.models.len(), 3);
     let good = &report.models[1];
@@ -192,15 +193,7 @@ fn small_slices_are_suppressed_and_skipped_by_the_gates() {
     let (data, models) = fixture(2000);
     let (mut evaluation, acceptance) = settings();
     evaluation.min_slice_size = 150; // group C has about 100 rows
-    let input = EvalInput {
-        project: "demo",
-        data_label: "generated",
-        data: &data,
-        models: &models,
-        evaluation: &evaluation,
-        acceptance: &acceptance,
-        segments: &[],
-    };
+    let input = input(&data, &models, (&evaluation, &acceptance));
     let report = evaluate(&input).expect("evaluate");
     let c = &report.models[1].slicings[1].slices[2];
     assert_eq!(c.value, "C");
@@ -214,15 +207,7 @@ fn bad_inputs_are_errors_that_name_the_model() {
     let (data, mut models) = fixture(100);
     models[1].scores.pop();
     let (evaluation, acceptance) = settings();
-    let input = EvalInput {
-        project: "demo",
-        data_label: "generated",
-        data: &data,
-        models: &models,
-        evaluation: &evaluation,
-        acceptance: &acceptance,
-        segments: &[],
-    };
+    let input = input(&data, &models, (&evaluation, &acceptance));
     let e = evaluate(&input).expect_err("short scores");
     assert!(e.to_string().contains("`good`"), "{e}");
     let mut models = models.clone();
@@ -256,15 +241,7 @@ fn a_gate_on_an_unknown_slicing_is_an_error_not_a_silent_pass() {
     let (data, models) = fixture(500);
     let (evaluation, mut acceptance) = settings();
     acceptance.metrics[0].slices = SliceSelector::Names(vec!["gruop".into()]);
-    let input = EvalInput {
-        project: "demo",
-        data_label: "generated",
-        data: &data,
-        models: &models,
-        evaluation: &evaluation,
-        acceptance: &acceptance,
-        segments: &[],
-    };
+    let input = input(&data, &models, (&evaluation, &acceptance));
     let e = evaluate(&input).expect_err("unknown slicing");
     assert!(e.to_string().contains("`gruop`") && e.to_string().contains("`group`"), "{e}");
 }
