@@ -92,7 +92,7 @@ extern "C" __global__ void sq_norm_partial(const float* __restrict__ g, unsigned
     if (threadIdx.x == 0) partials[blockIdx.x] = s;
 }
 
-// One AdamW step of a tensor (fused_adamw.cu's arithmetic, `decay` for the whole tensor), its
+// One AdamW step of a tensor (reference::adamw::step's arithmetic, `decay` for the whole tensor), its
 // gradients first scaled by min(1, max_norm / ‖g‖) where ‖g‖ = √Σ partials (in order) when
 // max_norm > 0: nn::optim::clip_global_norm's rule.
 extern "C" __global__ void clip_adamw(float* __restrict__ params, const float* __restrict__ grads,

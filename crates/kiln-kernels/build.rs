@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The kernels the crate embeds (each `kernels/<name>.cu` becomes `OUT_DIR/<name>.ptx`).
-const KERNELS: [&str; 4] = ["sliced_eval", "bootstrap", "fused_adamw", "train_step"];
+const KERNELS: [&str; 3] = ["sliced_eval", "bootstrap", "train_step"];
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

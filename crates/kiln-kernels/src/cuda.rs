@@ -18,13 +18,11 @@ use kiln_eval::scan::philox::seed_key;
 use kiln_eval::scan::{GroupStats, ScanInput, ScanResult};
 
 use crate::Error;
-use crate::reference::adamw::Scalars;
 use crate::reference::bootstrap::{GroupSums, POISSON1_CDF, SUMS_FIELDS};
 use crate::reference::prep::Prepared;
 
 const SLICED_PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/sliced_eval.ptx"));
 const BOOTSTRAP_PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/bootstrap.ptx"));
-const ADAMW_PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/fused_adamw.ptx"));
 
 /// Threads per block of the chunk kernels (`KILN_SCAN_THREADS` in `kernels/scan_common.cuh`).
 const SCAN_THREADS: u32 = 256;
@@ -48,7 +46,6 @@ pub struct Gpu {
     sliced_combine: CudaFunction,
     bootstrap_chunks: CudaFunction,
     bootstrap_combine: CudaFunction,
-    fused_adamw: CudaFunction,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -70,20 +67,6 @@ pub struct DeviceLists {
     n_groups: u32,
 }
 
-/// Parameters, first and second moments on the host.
-pub type AdamWHost = (Vec<f32>, Vec<f32>, Vec<f32>);
-
-/// AdamW's state on the device: parameters, both moments and the optional decay mask.
-#[derive(Debug)]
-pub struct DeviceAdamW {
-    params: CudaSlice<f32>,
-    m: CudaSlice<f32>,
-    v: CudaSlice<f32>,
-    decay: CudaSlice<u8>,
-    has_decay: i32,
-    len: usize,
-}
-
 impl Gpu {
     /// Opens GPU `ordinal` and loads the kernels (the driver JIT-compiles the PTX on first use).
     pub fn new(ordinal: usize) -> Result<Self, Error> {
@@ -95,7 +78,6 @@ impl Gpu {
         };
         let mut sliced = load(SLICED_PTX, &["sliced_rows", "sliced_auc", "sliced_combine"])?.into_iter();
         let mut boot = load(BOOTSTRAP_PTX, &["bootstrap_chunks", "bootstrap_combine"])?.into_iter();
-        let mut adamw = load(ADAMW_PTX, &["fused_adamw"])?.into_iter();
         let missing = || Error::Cuda("a kernel is missing from its module".into());
         Ok(Self {
             sliced_rows: sliced.next().ok_or_else(missing)?,
@@ -103,7 +85,6 @@ impl Gpu {
             sliced_combine: sliced.next().ok_or_else(missing)?,
             bootstrap_chunks: boot.next().ok_or_else(missing)?,
             bootstrap_combine: boot.next().ok_or_else(missing)?,
-            fused_adamw: adamw.next().ok_or_else(missing)?,
             ctx,
             stream,
         })
@@ -305,56 +286,6 @@ impl Gpu {
             })
             .collect();
         Ok(ScanResult { groups })
-    }
-
-    /// Uploads AdamW's state: parameters, zero moments and the optional decay mask (`decay[i] != 0`:
-    /// weight decay applies to element `i`; `None`: to every element).
-    pub fn adamw_state(&self, params: &[f32], decay: Option<&[u8]>) -> Result<DeviceAdamW, Error> {
-        if decay.is_some_and(|d| d.len() != params.len()) {
-            return Err(Error::Setting("the decay mask's length differs from the parameters'".into()));
-        }
-        Ok(DeviceAdamW {
-            params: self.upload(params, "upload parameters")?,
-            m: self.zeros(params.len(), "allocate moments")?,
-            v: self.zeros(params.len(), "allocate moments")?,
-            decay: match decay {
-                Some(d) => self.upload(d, "upload the decay mask")?,
-                None => self.zeros(1, "allocate")?,
-            },
-            has_decay: i32::from(decay.is_some()),
-            len: params.len(),
-        })
-    }
-
-    /// Uploads host gradients (for tests and benchmarks; a trainer keeps them on the device).
-    pub fn upload_grads(&self, grads: &[f32]) -> Result<CudaSlice<f32>, Error> {
-        self.upload(grads, "upload gradients")
-    }
-
-    /// One AdamW step of `state` with device gradients `grads` (`fused_adamw`).
-    pub fn adamw_step(&self, state: &mut DeviceAdamW, grads: &CudaSlice<f32>, s: &Scalars) -> Result<(), Error> {
-        if grads.len() < state.len {
-            return Err(Error::Setting(format!("{} gradients for {} parameters", grads.len(), state.len)));
-        }
-        if state.len == 0 {
-            return Ok(());
-        }
-        let blocks = (state.len.div_ceil(256) as u32).clamp(1, 4096);
-        let cfg = grid(blocks, 1, 256);
-        launch::fused_adamw(&self.stream, &self.fused_adamw, cfg, state, grads, s)
-    }
-
-    /// Parameters and both moments, back on the host.
-    pub fn adamw_download(&self, state: &DeviceAdamW) -> Result<AdamWHost, Error> {
-        let cut = |mut v: Vec<f32>| {
-            v.truncate(state.len);
-            v
-        };
-        Ok((
-            cut(self.download(&state.params, "download parameters")?),
-            cut(self.download(&state.m, "download moments")?),
-            cut(self.download(&state.v, "download moments")?),
-        ))
     }
 }
 

@@ -1,6 +1,6 @@
 //! kiln's own CUDA kernels and their CPU references.
 //!
-//! Four kernel files live in the workspace's `kernels/` folder, each with a CPU reference here that
+//! Three kernel files live in the workspace's `kernels/` folder, each with a CPU reference here that
 //! the tests compare it with:
 //!
 //! - `sliced_eval.cu`: per-group confusion cells, weights, log-loss and Brier sums in one pass
@@ -9,8 +9,6 @@
 //! - `bootstrap.cu`: every Poisson(1) replicate's accuracy, log loss and ROC AUC of every group
 //!   in one launch, the weights drawn on the device by the same Philox4x32-10 as
 //!   [`kiln_eval::scan::philox`]. Reference: [`reference::bootstrap::replicate_sums`].
-//! - `fused_adamw.cu`: one AdamW step over a flat parameter buffer. Reference:
-//!   [`reference::adamw::step`], kiln-train's AdamW arithmetic.
 //! - `train_step.cu`: the non-matrix half of a training step for the CUDA trainer (the loss
 //!   and its gradient in one launch, the global gradient norm, clipping fused into AdamW),
 //!   launched on the trainer's own stream by `cuda::train::TrainKernels`. References:

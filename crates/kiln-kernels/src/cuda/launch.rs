@@ -7,7 +7,7 @@
 
 use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, CudaView, CudaViewMut, LaunchConfig, PushKernelArg};
 
-use super::{DeviceAdamW, DeviceLists, cuda_err};
+use super::{DeviceLists, cuda_err};
 use crate::Error;
 use crate::reference::adamw::Scalars;
 
@@ -123,26 +123,6 @@ pub(super) fn bootstrap_combine(
     // `sums` `6 * n_groups` entries for each of `replicates` (at most the batch they were
     // allocated for); threads past `replicates * n_groups` return at once.
     unsafe { b.launch(cfg) }.map(drop).map_err(cuda_err("launch bootstrap_combine"))
-}
-
-/// `fused_adamw(params, grads, m, v, decay, has_decay, n, beta1, beta2, eps, step_size,
-/// sqrt_correction2, shrink)`.
-pub(super) fn fused_adamw(
-    stream: &CudaStream,
-    f: &CudaFunction,
-    cfg: LaunchConfig,
-    st: &mut DeviceAdamW,
-    grads: &CudaSlice<f32>,
-    s: &Scalars,
-) -> Result<(), Error> {
-    let n = st.len as u64;
-    let mut b = stream.launch_builder(f);
-    b.arg(&mut st.params).arg(grads).arg(&mut st.m).arg(&mut st.v).arg(&st.decay).arg(&st.has_decay).arg(&n);
-    b.arg(&s.beta1).arg(&s.beta2).arg(&s.eps).arg(&s.step_size).arg(&s.sqrt_correction2).arg(&s.shrink);
-    // SAFETY: the arguments match the kernel's signature; `params`, `m`, `v` and (checked by the
-    // caller) `grads` hold at least `n` entries, `decay` too when `has_decay` (else it is never
-    // read); the grid-stride loop stays below `n`.
-    unsafe { b.launch(cfg) }.map(drop).map_err(cuda_err("launch fused_adamw"))
 }
 
 /// Arguments of `loss_grad` besides its outputs.

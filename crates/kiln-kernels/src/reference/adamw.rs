@@ -12,7 +12,7 @@
 //! ```
 //!
 //! with `step_size = lr / (1 − β₁ᵗ)` and `shrink = 1 − lr·λ` for decayed elements (1 for the
-//! others). `fused_adamw.cu` uses round-to-nearest intrinsics without fused multiply-adds, so the
+//! others). `train_step.cu`'s `clip_adamw` uses round-to-nearest intrinsics without fused multiply-adds, so the
 //! device result is bit-identical to [`step`].
 
 /// AdamW's hyperparameters (PyTorch's defaults: betas 0.9, 0.999, eps 1e-8).
