@@ -10,13 +10,19 @@ fn every_shipped_config_parses_and_plans() {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "toml") {
             let loaded = kiln_cli::run_config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            // The models are checked against the schema too (configs that name their columns).
-            if let Some(names) = &loaded.plan.names {
-                let schema = loaded.plan.schema(names).expect("schema");
-                kiln_train::config::ModelsSection { models: loaded.config.models.clone() }
-                    .validate(&schema)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            }
+            // The models are checked against the schema too: from the configured names, or
+            // from the training file itself (a CSV header, Parquet).
+            let schema = match &loaded.plan.names {
+                Some(names) => loaded.plan.schema(names).expect("schema"),
+                None => {
+                    kiln_data::load::load(&loaded.plan, kiln_data::load::Source::Train, 5)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                        .schema
+                }
+            };
+            kiln_train::config::ModelsSection { models: loaded.config.models.clone() }
+                .validate(&schema)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             n += 1;
         }
     }
