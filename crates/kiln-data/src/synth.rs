@@ -1,6 +1,9 @@
 //! `kiln data synth`: synthetic tabular data with numeric and categorical features, segment
 //! columns, class imbalance, missing values and an optional distribution shift.
 //!
+//! Two cases ([`SynthCase`]): the default one, below, and [`interactions`], whose label is
+//! carried by interactions between high-cardinality categorical columns.
+//!
 //! Rows are generated in fixed blocks, each from its own seeded stream, so the output depends
 //! only on the seed and the options, never on the thread count. The label follows a known
 //! logistic model of the features, so models trained on it have a real signal to find.
@@ -14,9 +17,33 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 
+pub mod interactions;
+
+/// Which data the generator writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SynthCase {
+    /// Numeric and categorical features, segments and a logistic label (a main-effects model).
+    #[default]
+    Default,
+    /// 33 high-cardinality categorical columns and 7 numeric ones; the label comes mainly from
+    /// interactions between pairs of categorical columns, and about 6% of rows are positive.
+    Interactions,
+}
+
+impl SynthCase {
+    /// The positive share the case aims at unless told otherwise.
+    pub fn default_positive_rate(self) -> f64 {
+        match self {
+            Self::Default => 0.2,
+            Self::Interactions => 0.06,
+        }
+    }
+}
+
 /// Options of the generator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SynthOptions {
+    pub case: SynthCase,
     pub rows: usize,
     pub seed: u64,
     /// Drift: numeric means move by `shift` standard deviations and category mixes tilt.
@@ -29,7 +56,21 @@ pub struct SynthOptions {
 
 impl Default for SynthOptions {
     fn default() -> Self {
-        Self { rows: 10_000, seed: 42, shift: 0.0, positive_rate: 0.2, missing_rate: 0.03 }
+        Self::for_case(SynthCase::Default)
+    }
+}
+
+impl SynthOptions {
+    /// The default options of `case` (its own positive rate).
+    pub fn for_case(case: SynthCase) -> Self {
+        Self {
+            case,
+            rows: 10_000,
+            seed: 42,
+            shift: 0.0,
+            positive_rate: case.default_positive_rate(),
+            missing_rate: 0.03,
+        }
     }
 }
 
@@ -138,6 +179,9 @@ fn generate_block(opts: &SynthOptions, block: usize, start: usize, len: usize) -
 
 /// Generate the rows.
 pub fn synth(opts: &SynthOptions) -> Result<DataFrame> {
+    if opts.case == SynthCase::Interactions {
+        return interactions::synth(opts);
+    }
     let n_blocks = opts.rows.div_ceil(BLOCK);
     let blocks: Vec<Block> = (0..n_blocks)
         .into_par_iter()
@@ -172,6 +216,9 @@ pub fn synth(opts: &SynthOptions) -> Result<DataFrame> {
 
 /// A config that describes the generated file `data_file` (a name relative to the config).
 pub fn config_toml(data_file: &str, opts: &SynthOptions) -> String {
+    if opts.case == SynthCase::Interactions {
+        return interactions::config_toml(data_file, opts);
+    }
     format!(
         r#"# Synthetic data written by `kiln data synth --rows {rows} --seed {seed}`.
 [project]

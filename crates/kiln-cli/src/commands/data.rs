@@ -9,7 +9,7 @@ use kiln_data::config::FileFormat;
 use kiln_data::findings::Severity;
 use kiln_data::load::{self, Source, Table};
 use kiln_data::split::{self, Part};
-use kiln_data::synth::{self, SynthOptions};
+use kiln_data::synth::{self, SynthCase, SynthOptions};
 use kiln_data::write;
 use kiln_track::{AuditAction, NewAuditEvent};
 use serde::Serialize;
@@ -71,8 +71,24 @@ pub struct SplitArgs {
     pub format: Format,
 }
 
+/// What `kiln data synth` generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum SynthCaseArg {
+    /// Numeric and categorical features, segments, missing values and a label that is a
+    /// logistic function of them (main effects); 20% positive by default.
+    #[default]
+    Default,
+    /// 33 categorical columns of 10 to 52 values with skewed frequencies and 7 numeric ones;
+    /// the label comes mainly from interactions between pairs of categorical columns, where
+    /// trees beat a linear model; 6% positive by default.
+    Interactions,
+}
+
 #[derive(Debug, Args)]
 pub struct SynthArgs {
+    /// Which data to generate.
+    #[arg(long, value_enum, default_value_t)]
+    pub case: SynthCaseArg,
     /// Number of rows.
     #[arg(long, default_value_t = 10_000)]
     pub rows: usize,
@@ -84,9 +100,9 @@ pub struct SynthArgs {
     /// Distribution shift in standard deviations (for drift tests).
     #[arg(long, default_value_t = 0.0)]
     pub shift: f64,
-    /// Share of positive labels.
-    #[arg(long, default_value_t = 0.2)]
-    pub positive_rate: f64,
+    /// Share of positive labels [default: 0.2, or 0.06 with --case interactions].
+    #[arg(long)]
+    pub positive_rate: Option<f64>,
     /// Share of missing values in the columns that have them.
     #[arg(long, default_value_t = 0.03)]
     pub missing_rate: f64,
@@ -364,10 +380,14 @@ fn synth_cmd(args: &SynthArgs, progress: Progress, out: &mut dyn Write) -> anyho
     let format = FileFormat::from_path(&args.out).with_context(|| {
         format!("cannot tell the format of {}\nhint: name the file .csv or .parquet", args.out.display())
     })?;
+    let case = match args.case {
+        SynthCaseArg::Default => SynthCase::Default,
+        SynthCaseArg::Interactions => SynthCase::Interactions,
+    };
+    let positive_rate = args.positive_rate.unwrap_or(case.default_positive_rate());
     anyhow::ensure!(
-        args.positive_rate > 0.0 && args.positive_rate < 1.0,
-        "--positive-rate must be between 0 and 1, got {}",
-        args.positive_rate
+        positive_rate > 0.0 && positive_rate < 1.0,
+        "--positive-rate must be between 0 and 1, got {positive_rate}"
     );
     anyhow::ensure!(
         (0.0..1.0).contains(&args.missing_rate),
@@ -375,10 +395,11 @@ fn synth_cmd(args: &SynthArgs, progress: Progress, out: &mut dyn Write) -> anyho
         args.missing_rate
     );
     let opts = SynthOptions {
+        case,
         rows: args.rows,
         seed: args.seed,
         shift: args.shift,
-        positive_rate: args.positive_rate,
+        positive_rate,
         missing_rate: args.missing_rate,
     };
     let step = progress.step(format!("generating {} rows", args.rows));

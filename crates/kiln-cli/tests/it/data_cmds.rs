@@ -134,3 +134,33 @@ fn bad_input_exit_codes_and_messages() {
     let (code, _, err) = kiln(&["data", "frobnicate"]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn synth_interactions_writes_a_config_that_loads_validates_and_splits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("i.csv").display().to_string();
+    let (code, _, err) =
+        kiln(&["-q", "data", "synth", "--case", "interactions", "--rows", "4000", "--seed", "5", "--out", &data]);
+    assert_eq!(code, 0, "{err}");
+    let config = dir.path().join("i.toml");
+    let loaded = kiln_cli::run_config::load(&config).expect("the written config loads");
+    let kinds: Vec<String> = loaded
+        .config
+        .models
+        .iter()
+        .map(|m| serde_json::to_value(m).expect("json")["kind"].as_str().expect("kind").to_string())
+        .collect();
+    assert_eq!(kinds, ["prior", "linear", "gbdt"]);
+    let config = config.display().to_string();
+    let (code, out, err) = kiln(&["-q", "data", "validate", &config]);
+    assert_eq!(code, 0, "{out}{err}");
+    let csv = std::fs::read_to_string(&data).expect("csv");
+    let positives = csv.lines().filter(|l| l.ends_with(",yes")).count();
+    assert!((120..=380).contains(&positives), "{positives} positives in 4000 rows (6% is 240)");
+    let split = dir.path().join("split").display().to_string();
+    let (code, _, err) = kiln(&["-q", "data", "split", &config, "--out", &split]);
+    assert_eq!(code, 0, "{err}");
+    for part in ["train", "validation", "test"] {
+        assert!(dir.path().join("split").join(format!("{part}.parquet")).exists(), "{part}");
+    }
+}
