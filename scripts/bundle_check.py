@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Open a kiln bundle outside kiln and, for linear, MLP and ResNet models, reproduce kiln's predictions.
+"""Open a kiln bundle outside kiln and, for linear, MLP, ResNet and GBDT models, reproduce kiln's predictions.
 
 A kiln bundle is one .safetensors file: tensors plus, under the metadata key
 `kiln.manifest`, a JSON manifest. This script needs only numpy and safetensors.
@@ -25,6 +25,11 @@ A kiln bundle is one .safetensors file: tensors plus, under the metadata key
         linear head. ResNet: the dense features then each categorical column's embedding,
         a linear layer, residual blocks x + linear2(relu(linear1(layer_norm(x)))), then
         linear(relu(layer_norm(x))).
+        GBDT (`kiln.trees.v1`): the index encoding (dense features, then one code per
+        categorical column, as float32), then every tree walked as LightGBM does (numeric
+        nodes go left when x <= threshold in float64, with their missing-value type;
+        categorical nodes test a bitset), leaf values summed per output in tree order, then
+        the task's link.
 """
 
 import argparse
@@ -205,6 +210,56 @@ def resnet_outputs(manifest, tensors, x, codes):
     return linear(tensors, "resnet.head", np.maximum(layer_norm(tensors, "resnet.head_norm", h), 0.0))
 
 
+TREE_KEYS = ("tree_root", "split_feature", "threshold", "decision_type", "left_child", "right_child",
+             "leaf_value", "cat_boundaries", "cat_threshold")
+
+
+def tree_decisions(t, node, x):
+    """For rows at internal nodes `node` with feature values `x`: True where they go left,
+    by LightGBM's rules (values within 1e-35 of zero read as zero; NaN reads as zero unless
+    the node's missing type is NaN; categorical nodes send a category left when its bit is set)."""
+    kind = t["decision_type"][node]
+    missing = (kind >> 2) & 3
+    nan = np.isnan(x)
+    x = np.where(~nan & (np.abs(x) <= np.float64(np.float32(1e-35))), 0.0, x)
+    numeric_x = np.where(nan & (missing != 2), 0.0, x)
+    with np.errstate(invalid="ignore"):
+        left = numeric_x <= t["threshold"][node]
+    is_zero = np.abs(numeric_x) <= np.float64(np.float32(1e-35))
+    defaulted = ((missing == 1) & is_zero) | ((missing == 2) & np.isnan(numeric_x))
+    left = np.where(defaulted, (kind & 2) != 0, left)
+    categorical = (kind & 1) != 0
+    if categorical.any():
+        cat = np.where(categorical, t["threshold"][node], 0).astype(np.int64)
+        start, end = t["cat_boundaries"][cat], t["cat_boundaries"][cat + 1]
+        value = np.where(nan, -1, np.trunc(np.nan_to_num(x))).astype(np.int64)  # C's (int) cast
+        word = np.where(value >= 0, value // 32, 0)
+        inside = (value >= 0) & (word < end - start)
+        bits = t["cat_threshold"][np.where(inside, start + word, 0)] if len(t["cat_threshold"]) else 0
+        in_set = inside & (((bits >> np.where(value >= 0, value % 32, 0)) & 1) == 1)
+        left = np.where(categorical, in_set, left)
+    return left
+
+
+def gbdt_outputs(manifest, tensors, x):
+    """Raw scores of the trees for encoded rows `x` (float64), n_rows x n_outputs."""
+    arch = manifest["architecture"]
+    if arch.get("format") != "kiln.trees.v1":
+        fail(f"the trees are in the format {arch.get('format')!r}, this script reads 'kiln.trees.v1'")
+    t = {key: tensors[f"gbdt.{key}"] for key in TREE_KEYS}
+    n_outputs = arch["n_outputs"]
+    out = np.zeros((x.shape[0], n_outputs))
+    rows = np.arange(x.shape[0])
+    for tree, root in enumerate(t["tree_root"]):
+        node = np.full(x.shape[0], root, dtype=np.int64)
+        while (active := node >= 0).any():
+            n = node[active]
+            left = tree_decisions(t, n, x[rows[active], t["split_feature"][n]])
+            node[active] = np.where(left, t["left_child"][n], t["right_child"][n])
+        out[:, tree % n_outputs] += t["leaf_value"][-node - 1]
+    return out
+
+
 def to_predictions(task, logits):
     if task == "regression":
         return logits
@@ -245,8 +300,15 @@ def main():
         return 0
     if (args.features is None and args.data is None) or args.predictions is None:
         fail("--predictions goes with --features (encoded) or --data (raw rows)")
-    if arch["kind"] not in ("linear", "mlp", "resnet"):
-        fail(f"predictions are reproduced for linear, mlp and resnet models, this bundle is {arch['kind']!r}")
+    if arch["kind"] not in ("linear", "mlp", "resnet", "gbdt"):
+        fail(f"predictions are reproduced for linear, mlp, resnet and gbdt models, this bundle is {arch['kind']!r}")
+    if arch["kind"] == "gbdt":
+        if args.data is None:
+            fail("the trees read the index encoding: give raw rows with --data")
+        dense, codes = encode_raw(manifest, args.data, True)
+        x = np.concatenate([dense, codes.astype(np.float32).astype(np.float64)], axis=1)
+        got = to_predictions(manifest["task"], gbdt_outputs(manifest, tensors, x))
+        return compare(got, args)
 
     embedded = arch["kind"] == "resnet" and bool(arch["cardinalities"])
     codes = None
@@ -258,14 +320,19 @@ def main():
         x = read_csv(args.features, [f"f{i}" for i in range(arch["n_inputs"])])
     if x.shape[1] != arch["n_inputs"]:
         fail(f"the encoded rows have {x.shape[1]} features, the model takes {arch['n_inputs']}")
-    columns = args.columns.split(",") if args.columns else csv_header(args.predictions)
-    expected = read_csv(args.predictions, columns)
     if arch["kind"] == "linear":
         got = linear_predictions(manifest, tensors, x)
     elif arch["kind"] == "mlp":
         got = to_predictions(manifest["task"], mlp_outputs(manifest, tensors, x))
     else:
         got = to_predictions(manifest["task"], resnet_outputs(manifest, tensors, x, codes))
+    return compare(got, args)
+
+
+def compare(got, args):
+    """Compare computed predictions with kiln's (--predictions, --columns, --tolerance)."""
+    columns = args.columns.split(",") if args.columns else csv_header(args.predictions)
+    expected = read_csv(args.predictions, columns)
     if got.shape != expected.shape:
         fail(f"computed predictions have shape {list(got.shape)}, {args.predictions} has {list(expected.shape)}", 1)
     diff = np.abs(got - expected)

@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln-target}"
+source scripts/build-deps.sh
 cargo build --locked -p kiln-cli --bin kiln
 kiln="$CARGO_TARGET_DIR/debug/kiln"
 config=${1:-configs/adult.toml}

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The test command: every test of the workspace, the docs, and the architecture checks.
-# Sets up what the tests need on a fresh machine: the Rust toolchain, plus numpy and
-# safetensors for the Python script that reproduces kiln's predictions from a bundle.
+# Sets up what the tests need on a fresh machine: the Rust toolchain, LightGBM's build tools
+# (scripts/build-deps.sh), plus numpy and safetensors for the Python script that reproduces
+# kiln's predictions from a bundle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln-target}"
+source scripts/build-deps.sh
 
 if ! python3 -c "import numpy, safetensors" 2>/dev/null; then
   echo "== installing numpy and safetensors (for scripts/bundle_check.py)"

@@ -16,9 +16,7 @@ mod tensor;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-pub use manifest::{
-    Architecture, DataHashes, GBDT_MODEL, Manifest, PREPROCESS_CENTER, PREPROCESS_FILL, PREPROCESS_SCALE,
-};
+pub use manifest::{Architecture, DataHashes, Manifest, PREPROCESS_CENTER, PREPROCESS_FILL, PREPROCESS_SCALE};
 pub use reference::{FeatureReference, REFERENCE_BINS, ReferenceDistributions};
 pub use tensor::{TensorData, TensorDtype, TensorSpec};
 pub(crate) use tensor::{show_shape, show_shape_spec};

@@ -108,13 +108,6 @@ pub enum Error {
         "the model cannot read its input: {problem}\nhint: encode with the preprocessor the model was trained with"
     )]
     ModelInput { problem: String },
-    /// The gradient-boosted trees library failed.
-    #[error("gradient-boosted trees failed while {doing}")]
-    Gbdt {
-        doing: &'static str,
-        #[source]
-        source: perpetual::errors::PerpetualError,
-    },
 
     /// A device name that is not one of the accepted forms.
     #[error("unknown device `{text}`\nhint: use one of auto, cpu, cuda, cuda:N (N is a GPU index, e.g. cuda:1)")]

@@ -4,7 +4,7 @@
 //! trees, linear, MLP with layer or batch norm, ResNet with optional categorical embeddings);
 //! [`Model::predict`] encodes raw rows with the bundle's preprocessor (in the encoding the
 //! model reads) and runs the model. Training (kiln-train) predicts through the same code, so
-//! that there is one inference path: [`rules`] evaluates rules, [`gbdt`] runs the boosters,
+//! that there is one inference path: [`rules`] evaluates rules, [`gbdt`] walks the trees,
 //! [`network`] holds the networks and `forward` their forward pass.
 //!
 //! Scores are `n_rows × n_outputs`, row-major: P(positive) for binary tasks, class
@@ -18,11 +18,11 @@ pub mod network;
 pub mod rules;
 
 pub use forward::BATCH;
-pub use gbdt::{Booster, GBDT_LIBRARY, Trees};
+pub use gbdt::{Forest, TREES_FORMAT, Trees};
 pub use network::{Activation, DenseLayer, EmbeddingTable, Layout, Network, NormKind, NormLayer};
 pub use rules::{RuleSet, SavedRules};
 
-use crate::bundle::{Architecture, Bundle, GBDT_MODEL};
+use crate::bundle::{Architecture, Bundle};
 use crate::error::{Error, Result};
 use crate::preprocess::{ColumnRef, Encoding, Preprocessor, check_lengths};
 use crate::schema::Task;
@@ -57,21 +57,21 @@ impl Model {
                 Predictor::Prior(values.clone())
             }
             Architecture::Rules { rules } => Predictor::Rules(SavedRules::from_json(rules.clone())?.rules),
-            Architecture::Gbdt { library, .. } => {
-                if library != GBDT_LIBRARY {
+            Architecture::Gbdt { format, n_outputs, .. } => {
+                if format != TREES_FORMAT {
                     return Err(Error::InvalidModel {
                         architecture: "gbdt",
-                        problem: format!("comes from the library `{library}`; kiln reads `{GBDT_LIBRARY}` boosters"),
+                        problem: format!(
+                            "holds trees in a training library's own format, which this kiln no longer reads \
+                             (it reads `{TREES_FORMAT}`); train and export the model again"
+                        ),
                     });
                 }
-                let tensor = bundle.tensor(GBDT_MODEL).ok_or_else(|| Error::ModelTensor {
-                    tensor: GBDT_MODEL.to_string(),
-                    problem: "is missing from the bundle".into(),
-                })?;
-                let bytes = tensor
-                    .as_u8()
-                    .map_err(|e| Error::ModelTensor { tensor: GBDT_MODEL.to_string(), problem: e.to_string() })?;
-                Predictor::Gbdt(Box::new(Trees::from_bytes(bytes)?))
+                Predictor::Gbdt(Box::new(Trees::from_tensors(
+                    manifest.preprocessor.clone(),
+                    *n_outputs,
+                    &bundle.tensors,
+                )?))
             }
             architecture @ (Architecture::Linear { .. } | Architecture::Mlp { .. } | Architecture::ResNet { .. }) => {
                 let network = Network::from_tensors(architecture, &bundle.tensors)?;
@@ -108,8 +108,16 @@ impl Model {
         match &self.predictor {
             Predictor::Prior(values) => values.len(),
             Predictor::Rules(_) => 1,
-            Predictor::Gbdt(trees) => trees.booster.n_outputs(),
+            Predictor::Gbdt(trees) => trees.n_outputs(),
             Predictor::Neural(n) => n.0.n_outputs(),
+        }
+    }
+
+    /// The trees, when the model is gradient-boosted trees.
+    pub fn trees(&self) -> Option<&Trees> {
+        match &self.predictor {
+            Predictor::Gbdt(trees) => Some(trees),
+            _ => None,
         }
     }
 

@@ -12,7 +12,10 @@ use kiln_core::schema::{Schema, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::baselines::rules::{RuleSet, compile_rules};
+
+mod gbdt;
 use crate::error::{Error, Result};
+pub use gbdt::{GbdtCategorical, GbdtConfig, GbdtPlan};
 
 /// The `[[models]]` array of a config file. Other top-level tables are ignored here: the whole
 /// file, unknown top-level keys included, is checked by the binary's config loader.
@@ -216,74 +219,6 @@ pub struct LinearConfig {
 impl Default for LinearConfig {
     fn default() -> Self {
         Self { name: None, l2: 1e-4, epochs: 20, batch_size: 256, lr: 0.01 }
-    }
-}
-
-/// `kind = "gbdt"`: gradient-boosted trees through `perpetual`, which sizes the ensemble from
-/// one `budget` instead of a learning rate and a tree count.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GbdtConfig {
-    /// Unique model name (default: the kind).
-    pub name: Option<String>,
-    /// perpetual's complexity budget (default 2.0, in (0, 5]): higher values grow more trees
-    /// with a smaller step. 0.5 is quick, 1.0 to 2.5 is the usual range.
-    pub budget: f64,
-    /// Histogram bins per numeric feature (default 256, in [2, 4096]).
-    pub max_bin: u32,
-    /// Seed of the library's sampling (default: `project.seed`).
-    pub seed: Option<u64>,
-}
-
-impl Default for GbdtConfig {
-    fn default() -> Self {
-        Self { name: None, budget: 2.0, max_bin: 256, seed: None }
-    }
-}
-
-/// A checked [`GbdtConfig`]: what [`crate::baselines::gbdt::GbdtModel::fit`] accepts.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GbdtPlan {
-    config: GbdtConfig,
-}
-
-impl GbdtPlan {
-    pub fn config(&self) -> &GbdtConfig {
-        &self.config
-    }
-
-    pub fn budget(&self) -> f32 {
-        self.config.budget as f32
-    }
-
-    pub fn max_bin(&self) -> u16 {
-        u16::try_from(self.config.max_bin).expect("max_bin was checked to be at most 4096")
-    }
-
-    /// The configured seed, or `default_seed` (the project seed).
-    pub fn seed_or(&self, default_seed: u64) -> u64 {
-        self.config.seed.unwrap_or(default_seed)
-    }
-}
-
-impl GbdtConfig {
-    /// Check the hyperparameters; `prefix` is the table's key path (e.g. `models[1]`).
-    pub fn validate(&self, prefix: &str) -> Result<GbdtPlan> {
-        if !(self.budget > 0.0 && self.budget <= 5.0) {
-            return Err(invalid(
-                &format!("{prefix}.budget"),
-                format!("is {}", self.budget),
-                "use a budget in (0, 5]: 0.5 is quick, 1.0 to 2.5 is the usual range",
-            ));
-        }
-        if !(2..=4096).contains(&self.max_bin) {
-            return Err(invalid(
-                &format!("{prefix}.max_bin"),
-                format!("is {}", self.max_bin),
-                "use between 2 and 4096 bins; 256 is the usual choice",
-            ));
-        }
-        Ok(GbdtPlan { config: self.clone() })
     }
 }
 

@@ -45,12 +45,8 @@ pub enum Error {
     },
     #[error("cannot encode the features")]
     Encode(#[source] kiln_data::Error),
-    #[error("gradient boosting failed while {doing}")]
-    Gbdt {
-        doing: &'static str,
-        #[source]
-        source: perpetual::errors::PerpetualError,
-    },
+    #[error("gradient boosting failed while {doing}: {message}")]
+    Gbdt { doing: &'static str, message: String },
     #[error("cannot write the {what} as JSON")]
     Serialize {
         what: &'static str,

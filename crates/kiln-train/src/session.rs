@@ -103,7 +103,7 @@ pub fn fit_model_on(
             let arch = nn::resnet_arch(config, &preprocessor.cardinalities());
             neural(arch, TrainParams::from_resnet(config), observer)?
         }
-        spec => (fit_baseline(planned, spec, seed, preprocessor, train, schema)?, None),
+        spec => (fit_baseline(planned, spec, seed, preprocessor, (train, valid), schema)?, None),
     };
     Ok((model, report, started.elapsed().as_secs_f64()))
 }
@@ -113,13 +113,15 @@ fn fit_baseline(
     spec: &ModelSpec,
     seed: u64,
     preprocessor: &Preprocessor,
-    train: &DataFrame,
+    (train, valid): (&DataFrame, &DataFrame),
     schema: &Schema,
 ) -> Result<TrainedModel> {
     Ok(match spec {
         ModelSpec::Prior => TrainedModel::Prior(PriorModel::fit(train, schema)?),
         ModelSpec::Rules(rules) => TrainedModel::Rules(RulesModel::new(rules.clone(), schema)),
-        ModelSpec::Gbdt(plan) => TrainedModel::Gbdt(Box::new(GbdtModel::fit(plan, seed, preprocessor, train, schema)?)),
+        ModelSpec::Gbdt(plan) => {
+            TrainedModel::Gbdt(Box::new(GbdtModel::fit(plan, seed, preprocessor, train, Some(valid), schema)?))
+        }
         other => return Err(Error::NotTrainable { name: planned.name.clone(), kind: other.kind() }),
     })
 }

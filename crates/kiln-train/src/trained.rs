@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use kiln_core::bundle::{Architecture, Bundle, GBDT_MODEL, TensorData};
+use kiln_core::bundle::{Architecture, Bundle, TensorData};
+use kiln_core::model::TREES_FORMAT;
 use kiln_core::preprocess::Preprocessor;
 use kiln_core::schema::Schema;
 use polars::prelude::DataFrame;
@@ -18,7 +19,7 @@ use crate::nn::{NeuralArch, NeuralModel};
 use crate::predictions::Predictions;
 
 /// The library behind gradient-boosted trees, as named in bundles.
-pub use kiln_core::model::GBDT_LIBRARY;
+pub use crate::baselines::gbdt::GBDT_LIBRARY;
 
 /// A fitted model.
 #[derive(Debug, Clone)]
@@ -79,8 +80,8 @@ impl TrainedModel {
                 (Architecture::Rules { rules }, BTreeMap::new())
             }
             TrainedModel::Gbdt(m) => (
-                Architecture::Gbdt { library: GBDT_LIBRARY.to_string(), n_outputs },
-                BTreeMap::from([(GBDT_MODEL.to_string(), TensorData::from_bytes(m.to_bytes()?))]),
+                Architecture::Gbdt { library: GBDT_LIBRARY.to_string(), n_outputs, format: TREES_FORMAT.to_string() },
+                m.forest().to_tensors(),
             ),
             TrainedModel::Neural(n) => (n.model.architecture(), n.model.to_tensors()),
         })
@@ -101,12 +102,7 @@ impl TrainedModel {
                     serde_json::to_vec(rules).map_err(|source| Error::Serialize { what: "rules model", source })?;
                 Ok(TrainedModel::Rules(RulesModel::from_bytes(&bytes)?))
             }
-            Architecture::Gbdt { library, .. } if library == GBDT_LIBRARY => {
-                let tensor =
-                    bundle.tensor(GBDT_MODEL).ok_or_else(|| Error::MissingTensor { name: GBDT_MODEL.to_string() })?;
-                let bytes = tensor.as_u8().map_err(Error::Bundle)?;
-                Ok(TrainedModel::Gbdt(Box::new(GbdtModel::from_bytes(bytes)?)))
-            }
+            Architecture::Gbdt { .. } => Ok(TrainedModel::Gbdt(Box::new(GbdtModel::from_bundle(bundle)?))),
             architecture @ (Architecture::Linear { .. } | Architecture::Mlp { .. } | Architecture::ResNet { .. }) => {
                 // The manifest holds the run's preprocessor; the network fixes its encoding.
                 let model = NeuralModel::from_tensors(manifest.task, architecture, &bundle.tensors)?;

@@ -22,7 +22,7 @@ fn synth_project(dir: &Path, store: &str, sections: &str) -> String {
     let base = std::fs::read_to_string(&config).expect("config");
     let extra = format!(
         "\n[[models]]\nkind = \"prior\"\n\n[[models]]\nkind = \"linear\"\nepochs = 5\n\n[[models]]\nkind = \"gbdt\"\n\
-         budget = 0.5\n\n{sections}"
+         num_iterations = 40\n\n{sections}"
     );
     std::fs::write(&config, format!("{base}{extra}")).expect("write config");
     config.display().to_string()

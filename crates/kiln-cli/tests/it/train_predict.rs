@@ -108,11 +108,11 @@ fn training_on_data_that_fails_validation_exits_1_and_trains_nothing() {
     assert_eq!(runs.trim(), "[]", "no run was started");
 }
 
-/// The MLP (layer norm, batch norm), the ResNet (one-hot inputs, categorical embeddings) and the
-/// linear model, exported and reproduced outside kiln from the bundle alone (numpy +
-/// safetensors: `scripts/bundle_check.py`), from raw rows, to 1e-5.
+/// The MLP (layer norm, batch norm), the ResNet (one-hot inputs, categorical embeddings), the
+/// linear model and the gradient-boosted trees, exported and reproduced outside kiln from the
+/// bundle alone (numpy + safetensors: `scripts/bundle_check.py`), from raw rows, to 1e-5.
 #[test]
-fn neural_bundles_are_reproduced_by_the_python_script() {
+fn bundles_are_reproduced_by_the_python_script() {
     let python_ready = std::process::Command::new("python3")
         .args(["-c", "import numpy, safetensors"])
         .output()
@@ -141,6 +141,11 @@ fn neural_bundles_are_reproduced_by_the_python_script() {
             "\"d_embedding\": 4, \"d_hidden\": 64",
         ),
         ("[[models]]\nkind = \"linear\"\nepochs = 3\n", "\"kind\": \"linear\""),
+        ("[[models]]\nkind = \"gbdt\"\nnum_iterations = 40\n", "\"format\": \"kiln.trees.v1\""),
+        (
+            "[[models]]\nkind = \"gbdt\"\nnum_iterations = 20\ncategorical = \"native\"\n",
+            "\"format\": \"kiln.trees.v1\"",
+        ),
     ] {
         let config = dir.path().join("adult.toml");
         std::fs::write(&config, format!("{data_part}\n{model}")).expect("config");

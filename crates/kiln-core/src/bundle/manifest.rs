@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::reference::ReferenceDistributions;
-use super::tensor::{TensorDtype, TensorSpec};
+use super::tensor::TensorSpec;
+use crate::model::gbdt::TREE_TENSORS;
 use crate::preprocess::Preprocessor;
 use crate::schema::{Schema, Task};
 
@@ -20,9 +21,6 @@ pub const PREPROCESS_CENTER: &str = "preprocess.numeric.center";
 pub const PREPROCESS_SCALE: &str = "preprocess.numeric.scale";
 /// The tensor holding each numeric feature's fill value for missing entries.
 pub const PREPROCESS_FILL: &str = "preprocess.numeric.fill";
-/// The U8 tensor holding a gradient-boosted model in its library's own text or JSON format.
-pub const GBDT_MODEL: &str = "gbdt.model";
-
 /// The manifest of a bundle.
 ///
 /// Non-finite numbers (a metric that was undefined on the test split) are stored as JSON
@@ -129,8 +127,15 @@ pub enum Architecture {
         n_outputs: usize,
         activation: String,
     },
-    /// Gradient-boosted trees, stored in `library`'s own format as the U8 tensor `gbdt.model`.
-    Gbdt { library: String, n_outputs: usize },
+    /// Gradient-boosted trees in kiln's format (`format`: `kiln.trees.v1`, the tensors of
+    /// `kiln_core::model::gbdt`), fitted by `library` (name and version).
+    Gbdt {
+        library: String,
+        n_outputs: usize,
+        /// Absent in bundles of kiln versions that stored a library's own format.
+        #[serde(default)]
+        format: String,
+    },
 }
 
 impl Architecture {
@@ -207,7 +212,9 @@ impl Architecture {
                 push_linear(&mut specs, "ft_transformer.head", *n_outputs, *d_model);
             }
             Architecture::Gbdt { .. } => {
-                specs.push(TensorSpec { name: GBDT_MODEL.to_string(), dtype: TensorDtype::U8, shape: vec![None] });
+                for (name, dtype) in TREE_TENSORS {
+                    specs.push(TensorSpec { name: name.to_string(), dtype, shape: vec![None] });
+                }
             }
         }
         specs
@@ -246,6 +253,7 @@ fn vec_null_as_nan<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bundle::TensorDtype;
 
     fn names(specs: &[TensorSpec]) -> Vec<&str> {
         specs.iter().map(|s| s.name.as_str()).collect()
@@ -334,7 +342,11 @@ mod tests {
     fn prior_rules_and_gbdt_tensors() {
         assert!(Architecture::Prior { values: vec![0.5] }.required_tensors().is_empty());
         assert!(Architecture::Rules { rules: serde_json::Value::Null }.required_tensors().is_empty());
-        let gbdt = Architecture::Gbdt { library: "lightgbm".into(), n_outputs: 1 }.required_tensors();
-        assert_eq!(gbdt, vec![TensorSpec { name: GBDT_MODEL.into(), dtype: TensorDtype::U8, shape: vec![None] }]);
+        let gbdt = Architecture::Gbdt { library: "lightgbm".into(), n_outputs: 1, format: "kiln.trees.v1".into() }
+            .required_tensors();
+        let names: Vec<&str> = gbdt.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, TREE_TENSORS.map(|(name, _)| name));
+        assert!(gbdt.iter().all(|s| s.shape == vec![None]));
+        assert_eq!(gbdt[2].dtype, TensorDtype::F64, "thresholds keep LightGBM's f64");
     }
 }

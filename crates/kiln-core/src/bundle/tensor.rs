@@ -20,6 +20,8 @@ pub enum TensorDtype {
     U8,
     /// 64-bit signed integer: indices and counts.
     I64,
+    /// 64-bit float: tree thresholds and leaf values, kept at their training library's precision.
+    F64,
 }
 
 impl TensorDtype {
@@ -28,16 +30,17 @@ impl TensorDtype {
         match self {
             TensorDtype::F32 => 4,
             TensorDtype::U8 => 1,
-            TensorDtype::I64 => 8,
+            TensorDtype::I64 | TensorDtype::F64 => 8,
         }
     }
 
-    /// The name safetensors uses (`F32`, `U8`, `I64`).
+    /// The name safetensors uses (`F32`, `U8`, `I64`, `F64`).
     pub fn as_str(self) -> &'static str {
         match self {
             TensorDtype::F32 => "F32",
             TensorDtype::U8 => "U8",
             TensorDtype::I64 => "I64",
+            TensorDtype::F64 => "F64",
         }
     }
 
@@ -46,6 +49,7 @@ impl TensorDtype {
             TensorDtype::F32 => safetensors::Dtype::F32,
             TensorDtype::U8 => safetensors::Dtype::U8,
             TensorDtype::I64 => safetensors::Dtype::I64,
+            TensorDtype::F64 => safetensors::Dtype::F64,
         }
     }
 
@@ -54,6 +58,7 @@ impl TensorDtype {
             safetensors::Dtype::F32 => Some(TensorDtype::F32),
             safetensors::Dtype::U8 => Some(TensorDtype::U8),
             safetensors::Dtype::I64 => Some(TensorDtype::I64),
+            safetensors::Dtype::F64 => Some(TensorDtype::F64),
             _ => None,
         }
     }
@@ -89,6 +94,12 @@ impl TensorData {
         Self { dtype: TensorDtype::I64, shape, bytes }
     }
 
+    /// An F64 tensor of `shape` from row-major `values`.
+    pub fn from_f64(shape: Vec<usize>, values: &[f64]) -> Self {
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Self { dtype: TensorDtype::F64, shape, bytes }
+    }
+
     /// A rank-1 U8 tensor holding `bytes` (a model file, a text blob).
     pub fn from_bytes(bytes: Vec<u8>) -> Self {
         Self { dtype: TensorDtype::U8, shape: vec![bytes.len()], bytes }
@@ -114,6 +125,12 @@ impl TensorData {
     pub fn to_i64(&self) -> Result<Vec<i64>> {
         self.check_convertible(TensorDtype::I64)?;
         Ok(self.bytes.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("chunks of 8 bytes"))).collect())
+    }
+
+    /// The values of an F64 tensor, row-major.
+    pub fn to_f64(&self) -> Result<Vec<f64>> {
+        self.check_convertible(TensorDtype::F64)?;
+        Ok(self.bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("chunks of 8 bytes"))).collect())
     }
 
     /// The bytes of a U8 tensor.

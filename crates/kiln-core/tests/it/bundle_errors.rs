@@ -168,21 +168,24 @@ fn shape_mismatch_names_the_tensor_and_both_shapes() {
 }
 
 #[test]
-fn gbdt_model_must_be_rank_one_bytes() {
+fn gbdt_tree_tensors_must_be_rank_one_of_their_dtype() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("gbdt.safetensors");
-    let mut bundle =
-        crate::common::bundle(kiln_core::bundle::Architecture::Gbdt { library: "xgboost".into(), n_outputs: 1 });
-    bundle.tensors.insert("gbdt.model".into(), TensorData::from_f32(vec![2], &[1.0, 2.0]));
-    let err = bundle.write(&path).expect_err("f32 model");
+    let arch = kiln_core::bundle::Architecture::Gbdt {
+        library: "lightgbm 4.7.0".into(),
+        n_outputs: 1,
+        format: kiln_core::model::TREES_FORMAT.into(),
+    };
+    let mut bundle = crate::common::bundle(arch);
+    bundle.tensors.insert("gbdt.threshold".into(), TensorData::from_f32(vec![2], &[1.0, 2.0]));
+    let err = bundle.write(&path).expect_err("f32 thresholds");
     assert!(
-        matches!(&err, Error::TensorDtypeMismatch { tensor, expected: TensorDtype::U8, found: TensorDtype::F32, .. }
-            if tensor == "gbdt.model"),
+        matches!(&err, Error::TensorDtypeMismatch { tensor, expected: TensorDtype::F64, found: TensorDtype::F32, .. }
+            if tensor == "gbdt.threshold"),
         "{err:?}"
     );
-    let mut matrix = TensorData::from_bytes(vec![1, 2, 3, 4]);
-    matrix.shape = vec![2, 2];
-    bundle.tensors.insert("gbdt.model".into(), matrix);
+    let matrix = TensorData::from_f64(vec![2, 2], &[1.0, 2.0, 3.0, 4.0]);
+    bundle.tensors.insert("gbdt.threshold".into(), matrix);
     let err = bundle.write(&path).expect_err("rank 2");
     assert!(message(&err, &path).ends_with("has shape [2, 2], but its manifest requires [?]"), "{err}");
 }
@@ -201,6 +204,7 @@ fn unsupported_tensor_dtype_is_named() {
                 TensorDtype::F32 => safetensors::Dtype::F32,
                 TensorDtype::U8 => safetensors::Dtype::U8,
                 TensorDtype::I64 => safetensors::Dtype::I64,
+                TensorDtype::F64 => safetensors::Dtype::F64,
             };
             (n.clone(), safetensors::tensor::TensorView::new(dtype, t.shape.clone(), &t.bytes).expect("view"))
         })

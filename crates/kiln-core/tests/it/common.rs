@@ -103,7 +103,7 @@ pub(crate) fn all_architectures() -> Vec<Architecture> {
             n_outputs: 1,
             activation: "reglu".into(),
         },
-        Architecture::Gbdt { library: "lightgbm".into(), n_outputs: 1 },
+        Architecture::Gbdt { library: "lightgbm".into(), n_outputs: 1, format: "kiln.trees.v1".into() },
     ]
 }
 
@@ -121,6 +121,7 @@ pub(crate) fn model_tensors(architecture: &Architecture) -> BTreeMap<String, Ten
             }
             TensorDtype::U8 => TensorData::from_bytes(b"tree\n".iter().copied().cycle().take(n).collect()),
             TensorDtype::I64 => TensorData::from_i64(shape, &(0..n as i64).collect::<Vec<_>>()),
+            TensorDtype::F64 => TensorData::from_f64(shape, &(0..n).map(|j| j as f64 * 0.5).collect::<Vec<_>>()),
         };
         tensors.insert(spec.name, tensor);
     }

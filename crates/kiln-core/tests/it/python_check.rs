@@ -173,11 +173,12 @@ fn summary_of_any_bundle() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("gbdt.safetensors");
-    crate::common::bundle(Architecture::Gbdt { library: "lightgbm".into(), n_outputs: 1 }).write(&path).expect("write");
+    let arch = Architecture::Gbdt { library: "lightgbm".into(), n_outputs: 1, format: "kiln.trees.v1".into() };
+    crate::common::bundle(arch).write(&path).expect("write");
     let out = Command::new("python3").arg(script()).arg(&path).output().expect("run python3");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("format: kiln.bundle.v1  task: binary"), "{stdout}");
-    assert!(stdout.contains("tensor gbdt.model uint8 [5]"), "{stdout}");
+    assert!(stdout.contains("tensor gbdt.threshold float64 [5]"), "{stdout}");
     assert!(stdout.contains("tensor preprocess.numeric.center float32 [2]"), "{stdout}");
 }

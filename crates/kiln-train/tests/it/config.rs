@@ -6,7 +6,8 @@ use kiln_core::schema::{DType, Role, Schema, Task};
 use kiln_train::Error;
 use kiln_train::baselines::rules::Test;
 use kiln_train::config::{
-    Activation, GbdtConfig, LinearConfig, MlpConfig, ModelConfig, ModelSpec, ModelsSection, Norm, ResnetConfig,
+    Activation, GbdtCategorical, GbdtConfig, LinearConfig, MlpConfig, ModelConfig, ModelSpec, ModelsSection, Norm,
+    ResnetConfig,
 };
 
 use crate::common::{column, schema};
@@ -64,7 +65,8 @@ kind = "linear"
 
 [[models]]
 kind = "gbdt"
-budget = 1.5
+num_iterations = 150
+categorical = "native"
 seed = 7
 
 [[models]]
@@ -89,7 +91,12 @@ fn every_kind_parses_with_documented_defaults() {
     assert_eq!(section.models[2], ModelConfig::Linear(LinearConfig::default()));
     assert_eq!(
         section.models[3],
-        ModelConfig::Gbdt(GbdtConfig { budget: 1.5, seed: Some(7), ..GbdtConfig::default() })
+        ModelConfig::Gbdt(GbdtConfig {
+            num_iterations: 150,
+            categorical: GbdtCategorical::Native,
+            seed: Some(7),
+            ..GbdtConfig::default()
+        })
     );
     let ModelConfig::Mlp(mlp) = &section.models[4] else { panic!("mlp") };
     assert_eq!((mlp.activation, mlp.norm, mlp.residual), (Activation::Gelu, Norm::Layer, true));
@@ -98,7 +105,10 @@ fn every_kind_parses_with_documented_defaults() {
     assert_eq!(*resnet, ResnetConfig { d_block: 128, ..ResnetConfig::default() });
     assert_eq!(resnet.embedding_dim, None, "one-hot inputs unless embedding_dim is set");
     assert_eq!(MlpConfig::default().hidden, [256, 256]);
-    assert_eq!((GbdtConfig::default().budget, GbdtConfig::default().max_bin), (2.0, 256));
+    let defaults = GbdtConfig::default();
+    // LightGBM's own defaults.
+    assert_eq!((defaults.num_iterations, defaults.learning_rate, defaults.num_leaves), (100, 0.1, 31));
+    assert_eq!((defaults.min_data_in_leaf, defaults.max_bin, defaults.early_stopping_rounds), (20, 255, None));
 
     let plan = section.validate(&binary_schema()).expect("valid");
     assert_eq!(plan.models.len(), 6);
@@ -109,7 +119,10 @@ fn every_kind_parses_with_documented_defaults() {
     assert_eq!(rules.rules[1].when[0].test, Test::Missing { missing: true, numeric: true });
     assert_eq!(rules.default_score, 0.1);
     let ModelSpec::Gbdt(gbdt) = &plan.models[3].spec else { panic!("gbdt") };
-    assert_eq!((gbdt.budget(), gbdt.max_bin(), gbdt.seed_or(42)), (1.5, 256, 7));
+    assert_eq!((gbdt.config().num_iterations, gbdt.seed_or(42)), (150, 7));
+    let params = gbdt.lightgbm_params(Task::Binary, 2, 7, 3..5);
+    assert!(params.starts_with("objective=binary metric=binary_logloss learning_rate=0.1 num_leaves=31"), "{params}");
+    assert!(params.contains(" seed=7 ") && params.ends_with(" categorical_feature=3,4"), "{params}");
 }
 
 #[test]
@@ -264,8 +277,11 @@ fn rule_scores_must_fit_the_task() {
 #[test]
 fn hyperparameters_out_of_range_name_their_key() {
     for (text, key) in [
-        ("kind = \"gbdt\"\nbudget = 0.0", "models[0].budget"),
-        ("kind = \"gbdt\"\nbudget = 9.0", "models[0].budget"),
+        ("kind = \"gbdt\"\nnum_iterations = 0", "models[0].num_iterations"),
+        ("kind = \"gbdt\"\nlearning_rate = 1.5", "models[0].learning_rate"),
+        ("kind = \"gbdt\"\nnum_leaves = 1", "models[0].num_leaves"),
+        ("kind = \"gbdt\"\nbagging_fraction = 0.0", "models[0].bagging_fraction"),
+        ("kind = \"gbdt\"\nearly_stopping_rounds = 0", "models[0].early_stopping_rounds"),
         ("kind = \"gbdt\"\nmax_bin = 1", "models[0].max_bin"),
         ("kind = \"linear\"\nl2 = -1.0", "models[0].l2"),
         ("kind = \"linear\"\nlr = 0.0", "models[0].lr"),

@@ -47,7 +47,7 @@ epochs = 2
 
 [[models]]
 kind = "gbdt"
-budget = 0.5
+num_iterations = 30
 
 [[models]]
 kind = "mlp"
