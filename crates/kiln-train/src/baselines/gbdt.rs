@@ -1,4 +1,4 @@
-//! The gradient-boosted trees baseline: trained by LightGBM through its C API ([`lightgbm`]),
+//! The gradient-boosted trees baseline: trained by LightGBM through its C API (the `lightgbm` module),
 //! stored and scored in kiln's own tree format (`kiln_core::model::gbdt`), which serving runs
 //! without any training library.
 //!

@@ -277,6 +277,7 @@ fn interactions_case_is_within_the_margin_of_the_lightgbm_fixture() {
     )
     .expect("fit");
     let p = model.predict(&test).expect("predict").values;
+    assert_eq!(p, lightgbm_predictions(&model, &test), "kiln's trees score as LightGBM does");
     let y = positives(&test, &file.schema);
     let auc = roc_auc(&y, &p).expect("auc");
     let log_loss =

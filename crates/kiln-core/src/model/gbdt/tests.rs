@@ -1,3 +1,6 @@
+//! Inference of kiln's trees on forests worked by hand: leaves, missing values, f32 thresholds,
+//! links, parallel blocks and the checks that refuse a bad forest.
+
 use super::*;
 
 /// Two trees over one numeric feature and one categorical code, worked by hand:
