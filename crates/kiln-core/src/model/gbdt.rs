@@ -50,10 +50,6 @@ pub const TREE_TENSORS: [(&str, TensorDtype); 9] = [
     ("gbdt.cat_threshold", TensorDtype::I64),
 ];
 
-const CATEGORICAL: u8 = 1;
-const DEFAULT_LEFT: u8 = 2;
-const MISSING_ZERO: u8 = 1;
-const MISSING_NAN: u8 = 2;
 /// LightGBM's `kZeroThreshold` (a float literal): inputs this close to zero read as zero.
 const ZERO_THRESHOLD: f32 = 1e-35;
 /// Rows scored together through each tree (the block's features stay in cache).
@@ -96,37 +92,13 @@ mod f64_bits {
     }
 }
 
-/// One internal node as inference reads it (16 bytes).
-#[derive(Debug, Clone, Copy)]
-struct Node {
-    feature: u32,
-    /// Numeric nodes: the largest f32 whose f64 value is at most the f64 threshold, so that
-    /// `x <= threshold` in f32 decides exactly as LightGBM's f64 comparison.
-    threshold: f32,
-    /// `[left, right]`: a node index, or `!leaf`.
-    children: [i32; 2],
-}
-
-/// The forest checked and laid out for traversal.
-#[derive(Debug, Clone)]
-struct Compiled {
-    roots: Vec<i32>,
-    nodes: Vec<Node>,
-    /// LightGBM's decision type per node; 0 (numeric, no missing handling) takes the fast path.
-    decision: Vec<u8>,
-    leaf: Vec<f64>,
-    /// Per node: start and length of its categorical bitset in `cat_bits`.
-    cat_range: Vec<(u32, u32)>,
-    cat_bits: Vec<u32>,
-}
-
 /// A saved gradient-boosted model ready to score: the preprocessor (index encoding) and the
 /// forest.
 #[derive(Debug, Clone)]
 pub struct Trees {
     pub preprocessor: Preprocessor,
     pub forest: Forest,
-    compiled: Compiled,
+    layout: Layout,
 }
 
 fn invalid(problem: String) -> Error {
@@ -193,11 +165,14 @@ impl Forest {
     }
 
     /// Check every index and lay the forest out for traversal. Children always have larger
-    /// indices than their parent, so every traversal ends.
-    fn compile(&self) -> Result<Compiled> {
+    /// indices than their parent and every node belongs to one tree, so every traversal ends.
+    fn compile(&self) -> Result<Layout> {
         let n_nodes = self.split_feature.len();
         let n_leaves = self.leaf_value.len();
         self.check_shapes(n_nodes, n_leaves)?;
+        if self.n_features >= layout::SPECIAL as usize {
+            return Err(invalid(format!("reads {} features, more than kiln reads", self.n_features)));
+        }
         let child = |node: usize, value: i64| -> Result<i32> {
             let ok = if value >= 0 {
                 (value as usize) > node && (value as usize) < n_nodes
@@ -210,9 +185,7 @@ impl Forest {
             Ok(value as i32)
         };
         let n_cats = self.cat_boundaries.len().saturating_sub(1);
-        let mut nodes = Vec::with_capacity(n_nodes);
-        let mut decision = Vec::with_capacity(n_nodes);
-        let mut cat_range = Vec::with_capacity(n_nodes);
+        let mut splits = Vec::with_capacity(n_nodes);
         for node in 0..n_nodes {
             let feature = self.split_feature[node];
             if feature < 0 || feature as usize >= self.n_features {
@@ -226,26 +199,26 @@ impl Forest {
                 .filter(|k| *k < 16)
                 .ok_or_else(|| invalid(format!("node {node} has the decision type {}", self.decision_type[node])))?;
             let threshold = self.threshold[node];
-            if kind & CATEGORICAL != 0 {
+            let mut cat_range = (0, 0);
+            if kind & layout::CATEGORICAL != 0 {
                 let cat = threshold as usize;
                 if threshold < 0.0 || threshold.fract() != 0.0 || cat >= n_cats {
                     return Err(invalid(format!("categorical node {node} names the split {threshold} of {n_cats}")));
                 }
                 let (start, end) = (self.cat_boundaries[cat] as u32, self.cat_boundaries[cat + 1] as u32);
-                cat_range.push((start, end - start));
-            } else {
-                cat_range.push((0, 0));
+                cat_range = (start, end - start);
             }
-            nodes.push(Node {
+            splits.push(layout::Split {
                 feature: feature as u32,
                 threshold: floor_f32(threshold),
+                kind,
                 children: [child(node, self.left_child[node])?, child(node, self.right_child[node])?],
+                cat_range,
             });
-            decision.push(kind);
         }
         let roots = self.roots(n_nodes, n_leaves)?;
         let cat_bits = self.cat_threshold.iter().map(|w| *w as u32).collect();
-        Ok(Compiled { roots, nodes, decision, leaf: self.leaf_value.clone(), cat_range, cat_bits })
+        Layout::new(&roots, &splits, &self.leaf_value, cat_bits)
     }
 
     fn check_shapes(&self, n_nodes: usize, n_leaves: usize) -> Result<()> {
@@ -294,66 +267,6 @@ impl Forest {
     }
 }
 
-// `!(x <= t)` rather than `x > t`: a NaN threshold sends every value right, as LightGBM's
-// `x <= t` test does.
-#[allow(clippy::neg_cmp_op_on_partial_ord)]
-impl Compiled {
-    /// Whether `x` goes right at `node`.
-    #[inline(always)]
-    fn goes_right(&self, node: usize, x: f32) -> bool {
-        let kind = self.decision[node];
-        if kind == 0 && !x.is_nan() {
-            return !(x <= self.nodes[node].threshold);
-        }
-        self.decide(node, kind, x)
-    }
-
-    /// LightGBM's categorical and missing-value decisions.
-    #[cold]
-    fn decide(&self, node: usize, kind: u8, x: f32) -> bool {
-        if kind & CATEGORICAL != 0 {
-            // LightGBM truncates the value to an int; NaN and negative categories go right.
-            let category = x as i32;
-            if x.is_nan() || category < 0 {
-                return true;
-            }
-            let category = category as u32;
-            let (start, len) = self.cat_range[node];
-            let word = category / 32;
-            return word >= len || (self.cat_bits[(start + word) as usize] >> (category % 32)) & 1 == 0;
-        }
-        let missing = (kind >> 2) & 3;
-        let x = if x.is_nan() && missing != MISSING_NAN { 0.0 } else { x };
-        let is_zero = (-ZERO_THRESHOLD..=ZERO_THRESHOLD).contains(&x);
-        if (missing == MISSING_ZERO && is_zero) || (missing == MISSING_NAN && x.is_nan()) {
-            return kind & DEFAULT_LEFT == 0;
-        }
-        !(x <= self.nodes[node].threshold)
-    }
-
-    #[inline(always)]
-    fn leaf(&self, root: i32, row: &[f32]) -> f64 {
-        let mut node = root;
-        while node >= 0 {
-            let n = node as usize;
-            let x = row[self.nodes[n].feature as usize];
-            node = self.nodes[n].children[usize::from(self.goes_right(n, x))];
-        }
-        self.leaf[!node as usize]
-    }
-
-    /// Raw scores of a block of rows (`rows`: row-major features), added to `out`
-    /// (`n_rows × n_outputs`), tree by tree.
-    fn add_block(&self, rows: &[f32], n_features: usize, n_outputs: usize, out: &mut [f64]) {
-        for (tree, &root) in self.roots.iter().enumerate() {
-            let output = tree % n_outputs;
-            for (row, acc) in rows.chunks_exact(n_features).zip(out.chunks_exact_mut(n_outputs)) {
-                acc[output] += self.leaf(root, row);
-            }
-        }
-    }
-}
-
 /// The features of rows `start..start + n` of `encoded`, row-major, as LightGBM's predictor
 /// reads them (values within 1e-35 of zero are zero).
 fn gather(encoded: &Encoded, start: usize, n: usize, out: &mut Vec<f32>) {
@@ -393,8 +306,8 @@ impl Trees {
         if width != forest.n_features {
             return Err(invalid(format!("reads {} features, but its preprocessor encodes {width}", forest.n_features)));
         }
-        let compiled = forest.compile()?;
-        Ok(Self { preprocessor, forest, compiled })
+        let layout = forest.compile()?;
+        Ok(Self { preprocessor, forest, layout })
     }
 
     /// The model stored in a bundle's `tensors`, with the bundle's preprocessor.
@@ -436,7 +349,7 @@ impl Trees {
             for (k, block) in out.chunks_mut(BLOCK * n_outputs).enumerate() {
                 let n = block.len() / n_outputs;
                 gather(encoded, first + k * BLOCK, n, &mut rows);
-                self.compiled.add_block(&rows, n_features, n_outputs, block);
+                self.layout.add_block(&rows, n_features, n_outputs, block);
             }
         };
         if encoded.n_rows <= PAR_ROWS {
@@ -452,5 +365,8 @@ impl Trees {
     }
 }
 
+mod layout;
 #[cfg(test)]
 mod tests;
+
+use layout::Layout;

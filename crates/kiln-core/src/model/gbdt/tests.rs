@@ -33,12 +33,12 @@ fn encoded(rows: &[(f32, u32)]) -> Encoded {
 }
 
 fn raw(forest: &Forest, rows: &[(f32, u32)]) -> Vec<f64> {
-    let compiled = forest.compile().expect("valid forest");
+    let layout = forest.compile().expect("valid forest");
     let encoded = encoded(rows);
     let mut block = Vec::new();
     gather(&encoded, 0, rows.len(), &mut block);
     let mut out = vec![0.0; rows.len() * forest.n_outputs];
-    compiled.add_block(&block, forest.n_features, forest.n_outputs, &mut out);
+    layout.add_block(&block, forest.n_features, forest.n_outputs, &mut out);
     out
 }
 
@@ -107,7 +107,7 @@ fn multiclass_trees_add_to_their_class() {
 fn parallel_and_blocked_scoring_match_one_row_at_a_time() {
     let forest = forest();
     let rows: Vec<(f32, u32)> = (0..5000).map(|i| ((i % 13) as f32 / 13.0, (i % 7) as u32)).collect();
-    let compiled = forest.compile().expect("valid");
+    let layout = forest.compile().expect("valid");
     let encoded = encoded(&rows);
     let preprocessor = Preprocessor {
         config: crate::preprocess::PreprocessConfig::default(),
@@ -115,7 +115,7 @@ fn parallel_and_blocked_scoring_match_one_row_at_a_time() {
         categorical: Vec::new(),
         n_rows_fitted: 0,
     };
-    let trees = Trees { preprocessor, forest, compiled };
+    let trees = Trees { preprocessor, forest, layout };
     let all = trees.predict_encoded(Task::Regression, &encoded).expect("scores");
     for (i, row) in rows.iter().enumerate().step_by(97) {
         assert_eq!(all[i], raw(&trees.forest, &[*row])[0], "row {i}");
@@ -139,6 +139,8 @@ fn bad_forests_are_refused_with_the_node() {
     check(&|f| f.tree_root[1] = 7, "tree 1 has the root 7");
     check(&|f| f.leaf_value[2] = f64::INFINITY, "leaf 2");
     check(&|f| f.cat_boundaries = vec![0, 2], "bitset");
+    // Tree 1 rooted at tree 0's node 1: that node would be walked by two trees.
+    check(&|f| f.tree_root[1] = 1, "reaches its node 1 twice");
 }
 
 #[test]
