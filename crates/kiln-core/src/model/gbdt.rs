@@ -268,12 +268,14 @@ impl Forest {
 }
 
 /// The features of rows `start..start + n` of `encoded`, row-major, as LightGBM's predictor
-/// reads them (values within 1e-35 of zero are zero).
-fn gather(encoded: &Encoded, start: usize, n: usize, out: &mut Vec<f32>) {
+/// reads them (values within 1e-35 of zero are zero), with NaN read as 0 when `nan_to_zero`
+/// (a forest of plain numeric splits, whose nodes all read NaN as 0).
+fn gather(encoded: &Encoded, start: usize, n: usize, nan_to_zero: bool, out: &mut Vec<f32>) {
     out.clear();
     for row in start..start + n {
         let dense = &encoded.dense[row * encoded.n_dense..(row + 1) * encoded.n_dense];
-        out.extend(dense.iter().map(|&x| if x.abs() <= ZERO_THRESHOLD { 0.0 } else { x }));
+        let zero = |x: f32| x.abs() <= ZERO_THRESHOLD || (nan_to_zero && x.is_nan());
+        out.extend(dense.iter().map(|&x| if zero(x) { 0.0 } else { x }));
         out.extend(encoded.codes[row * encoded.n_codes..(row + 1) * encoded.n_codes].iter().map(|&c| c as f32));
     }
 }
@@ -348,7 +350,7 @@ impl Trees {
             let mut rows = Vec::with_capacity(BLOCK * n_features);
             for (k, block) in out.chunks_mut(BLOCK * n_outputs).enumerate() {
                 let n = block.len() / n_outputs;
-                gather(encoded, first + k * BLOCK, n, &mut rows);
+                gather(encoded, first + k * BLOCK, n, self.layout.plain(), &mut rows);
                 self.layout.add_block(&rows, n_features, n_outputs, block);
             }
         };

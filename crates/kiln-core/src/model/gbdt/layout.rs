@@ -1,9 +1,10 @@
 //! The forest laid out for traversal: each tree's nodes contiguous in breadth-first order, its
-//! leaves as nodes that lead to themselves, so that a block of rows walks a tree in lockstep
-//! for exactly the tree's depth, without a branch on where each row is. The rows' walks are
-//! independent, so the processor overlaps their memory reads; the only branch per step tests
-//! whether the node needs LightGBM's categorical or missing-value rules, which almost never
-//! happens with kiln's encoding (imputed numbers, codes).
+//! leaves as nodes that lead to themselves. Eight rows walk a tree together, their positions in
+//! registers: each step moves all eight one level down (a row on a leaf stays there), without a
+//! branch on where each row is, until a step moves none. The eight walks are independent, so
+//! the processor overlaps their memory reads; the only branch per row and step tests whether
+//! the node needs LightGBM's categorical or missing-value rules, which almost never happens with
+//! kiln's encoding (imputed numbers, codes).
 
 use std::collections::VecDeque;
 
@@ -16,6 +17,8 @@ const MISSING_ZERO: u8 = 1;
 const MISSING_NAN: u8 = 2;
 /// Set in [`Node::feature`] when the node needs [`Layout::decide`]'s rules.
 pub(super) const SPECIAL: u32 = 1 << 31;
+/// Rows that walk a tree together.
+const LANES: usize = 8;
 
 /// A checked split of the stored forest (children as stored: node, or `!leaf`).
 pub(super) struct Split {
@@ -59,9 +62,18 @@ pub(super) struct Layout {
     value: Vec<f64>,
     cat_range: Vec<(u32, u32)>,
     cat_bits: Vec<u32>,
+    /// No node needs LightGBM's categorical or missing-value rules: the walk is a plain
+    /// comparison per step, given inputs whose NaNs were read as 0 ([`Layout::plain`]).
+    plain: bool,
 }
 
 impl Layout {
+    /// Whether every node is a plain numeric split (missing type none), so that reading a NaN
+    /// input as 0 up front, as LightGBM does at such nodes, leaves no rule for the walk.
+    pub(super) fn plain(&self) -> bool {
+        self.plain
+    }
+
     /// Lay out the trees at `roots` (a node, or `!leaf`); fails when a node or leaf is reached
     /// twice.
     pub(super) fn new(roots: &[i32], splits: &[Split], leaves: &[f64], cat_bits: Vec<u32>) -> Result<Self> {
@@ -72,6 +84,7 @@ impl Layout {
             value: Vec::with_capacity(splits.len() + leaves.len()),
             cat_range: Vec::with_capacity(splits.len() + leaves.len()),
             cat_bits,
+            plain: splits.iter().all(|s| s.kind == 0),
         };
         let (mut seen_split, mut seen_leaf) = (vec![false; splits.len()], vec![false; leaves.len()]);
         for &root in roots {
@@ -136,34 +149,60 @@ impl Layout {
         !(x <= self.nodes[node].threshold)
     }
 
-    /// One step of every row of a block: `at[r]` moves to its child for row `r`.
+    /// Walk `N` rows (row-major features from `base[l]`) down `tree` together, with their
+    /// positions in registers; returns their leaves. A step that moves no row ends the walk
+    /// (every row sits on a leaf, which leads to itself).
     #[inline(always)]
     #[allow(clippy::neg_cmp_op_on_partial_ord)] // a NaN threshold sends every value right
-    fn step(&self, rows: &[f32], n_features: usize, at: &mut [u32]) {
-        for (row, at) in rows.chunks_exact(n_features).zip(at.iter_mut()) {
-            let node = &self.nodes[*at as usize];
-            let x = row[(node.feature & !SPECIAL) as usize];
-            let right = if node.feature & SPECIAL == 0 && !x.is_nan() {
-                !(x <= node.threshold)
-            } else {
-                self.decide(*at as usize, x)
-            };
-            *at = node.children[usize::from(right)];
+    fn walk<const N: usize, const PLAIN: bool>(&self, tree: Tree, rows: &[f32], base: [usize; N]) -> [u32; N] {
+        let mut at = [tree.root; N];
+        for _ in 0..tree.depth {
+            let mut moved = false;
+            for lane in 0..N {
+                let node = &self.nodes[at[lane] as usize];
+                let x = rows[base[lane] + (node.feature & !SPECIAL) as usize];
+                let right = if PLAIN || (node.feature & SPECIAL == 0 && !x.is_nan()) {
+                    !(x <= node.threshold)
+                } else {
+                    self.decide(at[lane] as usize, x)
+                };
+                let next = node.children[usize::from(right)];
+                moved |= next != at[lane];
+                at[lane] = next;
+            }
+            if !moved {
+                break;
+            }
+        }
+        at
+    }
+
+    /// Raw scores of a block of rows (`rows`: row-major features), added to `out`
+    /// (`n_rows × n_outputs`) tree by tree, in tree order. Rows go down each tree `LANES` at a
+    /// time, the rows past the last full group one by one.
+    pub(super) fn add_block(&self, rows: &[f32], n_features: usize, n_outputs: usize, out: &mut [f64]) {
+        if self.plain {
+            self.add_block_with::<true>(rows, n_features, n_outputs, out);
+        } else {
+            self.add_block_with::<false>(rows, n_features, n_outputs, out);
         }
     }
 
-    /// Raw scores of a block of rows (`rows`: row-major features, at most `at.len()` rows),
-    /// added to `out` (`n_rows × n_outputs`) tree by tree, in tree order.
-    pub(super) fn add_block(&self, rows: &[f32], n_features: usize, n_outputs: usize, out: &mut [f64]) {
+    fn add_block_with<const PLAIN: bool>(&self, rows: &[f32], n_features: usize, n_outputs: usize, out: &mut [f64]) {
         let n_rows = out.len() / n_outputs;
-        let mut at = vec![0u32; n_rows];
-        for (index, tree) in self.trees.iter().enumerate() {
-            at.fill(tree.root);
-            for _ in 0..tree.depth {
-                self.step(rows, n_features, &mut at);
+        let grouped = n_rows - n_rows % LANES;
+        for (index, &tree) in self.trees.iter().enumerate() {
+            let output = index % n_outputs;
+            for first in (0..grouped).step_by(LANES) {
+                let base = std::array::from_fn(|lane| (first + lane) * n_features);
+                let leaves = self.walk::<LANES, PLAIN>(tree, rows, base);
+                for (lane, leaf) in leaves.iter().enumerate() {
+                    out[(first + lane) * n_outputs + output] += self.value[*leaf as usize];
+                }
             }
-            for (acc, leaf) in out.chunks_exact_mut(n_outputs).zip(&at) {
-                acc[index % n_outputs] += self.value[*leaf as usize];
+            for row in grouped..n_rows {
+                let [leaf] = self.walk::<1, PLAIN>(tree, rows, [row * n_features]);
+                out[row * n_outputs + output] += self.value[leaf as usize];
             }
         }
     }

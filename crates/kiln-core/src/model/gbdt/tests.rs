@@ -36,7 +36,7 @@ fn raw(forest: &Forest, rows: &[(f32, u32)]) -> Vec<f64> {
     let layout = forest.compile().expect("valid forest");
     let encoded = encoded(rows);
     let mut block = Vec::new();
-    gather(&encoded, 0, rows.len(), &mut block);
+    gather(&encoded, 0, rows.len(), layout.plain(), &mut block);
     let mut out = vec![0.0; rows.len() * forest.n_outputs];
     layout.add_block(&block, forest.n_features, forest.n_outputs, &mut out);
     out
