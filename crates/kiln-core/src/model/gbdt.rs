@@ -54,8 +54,8 @@ pub const TREE_TENSORS: [(&str, TensorDtype); 9] = [
 const ZERO_THRESHOLD: f32 = 1e-35;
 /// Rows scored together through each tree (the block's features stay in cache).
 const BLOCK: usize = 64;
-/// Rows per parallel task.
-const PAR_ROWS: usize = 2048;
+/// Rows per parallel task: a batch of a few hundred rows already uses every core.
+const PAR_ROWS: usize = 256;
 
 /// A fitted ensemble in kiln's format: the stored arrays of the module's table. Its serde form
 /// (kiln-train's saved models) keeps the f64 arrays as their IEEE bit patterns, so that a JSON
