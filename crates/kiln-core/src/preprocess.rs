@@ -14,6 +14,7 @@
 //! indices (for embedding layers).
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -128,16 +129,39 @@ pub struct NumericState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CategoricalState {
     pub name: String,
+    /// The categories in code order; fixed once fitted (`transform` caches their codes).
     pub vocabulary: Vec<String>,
     /// Training counts per vocabulary entry (the `__other__` count includes folded categories).
     pub counts: Vec<u64>,
     /// Whether missing values were seen in training (then `__missing__` is in the vocabulary).
     pub missing_seen: bool,
+    /// The code of each category, built once on the first `transform` (not part of the state).
+    #[serde(skip)]
+    pub(crate) lookup: LookupCache,
+}
+
+/// A category-to-code map built on first use: a single-row `transform` over a column of
+/// thousands of categories must not rebuild it per call. Equal whatever it holds.
+#[derive(Clone, Default)]
+pub(crate) struct LookupCache(OnceLock<HashMap<String, u32>>);
+
+impl PartialEq for LookupCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for LookupCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LookupCache")
+    }
 }
 
 impl CategoricalState {
-    fn lookup(&self) -> HashMap<&str, u32> {
-        self.vocabulary.iter().enumerate().skip(1).map(|(i, v)| (v.as_str(), i as u32)).collect()
+    fn lookup(&self) -> &HashMap<String, u32> {
+        self.lookup
+            .0
+            .get_or_init(|| self.vocabulary.iter().enumerate().skip(1).map(|(i, v)| (v.clone(), i as u32)).collect())
     }
 }
 
@@ -270,7 +294,7 @@ impl Preprocessor {
             let missing_code = if state.missing_seen { lookup.get(MISSING_CATEGORY).copied().unwrap_or(0) } else { 0 };
             for (row, value) in values.iter().enumerate() {
                 let code = match value {
-                    Some(v) => lookup.get(v).copied().unwrap_or(0),
+                    Some(v) => lookup.get(*v).copied().unwrap_or(0),
                     None => missing_code,
                 };
                 match self.config.encoding {
@@ -374,7 +398,13 @@ fn fit_categorical(config: &PreprocessConfig, name: &str, values: &[Option<&str>
         }
     }
     let missing_seen = vocabulary.iter().any(|v| v == MISSING_CATEGORY);
-    CategoricalState { name: name.to_string(), vocabulary, counts: kept_counts, missing_seen }
+    CategoricalState {
+        name: name.to_string(),
+        vocabulary,
+        counts: kept_counts,
+        missing_seen,
+        lookup: LookupCache::default(),
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ fn preprocessor(encoding: Encoding) -> Preprocessor {
             vocabulary: vec!["__other__".into(), "a".into()],
             counts: vec![5, 10],
             missing_seen: false,
+            lookup: Default::default(),
         }],
         n_rows_fitted: 15,
     }
