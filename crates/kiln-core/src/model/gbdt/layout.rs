@@ -125,8 +125,11 @@ impl Layout {
         self.cat_range.push(cat_range);
     }
 
-    /// LightGBM's categorical and missing-value rules: whether `x` goes right at `node`.
+    /// LightGBM's categorical and missing-value rules: whether `x` goes right at `node`. Kept
+    /// out of line, so that the walk's loop over its lanes stays small enough to unroll with
+    /// the positions in registers.
     #[cold]
+    #[inline(never)]
     #[allow(clippy::neg_cmp_op_on_partial_ord)] // a NaN threshold sends every value right
     fn decide(&self, node: usize, x: f32) -> bool {
         let kind = self.kind[node];
