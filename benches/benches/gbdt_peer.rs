@@ -75,10 +75,7 @@ fn write_f64(path: PathBuf, values: impl Iterator<Item = f64>) -> Result<(), Fai
 
 /// Row-major f64 features of `encoded`: the dense block, then the codes.
 fn rows(encoded: &Encoded) -> impl Iterator<Item = f64> + '_ {
-    (0..encoded.n_rows).flat_map(move |row| {
-        let dense = encoded.dense[row * encoded.n_dense..(row + 1) * encoded.n_dense].iter().map(|&x| f64::from(x));
-        dense.chain(encoded.codes[row * encoded.n_codes..(row + 1) * encoded.n_codes].iter().map(|&c| f64::from(c)))
-    })
+    (0..encoded.n_rows).flat_map(move |row| encoded.feature_row(row).map(f64::from))
 }
 
 fn labels(df: &DataFrame, parts: &Parts) -> Result<Vec<f64>, Failure> {
@@ -133,8 +130,8 @@ fn main() -> Result<(), Failure> {
         "threads": rayon::current_num_threads(),
         "task": format!("{task:?}").to_lowercase(),
         "n_classes": parts.plan.classes.len(),
-        "n_cols": test.n_dense + test.n_codes,
-        "codes": [test.n_dense, test.n_dense + test.n_codes],
+        "n_cols": test.width(),
+        "codes": [test.n_dense, test.width()],
         "categorical": matches!(plan.config().categorical, GbdtCategorical::Native),
         "n_rows": { "train": train.n_rows, "valid": valid.n_rows, "test": test.n_rows },
         "n_outputs": trees.n_outputs(),

@@ -186,6 +186,28 @@ pub struct Encoded {
     pub n_codes: usize,
 }
 
+impl Encoded {
+    /// Features per row: the dense block, then the codes.
+    pub fn width(&self) -> usize {
+        self.n_dense + self.n_codes
+    }
+
+    /// Feature `col` of row `row` as a number: a dense value, or a code (exact in f32 below 2^24),
+    /// as gradient-boosted trees read the index encoding.
+    pub fn feature(&self, row: usize, col: usize) -> f32 {
+        if col < self.n_dense {
+            self.dense[row * self.n_dense + col]
+        } else {
+            self.codes[row * self.n_codes + col - self.n_dense] as f32
+        }
+    }
+
+    /// Every feature of row `row`, in column order (see [`Encoded::feature`]).
+    pub fn feature_row(&self, row: usize) -> impl Iterator<Item = f32> + '_ {
+        (0..self.width()).map(move |col| self.feature(row, col))
+    }
+}
+
 impl Preprocessor {
     /// Fit on the training split. `columns` pairs each feature name with its data; all must
     /// have the same length.

@@ -272,15 +272,15 @@ impl Forest {
 /// (a forest of plain numeric splits, whose nodes all read NaN as 0).
 fn gather(encoded: &Encoded, start: usize, n: usize, nan_to_zero: bool, out: &mut Vec<f32>) {
     out.clear();
+    let zero = |x: f32| x.abs() <= ZERO_THRESHOLD || (nan_to_zero && x.is_nan());
     for row in start..start + n {
-        let dense = &encoded.dense[row * encoded.n_dense..(row + 1) * encoded.n_dense];
-        let zero = |x: f32| x.abs() <= ZERO_THRESHOLD || (nan_to_zero && x.is_nan());
-        out.extend(dense.iter().map(|&x| if zero(x) { 0.0 } else { x }));
-        out.extend(encoded.codes[row * encoded.n_codes..(row + 1) * encoded.n_codes].iter().map(|&c| c as f32));
+        out.extend(encoded.feature_row(row).map(|x| if zero(x) { 0.0 } else { x }));
     }
 }
 
-/// Map raw scores to outputs in place, as LightGBM's objectives convert them.
+/// Map raw scores to outputs in place, as LightGBM's objectives convert them (its formulas to
+/// the bit, which is why this is not `model::scores`: that one takes f32 network outputs and
+/// a logistic function that stays exact for large negative scores).
 fn link(task: Task, n_outputs: usize, scores: &mut [f64]) {
     match task {
         Task::Regression => {}
@@ -339,9 +339,9 @@ impl Trees {
     /// scored in parallel (rayon's pool); the result does not depend on the thread count.
     pub fn predict_encoded(&self, task: Task, encoded: &Encoded) -> Result<Vec<f64>> {
         let n_features = self.forest.n_features;
-        if encoded.n_dense + encoded.n_codes != n_features {
+        if encoded.width() != n_features {
             return Err(Error::ModelInput {
-                problem: format!("{} encoded columns, the trees read {n_features}", encoded.n_dense + encoded.n_codes),
+                problem: format!("{} encoded columns, the trees read {n_features}", encoded.width()),
             });
         }
         let n_outputs = self.forest.n_outputs;

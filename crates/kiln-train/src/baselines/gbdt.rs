@@ -79,21 +79,15 @@ fn rows(preprocessor: &Preprocessor, df: &DataFrame, schema: &Schema) -> Result<
         Target::Classes { index, n_classes } => (index.iter().map(|c| *c as f32).collect(), n_classes),
         Target::Values(values) => (values.iter().map(|v| *v as f32).collect(), 1),
     };
-    let (n_rows, n_cols) = (encoded.n_rows, encoded.n_dense + encoded.n_codes);
+    let (n_rows, n_cols) = (encoded.n_rows, encoded.width());
     Ok((Rows { features: column_major(&encoded), labels, n_rows, n_cols }, n_classes))
 }
 
 /// The encoded rows in column-major order: the dense block, then the codes.
 fn column_major(encoded: &Encoded) -> Vec<f64> {
-    let n_rows = encoded.n_rows;
-    let mut data = Vec::with_capacity(n_rows * (encoded.n_dense + encoded.n_codes));
-    for col in 0..encoded.n_dense {
-        data.extend((0..n_rows).map(|row| f64::from(encoded.dense[row * encoded.n_dense + col])));
-    }
-    for col in 0..encoded.n_codes {
-        data.extend((0..n_rows).map(|row| f64::from(encoded.codes[row * encoded.n_codes + col])));
-    }
-    data
+    (0..encoded.width())
+        .flat_map(|col| (0..encoded.n_rows).map(move |row| f64::from(encoded.feature(row, col))))
+        .collect()
 }
 
 impl GbdtModel {
@@ -115,8 +109,11 @@ impl GbdtModel {
         if train_rows.n_rows == 0 {
             return Err(Error::NoTrainingRows);
         }
-        let valid_rows = match (valid, plan.config().early_stopping_rounds) {
-            (Some(valid), Some(_)) if valid.height() > 0 => Some(rows(&preprocessor, valid, schema)?.0),
+        // The validation rows are encoded only when they stop the boosting early.
+        let early_stop = match (valid, plan.config().early_stopping_rounds) {
+            (Some(valid), Some(patience)) if valid.height() > 0 => {
+                Some((rows(&preprocessor, valid, schema)?.0, patience))
+            }
             _ => None,
         };
         let seed = plan.seed_or(default_seed);
@@ -125,12 +122,12 @@ impl GbdtModel {
         let params = plan.lightgbm_params(schema.task, n_classes, seed, codes);
         let started = Instant::now();
         let config = plan.config();
+        let valid = early_stop.as_ref().map(|(rows, patience)| (rows.data(), *patience));
         let fitted = lightgbm::fit(
             &params,
             &train_rows.data(),
-            valid_rows.as_ref().map(Rows::data).as_ref(),
             config.num_iterations,
-            config.early_stopping_rounds,
+            valid.as_ref().map(|(data, patience)| (data, *patience)),
         )?;
         let forest = text::forest(&fitted.model, train_rows.n_cols, n_outputs)?;
         let trees = Trees::new(preprocessor, forest).map_err(Error::Bundle)?;

@@ -58,7 +58,8 @@ pub struct GbdtConfig {
     /// Stop when the validation split's loss has not improved for this many rounds, and keep
     /// the best round (default: off, all `num_iterations` rounds are kept).
     pub early_stopping_rounds: Option<usize>,
-    /// Training threads (default: every core). The trees do not depend on it.
+    /// Training threads (default: every core). The trees do not depend on it (LightGBM runs
+    /// deterministic and column-wise; checked on Adult with 1 and 2 threads).
     pub threads: Option<usize>,
     /// Seed of the library's sampling (default: `project.seed`).
     pub seed: Option<u64>,

@@ -45,13 +45,8 @@ fn adult_gbdt_reaches_the_auc_bar_and_round_trips() {
 fn lightgbm_predictions(model: &GbdtModel, df: &DataFrame) -> Vec<f64> {
     let booster = lightgbm3::Booster::from_string(model.library_model().expect("fitted here")).expect("booster");
     let encoded = kiln_data::fit::encode(model.preprocessor(), df, &model.schema).expect("encode");
-    let n_cols = encoded.n_dense + encoded.n_codes;
-    let mut rows = Vec::with_capacity(encoded.n_rows * n_cols);
-    for row in 0..encoded.n_rows {
-        rows.extend(encoded.dense[row * encoded.n_dense..(row + 1) * encoded.n_dense].iter().map(|&x| f64::from(x)));
-        rows.extend(encoded.codes[row * encoded.n_codes..(row + 1) * encoded.n_codes].iter().map(|&c| f64::from(c)));
-    }
-    booster.predict(&rows, n_cols as i32, true).expect("LightGBM predicts")
+    let rows: Vec<f64> = (0..encoded.n_rows).flat_map(|row| encoded.feature_row(row).map(f64::from)).collect();
+    booster.predict(&rows, encoded.width() as i32, true).expect("LightGBM predicts")
 }
 
 /// kiln's trees (kiln-core's own traversal) give exactly LightGBM's predictions, bit for bit,

@@ -179,27 +179,27 @@ impl Booster {
     }
 }
 
-/// Fit with LightGBM's `params` for at most `rounds` rounds; with `valid` and `patience`, stop
-/// once the validation loss has not improved for `patience` rounds and keep the best round.
+/// Fit with LightGBM's `params` for at most `rounds` rounds; with `early_stop` (validation rows
+/// and a patience), stop once their loss has not improved for `patience` rounds and keep the
+/// best round.
 pub(crate) fn fit(
     params: &str,
     train: &Data<'_>,
-    valid: Option<&Data<'_>>,
     rounds: usize,
-    patience: Option<usize>,
+    early_stop: Option<(&Data<'_>, usize)>,
 ) -> Result<Fitted> {
     let params = c_string("reading the parameters", params)?;
     let train_set = Dataset::new(train, &params, None)?;
-    let valid_set = match valid {
-        Some(valid) if patience.is_some() => Some(Dataset::new(valid, &params, Some(&train_set))?),
-        _ => None,
+    let valid_set = match early_stop {
+        Some((valid, _)) => Some(Dataset::new(valid, &params, Some(&train_set))?),
+        None => None,
     };
     let booster = Booster::new(train_set, valid_set, &params)?;
     let mut best = (f64::INFINITY, 0);
     let mut done = 0;
     while done < rounds && booster.round()? {
         done += 1;
-        if let (Some(patience), Some(_)) = (patience, &booster.valid) {
+        if let Some((_, patience)) = early_stop {
             let loss = booster.validation_loss()?;
             if loss < best.0 {
                 best = (loss, done);
