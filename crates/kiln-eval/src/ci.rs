@@ -3,15 +3,17 @@
 //!
 //! Both call one function with a weight per row and get back every statistic at once (all
 //! slices, all metrics), so that one replicate's weights are shared by every slice, the way a
-//! resample of the rows would be. Replicate `r` draws from `Rng::derive(seed, r)`: results do
-//! not depend on the thread count.
+//! resample of the rows would be. The bootstrap weight of row `i` in replicate `r` is
+//! [`poisson1_weight`]`(i, r, seed)`, the counter-based Philox draw that the fast path of a
+//! binary evaluation and the GPU kernels compute too, so every path gives the same intervals;
+//! results do not depend on the thread count.
 
 use kiln_core::rng::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::compare::poisson1_weights;
 use crate::config::{CiConfig, CiMethod};
+use crate::scan::philox::{poisson1_weight, seed_key};
 
 /// A two-sided interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -52,21 +54,39 @@ fn bootstrap<F>(
 where
     F: Fn(&[f64]) -> Vec<Option<f64>> + Sync,
 {
+    let key = seed_key(config.seed);
     let replicates: Vec<Vec<Option<f64>>> = (0..config.replicates)
         .into_par_iter()
         .map_init(
             || vec![0.0; n_rows],
             |w, r| {
-                let mut rng = Rng::derive(config.seed, r as u64);
-                poisson1_weights(&mut rng, w);
-                if let Some(base) = base {
-                    w.iter_mut().zip(base).for_each(|(w, b)| *w *= b);
-                }
+                bootstrap_weights(r, key, base, w);
                 stat(w)
             },
         )
         .collect();
-    let (lo_q, hi_q) = ((1.0 - config.level) / 2.0, 1.0 - (1.0 - config.level) / 2.0);
+    percentile_intervals(&replicates, n_stats, config.level)
+}
+
+/// Replicate `replicate`'s weights: each row's Poisson(1) draw times its base weight (1 without).
+pub(crate) fn bootstrap_weights(replicate: usize, key: [u32; 2], base: Option<&[f64]>, out: &mut [f64]) {
+    let r = replicate as u32;
+    match base {
+        Some(base) => out.iter_mut().zip(base).enumerate().for_each(|(i, (w, b))| {
+            *w = f64::from(poisson1_weight(i as u32, r, key)) * b;
+        }),
+        None => out.iter_mut().enumerate().for_each(|(i, w)| *w = f64::from(poisson1_weight(i as u32, r, key))),
+    }
+}
+
+/// Percentile intervals (numpy's linear interpolation) of each statistic over the replicates
+/// (`replicates[r][s]`); `None` where fewer than half the replicates defined it.
+pub(crate) fn percentile_intervals(
+    replicates: &[Vec<Option<f64>>],
+    n_stats: usize,
+    level: f64,
+) -> Vec<Option<Interval>> {
+    let (lo_q, hi_q) = ((1.0 - level) / 2.0, 1.0 - (1.0 - level) / 2.0);
     let mut values = Vec::with_capacity(replicates.len());
     (0..n_stats)
         .map(|s| {

@@ -27,6 +27,7 @@
 //! (`scan::philox`), reusing the one sort for every replicate.
 
 pub mod bootstrap;
+mod order;
 pub mod philox;
 mod rank;
 mod sort;
@@ -37,6 +38,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use bootstrap::{GroupIntervals, ScanBootstrap, SortedRow, scan_bootstrap, sorted_rows_of};
+pub use order::score_order;
 
 use crate::metrics::binary::{BinaryLabel, ConfusionMatrix};
 use rank::{RankAcc, RankRow};

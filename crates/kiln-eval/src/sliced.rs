@@ -6,11 +6,18 @@ use std::collections::BTreeMap;
 use kiln_core::schema::Task;
 
 use crate::ci::intervals;
-use crate::config::{ALL_METRICS, EvaluationConfig};
+use crate::config::{ALL_METRICS, CiMethod, EvaluationConfig};
 use crate::data::{EvalData, Labels, ModelOutput};
 use crate::metrics::{Metric, MetricParams, Outcomes, compute_all};
 use crate::report::{CalibrationBin, ErrorRow, MetricValue, SliceReport, SlicingReport, WorstSlice};
+use crate::scan::score_order;
 use crate::slices::{Group, Slicing};
+
+mod replicates;
+#[cfg(test)]
+mod tests;
+
+use replicates::SortedRows;
 
 /// The metrics that apply to a task, in report order.
 pub fn task_metrics(task: Task) -> Vec<Metric> {
@@ -60,6 +67,11 @@ impl GroupView {
         if let Labels::Binary(_) = labels {
             rows.sort_by(|&a, &b| scores[a as usize].total_cmp(&scores[b as usize]));
         }
+        Self::of_rows(rows, labels, scores)
+    }
+
+    /// The view of `rows`, taken in the order given.
+    fn of_rows(rows: Vec<u32>, labels: &Labels, scores: &[f64]) -> Self {
         let k = labels.n_outputs();
         let gathered_scores: Vec<f64> =
             rows.iter().flat_map(|&r| scores[r as usize * k..(r as usize + 1) * k].iter().copied()).collect();
@@ -104,6 +116,16 @@ impl GroupView {
     }
 }
 
+/// Which way the bootstrap intervals of a binary evaluation are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// One sort of the rows by score, and one pass over them per replicate
+    /// ([`replicates`]) where it applies: binary labels, bootstrap intervals, probabilities.
+    Fast,
+    /// Every metric of every slice recomputed per replicate (`ci::intervals`).
+    Generic,
+}
+
 /// Every slicing of one model.
 pub(crate) fn slicings(
     model: &ModelOutput,
@@ -112,16 +134,39 @@ pub(crate) fn slicings(
     metrics: &[Metric],
     config: &EvaluationConfig,
 ) -> Vec<SlicingReport> {
+    let path = if let Labels::Binary(_) = data.labels { Path::Fast } else { Path::Generic };
+    slicings_by(model, data, slicings, metrics, config, path)
+}
+
+/// [`slicings`] on the chosen path.
+pub(crate) fn slicings_by(
+    model: &ModelOutput,
+    data: &EvalData,
+    slicings: &[Slicing],
+    metrics: &[Metric],
+    config: &EvaluationConfig,
+    path: Path,
+) -> Vec<SlicingReport> {
     let params = MetricParams { threshold: config.threshold, ece_bins: config.calibration_bins, top_k: config.top_k };
     let n = data.n_rows();
     let ones = vec![1.0; n];
     let base: &[f64] = data.weights.as_deref().unwrap_or(&ones);
+    // binary rows in score order, once: every slice's view is taken from it
+    let order = match (&data.labels, path) {
+        (Labels::Binary(_), Path::Fast) => score_order(&model.scores).ok(),
+        _ => None,
+    };
     // Every slice that is large enough, flattened, for one pass of the resampling.
     let mut views: Vec<(usize, usize, GroupView)> = Vec::new();
     for (si, slicing) in slicings.iter().enumerate() {
+        let in_order = order.as_deref().map(|o| rows_in_order(o, slicing, n));
         for (gi, group) in slicing.groups.iter().enumerate() {
             if group.rows.len() >= config.min_slice_size.max(1) {
-                views.push((si, gi, GroupView::new(group, &data.labels, &model.scores)));
+                let view = match &in_order {
+                    Some(lists) => GroupView::of_rows(lists[gi].clone(), &data.labels, &model.scores),
+                    None => GroupView::new(group, &data.labels, &model.scores),
+                };
+                views.push((si, gi, view));
             }
         }
     }
@@ -133,8 +178,52 @@ pub(crate) fn slicings(
         out
     };
     let point = stat(base);
-    let cis = intervals(n, data.weights.as_deref(), &config.ci, &point, stat);
+    let cis = match (&data.labels, order.as_deref()) {
+        (Labels::Binary(labels), Some(order)) if fast_bootstrap_applies(config, &model.scores) => {
+            let view_rows: Vec<(usize, &[u32])> = views.iter().map(|(si, _, v)| (*si, v.rows.as_slice())).collect();
+            SortedRows::new(order, labels, &model.scores, base, &view_rows, slicings.len(), &params)
+                .bootstrap(&config.ci, metrics, &params)
+        }
+        _ => intervals(n, data.weights.as_deref(), &config.ci, &point, stat),
+    };
+    let values: Vec<MetricValue> = point.iter().zip(&cis).map(|(&value, &ci)| MetricValue { value, ci }).collect();
+    reports(data, slicings, metrics, config, base, &views, &values)
+}
 
+/// Whether the one-pass bootstrap gives this evaluation's intervals: bootstrap intervals of
+/// probabilities (the generic path's log loss, Brier score and calibration error are
+/// undefined for other scores), with calibration bins.
+fn fast_bootstrap_applies(config: &EvaluationConfig, scores: &[f64]) -> bool {
+    config.ci.method == CiMethod::Bootstrap
+        && config.calibration_bins > 0
+        && scores.iter().all(|s| (0.0..=1.0).contains(s))
+}
+
+/// The rows of each group of `slicing`, in the order of `order`.
+fn rows_in_order(order: &[u32], slicing: &Slicing, n: usize) -> Vec<Vec<u32>> {
+    let mut group_of = vec![u32::MAX; n];
+    for (gi, group) in slicing.groups.iter().enumerate() {
+        group.rows.iter().for_each(|&r| group_of[r as usize] = gi as u32);
+    }
+    let mut lists: Vec<Vec<u32>> = slicing.groups.iter().map(|g| Vec::with_capacity(g.rows.len())).collect();
+    for &row in order {
+        if let Some(list) = lists.get_mut(group_of[row as usize] as usize) {
+            list.push(row);
+        }
+    }
+    lists
+}
+
+/// The slicing reports from the views' values (`values[v * metrics.len() + m]`).
+fn reports(
+    data: &EvalData,
+    slicings: &[Slicing],
+    metrics: &[Metric],
+    config: &EvaluationConfig,
+    base: &[f64],
+    views: &[(usize, usize, GroupView)],
+    values: &[MetricValue],
+) -> Vec<SlicingReport> {
     let mut reports: Vec<SlicingReport> = slicings
         .iter()
         .map(|s| SlicingReport {
@@ -162,7 +251,7 @@ pub(crate) fn slicings(
         slice.suppressed = false;
         for (m, metric) in metrics.iter().enumerate() {
             let k = v * metrics.len() + m;
-            slice.metrics.insert(metric.name().to_string(), MetricValue { value: point[k], ci: cis[k] });
+            slice.metrics.insert(metric.name().to_string(), values[k]);
         }
         let wg = view.gather(base);
         slice.confusion = confusion(view, &wg, config.threshold);
