@@ -5,9 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use kiln_core::preprocess::PreprocessConfig;
 use kiln_data::config::{ColumnsConfig, DataConfig, ProjectConfig, SplitConfig, ValidationConfig};
 use kiln_data::plan::{DataPlan, DataSections};
+use kiln_eval::plan::{EvalPlan, PlanColumns};
 use serde::Deserialize;
 
 /// A parsed config file.
@@ -44,14 +46,15 @@ pub struct LoadedConfig {
 }
 
 /// Read, parse and check a config file.
-pub fn load(path: &Path) -> Result<LoadedConfig, kiln_data::Error> {
+pub fn load(path: &Path) -> anyhow::Result<LoadedConfig> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| kiln_data::Error::ConfigRead { path: path.to_path_buf(), source })?;
     parse(path, &text)
 }
 
-/// Parse and check config text that came from `path`.
-pub fn parse(path: &Path, text: &str) -> Result<LoadedConfig, kiln_data::Error> {
+/// Parse and check config text that came from `path`: the data sections into a `DataPlan`,
+/// `[evaluation]` and `[acceptance]` into an `EvalPlan` (their errors name the key).
+pub fn parse(path: &Path, text: &str) -> anyhow::Result<LoadedConfig> {
     let config: RunConfig = toml::from_str(text)
         .map_err(|source| kiln_data::Error::ConfigParse { path: path.to_path_buf(), source: Box::new(source) })?;
     let sections = DataSections {
@@ -63,25 +66,16 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedConfig, kiln_data::Error> 
         preprocess: config.preprocess.clone(),
     };
     let plan = DataPlan::new(path, sections)?;
-    check_evaluation(path, &config, &plan)?;
+    check_evaluation(&config, &plan).with_context(|| path.display().to_string())?;
     Ok(LoadedConfig { path: path.to_path_buf(), text: text.to_string(), config, plan })
 }
 
-/// Check `[evaluation]` and `[acceptance]` against the columns of the plan.
-fn check_evaluation(path: &Path, config: &RunConfig, plan: &DataPlan) -> Result<(), kiln_data::Error> {
+/// Check `[evaluation]` and `[acceptance]` against the task and the columns of the plan.
+fn check_evaluation(config: &RunConfig, plan: &DataPlan) -> Result<EvalPlan, kiln_eval::Error> {
     let columns: Vec<(&str, bool)> =
         plan.configured_columns().map(|c| (c, plan.dtype(c).is_some_and(|d| d.is_numeric()))).collect();
     let protected: Vec<&str> = plan.protected_columns().collect();
     let segments: Vec<&str> = config.columns.segment.iter().map(String::as_str).collect();
-    kiln_eval::config::check(&config.evaluation, &config.acceptance, &columns, &protected, &segments).map_err(
-        |problem| {
-            let key = problem.split(' ').next().unwrap_or("[evaluation]").to_string();
-            kiln_data::Error::InvalidValue {
-                path: path.to_path_buf(),
-                key,
-                problem,
-                hint: "see the [evaluation] and [acceptance] keys in the README".into(),
-            }
-        },
-    )
+    let columns = PlanColumns { columns: &columns, protected: &protected, segments: &segments };
+    EvalPlan::new(config.project.task, config.evaluation.clone(), config.acceptance.clone(), &columns)
 }

@@ -32,10 +32,10 @@
 //! max_latency_p95_ms = 1.0
 //! max_size_mb = 50
 //! ```
+//!
+//! The sections are plain serde data; [`crate::plan::EvalPlan`] checks them.
 
 use serde::{Deserialize, Serialize};
-
-use crate::metrics::Metric;
 
 /// `[evaluation]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -276,126 +276,6 @@ pub struct BudgetGate {
     pub max_train_seconds: Option<f64>,
 }
 
-/// Check the sections against each other and the columns the data has; every problem names
-/// the key and says how to fix it.
-///
-/// `columns` are the configured columns with whether each is numeric; `segments` the segment
-/// columns (the default slicings when `[[evaluation.slices]]` is empty).
-pub fn check(
-    evaluation: &EvaluationConfig,
-    acceptance: &AcceptanceConfig,
-    columns: &[(&str, bool)],
-    protected: &[&str],
-    segments: &[&str],
-) -> Result<(), String> {
-    for name in &evaluation.metrics {
-        if Metric::parse(name).is_none() {
-            return Err(format!("[evaluation] metrics: unknown metric `{name}`; use one of {}", metric_names()));
-        }
-    }
-    if !(evaluation.threshold > 0.0 && evaluation.threshold < 1.0) {
-        return Err(format!("[evaluation] threshold = {} must lie strictly between 0 and 1", evaluation.threshold));
-    }
-    let ci = &evaluation.ci;
-    if !(ci.level > 0.0 && ci.level < 1.0) {
-        return Err(format!("[evaluation.ci] level = {} must lie strictly between 0 and 1 (e.g. 0.95)", ci.level));
-    }
-    if ci.method != CiMethod::None && ci.replicates < 2 {
-        return Err(format!("[evaluation.ci] replicates = {} must be at least 2", ci.replicates));
-    }
-    if evaluation.calibration_bins == 0 {
-        return Err("[evaluation] calibration_bins must be at least 1".into());
-    }
-    for (i, s) in evaluation.slices.iter().enumerate() {
-        let key = format!("[[evaluation.slices]] #{}", i + 1);
-        if s.by.is_empty() {
-            return Err(format!("{key}: `by` is empty; name one column or several to cross"));
-        }
-        for c in &s.by {
-            match columns.iter().find(|(n, _)| n == c) {
-                None => return Err(format!("{key}: unknown column `{c}` in `by`; it must be a column of [columns]")),
-                Some((_, numeric)) => {
-                    if s.bands.is_some() && !numeric {
-                        return Err(format!("{key}: `bands` needs a numeric column, and `{c}` is not numeric"));
-                    }
-                }
-            }
-        }
-        if let Some(edges) = &s.bands {
-            if s.by.len() != 1 {
-                return Err(format!("{key}: `bands` applies to exactly one column in `by`"));
-            }
-            if edges.is_empty() || edges.windows(2).any(|w| w[0] >= w[1]) || edges.iter().any(|e| !e.is_finite()) {
-                return Err(format!("{key}: `bands` must be finite, strictly ascending edges, e.g. [25, 35, 45]"));
-            }
-        }
-        if s.value.is_some() && (s.by.len() != 1 || s.bands.is_some()) {
-            return Err(format!("{key}: `value` applies to exactly one categorical column in `by`"));
-        }
-    }
-    for (i, g) in acceptance.metrics.iter().enumerate() {
-        let key = format!("[[acceptance.metrics]] #{}", i + 1);
-        if Metric::parse(&g.metric).is_none() {
-            return Err(format!("{key}: unknown metric `{}`; use one of {}", g.metric, metric_names()));
-        }
-        if g.min.is_none() && g.max.is_none() {
-            return Err(format!("{key}: set `min` (a floor) or `max` (a ceiling) for `{}`", g.metric));
-        }
-        if let SliceSelector::Keyword(k) = &g.slices
-            && k != "overall"
-            && k != "all"
-        {
-            return Err(format!("{key}: slices = \"{k}\"; use \"overall\", \"all\" or a list of slicing names"));
-        }
-    }
-    let slicings: Vec<String> = if evaluation.slices.is_empty() {
-        segments.iter().map(|s| s.to_string()).collect()
-    } else {
-        evaluation.slices.iter().map(SliceConfig::display_name).collect()
-    };
-    for (i, g) in acceptance.metrics.iter().enumerate() {
-        if let SliceSelector::Names(names) = &g.slices
-            && let Some(name) = names.iter().find(|n| *n != "overall" && !slicings.contains(n))
-        {
-            return Err(format!(
-                "[[acceptance.metrics]] #{}: slices names `{name}`, which is not a slicing; the slicings are: overall, {}",
-                i + 1,
-                slicings.join(", ")
-            ));
-        }
-    }
-    for (i, g) in acceptance.fairness.iter().enumerate() {
-        let key = format!("[[acceptance.fairness]] #{}", i + 1);
-        if !FAIRNESS_METRICS.contains(&g.metric.as_str()) {
-            return Err(format!(
-                "{key}: unknown fairness metric `{}`; use one of {}",
-                g.metric,
-                FAIRNESS_METRICS.join(", ")
-            ));
-        }
-        if g.min.is_none() && g.max.is_none() {
-            return Err(format!("{key}: set `max` (for a difference) or `min` (for a ratio)"));
-        }
-        if g.method != "between_groups" && g.method != "to_overall" {
-            return Err(format!("{key}: method = \"{}\"; use \"between_groups\" or \"to_overall\"", g.method));
-        }
-        if let Some(c) = &g.column
-            && !protected.contains(&c.as_str())
-        {
-            return Err(format!("{key}: column `{c}` is not in [columns] protected"));
-        }
-    }
-    if !acceptance.fairness.is_empty() && protected.is_empty() {
-        return Err("[[acceptance.fairness]] needs at least one column in [columns] protected".into());
-    }
-    if let Some(b) = &acceptance.baseline
-        && Metric::parse(&b.metric).is_none()
-    {
-        return Err(format!("[acceptance.baseline] unknown metric `{}`; use one of {}", b.metric, metric_names()));
-    }
-    Ok(())
-}
-
 /// The fairness metrics a gate may name.
 pub const FAIRNESS_METRICS: &[&str] = &[
     "demographic_parity_difference",
@@ -406,31 +286,4 @@ pub const FAIRNESS_METRICS: &[&str] = &[
     "tpr_ratio",
     "fpr_difference",
     "fpr_ratio",
-];
-
-fn metric_names() -> String {
-    ALL_METRICS.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
-}
-
-/// Every metric, in report order.
-pub const ALL_METRICS: &[Metric] = &[
-    Metric::RocAuc,
-    Metric::AveragePrecision,
-    Metric::Accuracy,
-    Metric::Precision,
-    Metric::Recall,
-    Metric::F1,
-    Metric::LogLoss,
-    Metric::Brier,
-    Metric::Ece,
-    Metric::Tpr,
-    Metric::Fpr,
-    Metric::SelectionRate,
-    Metric::MacroF1,
-    Metric::WeightedF1,
-    Metric::TopKAccuracy,
-    Metric::Rmse,
-    Metric::Mae,
-    Metric::R2,
-    Metric::Mape,
 ];

@@ -11,11 +11,12 @@ use crate::error::{Error, Result};
 use crate::fairness::{FairnessOptions, fairness_report};
 use crate::gates::{better, verdict};
 use crate::metrics::{Metric, MetricParams, compute};
+use crate::plan::resolve_metrics;
 use crate::report::{Comparison, EvalReport, FairnessGroup, FairnessSummary, ModelReport, SCHEMA_VERSION, Settings};
 use crate::sliced::{slicings, worst_slices};
 use crate::slices;
 
-pub use crate::sliced::{primary_metric, task_metrics};
+pub use crate::sliced::primary_metric;
 
 /// What to evaluate and how.
 #[derive(Debug, Clone, Copy)]
@@ -37,28 +38,10 @@ pub fn evaluate(input: &EvalInput<'_>) -> Result<EvalReport> {
     let task = data.labels.task();
     let n = data.n_rows();
     if n == 0 {
-        return Err(Error::Shape(format!("no rows to evaluate in {}", input.data_label)));
+        return Err(Error::NoRows { data: input.data_label.to_string() });
     }
     check_shapes(input)?;
-    let metrics: Vec<Metric> = if input.evaluation.metrics.is_empty() {
-        task_metrics(task)
-    } else {
-        let applicable = task_metrics(task);
-        let mut chosen = Vec::new();
-        for name in &input.evaluation.metrics {
-            let m =
-                Metric::parse(name).ok_or_else(|| Error::Config(format!("[evaluation] unknown metric `{name}`")))?;
-            if !applicable.contains(&m) {
-                return Err(Error::Config(format!(
-                    "[evaluation] metric `{name}` does not apply to a {} task; use one of {}",
-                    task.as_str(),
-                    applicable.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
-                )));
-            }
-            chosen.push(m);
-        }
-        chosen
-    };
+    let metrics = resolve_metrics(task, &input.evaluation.metrics)?;
     let primary = primary_metric(task);
     let mut metrics_with_primary = metrics.clone();
     if !metrics_with_primary.contains(&primary) {
@@ -118,11 +101,11 @@ fn check_gate_slices(acceptance: &AcceptanceConfig, slicings: &[slices::Slicing]
         if let crate::config::SliceSelector::Names(names) = &gate.slices {
             for name in names {
                 if !slicings.iter().any(|s| &s.name == name) {
-                    return Err(Error::Config(format!(
-                        "[[acceptance.metrics]] #{}: slices names `{name}`, which is not a slicing; the slicings are: {}",
-                        i + 1,
-                        slicings.iter().map(|s| format!("`{}`", s.name)).collect::<Vec<_>>().join(", ")
-                    )));
+                    return Err(Error::UnknownSlicing {
+                        key: format!("[[acceptance.metrics]] #{}", i + 1),
+                        name: name.clone(),
+                        slicings: slicings.iter().map(|s| format!("`{}`", s.name)).collect::<Vec<_>>().join(", "),
+                    });
                 }
             }
         }
@@ -135,10 +118,10 @@ fn check_shapes(input: &EvalInput<'_>) -> Result<()> {
     let n = data.n_rows();
     if let Some(w) = &data.weights {
         if w.len() != n {
-            return Err(Error::Shape(format!("{} weights for {n} rows", w.len())));
+            return Err(Error::Length { what: "the weights".into(), found: w.len(), rows: n });
         }
         if let Some(i) = w.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
-            return Err(Error::Shape(format!("row {i}: weight {} is not a finite non-negative number", w[i])));
+            return Err(Error::BadWeight { row: i, weight: w[i] });
         }
     }
     for c in &data.columns {
@@ -147,31 +130,26 @@ fn check_shapes(input: &EvalInput<'_>) -> Result<()> {
             ColumnValues::Numeric(v) => v.len(),
         };
         if len != n {
-            return Err(Error::Shape(format!("column `{}` has {len} values for {n} rows", c.name)));
+            return Err(Error::Length { what: format!("column `{}`", c.name), found: len, rows: n });
         }
     }
     let k = data.labels.n_outputs();
     for m in input.models {
         if m.scores.len() != n * k {
-            return Err(Error::Shape(format!(
-                "model `{}` gave {} scores for {n} rows × {k} output(s)",
-                m.name,
-                m.scores.len()
-            )));
+            return Err(Error::Length {
+                what: format!("the scores of model `{}` ({k} per row)", m.name),
+                found: m.scores.len(),
+                rows: n,
+            });
         }
         if let Some(i) = m.scores.iter().position(|s| !s.is_finite()) {
-            return Err(Error::Shape(format!(
-                "model `{}`: row {} has a non-finite score {}",
-                m.name,
-                i / k,
-                m.scores[i]
-            )));
+            return Err(Error::NonFiniteScore { model: m.name.clone(), row: i / k, score: m.scores[i] });
         }
     }
     if let Labels::Multiclass { labels, n_classes } = &data.labels
         && let Some(i) = labels.iter().position(|&l| l as usize >= *n_classes)
     {
-        return Err(Error::Shape(format!("row {i}: class index {} is not below {n_classes}", labels[i])));
+        return Err(Error::ClassIndex { row: i, class: labels[i], n_classes: *n_classes });
     }
     Ok(())
 }
@@ -188,7 +166,7 @@ fn fairness(model: &ModelOutput, data: &EvalData, threshold: f64) -> Result<Vec<
         };
         let report =
             fairness_report(labels, &predictions, codes, levels, data.weights.as_deref(), FairnessOptions::default())
-                .map_err(|e| Error::Shape(format!("fairness of model `{}` on `{name}`: {e}", model.name)))?;
+                .map_err(|source| Error::Fairness { model: model.name.clone(), column: name.clone(), source })?;
         let mut gaps = BTreeMap::new();
         for (metric, g) in [
             ("demographic_parity", &report.demographic_parity),
@@ -282,8 +260,11 @@ fn compare_with_baseline(input: &EvalInput<'_>, models: &[ModelReport], primary:
             let ws: Vec<f64> = (0..n).map(weight).collect();
             compute(primary, &outcomes(&data.labels, scores[which]), Some(&ws), &params)
         };
-        let boot = paired_bootstrap(n, &config, weighted)
-            .map_err(|e| Error::Shape(format!("comparing `{}` with `{}`: {e}", model.name, baseline.name)))?;
+        let boot = paired_bootstrap(n, &config, weighted).map_err(|source| Error::Compare {
+            model: model.name.clone(),
+            baseline: baseline.name.clone(),
+            source,
+        })?;
         let lift_ci = match (boot.ci_low, boot.ci_high) {
             (Some(lo), Some(hi)) if sign > 0.0 => Some(Interval { lo, hi }),
             (Some(lo), Some(hi)) => Some(Interval { lo: -hi, hi: -lo }),

@@ -7,6 +7,7 @@
 //! - [`fairness`]: fairlearn's group metrics (demographic parity, equalized odds, TPR/FPR gaps).
 //! - [`compare`]: paired tests between two models on the same rows (paired bootstrap,
 //!   McNemar, DeLong).
+//! - [`plan`]: `[evaluation]` and `[acceptance]` checked into an `EvalPlan`.
 //! - [`gates`]: `[acceptance]` into a verdict; [`evaluate`]: everything above for a set of
 //!   models into one [`report::EvalReport`]; [`render`]: Markdown and HTML.
 //!
@@ -21,6 +22,7 @@ pub mod evaluate;
 pub mod fairness;
 pub mod gates;
 pub mod metrics;
+pub mod plan;
 pub mod render;
 pub mod report;
 pub mod scan;

@@ -87,14 +87,15 @@ const REGRESSION: &[Task] = &[Task::Regression];
 const CLASSIFICATION: &[Task] = &[Task::Binary, Task::Multiclass];
 
 impl Metric {
-    /// Every metric, in declaration order.
+    /// Every metric, in report order: the one list that configs are checked against, reports
+    /// and renderings follow, and [`Metric::for_task`] filters.
     pub const ALL: [Metric; 19] = [
+        Metric::RocAuc,
+        Metric::AveragePrecision,
         Metric::Accuracy,
         Metric::Precision,
         Metric::Recall,
         Metric::F1,
-        Metric::RocAuc,
-        Metric::AveragePrecision,
         Metric::LogLoss,
         Metric::Brier,
         Metric::Ece,
@@ -189,6 +190,16 @@ impl Metric {
     /// Whether this metric applies to `task`.
     pub fn applies_to(self, task: Task) -> bool {
         self.tasks().contains(&task)
+    }
+
+    /// The metrics that apply to `task`, in report order (an evaluation's default set).
+    pub fn for_task(task: Task) -> Vec<Metric> {
+        Metric::ALL.into_iter().filter(|m| m.applies_to(task)).collect()
+    }
+
+    /// Every metric's name, comma-separated, for messages that list the choices.
+    pub fn names() -> String {
+        Metric::ALL.map(Metric::name).join(", ")
     }
 }
 

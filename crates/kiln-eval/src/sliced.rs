@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use kiln_core::schema::Task;
 
 use crate::ci::intervals;
-use crate::config::{ALL_METRICS, CiMethod, EvaluationConfig};
+use crate::config::{CiMethod, EvaluationConfig};
 use crate::data::{EvalData, Labels, ModelOutput};
 use crate::metrics::{Metric, MetricParams, Outcomes, compute_all};
 use crate::report::{CalibrationBin, ErrorRow, MetricValue, SliceReport, SlicingReport, WorstSlice};
@@ -18,31 +18,6 @@ mod replicates;
 mod tests;
 
 use replicates::SortedRows;
-
-/// The metrics that apply to a task, in report order.
-pub fn task_metrics(task: Task) -> Vec<Metric> {
-    let wanted: &[Metric] = match task {
-        Task::Binary => &[
-            Metric::RocAuc,
-            Metric::AveragePrecision,
-            Metric::Accuracy,
-            Metric::Precision,
-            Metric::Recall,
-            Metric::F1,
-            Metric::LogLoss,
-            Metric::Brier,
-            Metric::Ece,
-            Metric::Tpr,
-            Metric::Fpr,
-            Metric::SelectionRate,
-        ],
-        Task::Multiclass => {
-            &[Metric::Accuracy, Metric::MacroF1, Metric::WeightedF1, Metric::LogLoss, Metric::TopKAccuracy]
-        }
-        Task::Regression => &[Metric::Rmse, Metric::Mae, Metric::R2, Metric::Mape],
-    };
-    ALL_METRICS.iter().copied().filter(|m| wanted.contains(m)).collect()
-}
 
 /// The metric that ranks models: ROC AUC, log loss or RMSE.
 pub fn primary_metric(task: Task) -> Metric {

@@ -58,17 +58,17 @@ fn slicing(data: &EvalData, config: &SliceConfig) -> Result<Slicing> {
     let name = config.display_name();
     let mut keyed: Vec<(Vec<String>, Vec<u32>)> = Vec::with_capacity(config.by.len());
     for column in &config.by {
-        let col = data.column(column).ok_or_else(|| {
-            Error::Config(format!("slice `{name}`: column `{column}` is not among the evaluated columns"))
+        let col = data.column(column).ok_or_else(|| Error::UnknownColumn {
+            key: format!("slice `{name}`"),
+            column: column.clone(),
+            hint: "the evaluated rows have no such column: slice by a segment or protected column",
         })?;
         let (levels, codes) = match (&col.values, &config.bands) {
             (ColumnValues::Numeric(values), Some(edges)) => band_codes(values, edges),
             (ColumnValues::Numeric(values), None) => distinct_numeric(values),
             (ColumnValues::Categorical { codes, levels }, None) => (levels.clone(), codes.clone()),
             (ColumnValues::Categorical { .. }, Some(_)) => {
-                return Err(Error::Config(format!(
-                    "slice `{name}`: `bands` needs a numeric column, `{column}` is not"
-                )));
+                return Err(Error::BandsNotNumeric { key: format!("slice `{name}`"), column: column.clone() });
             }
         };
         keyed.push((levels, codes));
@@ -113,7 +113,11 @@ fn slicing(data: &EvalData, config: &SliceConfig) -> Result<Slicing> {
     if let Some(wanted) = &config.value
         && groups.is_empty()
     {
-        return Err(Error::Config(format!("slice `{name}`: no evaluated row has {} = `{wanted}`", config.by[0])));
+        return Err(Error::AbsentValue {
+            key: format!("slice `{name}`"),
+            column: config.by[0].clone(),
+            value: wanted.clone(),
+        });
     }
     Ok(Slicing { name, columns: config.by.clone(), groups })
 }

@@ -226,7 +226,7 @@ fn compute_all_equals_compute_metric_by_metric() {
     let scores: Vec<f64> = (0..n).map(|_| (rng.uniform() * 100.0).round() / 100.0).collect();
     let weights: Vec<f64> = (0..n).map(|_| (rng.uniform() * 3.0).floor()).collect();
     let outcomes = Outcomes::Binary { labels: &labels, scores: &scores };
-    let metrics = kiln_eval::evaluate::task_metrics(kiln_core::schema::Task::Binary);
+    let metrics = Metric::for_task(kiln_core::schema::Task::Binary);
     let params = MetricParams { threshold: 0.3, ..MetricParams::default() };
     for w in [None, Some(weights.as_slice())] {
         let all = kiln_eval::metrics::compute_all(&metrics, &outcomes, w, &params);

@@ -9,7 +9,7 @@
 //! - [`session`]: `fit_model` (any planned model) and `score` (the metric that picks the
 //!   model to export); [`trained`]: `TrainedModel`, any fitted model, to and from a bundle.
 //! - [`predictions`]: `Predictions`, what every model returns; [`target`]: the training
-//!   target as class indices or values; [`metrics`]: ROC AUC, for checking models.
+//!   target as class indices or values. ROC AUC comes from `kiln_eval::metrics`.
 //! - [`nn`]: kiln's own CPU training of the neural models (linear, MLP, ResNet): `nn::fit`,
 //!   `NeuralModel`; `nn::candle::fit` trains the same models with candle tensors on a CPU or
 //!   CUDA device. [`backend`]: `Backend`, which trainer and device a run uses (`--device`,
@@ -22,7 +22,6 @@ pub mod backend;
 pub mod baselines;
 pub mod config;
 pub mod error;
-pub mod metrics;
 pub mod nn;
 pub mod predictions;
 pub mod session;

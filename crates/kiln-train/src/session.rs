@@ -18,11 +18,11 @@ use crate::baselines::prior::PriorModel;
 use crate::baselines::rules::RulesModel;
 use crate::config::{ModelSpec, PlannedModel};
 use crate::error::{Error, Result};
-use crate::metrics::roc_auc;
 use crate::nn::{self, CheckpointSpec, NeuralArch, TrainObserver, TrainParams, TrainReport};
 use crate::predictions::Predictions;
 use crate::target::{Target, read_target};
 use crate::trained::{Neural, TrainedModel};
+use kiln_eval::metrics::binary::roc_auc;
 
 /// A model's score on some rows.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -132,7 +132,7 @@ pub fn score(predictions: &Predictions, df: &DataFrame, schema: &Schema) -> Resu
     Ok(match (schema.task, &target) {
         (Task::Binary, Target::Classes { index, .. }) => {
             let labels: Vec<bool> = index.iter().map(|c| *c == 1).collect();
-            let value = roc_auc(&labels, &predictions.values).unwrap_or(f64::NAN);
+            let value = roc_auc(&labels, &predictions.values, None).unwrap_or(f64::NAN);
             Score { metric: "roc_auc", value, higher_is_better: true }
         }
         (_, Target::Classes { index, .. }) => {

@@ -137,7 +137,7 @@ fn audit(store: &Path, action: AuditAction, target: &str, details: serde_json::V
 }
 
 fn load_config(path: &Path) -> anyhow::Result<LoadedConfig> {
-    Ok(run_config::load(path)?)
+    run_config::load(path)
 }
 
 /// Load the training file and the test file (when configured).

@@ -68,7 +68,7 @@ fn train_exports_the_best_model_and_predict_reproduces_its_test_score() {
         .iter()
         .map(|v| v == Some(">50K"))
         .collect();
-    let auc = kiln_train::metrics::roc_auc(&labels, &p).expect("auc");
+    let auc = kiln_eval::metrics::binary::roc_auc(&labels, &p, None).expect("auc");
     assert!((auc - gbdt_test).abs() < 1e-12, "predict {auc} vs train {gbdt_test}");
 }
 

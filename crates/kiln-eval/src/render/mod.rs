@@ -14,8 +14,9 @@ mod html;
 mod markdown;
 mod svg;
 
-use crate::config::{ALL_METRICS, DecideBy};
+use crate::config::DecideBy;
 use crate::gates::{Check, DecidedBy, GateKind, Status};
+use crate::metrics::Metric;
 use crate::report::{EvalReport, MetricValue, ModelReport};
 
 /// The report as Markdown: summary, verdicts with every failure, the model comparison, and per
@@ -214,7 +215,7 @@ pub(crate) fn metric_names(model: &ModelReport, primary: &str) -> Vec<String> {
         }
     };
     push(primary);
-    for m in ALL_METRICS {
+    for m in Metric::ALL {
         push(m.name());
     }
     for name in sorted {

@@ -2,10 +2,10 @@
 
 use kiln_core::rng::Rng;
 
-use super::{Path, slicings_by, task_metrics};
+use super::{Path, slicings_by};
 use crate::config::{CiConfig, CiMethod, EvaluationConfig, SliceConfig};
 use crate::data::{ColumnValues, EvalData, Labels, ModelCost, ModelOutput, SliceColumn};
-use crate::metrics::Task;
+use crate::metrics::{Metric, Task};
 use crate::report::SlicingReport;
 use crate::slices;
 
@@ -66,7 +66,7 @@ fn evaluate(data: &EvalData, model: &ModelOutput, path: Path) -> Vec<SlicingRepo
         ..EvaluationConfig::default()
     };
     let slicings = slices::build(data, &config.slices, &[]).expect("slicings");
-    slicings_by(model, data, &slicings, &task_metrics(Task::Binary), &config, path)
+    slicings_by(model, data, &slicings, &Metric::for_task(Task::Binary), &config, path)
 }
 
 fn close(a: f64, b: f64) -> bool {

@@ -24,8 +24,8 @@ use super::net::Workspace;
 use super::optim::{AdamW, clip_global_norm, learning_rate};
 use crate::config::{LinearConfig, MlpConfig, ResnetConfig};
 use crate::error::{Error, Result};
-use crate::metrics::roc_auc;
 use crate::target::Target;
+use kiln_eval::metrics::binary::roc_auc;
 
 /// Seed streams of one run.
 pub(crate) const STREAM_INIT: u64 = 1;
@@ -564,7 +564,7 @@ pub(crate) fn metric_of_outputs(
         (Task::Binary, Target::Classes { index, .. }) => {
             let labels: Vec<bool> = index.iter().map(|c| *c == 1).collect();
             let scores = to_predictions(task, outputs, 1).values;
-            roc_auc(&labels, &scores).unwrap_or(0.5)
+            roc_auc(&labels, &scores, None).unwrap_or(0.5)
         }
         (Task::Multiclass, _) => {
             let n = n_outputs;

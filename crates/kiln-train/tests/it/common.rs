@@ -124,3 +124,8 @@ pub(crate) fn fit_preprocessor(df: &DataFrame, schema: &Schema) -> Preprocessor 
 pub(crate) fn frame(columns: Vec<polars::prelude::Series>) -> DataFrame {
     DataFrame::new_infer_height(columns.into_iter().map(Into::into).collect()).expect("frame")
 }
+
+/// Unweighted ROC AUC (kiln-eval's, scikit-learn's definition).
+pub(crate) fn roc_auc(labels: &[bool], scores: &[f64]) -> Option<f64> {
+    kiln_eval::metrics::binary::roc_auc(labels, scores, None)
+}

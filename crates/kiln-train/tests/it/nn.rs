@@ -7,12 +7,11 @@ use kiln_core::rng::Rng;
 use kiln_core::schema::{Schema, Task};
 use kiln_train::Error;
 use kiln_train::config::{LinearConfig, MlpConfig, ResnetConfig};
-use kiln_train::metrics::roc_auc;
 use kiln_train::nn::{NeuralArch, NeuralModel, TrainParams, fit, mlp_arch, resnet_arch};
 use kiln_train::target::{Target, read_target};
 use polars::prelude::DataFrame;
 
-use crate::common::positives;
+use crate::common::{positives, roc_auc};
 
 struct AdultEncoded {
     train: Encoded,
