@@ -20,10 +20,10 @@ use std::time::Instant;
 use kiln_bench::machine;
 use kiln_bench::sliced::{GROUPS, generate};
 use kiln_eval::ci::quantile;
+use kiln_eval::scan::gpu::{GpuError, prepare, scan_prepared};
 use kiln_eval::scan::{ScanInput, ScanResult, SegmentCodes, cross, scan, scan_bootstrap};
 use kiln_kernels::cuda::Gpu;
 use kiln_kernels::reference::bootstrap::GroupSums;
-use kiln_kernels::reference::prep::Prepared;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -104,22 +104,22 @@ fn main() {
         threshold: 0.5,
         slicings: &small_slicings,
     };
-    let (warm_s, warm) = seconds(|| -> Result<(), kiln_kernels::Error> {
-        let prep = Prepared::new(&small)?;
+    let (warm_s, warm) = seconds(|| -> Result<(), GpuError> {
+        let prep = prepare(&small)?;
         let lists = gpu.upload_lists(&prep)?;
-        gpu.sliced_eval_prepared(&small, &prep, &lists)?;
+        scan_prepared(&gpu, &small, &prep, &lists)?;
         gpu.bootstrap(&lists, 2, seed)?;
         Ok(())
     });
     warm.expect("GPU warm-up");
 
     // host preparation (one sort by score, group lists) and upload, shared by point and bootstrap
-    let (prep_s, prep) = seconds(|| Prepared::new(&input).expect("valid benchmark data"));
+    let (prep_s, prep) = seconds(|| prepare(&input).expect("valid benchmark data"));
     let (upload_s, lists) = seconds(|| gpu.upload_lists(&prep).expect("upload"));
     let mut point_times = Vec::new();
     let mut gpu_point = None;
     for _ in 0..3 {
-        let (t, r) = seconds(|| gpu.sliced_eval_prepared(&input, &prep, &lists).expect("GPU sliced evaluation"));
+        let (t, r) = seconds(|| scan_prepared(&gpu, &input, &prep, &lists).expect("GPU sliced evaluation"));
         point_times.push(t);
         gpu_point = Some(r);
     }

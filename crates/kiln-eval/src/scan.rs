@@ -27,6 +27,8 @@
 //! (`scan::philox`), reusing the one sort for every replicate.
 
 pub mod bootstrap;
+#[cfg(feature = "cuda")]
+pub mod gpu;
 mod order;
 pub mod philox;
 mod rank;
@@ -37,7 +39,9 @@ mod tests;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use bootstrap::{GroupIntervals, ScanBootstrap, SortedRow, scan_bootstrap, sorted_rows_of};
+pub use bootstrap::{
+    GroupIntervals, ScanBootstrap, SortedColumns, SortedRow, scan_bootstrap, sorted_columns, sorted_rows_of,
+};
 pub use order::score_order;
 
 use crate::metrics::binary::{BinaryLabel, ConfusionMatrix};

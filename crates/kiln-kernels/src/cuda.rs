@@ -11,15 +11,12 @@ pub use cudarc::driver::{CudaContext, CudaSlice, CudaStream, CudaView, CudaViewM
 
 use std::sync::Arc;
 
-use cudarc::driver::{CudaFunction, LaunchConfig};
-use cudarc::nvrtc::Ptx;
-use kiln_eval::metrics::binary::{BinaryLabel, ConfusionMatrix};
-use kiln_eval::scan::philox::seed_key;
-use kiln_eval::scan::{GroupStats, ScanInput, ScanResult};
-
 use crate::Error;
 use crate::reference::bootstrap::{GroupSums, POISSON1_CDF, SUMS_FIELDS};
+use crate::reference::philox::seed_key;
 use crate::reference::prep::Prepared;
+use cudarc::driver::{CudaFunction, LaunchConfig};
+use cudarc::nvrtc::Ptx;
 
 const SLICED_PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/sliced_eval.ptx"));
 const BOOTSTRAP_PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/bootstrap.ptx"));
@@ -200,35 +197,36 @@ impl Gpu {
         Ok(out)
     }
 
-    /// The metrics of `kiln_eval::scan::scan` on the GPU: `sliced_rows` for the row sums, the
-    /// prepared lists for ROC AUC. Errors as `scan` does.
-    pub fn sliced_eval<L: BinaryLabel + Sync>(&self, input: &ScanInput<'_, L>) -> Result<ScanResult, Error> {
-        let prep = Prepared::new(input)?;
-        let lists = self.upload_lists(&prep)?;
-        self.sliced_eval_prepared(input, &prep, &lists)
-    }
-
-    /// [`Gpu::sliced_eval`] with the lists already prepared and uploaded.
-    pub fn sliced_eval_prepared<L: BinaryLabel + Sync>(
+    /// Every group's row sums on the GPU (`sliced_rows`), and its ROC AUC sums from the
+    /// prepared lists: what `kiln_eval::scan::scan` computes, as raw sums.
+    pub fn sliced_eval(
         &self,
-        input: &ScanInput<'_, L>,
+        input: &RowInput<'_>,
         prep: &Prepared,
         lists: &DeviceLists,
-    ) -> Result<ScanResult, Error> {
+    ) -> Result<Vec<GroupPoint>, Error> {
         let n = input.labels.len();
-        let labels: Vec<u8> = input.labels.iter().map(|l| u8::from(l.is_positive())).collect();
-        let mut ids = Vec::with_capacity(n * input.slicings.len());
-        for (sl, &offset) in input.slicings.iter().zip(&prep.offsets) {
-            ids.extend(sl.codes.iter().map(|&c| offset + c));
+        let n_slicings = prep.offsets.len();
+        if input.scores.len() != n
+            || input.ids.len() != n * n_slicings
+            || input.weights.is_some_and(|w| w.len() != n)
+            || prep.n_rows != n
+        {
+            return Err(Error::Setting(format!(
+                "row input: {n} labels, {} scores, {} ids for {n_slicings} slicings, lists of {} rows",
+                input.scores.len(),
+                input.ids.len(),
+                prep.n_rows
+            )));
         }
         let n_groups = prep.n_groups;
-        let labels = self.upload(&labels, "upload labels")?;
+        let labels = self.upload(input.labels, "upload labels")?;
         let scores = self.upload(input.scores, "upload scores")?;
         let weights = match input.weights {
             Some(w) => self.upload(w, "upload weights")?,
             None => self.zeros(1, "allocate")?,
         };
-        let ids = self.upload(&ids, "upload codes")?;
+        let ids = self.upload(input.ids, "upload codes")?;
         let mut sums = self.zeros::<f64>(n_groups * ROW_SUMS, "allocate row sums")?;
         let mut counts = self.zeros::<u64>(n_groups, "allocate counts")?;
         let shared = n_groups * (ROW_SUMS * 8 + 8);
@@ -243,7 +241,7 @@ impl Gpu {
                 weights: &weights,
                 has_weights: i32::from(input.weights.is_some()),
                 ids: &ids,
-                n_slicings: input.slicings.len() as u32,
+                n_slicings: n_slicings as u32,
                 n_rows: n as u32,
                 n_groups: n_groups as u32,
                 threshold: input.threshold,
@@ -254,39 +252,41 @@ impl Gpu {
         let row_sums = self.download(&sums, "download row sums")?;
         let counts = self.download(&counts, "download counts")?;
         let auc = self.point_sums(lists)?;
-        let groups = input
-            .slicings
-            .iter()
-            .zip(&prep.offsets)
-            .map(|(sl, &offset)| {
-                (0..sl.groups as usize)
-                    .map(|g| {
-                        let i = offset as usize + g;
-                        let r = &row_sums[i * ROW_SUMS..(i + 1) * ROW_SUMS];
-                        let confusion = ConfusionMatrix {
-                            true_negative: r[0],
-                            false_positive: r[1],
-                            false_negative: r[2],
-                            true_positive: r[3],
-                        };
-                        let weight = confusion.total();
-                        let mean = |sum: f64| if weight > 0.0 { Some(sum / weight) } else { None };
-                        GroupStats {
-                            count: counts[i],
-                            weight,
-                            positive_weight: confusion.false_negative + confusion.true_positive,
-                            confusion,
-                            accuracy: confusion.accuracy(),
-                            roc_auc: auc[i].metrics()[2],
-                            log_loss: mean(r[4]),
-                            brier: mean(r[5]),
-                        }
-                    })
-                    .collect()
+        Ok((0..n_groups)
+            .map(|i| {
+                let r = &row_sums[i * ROW_SUMS..(i + 1) * ROW_SUMS];
+                GroupPoint { cells: [r[0], r[1], r[2], r[3]], loss: r[4], brier: r[5], count: counts[i], ranks: auc[i] }
             })
-            .collect();
-        Ok(ScanResult { groups })
+            .collect())
     }
+}
+
+/// The rows of [`Gpu::sliced_eval`] in row order: labels (0/1), probabilities, optional
+/// weights, and each row's accumulator in each slicing, slicing after slicing
+/// (`ids[s * rows + row]`, the groups of all slicings numbered in order).
+#[derive(Debug, Clone, Copy)]
+pub struct RowInput<'a> {
+    pub labels: &'a [u8],
+    pub scores: &'a [f64],
+    pub weights: Option<&'a [f64]>,
+    pub ids: &'a [u32],
+    /// A row is predicted positive when `score >= threshold`.
+    pub threshold: f64,
+}
+
+/// One group's sums from [`Gpu::sliced_eval`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct GroupPoint {
+    /// Weights of (negative, predicted negative), (negative, predicted positive), (positive,
+    /// predicted negative), (positive, predicted positive).
+    pub cells: [f64; 4],
+    /// Weighted sums of the log losses (scikit-learn's clipping) and squared errors.
+    pub loss: f64,
+    pub brier: f64,
+    /// Rows, whatever their weight.
+    pub count: u64,
+    /// The ranking sums of the group's list (ROC AUC: `ranks.metrics()[2]`).
+    pub ranks: GroupSums,
 }
 
 /// A launch shape: `x × y` blocks of `threads`.

@@ -2,6 +2,7 @@
 
 pub mod adamw;
 pub mod bootstrap;
+pub mod philox;
 pub mod prep;
 #[cfg(test)]
 mod tests;

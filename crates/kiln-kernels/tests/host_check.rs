@@ -1,6 +1,6 @@
 //! The device code's Philox4x32-10 and Poisson(1) draw (`kernels/scan_common.cuh`), compiled for
 //! the CPU by the system C++ compiler through `kernels/host_check.cpp`, against
-//! `kiln_eval::scan::philox`: the words and weights the bootstrap kernel draws are the CPU's.
+//! `reference::philox` (the same as `kiln_eval::scan::philox`): the words and weights the bootstrap kernel draws are the CPU's.
 //! Runs on every build; prints why and passes when no C++ compiler (`$CXX`, `c++`, `g++`) runs.
 #![allow(clippy::print_stderr)] // the reason a test is skipped
 
@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kiln_core::rng::Rng;
-use kiln_eval::scan::philox::{philox4x32_10, poisson1_weight, seed_key};
 use kiln_kernels::reference::bootstrap::POISSON1_CDF;
+use kiln_kernels::reference::philox::{philox4x32_10, poisson1_weight, seed_key};
 
 /// The compiled `host_check`, or `None` when no C++ compiler runs.
 fn host_check() -> Option<PathBuf> {

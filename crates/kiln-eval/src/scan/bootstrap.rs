@@ -75,6 +75,36 @@ pub fn sorted_rows_of<L: BinaryLabel + Sync>(
     if layout.packed() { sorted_rows::<L, u64>(input, &layout) } else { sorted_rows::<L, (u64, u64)>(input, &layout) }
 }
 
+/// The rows of `input` in increasing score order as column buffers, what kiln-kernels' host
+/// preparation (`reference::prep::SortedInput`) takes: per sorted position the score key, row
+/// index, label and thresholded correctness, and each row's accumulator in every slicing
+/// (`accumulators[pos * slicings + s]`); each slicing's group count; each row's log loss by row.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SortedColumns {
+    pub keys: Vec<u64>,
+    pub rows: Vec<u32>,
+    pub positive: Vec<bool>,
+    pub correct: Vec<bool>,
+    pub accumulators: Vec<u32>,
+    pub groups: Vec<u32>,
+    pub loss: Vec<f64>,
+}
+
+/// [`sorted_rows_of`] as [`SortedColumns`]. Errors as [`scan`] does.
+pub fn sorted_columns<L: BinaryLabel + Sync>(input: &ScanInput<'_, L>) -> Result<SortedColumns, ScanError> {
+    let (sorted, accumulators) = sorted_rows_of(input)?;
+    let loss = input.labels.par_iter().zip(input.scores).map(|(l, &p)| row_log_loss(l.is_positive(), p)).collect();
+    Ok(SortedColumns {
+        keys: sorted.iter().map(|r| r.key).collect(),
+        rows: sorted.iter().map(|r| r.row).collect(),
+        positive: sorted.iter().map(|r| r.positive).collect(),
+        correct: sorted.iter().map(|r| r.correct).collect(),
+        accumulators,
+        groups: input.slicings.iter().map(|s| s.groups).collect(),
+        loss,
+    })
+}
+
 /// Point metrics and percentile intervals (linear interpolation between order statistics, as
 /// numpy's default quantile) of each group's accuracy, log loss and ROC AUC over `replicates`
 /// Poisson(1) replicates drawn with `seed`.

@@ -2,7 +2,7 @@
 //!
 //! Replicate `r` gives the row at list position `p` the weight `w · K`, `w` the row's weight (1
 //! without weights) and `K = poisson1_weight(row, r, seed_key(seed))` of
-//! [`kiln_eval::scan::philox`]. One chunk (a piece of one group's list in decreasing score order,
+//! [`philox`](super::philox) (the same draws as `kiln_eval::scan::philox`). One chunk (a piece of one group's list in decreasing score order,
 //! never splitting a run of ties) sums, with `pw`/`nw` the weight of a positive/negative row:
 //!
 //! ```text
@@ -20,9 +20,9 @@
 //! negatives with the positives of the chunks before it. The weight, correct-weight and log-loss
 //! sums give accuracy and log loss.
 
-use kiln_eval::scan::philox::{poisson1_weight, seed_key};
 use rayon::prelude::*;
 
+use super::philox::{poisson1_weight, seed_key};
 use super::prep::{CORRECT, HEAD, POSITIVE, Prepared, ROW_MASK};
 
 /// One group's sums in one replicate (or one chunk's, before [`combine`]).
@@ -130,6 +130,6 @@ pub fn replicate_sums(prep: &Prepared, replicates: u32, seed: u64) -> Vec<GroupS
         .collect()
 }
 
-/// P(K ≤ k) for K ~ Poisson(1), k = 0..19, the last entry 1: kiln-eval's inversion table, which
-/// the kernels receive as an argument.
-pub use kiln_eval::scan::philox::POISSON1_CDF;
+/// P(K ≤ k) for K ~ Poisson(1), k = 0..19, the last entry 1: the inversion table, which the
+/// kernels receive as an argument.
+pub use super::philox::POISSON1_CDF;

@@ -1,8 +1,7 @@
 //! The host preparation of the evaluation kernels: every group's rows in decreasing score order.
 //!
-//! 1. The rows are sorted once by score on the host: kiln-eval's radix sort
-//!    ([`kiln_eval::scan::sorted_rows_of`], the sort of its own bootstrap), walked in
-//!    decreasing order.
+//! 1. The rows come sorted once by score ([`SortedInput`]: raw buffers, which kiln-eval fills
+//!    from its radix sort with `kiln_eval::scan::sorted_columns`), walked in decreasing order.
 //! 2. For each slicing, a stable counting sort by group code of that order gives each group's
 //!    rows as one contiguous list, still in decreasing score order (in parallel over fixed
 //!    blocks of the order, each block writing from its groups' offsets). Slicing `s` owns list
@@ -16,8 +15,6 @@
 //!    group; a device block (or the CPU reference) sums one chunk, and chunks are combined in
 //!    list order (`bootstrap::combine`).
 
-use kiln_eval::metrics::binary::BinaryLabel;
-use kiln_eval::scan::{ScanInput, row_log_loss, sorted_rows_of};
 use rayon::prelude::*;
 
 use crate::Error;
@@ -33,6 +30,49 @@ pub const ROW_MASK: u32 = CORRECT - 1;
 
 /// Target chunk length in list positions (a chunk grows past it only to keep a run of ties whole).
 pub const CHUNK: usize = 8192;
+
+/// The rows sorted by increasing score, as raw buffers: per sorted position `pos` the score key
+/// (equal keys exactly for equal scores), the row index, the label and whether the thresholded
+/// prediction is right, and the row's accumulator in each slicing `s` at
+/// `accumulators[pos * slicings + s]` (the groups of all slicings numbered in order); per
+/// slicing its group count; per row its log loss and, optionally, its weight.
+#[derive(Debug, Clone, Copy)]
+pub struct SortedInput<'a> {
+    pub keys: &'a [u64],
+    pub rows: &'a [u32],
+    pub positive: &'a [bool],
+    pub correct: &'a [bool],
+    pub accumulators: &'a [u32],
+    pub groups: &'a [u32],
+    pub loss: &'a [f64],
+    pub weights: Option<&'a [f64]>,
+}
+
+impl SortedInput<'_> {
+    /// Lengths that fit each other, and accumulators below the group total.
+    fn check(&self) -> Result<(), Error> {
+        let n = self.keys.len();
+        let n_groups: u64 = self.groups.iter().map(|&g| u64::from(g)).sum();
+        let lengths = [
+            ("rows", self.rows.len(), n),
+            ("positive", self.positive.len(), n),
+            ("correct", self.correct.len(), n),
+            ("accumulators", self.accumulators.len(), n * self.groups.len()),
+            ("loss", self.loss.len(), n),
+            ("weights", self.weights.map_or(n, <[f64]>::len), n),
+        ];
+        if let Some((what, found, expected)) = lengths.into_iter().find(|(_, found, expected)| found != expected) {
+            return Err(Error::Setting(format!("sorted input: {what} has {found} entries, expected {expected}")));
+        }
+        if let Some(&a) = self.accumulators.iter().find(|&&a| u64::from(a) >= n_groups) {
+            return Err(Error::Setting(format!("sorted input: accumulator {a} is not below the {n_groups} groups")));
+        }
+        if let Some(&r) = self.rows.iter().find(|&&r| r as usize >= n) {
+            return Err(Error::Setting(format!("sorted input: row {r} is not below the {n} rows")));
+        }
+        Ok(())
+    }
+}
 
 /// Every slicing's groups as score-ordered lists, chunked (see the module documentation).
 #[derive(Debug, Clone, PartialEq)]
@@ -83,25 +123,24 @@ fn pieces<'a, T>(mut list: &'a mut [T], counts: &[BlockCounts]) -> Vec<Vec<&'a m
 }
 
 impl Prepared {
-    /// Sorts, partitions and chunks `input` (see the module documentation).
+    /// Partitions and chunks the sorted rows (see the module documentation).
     ///
-    /// Errors as `kiln_eval::scan` does, and beyond 2²⁹ rows.
-    pub fn new<L: BinaryLabel + Sync>(input: &ScanInput<'_, L>) -> Result<Self, Error> {
-        let n = input.labels.len();
-        let n_slicings = input.slicings.len();
+    /// Errors on buffers that do not fit each other, and beyond 2²⁹ rows.
+    pub fn new(input: &SortedInput<'_>) -> Result<Self, Error> {
+        input.check()?;
+        let n = input.keys.len();
+        let n_slicings = input.groups.len();
         if n > ROW_MASK as usize || n * n_slicings.max(1) > u32::MAX as usize {
             return Err(Error::Setting(format!(
                 "{n} rows in {n_slicings} slicings: the kernels take at most 2^29 rows and 2^32 rows x slicings"
             )));
         }
-        // The rows in increasing score order with their log loss, flags and accumulators
-        // (kiln-eval's one radix sort, which also validates the input as `scan` does).
-        let (rows, accumulators) = sorted_rows_of(input)?;
+        let accumulators = input.accumulators;
         let mut offsets = Vec::with_capacity(n_slicings);
         let mut n_groups = 0usize;
-        for sl in input.slicings {
+        for &groups in input.groups {
             offsets.push(n_groups as u32);
-            n_groups += sl.groups as usize;
+            n_groups += groups as usize;
         }
         // Every slicing's lists, written in place by one stable parallel counting sort over
         // all accumulators: the rows in decreasing score order cut into fixed blocks; block b
@@ -139,7 +178,7 @@ impl Prepared {
             before.push(previous.clone());
             for ((p, &count), &last) in previous.iter_mut().zip(&c.count).zip(&c.last) {
                 if count > 0 {
-                    *p = Some(rows[n - 1 - last].key);
+                    *p = Some(input.keys[n - 1 - last]);
                 }
             }
         }
@@ -147,20 +186,20 @@ impl Prepared {
         jobs.into_par_iter().for_each(|(b, (mut rec, mut last_key))| {
             let mut cursor = vec![0usize; n_groups];
             for i in block(b) {
-                let x = &rows[n - 1 - i];
-                let mut flags = x.row;
-                if x.positive {
+                let (at_sorted, key) = (n - 1 - i, input.keys[n - 1 - i]);
+                let mut flags = input.rows[at_sorted];
+                if input.positive[at_sorted] {
                     flags |= POSITIVE;
                 }
-                if x.correct {
+                if input.correct[at_sorted] {
                     flags |= CORRECT;
                 }
                 for &a in accumulators_of(i) {
                     let a = a as usize;
                     let at = cursor[a];
                     cursor[a] += 1;
-                    let head = if last_key[a] != Some(x.key) {
-                        last_key[a] = Some(x.key);
+                    let head = if last_key[a] != Some(key) {
+                        last_key[a] = Some(key);
                         HEAD
                     } else {
                         0
@@ -185,8 +224,7 @@ impl Prepared {
         group_chunk.push(chunk_start.len() as u32);
         chunk_start.push(total as u32);
         // the rows' log losses and weights, by row
-        let loss: Vec<f64> =
-            input.labels.par_iter().zip(input.scores).map(|(l, &p)| row_log_loss(l.is_positive(), p)).collect();
+        let loss = input.loss.to_vec();
         let weights = input.weights.map(<[f64]>::to_vec);
         Ok(Self { n_rows: n, offsets, n_groups, records, loss, weights, chunk_start, group_chunk })
     }
