@@ -134,11 +134,11 @@ pub(crate) fn slicings_by(
     // Every slice that is large enough, flattened, for one pass of the resampling.
     let mut views: Vec<(usize, usize, GroupView)> = Vec::new();
     for (si, slicing) in slicings.iter().enumerate() {
-        let in_order = order.as_deref().map(|o| rows_in_order(o, slicing, n));
+        let mut in_order = order.as_deref().map(|o| rows_in_order(o, slicing, n));
         for (gi, group) in slicing.groups.iter().enumerate() {
             if group.rows.len() >= config.min_slice_size.max(1) {
-                let view = match &in_order {
-                    Some(lists) => GroupView::of_rows(lists[gi].clone(), &data.labels, &model.scores),
+                let view = match &mut in_order {
+                    Some(lists) => GroupView::of_rows(std::mem::take(&mut lists[gi]), &data.labels, &model.scores),
                     None => GroupView::new(group, &data.labels, &model.scores),
                 };
                 views.push((si, gi, view));
