@@ -54,7 +54,7 @@ pub fn evaluate_bundle(
 ) -> Result<BundleEvaluation> {
     let bundle = Bundle::read(request.bundle)?;
     let model = Model::from_bundle(&bundle)
-        .map_err(|source| Error::LoadModel { path: request.bundle.to_path_buf(), source })?;
+        .map_err(|source| Error::LoadModel { path: request.bundle.to_path_buf(), source: Box::new(source) })?;
     let schema = &bundle.manifest.schema;
     let (evaluation, acceptance, config_text) = match request.config {
         Some(c) => (c.config.evaluation.clone(), c.config.acceptance.clone(), c.text.clone()),

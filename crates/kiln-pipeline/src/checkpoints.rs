@@ -12,7 +12,7 @@ use kiln_core::bundle::{Architecture, Bundle, Manifest, TensorData};
 use kiln_track::{DataVersions, RunDetail};
 use kiln_train::trained::TrainedModel;
 
-use crate::error::{Error, Result};
+use crate::error::{ConfigDifference, Error, Result};
 
 /// The manifest key that lists a saved model's own tensors (a bundle adds the preprocessor's).
 const TENSORS_KEY: &str = "tensors";
@@ -55,10 +55,12 @@ pub fn check_resumable(
         return Err(Error::ResumeConfig {
             path: config_path.to_path_buf(),
             id,
-            line: line + 1,
-            current: show(&current),
-            recorded: show(&recorded),
             config_hash: detail.config_hash.clone(),
+            difference: Box::new(ConfigDifference {
+                line: line + 1,
+                current: show(&current),
+                recorded: show(&recorded),
+            }),
         });
     }
     let hashes = [
@@ -103,7 +105,7 @@ pub fn save_finished(path: &Path, mut manifest: Manifest, finished: &Finished) -
     }
     Bundle::new(manifest, finished.tensors.clone())
         .write(path)
-        .map_err(|source| Error::SaveFinished { path: path.to_path_buf(), source })
+        .map_err(|source| Error::SaveFinished { path: path.to_path_buf(), source: Box::new(source) })
 }
 
 /// The model saved at `path` by [`save_finished`], or `None` when there is no such file.

@@ -9,26 +9,27 @@ pub enum Error {
     /// Reading, checking or writing data, configs or tables (kiln-data's message names the
     /// file, line, column or key).
     #[error(transparent)]
-    Data(#[from] kiln_data::Error),
+    Data(Box<kiln_data::Error>),
     #[error(transparent)]
-    Train(#[from] kiln_train::Error),
+    Train(Box<kiln_train::Error>),
     #[error(transparent)]
-    Core(#[from] kiln_core::Error),
+    Core(Box<kiln_core::Error>),
     #[error(transparent)]
-    Eval(#[from] kiln_eval::Error),
+    Eval(Box<kiln_eval::Error>),
+    /// Recording into the tracking store (boxed: the store's errors are large).
     #[error(transparent)]
-    Track(#[from] kiln_track::Error),
+    Track(Box<kiln_track::Error>),
     #[error("opening the tracking store {}", path.display())]
     OpenStore {
         path: PathBuf,
         #[source]
-        source: kiln_track::Error,
+        source: Box<kiln_track::Error>,
     },
     #[error("checking [[models]] in {}", path.display())]
     Models {
         path: PathBuf,
         #[source]
-        source: kiln_train::Error,
+        source: Box<kiln_train::Error>,
     },
     #[error("{} declares no [[models]]", path.display())]
     NoModels { path: PathBuf },
@@ -36,13 +37,13 @@ pub enum Error {
     Training {
         model: String,
         #[source]
-        source: kiln_train::Error,
+        source: Box<kiln_train::Error>,
     },
     #[error("scoring model `{model}`")]
     Scoring {
         model: String,
         #[source]
-        source: kiln_core::Error,
+        source: Box<kiln_core::Error>,
     },
     #[error("model `{model}` gave {found} scores for {rows} rows of {outputs} output(s)")]
     ScoreCount { model: String, rows: usize, outputs: usize, found: usize },
@@ -50,31 +51,30 @@ pub enum Error {
     WriteBundle {
         path: PathBuf,
         #[source]
-        source: kiln_core::Error,
+        source: Box<kiln_core::Error>,
     },
     #[error("loading the model in {}", path.display())]
     LoadModel {
         path: PathBuf,
         #[source]
-        source: kiln_core::Error,
+        source: Box<kiln_core::Error>,
     },
     #[error("resuming run {id}")]
     Resume {
         id: String,
         #[source]
-        source: kiln_track::Error,
+        source: Box<kiln_track::Error>,
     },
     #[error(
         "run {id} was recorded by `kiln {recorded}`, not `kiln {command}`\nhint: resume it with `kiln {recorded} --resume {id}`"
     )]
     ResumeCommand { id: String, recorded: String, command: String },
     #[error(
-        "{} differs from the config run {id} was started with: line {line} is {current} in the file but was \
-         {recorded} (config hash {config_hash})\nhint: resume with the config the run started with \
-         (`kiln runs show {id}` prints it), or start a new run",
+        "{} differs from the config run {id} was started with: {difference} (config hash {config_hash})\n\
+         hint: resume with the config the run started with (`kiln runs show {id}` prints it), or start a new run",
         path.display()
     )]
-    ResumeConfig { path: PathBuf, id: String, line: usize, current: String, recorded: String, config_hash: String },
+    ResumeConfig { path: PathBuf, id: String, config_hash: String, difference: Box<ConfigDifference> },
     #[error(
         "the {what} hash of {} is {current} but run {id} was started with {recorded}\nhint: the data changed \
          since the run started: restore the files it read, or start a new run",
@@ -85,7 +85,7 @@ pub enum Error {
     SaveFinished {
         path: PathBuf,
         #[source]
-        source: kiln_core::Error,
+        source: Box<kiln_core::Error>,
     },
     #[error(
         "reading the model saved by the interrupted run, {}\nhint: delete the file to train this model again",
@@ -101,7 +101,7 @@ pub enum Error {
     #[error("reading the labels of the evaluated rows")]
     Labels {
         #[source]
-        source: kiln_train::Error,
+        source: Box<kiln_train::Error>,
     },
     #[error("a {task} task with class labels")]
     LabelsForTask { task: &'static str },
@@ -134,6 +134,36 @@ pub enum Error {
     #[error("the run has already ended")]
     RunEnded,
 }
+
+/// The first line where a config differs from the one a run was started with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigDifference {
+    /// 1-based.
+    pub line: usize,
+    /// The line in the file now, quoted, or `(end of file)`.
+    pub current: String,
+    /// The line the run was started with.
+    pub recorded: String,
+}
+
+impl std::fmt::Display for ConfigDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {} is {} in the file but was {}", self.line, self.current, self.recorded)
+    }
+}
+
+/// Each wrapped crate's error, boxed (they are large, and results pass through every stage).
+macro_rules! boxed_from {
+    ($($variant:ident: $error:ty),*) => {$(
+        impl From<$error> for Error {
+            fn from(error: $error) -> Self {
+                Error::$variant(Box::new(error))
+            }
+        }
+    )*};
+}
+
+boxed_from!(Data: kiln_data::Error, Train: kiln_train::Error, Core: kiln_core::Error, Eval: kiln_eval::Error, Track: kiln_track::Error);
 
 /// The pipeline's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -54,11 +54,11 @@ impl Prepared {
                 trained.models.len(),
                 self.parts.test.height()
             ));
-            let data = eval_data(&self.parts.test, self.schema(), &config.evaluation)?;
+            let data = timed("evaluated columns", || eval_data(&self.parts.test, self.schema(), &config.evaluation))?;
             let mut models = Vec::with_capacity(trained.models.len());
             for f in &trained.models {
                 step.message(format!("timing {}", f.name));
-                let mut cost = latency(&f.name, &f.model, &trained.test_rows)?;
+                let mut cost = timed("time latency", || latency(&f.name, &f.model, &trained.test_rows))?;
                 let (size, params) = size_of(&f.finished.architecture, &f.finished.tensors);
                 cost.train_seconds = Some(f.finished.seconds);
                 (cost.size_bytes, cost.n_params) = (Some(size), params);
@@ -77,14 +77,16 @@ impl Prepared {
             }
             step.message("slices, intervals, fairness, comparison and gates".into());
             let segments: Vec<String> = self.schema().segments().map(|c| c.name.clone()).collect();
-            let report = evaluate(&EvalInput {
-                project: &self.config().plan.project.name,
-                data_label: &self.parts.test_label,
-                data: &data,
-                models: &models,
-                evaluation: &config.evaluation,
-                acceptance: &config.acceptance,
-                segments: &segments,
+            let report = timed("metrics, slices, intervals and gates", || {
+                evaluate(&EvalInput {
+                    project: &self.config().plan.project.name,
+                    data_label: &self.parts.test_label,
+                    data: &data,
+                    models: &models,
+                    evaluation: &config.evaluation,
+                    acceptance: &config.acceptance,
+                    segments: &segments,
+                })
             })?;
             step.done();
             Ok(Evaluated { report })
@@ -140,7 +142,7 @@ pub(crate) fn evaluate_one(
 /// The rows of `df` as kiln-eval columns: labels, the segment and protected columns (and any
 /// column a configured slice names), and every kept column for the error analysis.
 pub fn eval_data(df: &DataFrame, schema: &Schema, evaluation: &EvaluationConfig) -> Result<EvalData> {
-    let target = read_target(df, schema).map_err(|source| Error::Labels { source })?;
+    let target = read_target(df, schema).map_err(|source| Error::Labels { source: Box::new(source) })?;
     let labels = match (schema.task, target) {
         (Task::Binary, Target::Classes { index, .. }) => Labels::Binary(index.into_iter().map(|i| i == 1).collect()),
         (Task::Multiclass, Target::Classes { index, n_classes }) => Labels::Multiclass { labels: index, n_classes },

@@ -65,9 +65,9 @@ impl Prepared {
             let path = out.map(Path::to_path_buf).unwrap_or_else(|| {
                 PathBuf::from(".kiln/bundles").join(format!("{project}-{}-{}.safetensors", fitted.name, trained.run.id))
             });
-            let written = self
-                .bundle(trained, index, metrics)
-                .and_then(|b| b.write(&path).map_err(|source| Error::WriteBundle { path: path.clone(), source }));
+            let written = self.bundle(trained, index, metrics).and_then(|b| {
+                b.write(&path).map_err(|source| Error::WriteBundle { path: path.clone(), source: Box::new(source) })
+            });
             if let Err(e) = written {
                 tracker.failed(&error_chain(&e))?;
                 return Err(e);

@@ -75,7 +75,7 @@ impl Loaded {
             }
             let models = ModelsSection { models: self.config.config.models.clone() }
                 .validate(&self.train.schema)
-                .map_err(|source| Error::Models { path: self.config.path.clone(), source })?;
+                .map_err(|source| Error::Models { path: self.config.path.clone(), source: Box::new(source) })?;
             if models.models.is_empty() {
                 return Err(Error::NoModels { path: self.config.path.clone() });
             }

@@ -83,7 +83,9 @@ impl Rows {
                 Plain::Categorical(_) => (n.as_str(), ColumnRef::Categorical(t)),
             })
             .collect();
-        let scores = model.predict(&refs).map_err(|source| Error::Scoring { model: name.to_string(), source })?;
+        let scores = model
+            .predict(&refs)
+            .map_err(|source| Error::Scoring { model: name.to_string(), source: Box::new(source) })?;
         let (rows, outputs) = (range.len(), model.n_outputs());
         if scores.len() != rows * outputs {
             return Err(Error::ScoreCount { model: name.to_string(), rows, outputs, found: scores.len() });

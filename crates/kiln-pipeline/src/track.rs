@@ -71,8 +71,8 @@ impl StoreTracker {
     /// The store, opened on first use.
     pub fn store(&mut self) -> Result<&Store> {
         if self.store.is_none() {
-            let store =
-                Store::open(&self.path).map_err(|source| Error::OpenStore { path: self.path.clone(), source })?;
+            let store = Store::open(&self.path)
+                .map_err(|source| Error::OpenStore { path: self.path.clone(), source: Box::new(source) })?;
             self.store = Some(store);
         }
         self.store.as_ref().ok_or(Error::RunEnded)
@@ -97,7 +97,9 @@ impl Tracker for StoreTracker {
                 let detail = store.show_run(id)?;
                 let new = &start.run;
                 checkpoints::check_resumable(&detail, &new.command, start.config_path, &new.config, &new.data)?;
-                store.resume_run(&detail.id).map_err(|source| Error::Resume { id: detail.id.to_string(), source })?
+                store
+                    .resume_run(&detail.id)
+                    .map_err(|source| Error::Resume { id: detail.id.to_string(), source: Box::new(source) })?
             }
             None => store.start_run(&start.run)?,
         };

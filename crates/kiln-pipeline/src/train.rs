@@ -218,7 +218,7 @@ impl Prepared {
                     Ok(fitted) => fitted,
                     Err(source) => {
                         bar.failed();
-                        return Err(Error::Training { model: planned.name.clone(), source });
+                        return Err(Error::Training { model: planned.name.clone(), source: Box::new(source) });
                     }
                 };
                 if let Some(report) = report {
@@ -233,7 +233,7 @@ impl Prepared {
             checkpoints::save_finished(&saved_path, manifest.clone(), &finished)?;
         }
         let model = Model::from_bundle(&Bundle::new(manifest, finished.tensors.clone()))
-            .map_err(|source| Error::Scoring { model: planned.name.clone(), source })?;
+            .map_err(|source| Error::Scoring { model: planned.name.clone(), source: Box::new(source) })?;
         let name = planned.name.clone();
         let holdout_rows = Rows::extract(&self.parts.holdout, schema, &[&model])?;
         let validation = self.score(&self.parts.holdout, holdout_rows.score(&name, &model)?)?;
