@@ -34,23 +34,29 @@ pub struct Rows {
 impl Rows {
     /// The columns of `df` that the schema's features and `models` read.
     pub fn extract(df: &DataFrame, schema: &Schema, models: &[&Model]) -> Result<Self> {
-        let mut wanted: Vec<(String, bool)> =
-            schema.features().map(|c| (c.name.clone(), c.role == Role::Numeric)).collect();
+        let features = schema.features().map(|c| (c.name.as_str(), c.role == Role::Numeric));
+        let mut rows = Self { n_rows: df.height(), columns: Vec::new() };
+        rows.add(df, features)?;
         for model in models {
-            for (name, numeric) in model.input_columns() {
-                if !wanted.iter().any(|(n, k)| n == name && *k == numeric) {
-                    wanted.push((name.to_string(), numeric));
-                }
+            rows.add_inputs(df, model)?;
+        }
+        Ok(rows)
+    }
+
+    /// Add the columns of `df` (the table these rows came from) that `model` reads and the
+    /// rows lack (a rule may test a column that is not a feature).
+    pub fn add_inputs(&mut self, df: &DataFrame, model: &Model) -> Result<()> {
+        self.add(df, model.input_columns().into_iter())
+    }
+
+    fn add<'a>(&mut self, df: &DataFrame, wanted: impl Iterator<Item = (&'a str, bool)>) -> Result<()> {
+        for (name, numeric) in wanted {
+            if !self.columns.iter().any(|((n, k), _)| n == name && *k == numeric) {
+                let values = plain_column(df, name, numeric)?;
+                self.columns.push(((name.to_string(), numeric), values));
             }
         }
-        let columns = wanted
-            .into_iter()
-            .map(|(name, numeric)| {
-                let values = plain_column(df, &name, numeric)?;
-                Ok(((name, numeric), values))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self { n_rows: df.height(), columns })
+        Ok(())
     }
 
     /// Number of rows.

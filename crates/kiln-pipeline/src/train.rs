@@ -57,7 +57,10 @@ pub struct Fitted {
 pub struct Trained {
     pub run: OpenedRun,
     pub models: Vec<Fitted>,
-    /// The test rows as plain columns, kept to time the models on a sample.
+    /// The validation rows as plain columns, read once for every model.
+    pub validation_rows: Rows,
+    /// The test rows as plain columns, read once for every model (and kept to time the
+    /// models on a sample of them).
     pub test_rows: Rows,
     pub git: Option<GitInfo>,
     /// The device label of the neural models (`cpu`, `cuda:0`, ...).
@@ -153,13 +156,14 @@ impl Prepared {
         let mut trained = Trained {
             run,
             models: Vec::new(),
+            validation_rows: Rows::extract(&self.parts.holdout, self.schema(), &[])?,
             test_rows: Rows::extract(&self.parts.test, self.schema(), &[])?,
             git,
             device,
         };
         let board = progress.training();
         for index in 0..self.parts.models.models.len() {
-            match timed("train model", || self.fit_one(index, options, &trained, &*board)) {
+            match timed("train model", || self.fit_one(index, options, &mut trained, &*board)) {
                 Ok(fitted) => {
                     tracker.trained(&fitted)?;
                     trained.models.push(fitted);
@@ -178,7 +182,7 @@ impl Prepared {
         &self,
         index: usize,
         options: &TrainOptions<'_>,
-        trained: &Trained,
+        trained: &mut Trained,
         board: &dyn crate::progress::Training,
     ) -> Result<Fitted> {
         let planned = &self.parts.models.models[index];
@@ -235,8 +239,9 @@ impl Prepared {
         let model = Model::from_bundle(&Bundle::new(manifest, finished.tensors.clone()))
             .map_err(|source| Error::Scoring { model: planned.name.clone(), source: Box::new(source) })?;
         let name = planned.name.clone();
-        let holdout_rows = Rows::extract(&self.parts.holdout, schema, &[&model])?;
-        let validation = self.score(&self.parts.holdout, holdout_rows.score(&name, &model)?)?;
+        trained.validation_rows.add_inputs(&self.parts.holdout, &model)?;
+        trained.test_rows.add_inputs(&self.parts.test, &model)?;
+        let validation = self.score(&self.parts.holdout, trained.validation_rows.score(&name, &model)?)?;
         let test_scores = trained.test_rows.score(&name, &model)?;
         let test = self.score(&self.parts.test, test_scores.clone())?;
         bar.done(&format!("validation {} {}", validation.metric, short(validation.value)));
