@@ -199,3 +199,47 @@ fn split_files_agree_with_the_snapshot_of_the_same_config() {
         serde_json::from_str(&std::fs::read_to_string(&path).expect("split.json")).expect("json");
     assert_eq!(written["split_hash"], manifest.split_hash.as_str());
 }
+
+#[test]
+fn a_bundle_evaluated_alone_scores_the_test_rows_as_the_run_did() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let extra =
+        "\n[[models]]\nkind = \"linear\"\nname = \"linear\"\nepochs = 2\n\n[evaluation]\nci = { method = \"none\" }\n";
+    let config_path = synth_project(dir.path(), 1_200, extra);
+    let config = kiln_pipeline::config::load(&config_path).expect("config");
+    let loaded = prepare::load(config.clone(), &Silent).expect("load");
+    let parts = dir.path().join("parts");
+    kiln_pipeline::split_files::write_split(&config, &loaded.train, loaded.test.as_ref(), &parts).expect("split");
+    let Validation::Passed(validated) = loaded.validate().expect("validate") else { panic!("passes") };
+    let prepared = validated.snapshot().and_then(|s| s.split()).and_then(|s| s.fit_preprocessor()).expect("prepare");
+    let mut tracker = StoreTracker::new(&dir.path().join("kiln.db"));
+    let options = TrainOptions {
+        backend: kiln_train::backend::Backend::native(),
+        command: "run",
+        resume: None,
+        checkpoint_every: 0,
+    };
+    let trained = prepared.train(&options, &mut tracker, &Silent).expect("train");
+    let evaluated = prepared.evaluate(&trained, &Silent).expect("evaluate");
+    let bundle = dir.path().join("linear.safetensors");
+    prepared.export(&trained, 0, evaluated.overall_metrics(0), Some(&bundle), &mut tracker).expect("export");
+    tracker.finished().expect("finish");
+
+    // `kiln eval` of the bundle on the test part written by `kiln data split`.
+    let request = kiln_pipeline::bundle_eval::BundleEval {
+        bundle: &bundle,
+        data: &parts.join("test.parquet"),
+        config: Some(&config),
+        out: Some(&dir.path().join("eval")),
+    };
+    let mut eval_tracker = StoreTracker::new(&dir.path().join("kiln.db"));
+    let alone = kiln_pipeline::bundle_eval::evaluate_bundle(&request, &mut eval_tracker, &Silent).expect("eval");
+    assert_eq!(alone.report.n_rows, prepared.parts.test.height());
+    let metric = |report: &kiln_eval::report::EvalReport, m: &str| {
+        report.models[report.models.len() - 1].overall_metric(m).and_then(|v| v.value).expect("metric")
+    };
+    for m in ["roc_auc", "log_loss", "brier"] {
+        assert_eq!(metric(&alone.report, m), metric(&evaluated.report, m), "{m}");
+    }
+    assert!(alone.report_files.iter().all(|f| f.exists()));
+}
