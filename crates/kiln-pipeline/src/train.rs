@@ -245,6 +245,7 @@ impl Prepared {
         let test_scores = trained.test_rows.score(&name, &model)?;
         let test = self.score(&self.parts.test, test_scores.clone())?;
         bar.done(&format!("validation {} {}", validation.metric, short(validation.value)));
+        tracing::debug!(model = %name, kind = finished.model.kind(), reused, train_seconds = finished.seconds, "model trained and scored");
         Ok(Fitted { name, kind: finished.model.kind(), finished, model, validation, test, test_scores, history })
     }
 
