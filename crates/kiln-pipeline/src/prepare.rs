@@ -1,7 +1,7 @@
 //! The stages before training: load → validate → snapshot → split → fit the preprocessor.
 //!
 //! Each stage consumes the previous stage's result and returns its own, so the order cannot
-//! be broken: [`load`] gives [`Loaded`], [`Loaded::validate`] gives [`Validation`] (the data
+//! be broken: [`load()`] gives [`Loaded`], [`Loaded::validate`] gives [`Validation`] (the data
 //! passed, or was refused with every finding), [`Validated::snapshot`] gives [`Snapshotted`]
 //! (content hashes of data, schema and split), [`Snapshotted::split`] gives [`SplitParts`],
 //! and [`SplitParts::fit_preprocessor`] gives [`Prepared`], everything training needs.

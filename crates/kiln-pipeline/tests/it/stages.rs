@@ -243,3 +243,43 @@ fn a_bundle_evaluated_alone_scores_the_test_rows_as_the_run_did() {
     }
     assert!(alone.report_files.iter().all(|f| f.exists()));
 }
+
+#[test]
+fn a_resumed_run_reloads_its_finished_models_and_scores_them_as_before() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = synth_project(dir.path(), 1_000, MODELS);
+    let config = kiln_pipeline::config::load(&config_path).expect("config");
+    let prepared = match kiln_pipeline::prepare::prepare(config, &Silent).expect("prepare") {
+        Ok(prepared) => prepared,
+        Err(report) => panic!("the generated data passes: {report:?}"),
+    };
+    let store = dir.path().join("kiln.db");
+    let options = TrainOptions {
+        backend: kiln_train::backend::Backend::native(),
+        command: "run",
+        resume: None,
+        checkpoint_every: 1,
+    };
+    // A run that stops after training (its tracker dropped: the run is interrupted, and its
+    // finished models stay in its checkpoint folder).
+    let first = {
+        let mut tracker = StoreTracker::new(&store);
+        prepared.train(&options, &mut tracker, &Silent).expect("train")
+    };
+    for fitted in &first.models {
+        let saved = first.run.checkpoint_dir.join(format!("{}.model.safetensors", fitted.name));
+        assert!(saved.exists(), "{} saved for a resume", saved.display());
+    }
+    assert!(!first.models[1].history.is_empty(), "the linear model reports its epochs");
+    let resume = TrainOptions { resume: Some(&first.run.id), ..options };
+    let mut tracker = StoreTracker::new(&store);
+    let again = prepared.train(&resume, &mut tracker, &Silent).expect("resume");
+    assert_eq!(again.run.id, first.run.id, "the same run continues");
+    for (a, b) in first.models.iter().zip(&again.models) {
+        assert!(b.history.is_empty(), "{}: reloaded, not trained again", b.name);
+        assert_eq!(a.finished.tensors, b.finished.tensors, "{}", a.name);
+        assert_eq!(a.test_scores, b.test_scores, "{}: scored as before", a.name);
+        assert_eq!(a.validation, b.validation, "{}", a.name);
+    }
+    tracker.finished().expect("finish");
+}
