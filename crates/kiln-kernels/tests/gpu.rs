@@ -24,10 +24,6 @@ fn gpu(test: &str) -> Option<Gpu> {
     }
 }
 
-fn close(a: f64, b: f64, what: &str) {
-    assert!((a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1e-300), "{what}: GPU {a} vs CPU {b}");
-}
-
 #[test]
 fn fused_loss_gradients_match_the_cpu_reference() {
     use kiln_kernels::cuda::train::{LossBatch, TrainKernels};

@@ -5,12 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use kiln_core::preprocess::PreprocessConfig;
 use kiln_data::config::{ColumnsConfig, DataConfig, ProjectConfig, SplitConfig, ValidationConfig};
 use kiln_data::plan::{DataPlan, DataSections};
 use kiln_eval::plan::{EvalPlan, PlanColumns};
 use serde::Deserialize;
+
+use crate::error::Error;
 
 /// A parsed config file.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,7 +47,7 @@ pub struct LoadedConfig {
 }
 
 /// Read, parse and check a config file.
-pub fn load(path: &Path) -> anyhow::Result<LoadedConfig> {
+pub fn load(path: &Path) -> Result<LoadedConfig, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| kiln_data::Error::ConfigRead { path: path.to_path_buf(), source })?;
     parse(path, &text)
@@ -54,7 +55,7 @@ pub fn load(path: &Path) -> anyhow::Result<LoadedConfig> {
 
 /// Parse and check config text that came from `path`: the data sections into a `DataPlan`,
 /// `[evaluation]` and `[acceptance]` into an `EvalPlan` (their errors name the key).
-pub fn parse(path: &Path, text: &str) -> anyhow::Result<LoadedConfig> {
+pub fn parse(path: &Path, text: &str) -> Result<LoadedConfig, Error> {
     let config: RunConfig = toml::from_str(text)
         .map_err(|source| kiln_data::Error::ConfigParse { path: path.to_path_buf(), source: Box::new(source) })?;
     let sections = DataSections {
@@ -66,7 +67,8 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<LoadedConfig> {
         preprocess: config.preprocess.clone(),
     };
     let plan = DataPlan::new(path, sections)?;
-    check_evaluation(&config, &plan).with_context(|| path.display().to_string())?;
+    check_evaluation(&config, &plan)
+        .map_err(|source| Error::EvaluationConfig { path: path.to_path_buf(), source: Box::new(source) })?;
     Ok(LoadedConfig { path: path.to_path_buf(), text: text.to_string(), config, plan })
 }
 
