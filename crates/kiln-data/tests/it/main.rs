@@ -4,5 +4,6 @@
 mod adult;
 mod bad_input;
 mod common;
+mod infer;
 mod snapshot_split;
 mod synth;
