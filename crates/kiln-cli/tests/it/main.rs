@@ -4,6 +4,7 @@
 mod binary;
 mod configs;
 mod data_cmds;
+mod golden;
 mod init;
 mod resume;
 mod run_eval;

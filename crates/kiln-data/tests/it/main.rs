@@ -4,6 +4,7 @@
 mod adult;
 mod bad_input;
 mod common;
+mod golden;
 mod infer;
 mod snapshot_split;
 mod synth;
