@@ -2,6 +2,7 @@
 //! binary spawned once.
 
 mod binary;
+mod bundle_tasks;
 mod configs;
 mod data_cmds;
 mod golden;
