@@ -11,7 +11,6 @@ use serde::Serialize;
 use crate::EXIT_OK;
 use crate::output::{self, Format, Table};
 use crate::progress::Progress;
-use crate::run_config;
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -66,7 +65,8 @@ pub fn init(args: &InitArgs, progress: Progress, out: &mut dyn Write) -> anyhow:
     let starter = infer::infer(&args.data, &options)?;
     step.done();
     // The written file must load as it stands.
-    run_config::parse(&args.out, &starter.toml).context("the inferred config does not load (a bug in kiln init)")?;
+    kiln_pipeline::config::parse(&args.out, &starter.toml)
+        .context("the inferred config does not load (a bug in kiln init)")?;
     infer::write(&args.out, &starter, args.force)?;
     emit(&args.out, &starter, args.format, out)?;
     Ok(EXIT_OK)
