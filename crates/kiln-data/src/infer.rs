@@ -170,7 +170,15 @@ fn read(path: &Path, format: FileFormat) -> Result<DataFrame> {
                 .try_into_reader_with_file_path(Some(path.to_path_buf()))
                 .and_then(|reader| reader.finish());
             match polars {
-                Ok(df) => df,
+                // The names as kiln's loader reads them (polars keeps a header's doubled quotes).
+                Ok(mut df) => {
+                    let names = crate::diagnose::header(path, &plain_csv())?;
+                    if names.len() == df.width() {
+                        df.set_column_names(&names)
+                            .map_err(|source| Error::Polars { doing: "naming the columns", source })?;
+                    }
+                    df
+                }
                 Err(source) => {
                     // Find the exact line when the file's structure is at fault.
                     let plain = plain_csv();

@@ -207,6 +207,9 @@ const PERSONAL_WORDS: &[&str] = &[
     "iban",
     "dob",
     "birthdate",
+    "zip",
+    "zipcode",
+    "postcode",
 ];
 
 /// Why a column name looks like personal data, if it does.
@@ -323,6 +326,7 @@ mod tests {
         assert!(id_name("customer_id").is_some() && id_name("Unnamed: 0").is_some());
         assert!(id_name("paid").is_none() && id_name("education_num").is_none());
         assert!(personal_name("contact_email").is_some() && personal_name("LastName").is_some());
+        assert!(personal_name("Zip.Code").is_some());
         assert!(personal_name("native_country").is_none() && personal_name("hours_per_week").is_none());
         assert!(looks_like_email("ann.lee@example.org") && !looks_like_email("a@b") && !looks_like_email("x @y.z"));
         assert!(looks_like_phone("+1 (555) 010-2233") && looks_like_phone("555-0102-33"));

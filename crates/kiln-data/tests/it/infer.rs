@@ -257,3 +257,22 @@ fn an_existing_config_is_kept_unless_forced_and_bad_input_names_the_fix() {
     let err = infer(&flat, &InferOptions::default()).expect_err("constant target");
     assert!(matches!(err, kiln_data::Error::InitTask { distinct: 1, .. }), "{err:?}");
 }
+
+#[test]
+fn column_names_that_need_quoting_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut rng = Rng::new(3);
+    let rows: Vec<String> = (0..200)
+        .map(|_| {
+            let x = 10.0 * rng.uniform();
+            let label = if x + 3.0 * rng.normal() > 6.0 { "Y" } else { "N" };
+            format!("{x:.3},{},{label}", ["p", "q"][rng.below(2) as usize])
+        })
+        .collect();
+    // A space, a dot and a doubled quote in the header (the name is a"b).
+    let data = write_csv(dir.path(), "odd.csv", "\"my col\",\"a\"\"b\",Outcome.Flag", &rows);
+    let starter = infer_and_check(&data, Some("Outcome.Flag"));
+    assert_eq!(role(&starter, "my col"), (Role::Numeric, None));
+    assert_eq!(role(&starter, "a\"b"), (Role::Categorical, None));
+    assert!(starter.toml.contains("[validation.columns.\"my col\"]"), "{}", starter.toml);
+}
