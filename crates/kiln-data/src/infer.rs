@@ -7,6 +7,7 @@
 //! personal data. The result is the typed data sections of a config ([`Starter`]) plus the
 //! config's TOML text, where every inferred choice carries a comment saying why.
 
+mod read;
 mod render;
 pub mod signal;
 
@@ -14,7 +15,7 @@ use std::path::{Component, Path, PathBuf};
 
 use kiln_core::preprocess::PreprocessConfig;
 use kiln_core::schema::{Column, DType, Role, Schema, Task};
-use polars::prelude::{DataFrame, DataType, ParquetReader, SerReader};
+use polars::prelude::{DataFrame, DataType};
 
 use crate::config::{
     Bounds, ColumnExpectation, ColumnsConfig, DataConfig, FileFormat, ProjectConfig, SplitConfig, SplitMethod,
@@ -112,7 +113,7 @@ impl Starter {
 /// Infer a starter config from the data file at `path`.
 pub fn infer(path: &Path, options: &InferOptions) -> Result<Starter> {
     let format = FileFormat::from_path(path).ok_or_else(|| Error::InitFormat { path: path.to_path_buf() })?;
-    let df = read(path, format)?;
+    let (df, missing) = read::read(path, format)?;
     let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
     let (target, target_reason) = pick_target(path, &names, options.target.as_deref())?;
     let dtypes: Vec<DType> = df.columns().iter().map(|c| dtype_of(c.dtype())).collect();
@@ -137,7 +138,8 @@ pub fn infer(path: &Path, options: &InferOptions) -> Result<Starter> {
         guesses.push(guess);
     }
     let duplicates = duplicate_fraction(&table.df, &guesses)?;
-    let mut starter = assemble(path, options, format, table.n_rows(), guesses, labels, target_reason, duplicates)?;
+    let read = Read { format, n_rows: table.n_rows(), missing, duplicates };
+    let mut starter = assemble(path, options, read, guesses, labels, target_reason)?;
     starter.toml = render::render(&starter);
     Ok(starter)
 }
@@ -149,66 +151,6 @@ pub fn write(path: &Path, starter: &Starter, force: bool) -> Result<()> {
         return Err(Error::ConfigExists { path: path.to_path_buf() });
     }
     crate::write::write_text(path, &starter.toml)
-}
-
-fn read(path: &Path, format: FileFormat) -> Result<DataFrame> {
-    let file = std::fs::File::open(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            Error::FileNotFound { path: path.to_path_buf(), what: "data" }
-        } else {
-            Error::ReadFile { path: path.to_path_buf(), source }
-        }
-    })?;
-    let df = match format {
-        FileFormat::Parquet => ParquetReader::new(file)
-            .finish()
-            .map_err(|source| Error::ReadParquet { path: path.to_path_buf(), source })?,
-        FileFormat::Csv => {
-            drop(file);
-            let polars = polars::prelude::CsvReadOptions::default()
-                .with_infer_schema_length(None)
-                .try_into_reader_with_file_path(Some(path.to_path_buf()))
-                .and_then(|reader| reader.finish());
-            match polars {
-                // The names as kiln's loader reads them (polars keeps a header's doubled quotes).
-                Ok(mut df) => {
-                    let names = crate::diagnose::header(path, &plain_csv())?;
-                    if names.len() == df.width() {
-                        df.set_column_names(&names)
-                            .map_err(|source| Error::Polars { doing: "naming the columns", source })?;
-                    }
-                    df
-                }
-                Err(source) => {
-                    // Find the exact line when the file's structure is at fault.
-                    let plain = plain_csv();
-                    let names = crate::diagnose::header(path, &plain)?;
-                    crate::diagnose::scan(path, &plain, names.len())?;
-                    return Err(Error::ReadCsv { path: path.to_path_buf(), source });
-                }
-            }
-        }
-    };
-    if df.width() == 0 {
-        return Err(Error::EmptyFile { path: path.to_path_buf() });
-    }
-    if df.height() == 0 {
-        return Err(Error::NoRows { path: path.to_path_buf() });
-    }
-    Ok(df)
-}
-
-fn plain_csv() -> crate::plan::ReadOptions {
-    crate::plan::ReadOptions {
-        format: FileFormat::Csv,
-        header: true,
-        separator: b',',
-        quote: Some(b'"'),
-        comment_prefix: None,
-        missing: Vec::new(),
-        trim_whitespace: false,
-        map: Default::default(),
-    }
 }
 
 /// kiln's type for a polars column type (dates and other types are read as text).
@@ -468,6 +410,16 @@ fn leakage(series: &polars::prelude::Series, guess: &ColumnGuess, labels: &Label
     Ok(signal.filter(|s| s.score >= LEAKAGE_SCORE))
 }
 
+/// What reading the file found.
+struct Read {
+    format: FileFormat,
+    n_rows: usize,
+    /// Cell values that stand for a missing value.
+    missing: Vec<String>,
+    /// The share of repeated rows.
+    duplicates: f64,
+}
+
 /// The share of rows that repeat an earlier row over the columns validation compares (the
 /// kept columns other than ids).
 fn duplicate_fraction(df: &DataFrame, guesses: &[ColumnGuess]) -> Result<f64> {
@@ -478,17 +430,15 @@ fn duplicate_fraction(df: &DataFrame, guesses: &[ColumnGuess]) -> Result<f64> {
 }
 
 /// The typed config sections from the guesses.
-#[allow(clippy::too_many_arguments, reason = "each argument is one finished part of the inference")]
 fn assemble(
     path: &Path,
     options: &InferOptions,
-    format: FileFormat,
-    n_rows: usize,
+    read: Read,
     guesses: Vec<ColumnGuess>,
     labels: Labels,
     target_reason: String,
-    duplicates: f64,
 ) -> Result<Starter> {
+    let Read { format, n_rows, missing, duplicates } = read;
     let task = labels.task();
     let target = guesses.iter().find(|g| g.role == Role::Target).expect("one target").name.clone();
     let names_in = |role: Role| guesses.iter().filter(|g| g.role == role).map(|g| g.name.clone()).collect::<Vec<_>>();
@@ -552,7 +502,7 @@ fn assemble(
             separator: ",".into(),
             quote: "\"".into(),
             comment_prefix: None,
-            missing: Vec::new(),
+            missing,
             trim_whitespace: false,
             map: Default::default(),
         },

@@ -167,10 +167,19 @@ fn data(out: &mut String, s: &Starter) {
     if d.format == Some(FileFormat::Csv) {
         line(out, "header = true", "the first line names the columns");
         line(out, &format!("separator = {}", q(&d.separator)), "");
-        let _ = writeln!(
-            out,
-            "# missing = [\"NA\", \"?\"]           # other markers of a missing value, if the file has any"
-        );
+        if d.missing.is_empty() {
+            let _ = writeln!(
+                out,
+                "# missing = [\"NA\", \"?\"]           # markers of a missing value, if the file has any"
+            );
+        } else {
+            let listed: Vec<String> = d.missing.iter().map(|v| q(v)).collect();
+            line(
+                out,
+                &format!("missing = [{}]", listed.join(", ")),
+                "the only non-numbers in otherwise numeric columns: taken for missing values",
+            );
+        }
     }
 }
 

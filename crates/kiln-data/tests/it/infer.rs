@@ -276,3 +276,40 @@ fn column_names_that_need_quoting_round_trip() {
     assert_eq!(role(&starter, "a\"b"), (Role::Categorical, None));
     assert!(starter.toml.contains("[validation.columns.\"my col\"]"), "{}", starter.toml);
 }
+
+#[test]
+fn missing_markers_in_numeric_columns_are_found() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut rng = Rng::new(4);
+    let rows: Vec<String> = (0..300)
+        .map(|i| {
+            let x = 10.0 * rng.uniform();
+            let label = if x + 3.0 * rng.normal() > 6.0 { "yes" } else { "no" };
+            // Every 20th `x` is "NA", every 25th `n` is "?"; the text column `code` holds other
+            // short values, which stay values.
+            let x_text = if i % 20 == 0 { "NA".to_string() } else { format!("{x:.3}") };
+            let n_text = if i % 25 == 0 { "?".to_string() } else { rng.below(50).to_string() };
+            format!("{x_text},{n_text},{},{label}", ["NB", "NC", "ND"][i % 3])
+        })
+        .collect();
+    let data = write_csv(dir.path(), "markers.csv", "x,n,code,label", &rows);
+    let starter = infer_and_check(&data, Some("label"));
+    assert_eq!(starter.data.missing, ["?", "NA"]);
+    assert_eq!(role(&starter, "x"), (Role::Numeric, None));
+    assert_eq!(role(&starter, "n"), (Role::Numeric, None));
+    assert_eq!(starter.guess("x").expect("x").summary.n_missing, 15);
+    assert_eq!(starter.guess("n").expect("n").summary.n_missing, 12);
+    assert!(starter.toml.contains("missing = [\"?\", \"NA\"]"), "{}", starter.toml);
+
+    // A marker that a text column holds as an ordinary value is not taken for missing.
+    let rows: Vec<String> = (0..100)
+        .map(|i| {
+            format!("{},{},{}", if i % 10 == 0 { "N".to_string() } else { i.to_string() }, ["N", "Y"][i % 2], i % 2)
+        })
+        .collect();
+    let data = write_csv(dir.path(), "flags.csv", "amount,flag,label", &rows);
+    let options = InferOptions { target: Some("label".into()), config_dir: dir.path().to_path_buf() };
+    let starter = infer(&data, &options).expect("infer");
+    assert!(starter.data.missing.is_empty(), "{:?}", starter.data.missing);
+    assert_eq!(starter.guess("amount").expect("amount").dtype, DType::String);
+}
