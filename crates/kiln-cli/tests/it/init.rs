@@ -36,6 +36,8 @@ fn the_starter_config_of_the_adult_split_runs_unchanged() {
     assert_eq!((&a.target, &a.classes, &a.positive), (&b.target, &b.classes, &b.positive));
     assert!(a.id.is_empty() && a.drop.is_empty() && a.pii.is_empty(), "nothing flagged in Adult: {a:?}");
     assert_eq!(inferred.project.task, kiln_core::schema::Task::Binary);
+    // sex and race are suggested as protected attributes, in comments only.
+    assert!(text.contains("# protected = [\"race\", \"sex\"]"), "{text}");
     // The shipped config's bounds are those of the whole file; the split's lie within them.
     for (column, shipped_min, shipped_max) in
         [("age", 17.0, 90.0), ("hours_per_week", 1.0, 99.0), ("education_num", 1.0, 16.0)]

@@ -71,6 +71,15 @@ fn listed(g: &ColumnGuess) -> bool {
     g.role == Role::Categorical && g.dtype != DType::Int && g.summary.distinct <= MAX_LISTED_VALUES
 }
 
+/// Features named like attributes that anti-discrimination law protects.
+fn protected_features(s: &Starter) -> Vec<String> {
+    s.guesses
+        .iter()
+        .filter(|g| g.role.is_feature() && super::signal::protected_name(&g.name))
+        .map(|g| g.name.clone())
+        .collect()
+}
+
 /// A TOML string.
 fn q(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
@@ -236,6 +245,17 @@ fn columns(out: &mut String, s: &Starter) {
             &format!("pii = [{}]", listed.join(", ")),
             "personal data: a feature only if also listed in allow_as_feature",
         );
+    }
+    let protected = protected_features(s);
+    if !protected.is_empty() {
+        let listed: Vec<String> = protected.iter().map(|v| q(v)).collect();
+        let _ = writeln!(
+            out,
+            "# {} look(s) like protected attributes: to check fairness across them, uncomment",
+            protected.join(", ")
+        );
+        let _ = writeln!(out, "# protected = [{}]", listed.join(", "));
+        let _ = writeln!(out, "# allow_as_feature = [{}]      # to keep them features too", listed.join(", "));
     }
     if !c.types.is_empty() {
         let _ = writeln!(out, "\n[columns.types]                    # the storage types found in the file");
@@ -407,6 +427,16 @@ fn acceptance(out: &mut String, s: &Starter) {
             let _ = writeln!(out, "\n[acceptance.baseline]              # explain more variance than the mean alone");
             let _ = writeln!(out, "metric = \"r2\"\nmin_lift = 0.05");
         }
+    }
+    if let Some(first) = protected_features(s).first()
+        && s.project.task == Task::Binary
+    {
+        let _ = writeln!(out, "\n# With columns.protected set, a fairness gate:");
+        let _ = writeln!(
+            out,
+            "# [[acceptance.fairness]]\n# metric = \"equalized_odds_difference\"\n# column = {}\n# max = 0.10",
+            q(first)
+        );
     }
     let _ = writeln!(out, "\n# [acceptance.budget]\n# max_latency_p95_ms = 20.0\n# max_size_mb = 50");
 }

@@ -225,6 +225,14 @@ pub fn personal_name(name: &str) -> Option<String> {
     Some(format!("its name contains `{hit}`"))
 }
 
+/// Whether a column name is one of an attribute anti-discrimination law commonly protects
+/// (sex, gender, race, ethnicity, religion, disability).
+pub fn protected_name(name: &str) -> bool {
+    name_words(name)
+        .iter()
+        .any(|w| ["sex", "gender", "race", "ethnicity", "ethnic", "religion", "disability"].contains(&w.as_str()))
+}
+
 /// Why a column name looks like an identifier, if it does.
 pub fn id_name(name: &str) -> Option<String> {
     let words = name_words(name);
@@ -327,6 +335,8 @@ mod tests {
         assert!(id_name("paid").is_none() && id_name("education_num").is_none());
         assert!(personal_name("contact_email").is_some() && personal_name("LastName").is_some());
         assert!(personal_name("Zip.Code").is_some());
+        assert!(protected_name("sex") && protected_name("RaceGroup"));
+        assert!(!protected_name("races_won") && !protected_name("hours_per_week"));
         assert!(personal_name("native_country").is_none() && personal_name("hours_per_week").is_none());
         assert!(looks_like_email("ann.lee@example.org") && !looks_like_email("a@b") && !looks_like_email("x @y.z"));
         assert!(looks_like_phone("+1 (555) 010-2233") && looks_like_phone("555-0102-33"));
