@@ -32,7 +32,7 @@ pub(super) fn validation(
             Role::Target if task == Task::Regression => ColumnExpectation { max_missing: Some(0.0), ..range(g) },
             Role::Target => no_missing(),
             Role::Categorical if listed(g) => ColumnExpectation {
-                allowed: Some(g.summary.top.iter().map(|t| t.value.clone()).collect()),
+                allowed: Some(sorted(g.summary.top.iter().map(|t| t.value.clone()).collect())),
                 ..Default::default()
             },
             _ => continue,
@@ -58,6 +58,11 @@ pub(super) fn validation(
         columns,
         ..ValidationConfig::default()
     })
+}
+
+fn sorted(mut values: Vec<String>) -> Vec<String> {
+    values.sort();
+    values
 }
 
 fn range(g: &ColumnGuess) -> ColumnExpectation {
