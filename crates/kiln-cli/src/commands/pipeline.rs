@@ -265,6 +265,8 @@ impl Session {
             kiln_version: KILN_VERSION.into(),
             created_at: kiln_track::format_rfc3339(now_ms()),
             device: self.device.clone(),
+            decision_threshold: (self.schema.task == kiln_core::schema::Task::Binary)
+                .then_some(self.config.config.evaluation.threshold),
         })
     }
 
