@@ -155,6 +155,17 @@ fn raw_files_without_their_config_get_kiln_messages_naming_file_line_and_fix() {
     assert!(err.contains(&raw.display().to_string()) && err.contains("line 1"), "{err}");
     assert!(err.contains("no header row") && err.contains("--config"), "{err}");
     assert!(!polars_words.iter().any(|w| err.contains(w)), "{err}");
+    // `kiln eval` reads it the same way: refused without the config, read with it.
+    let (raw_text, report) = (raw.display().to_string(), dir.path().join("report").display().to_string());
+    let eval = ["-q", "eval", "--bundle", &bundle, "--data", &raw_text, "--out", &report, "--format", "json"];
+    let (code, _, err) = kiln_at(&store, &eval);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("line 1") && err.contains("no header row"), "{err}");
+    assert!(!polars_words.iter().any(|w| err.contains(w)), "{err}");
+    let config_text = config.display().to_string();
+    let (code, out, err) = kiln_at(&store, &[&eval[..], &["--config", &config_text]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("16281"), "the report covers every row of adult.test: {out}");
 
     // A header, then a row with a field too many on line 3.
     let header = "age,workclass,fnlwgt,education,education_num,marital_status,occupation,relationship,race,sex,capital_gain,capital_loss,hours_per_week,native_country";
@@ -203,4 +214,66 @@ fn a_bundle_whose_outputs_do_not_fit_its_classes_is_refused_with_a_typed_error()
     let (code, _, err) = kiln_at(&store, &[&args[..], &["--out", &out]].concat());
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("gives 1 output(s) per row, but its schema is a binary task with 3 class(es)"), "{err}");
+}
+
+/// A shipped config's data sections (paths made absolute) with one model.
+fn shipped_config(dir: &Path, name: &str, model: &str) -> PathBuf {
+    let text = std::fs::read_to_string(repo(&format!("configs/{name}.toml"))).expect("config");
+    let data = &text[..text.find("[[models]]").expect("models")];
+    let data = data.replace("../datasets/", &format!("{}/", repo("datasets")));
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, format!("{data}\n{model}")).expect("config");
+    path
+}
+
+#[test]
+fn multiclass_and_regression_predictions_equal_the_trained_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("kiln.db").display().to_string();
+    let data = PathBuf::from(repo("datasets/diamonds/diamonds.csv"));
+    for (name, model) in [
+        ("diamonds_cut", "[[models]]\nkind = \"gbdt\"\nnum_iterations = 5\n"),
+        ("diamonds", "[[models]]\nkind = \"linear\"\nepochs = 1\n"),
+    ] {
+        let config = shipped_config(dir.path(), name, model);
+        let bundle = dir.path().join(format!("{name}.safetensors"));
+        let preds = dir.path().join(format!("{name}.parquet"));
+        let (code, _, err) =
+            kiln_at(&store, &["-q", "train", &config.display().to_string(), "--out", &bundle.display().to_string()]);
+        assert_eq!(code, 0, "{err}");
+        let args = [
+            "-q",
+            "predict",
+            "--bundle",
+            &bundle.display().to_string(),
+            "--data",
+            &data.display().to_string(),
+            "--out",
+            &preds.display().to_string(),
+        ];
+        let (code, _, err) = kiln_at(&store, &args.map(String::from).iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code, 0, "{err}");
+        let df = read_parquet(&preds);
+        let saved = Bundle::read(&bundle).expect("bundle");
+        let schema = &saved.manifest.schema;
+        let table = kiln_data::load::load_for_schema(&data, schema, 5).expect("diamonds");
+        let expected = TrainedModel::from_bundle(&saved).expect("model").predict(&table.df).expect("predict");
+        assert_eq!(df.height(), 53_940);
+        if schema.classes.is_empty() {
+            let found = floats(&df, "predicted");
+            assert!(found.iter().zip(&expected.values).all(|(a, b)| a.to_bits() == b.to_bits()), "{name}");
+            continue;
+        }
+        let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+        let mut want: Vec<String> = schema.classes.iter().map(|c| format!("p_{c}")).collect();
+        want.push("predicted".into());
+        assert_eq!(names, want);
+        for (k, class) in schema.classes.iter().enumerate() {
+            let found = floats(&df, &format!("p_{class}"));
+            let same = (0..expected.n_rows).all(|r| found[r].to_bits() == expected.row(r)[k].to_bits());
+            assert!(same, "{name}: p_{class}");
+        }
+        let labels: Vec<String> = expected.argmax().into_iter().map(|k| schema.classes[k].clone()).collect();
+        assert_eq!(texts(&df, "predicted"), labels, "{name}");
+    }
 }
