@@ -57,5 +57,23 @@ for f in $unsafe_files; do
   [ "$u" -eq "$c" ] || { echo "$f: $u unsafe blocks but $c SAFETY comments"; fail=1; }
 done
 
+# 6. The pipeline is a library that never prints, parses arguments or draws progress.
+must_not_depend kiln-pipeline indicatif
+must_not_depend kiln-pipeline clap
+while IFS= read -r hit; do
+  echo "kiln-pipeline prints (results and progress belong to kiln-cli): $hit"; fail=1
+done < <(grep -rnE '\b(e?println|e?print|dbg)!' crates/kiln-pipeline/src || true)
+
+# 7. kiln-cli holds no pipeline state: its source names no polars type (`kiln predict` reads
+#    and writes through kiln-data's `batch` and scores through kiln-core), and polars is not
+#    one of its own dependencies (it reaches polars only through kiln-data and kiln-pipeline).
+while IFS= read -r hit; do
+  echo "kiln-cli names polars (data handling belongs to kiln-data and kiln-pipeline): $hit"; fail=1
+done < <(grep -rn 'polars' crates/kiln-cli/src || true)
+if cargo metadata --format-version 1 --locked >/dev/null 2>&1 &&
+  cargo tree --locked -p kiln-cli -e normal --depth 1 --prefix none 2>/dev/null | grep -q '^polars '; then
+  echo "invariant broken: kiln-cli depends on polars directly"; fail=1
+fi
+
 [ "$fail" -eq 0 ] && echo "architecture invariants hold"
 exit "$fail"

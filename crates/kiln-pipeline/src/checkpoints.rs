@@ -1,4 +1,4 @@
-//! The per-run checkpoint folder of `kiln train` and the checks of `kiln train --resume`.
+//! The per-run checkpoint folder of `kiln train` and `kiln run`, and the checks of `--resume`.
 //!
 //! `<store folder>/checkpoints/<run id>/` holds, per model, `<model>.ckpt` (the neural
 //! trainer's state, see `kiln_train::nn::checkpoint`) and, once the model is trained,
@@ -8,10 +8,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use kiln_core::bundle::{Architecture, Bundle, Manifest, TensorData};
 use kiln_track::{DataVersions, RunDetail};
 use kiln_train::trained::TrainedModel;
+
+use crate::error::{ConfigDifference, Error, Result};
 
 /// The manifest key that lists a saved model's own tensors (a bundle adds the preprocessor's).
 const TENSORS_KEY: &str = "tensors";
@@ -19,34 +20,31 @@ const TENSORS_KEY: &str = "tensors";
 const SECONDS_KEY: &str = "train_seconds";
 
 /// The checkpoint folder of run `run_id`, beside the tracking store `store_path`.
-pub(crate) fn run_dir(store_path: &Path, run_id: &str) -> PathBuf {
+pub fn run_dir(store_path: &Path, run_id: &str) -> PathBuf {
     let folder = store_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     folder.join("checkpoints").join(run_id)
 }
 
 /// A model name as a file name: characters other than letters, digits, `-`, `_` and `.`
 /// become `_`.
-pub(crate) fn file_stem(model: &str) -> String {
+pub fn file_stem(model: &str) -> String {
     model.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect()
 }
 
 /// Check that run `detail` can be continued by `kiln {command}` with the config text read from `config_path` and
 /// data with the hashes `data`: a run of the same command, the same config byte for byte, the same data,
 /// schema and split hashes. The error names what differs.
-pub(crate) fn check_resumable(
+pub fn check_resumable(
     detail: &RunDetail,
     command: &str,
     config_path: &Path,
     config_text: &str,
     data: &DataVersions,
-) -> anyhow::Result<()> {
-    let id = &detail.id;
-    anyhow::ensure!(
-        detail.command == command,
-        "run {id} was recorded by `kiln {}`, not `kiln {command}`\nhint: resume it with `kiln {} --resume {id}`",
-        detail.command,
-        detail.command
-    );
+) -> Result<()> {
+    let id = detail.id.to_string();
+    if detail.command != command {
+        return Err(Error::ResumeCommand { id, recorded: detail.command.clone(), command: command.to_string() });
+    }
     if detail.config != config_text {
         let (recorded, current): (Vec<&str>, Vec<&str>) =
             (detail.config.lines().collect(), config_text.lines().collect());
@@ -54,16 +52,16 @@ pub(crate) fn check_resumable(
             .find(|i| recorded.get(*i) != current.get(*i))
             .unwrap_or(recorded.len().min(current.len()));
         let show = |lines: &[&str]| lines.get(line).map_or("(end of file)".to_string(), |l| format!("`{l}`"));
-        anyhow::bail!(
-            "{} differs from the config run {id} was started with: line {} is {} in the file but was {} \
-             (config hash {})\nhint: resume with the config the run started with (`kiln runs show {id}` prints it), \
-             or start a new run",
-            config_path.display(),
-            line + 1,
-            show(&current),
-            show(&recorded),
-            detail.config_hash
-        );
+        return Err(Error::ResumeConfig {
+            path: config_path.to_path_buf(),
+            id,
+            config_hash: detail.config_hash.clone(),
+            difference: Box::new(ConfigDifference {
+                line: line + 1,
+                current: show(&current),
+                recorded: show(&recorded),
+            }),
+        });
     }
     let hashes = [
         ("data", &detail.data.data_hash, &data.data_hash),
@@ -71,30 +69,31 @@ pub(crate) fn check_resumable(
         ("split", &detail.data.split_hash, &data.split_hash),
     ];
     for (what, recorded, current) in hashes {
-        anyhow::ensure!(
-            recorded == current,
-            "the {what} hash of {} is {} but run {id} was started with {}\nhint: the data changed since the run \
-             started: restore the files it read, or start a new run",
-            config_path.display(),
-            current.as_deref().unwrap_or("(none)"),
-            recorded.as_deref().unwrap_or("(none)"),
-        );
+        if recorded != current {
+            return Err(Error::ResumeData {
+                what,
+                path: config_path.to_path_buf(),
+                id,
+                current: current.clone().unwrap_or_else(|| "(none)".into()),
+                recorded: recorded.clone().unwrap_or_else(|| "(none)".into()),
+            });
+        }
     }
     Ok(())
 }
 
 /// A trained model with its exact bundle parts and training time.
 #[derive(Debug)]
-pub(crate) struct Finished {
-    pub(crate) model: TrainedModel,
-    pub(crate) architecture: Architecture,
-    pub(crate) tensors: BTreeMap<String, TensorData>,
-    pub(crate) seconds: f64,
+pub struct Finished {
+    pub model: TrainedModel,
+    pub architecture: Architecture,
+    pub tensors: BTreeMap<String, TensorData>,
+    pub seconds: f64,
 }
 
 /// Save a trained model at `path` (atomically) as a bundle with `manifest`, whose
 /// architecture, hyperparameters and metrics this sets.
-pub(crate) fn save_finished(path: &Path, mut manifest: Manifest, finished: &Finished) -> anyhow::Result<()> {
+pub fn save_finished(path: &Path, mut manifest: Manifest, finished: &Finished) -> Result<()> {
     manifest.architecture = finished.architecture.clone();
     manifest.hyperparameters = serde_json::json!({
         "model": manifest.hyperparameters,
@@ -106,37 +105,43 @@ pub(crate) fn save_finished(path: &Path, mut manifest: Manifest, finished: &Fini
     }
     Bundle::new(manifest, finished.tensors.clone())
         .write(path)
-        .with_context(|| format!("saving the trained model to {}", path.display()))
+        .map_err(|source| Error::SaveFinished { path: path.to_path_buf(), source: Box::new(source) })
 }
 
 /// The model saved at `path` by [`save_finished`], or `None` when there is no such file.
-pub(crate) fn load_finished(path: &Path) -> anyhow::Result<Option<Finished>> {
+pub fn load_finished(path: &Path) -> Result<Option<Finished>> {
     if !path.exists() {
         return Ok(None);
     }
-    let hint = || {
-        format!(
-            "reading the model saved by the interrupted run, {}\nhint: delete the file to train this model again",
-            path.display()
-        )
-    };
-    let bundle = Bundle::read(path).with_context(hint)?;
-    let model = TrainedModel::from_bundle(&bundle).with_context(hint)?;
+    read_finished(path).map(Some).map_err(|e| Error::ReadFinished { path: path.to_path_buf(), source: Box::new(e) })
+}
+
+fn read_finished(path: &Path) -> Result<Finished> {
+    let bundle = Bundle::read(path)?;
+    let model = TrainedModel::from_bundle(&bundle)?;
     let manifest = &bundle.manifest;
+    let incomplete = |what: String| Error::FinishedIncomplete { path: path.to_path_buf(), what };
     let names: Vec<String> = manifest
         .hyperparameters
         .get(TENSORS_KEY)
         .and_then(|names| serde_json::from_value(names.clone()).ok())
-        .with_context(|| format!("{} lacks the list of its model tensors", path.display()))
-        .with_context(hint)?;
+        .ok_or_else(|| incomplete("the list of its model tensors".into()))?;
     let tensors = names
         .into_iter()
         .map(|name| {
-            let tensor = bundle.tensor(&name).cloned().with_context(|| format!("tensor `{name}` is missing"));
+            let tensor = bundle.tensor(&name).cloned().ok_or_else(|| incomplete(format!("tensor `{name}`")));
             tensor.map(|t| (name, t))
         })
-        .collect::<anyhow::Result<BTreeMap<_, _>>>()
-        .with_context(hint)?;
+        .collect::<Result<BTreeMap<_, _>>>()?;
     let seconds = manifest.metrics.get(SECONDS_KEY).copied().unwrap_or(f64::NAN);
-    Ok(Some(Finished { model, architecture: manifest.architecture.clone(), tensors, seconds }))
+    Ok(Finished { model, architecture: manifest.architecture.clone(), tensors, seconds })
+}
+
+/// Remove a finished run's checkpoint folder (a warning if that fails).
+pub fn remove_run_dir(dir: &Path) {
+    if dir.exists()
+        && let Err(error) = std::fs::remove_dir_all(dir)
+    {
+        tracing::warn!(path = %dir.display(), %error, "could not remove the finished run's checkpoints");
+    }
 }
