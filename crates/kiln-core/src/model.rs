@@ -7,6 +7,11 @@
 //! that there is one inference path: [`rules`] evaluates rules, [`gbdt`] walks the trees,
 //! [`network`] holds the networks and `forward` their forward pass.
 //!
+//! [`Model::predict_batch`] scores a [`Batch`] of owned columns (as kiln-data's readers and a
+//! server hand them over, checked first with [`crate::rows::check`]), and
+//! [`Model::predict_columns`] turns the scores into output columns ([`output`]: the bundle's
+//! decision threshold, class labels, id columns).
+//!
 //! Scores are `n_rows × n_outputs`, row-major: P(positive) for binary tasks, class
 //! probabilities (in the schema's class order) for multiclass, values for regression.
 //! A bad bundle (a missing, ill-shaped or truncated tensor, an unknown setting) is an error

@@ -3,7 +3,9 @@
 //! The fast path hands the file to polars with the full schema. When polars refuses the file,
 //! a diagnostic pass with the `csv` crate finds the exact line (ragged rows, bad quoting,
 //! non-UTF-8 bytes); cells that do not parse as their declared type become findings with row
-//! numbers, not a failed read, so that `kiln data validate` can report all of them.
+//! numbers, not a failed read, so that `kiln data validate` can report all of them. A CSV read
+//! with a bundle's schema whose first line is not a header, and a `.parquet` file that is not
+//! Parquet, are refused in kiln's words before polars sees them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
