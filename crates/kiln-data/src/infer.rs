@@ -166,15 +166,6 @@ fn dtype_of(dtype: &DataType) -> DType {
     }
 }
 
-fn polars_dtype(dtype: DType) -> DataType {
-    match dtype {
-        DType::Int => DataType::Int64,
-        DType::Float => DataType::Float64,
-        DType::String => DataType::String,
-        DType::Bool => DataType::Boolean,
-    }
-}
-
 /// The file as a [`Table`] with every column in kiln's storage types and a schema that lets
 /// [`describe`] summarise it: numbers as numeric, everything else as categorical.
 fn provisional_table(path: &Path, df: &DataFrame, names: &[String], dtypes: &[DType], target: &str) -> Result<Table> {
@@ -183,7 +174,7 @@ fn provisional_table(path: &Path, df: &DataFrame, names: &[String], dtypes: &[DT
     for ((name, dtype), column) in names.iter().zip(dtypes).zip(df.columns()) {
         let series = column
             .as_materialized_series()
-            .cast(&polars_dtype(*dtype))
+            .cast(&crate::load::polars_dtype(*dtype))
             .map_err(|source| Error::Polars { doing: "reading a column for kiln init", source })?;
         columns.push(series.into());
         let role = if name == target {

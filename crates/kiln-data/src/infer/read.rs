@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use polars::prelude::{
-    CsvParseOptions, CsvReadOptions, DataFrame, DataType, NullValues, ParquetReader, PlSmallStr, SerReader,
-};
+use polars::prelude::{CsvParseOptions, CsvReadOptions, DataFrame, DataType, NullValues, PlSmallStr, SerReader};
 
 use crate::config::FileFormat;
 use crate::error::{Error, Result};
@@ -32,10 +30,8 @@ pub(super) fn read(path: &Path, format: FileFormat) -> Result<(DataFrame, Vec<St
     })?;
     let (df, missing) = match format {
         FileFormat::Parquet => {
-            let df = ParquetReader::new(file)
-                .finish()
-                .map_err(|source| Error::ReadParquet { path: path.to_path_buf(), source })?;
-            (df, Vec::new())
+            drop(file);
+            (crate::load::parquet_frame(path)?, Vec::new())
         }
         FileFormat::Csv => {
             drop(file);

@@ -313,3 +313,11 @@ fn missing_markers_in_numeric_columns_are_found() {
     assert!(starter.data.missing.is_empty(), "{:?}", starter.data.missing);
     assert_eq!(starter.guess("amount").expect("amount").dtype, DType::String);
 }
+
+#[test]
+fn a_file_that_is_not_parquet_is_refused_in_kilns_words() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = write_csv(dir.path(), "rows.parquet", "x,y", &["1,a".into(), "2,b".into()]);
+    let err = infer(&data, &InferOptions::default()).expect_err("a CSV named .parquet");
+    assert!(matches!(err, kiln_data::Error::NotParquet { .. }), "{err:?}");
+}

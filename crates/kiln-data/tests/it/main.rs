@@ -3,6 +3,7 @@
 
 mod adult;
 mod bad_input;
+mod batch;
 mod common;
 mod golden;
 mod infer;
