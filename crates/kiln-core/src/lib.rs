@@ -9,6 +9,9 @@
 //! - [`model`]: inference with kiln-core alone: `Model::from_bundle` rebuilds any model kind
 //!   (prior, rules, gradient-boosted trees, linear, MLP, ResNet) and `Model::predict` scores
 //!   plain columns; kiln-train predicts through the same forward pass.
+//! - [`container`]: the one file container of bundles, training checkpoints and
+//!   finished-model files (safetensors with a typed JSON header naming its format and version),
+//!   written through [`atomic`], the one atomic-write helper.
 //! - [`device`]: `DeviceSpec` (`auto`, `cpu`, `cuda`, `cuda:N`) and `resolve`, the one place a
 //!   run's device is chosen.
 //! - [`rng`]: kiln's own seeded generator, so results never depend on another crate's RNG.
@@ -19,7 +22,9 @@
 //! HTTP, so that a serving binary stays small. Training writes bundles and serving reads them
 //! through this crate alone: inference needs no training code.
 
+pub mod atomic;
 pub mod bundle;
+pub mod container;
 pub mod device;
 pub mod error;
 pub mod hash;
