@@ -2,21 +2,14 @@
 //!
 //! `<store folder>/checkpoints/<run id>/` holds, per model, `<model>.ckpt` (the neural
 //! trainer's state, see `kiln_train::nn::checkpoint`) and, once the model is trained,
-//! `<model>.model.safetensors`: a bundle of the fitted model, reloaded on resume instead of
-//! training it again. The folder is removed when the run finishes.
+//! `<model>.model.safetensors`: a finished-model file (`kiln_train::finished`), reloaded on
+//! resume instead of training it again. The folder is removed when the run finishes.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use kiln_core::bundle::{Architecture, Bundle, Manifest, TensorData};
+use kiln_core::bundle::Manifest;
 use kiln_track::{DataVersions, RunDetail};
-use kiln_train::trained::TrainedModel;
-
-/// The manifest key that lists a saved model's own tensors (a bundle adds the preprocessor's).
-const TENSORS_KEY: &str = "tensors";
-/// The manifest metric that keeps a saved model's training time.
-const SECONDS_KEY: &str = "train_seconds";
 
 /// The checkpoint folder of run `run_id`, beside the tracking store `store_path`.
 pub(crate) fn run_dir(store_path: &Path, run_id: &str) -> PathBuf {
@@ -84,59 +77,17 @@ pub(crate) fn check_resumable(
 }
 
 /// A trained model with its exact bundle parts and training time.
-#[derive(Debug)]
-pub(crate) struct Finished {
-    pub(crate) model: TrainedModel,
-    pub(crate) architecture: Architecture,
-    pub(crate) tensors: BTreeMap<String, TensorData>,
-    pub(crate) seconds: f64,
-}
+pub(crate) use kiln_train::finished::Finished;
 
-/// Save a trained model at `path` (atomically) as a bundle with `manifest`, whose
-/// architecture, hyperparameters and metrics this sets.
-pub(crate) fn save_finished(path: &Path, mut manifest: Manifest, finished: &Finished) -> anyhow::Result<()> {
-    manifest.architecture = finished.architecture.clone();
-    manifest.hyperparameters = serde_json::json!({
-        "model": manifest.hyperparameters,
-        TENSORS_KEY: finished.tensors.keys().collect::<Vec<_>>(),
-    });
-    manifest.metrics = BTreeMap::from([(SECONDS_KEY.to_string(), finished.seconds)]);
-    if let TrainedModel::Neural(neural) = &finished.model {
-        manifest.preprocessor = neural.preprocessor.clone();
-    }
-    Bundle::new(manifest, finished.tensors.clone())
-        .write(path)
+/// Save a trained model at `path` (atomically) as a finished-model file with `manifest`
+/// (`kiln_train::finished::save`).
+pub(crate) fn save_finished(path: &Path, manifest: Manifest, finished: &Finished) -> anyhow::Result<()> {
+    kiln_train::finished::save(path, manifest, finished)
         .with_context(|| format!("saving the trained model to {}", path.display()))
 }
 
 /// The model saved at `path` by [`save_finished`], or `None` when there is no such file.
 pub(crate) fn load_finished(path: &Path) -> anyhow::Result<Option<Finished>> {
-    if !path.exists() {
-        return Ok(None);
-    }
-    let hint = || {
-        format!(
-            "reading the model saved by the interrupted run, {}\nhint: delete the file to train this model again",
-            path.display()
-        )
-    };
-    let bundle = Bundle::read(path).with_context(hint)?;
-    let model = TrainedModel::from_bundle(&bundle).with_context(hint)?;
-    let manifest = &bundle.manifest;
-    let names: Vec<String> = manifest
-        .hyperparameters
-        .get(TENSORS_KEY)
-        .and_then(|names| serde_json::from_value(names.clone()).ok())
-        .with_context(|| format!("{} lacks the list of its model tensors", path.display()))
-        .with_context(hint)?;
-    let tensors = names
-        .into_iter()
-        .map(|name| {
-            let tensor = bundle.tensor(&name).cloned().with_context(|| format!("tensor `{name}` is missing"));
-            tensor.map(|t| (name, t))
-        })
-        .collect::<anyhow::Result<BTreeMap<_, _>>>()
-        .with_context(hint)?;
-    let seconds = manifest.metrics.get(SECONDS_KEY).copied().unwrap_or(f64::NAN);
-    Ok(Some(Finished { model, architecture: manifest.architecture.clone(), tensors, seconds }))
+    kiln_train::finished::load(path)
+        .with_context(|| format!("reading the model saved by the interrupted run, {}", path.display()))
 }

@@ -124,3 +124,31 @@ pub(crate) fn fit_preprocessor(df: &DataFrame, schema: &Schema) -> Preprocessor 
 pub(crate) fn frame(columns: Vec<polars::prelude::Series>) -> DataFrame {
     DataFrame::new_infer_height(columns.into_iter().map(Into::into).collect()).expect("frame")
 }
+
+/// A small prior bundle written to `dir`, for tests that need a bundle file of any kind.
+pub(crate) fn linear_bundle_file(dir: &Path) -> PathBuf {
+    use kiln_core::preprocess::ColumnRef;
+    let x = [Some(1.0), Some(3.0)];
+    let preprocessor =
+        Preprocessor::fit(&PreprocessConfig::default(), &[("x", ColumnRef::Numeric(&x))]).expect("preprocessor");
+    let columns = vec![column("x", DType::Float, Role::Numeric), column("y", DType::Float, Role::Target)];
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION.into(),
+        task: Task::Regression,
+        schema: schema(Task::Regression, columns, &[]),
+        preprocessor,
+        architecture: kiln_core::bundle::Architecture::Prior { values: vec![2.0] },
+        hyperparameters: serde_json::Value::Null,
+        data: DataHashes { data_hash: "d".into(), schema_hash: "s".into(), split_hash: "p".into() },
+        metrics: BTreeMap::new(),
+        reference: ReferenceDistributions::default(),
+        git_commit: None,
+        git_dirty: false,
+        kiln_version: "test".into(),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        device: "cpu".into(),
+    };
+    let path = dir.join("prior.safetensors");
+    Bundle::new(manifest, BTreeMap::new()).write(&path).expect("write bundle");
+    path
+}
