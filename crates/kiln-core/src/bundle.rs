@@ -82,7 +82,7 @@ impl Bundle {
     pub fn content_hash(path: &Path) -> Result<String> {
         let bytes = std::fs::read(path).map_err(|source| Error::ReadFile {
             path: path.to_path_buf(),
-            format: container::BUNDLE,
+            format: &container::BUNDLE,
             source,
         })?;
         Ok(crate::hash::content_hash(&[&bytes]))
@@ -105,7 +105,7 @@ impl Bundle {
     /// The manifest has this kiln's format version, every tensor's bytes fit its shape, and
     /// every tensor the manifest requires is present with the required element type and shape.
     fn check(&self, path: &Path) -> Result<()> {
-        container::check_version(path, &self.manifest.format_version, container::BUNDLE)?;
+        container::check_version(path, &self.manifest.format_version, &container::BUNDLE)?;
         container::check_sizes(path, &self.tensors)?;
         for spec in self.manifest.required_tensors() {
             let Some(tensor) = self.tensors.get(&spec.name) else {
@@ -146,7 +146,7 @@ fn preprocess_tensors(preprocessor: &Preprocessor) -> [(String, TensorData); 3] 
 }
 
 impl container::Header for Manifest {
-    const FORMAT: container::Format = container::BUNDLE;
+    const FORMAT: &'static container::Format = &container::BUNDLE;
 
     fn format_version(&self) -> &str {
         &self.format_version

@@ -86,7 +86,7 @@ pub(crate) fn noun_of(name: &str) -> &'static str {
 /// The header of one container format: its JSON form, and the `format_version` it holds.
 pub trait Header: Serialize + DeserializeOwned {
     /// The format of files with this header.
-    const FORMAT: Format;
+    const FORMAT: &'static Format;
     /// The `format_version` this header holds (must be [`Self::FORMAT`]'s name to be written).
     fn format_version(&self) -> &str;
 }
@@ -180,7 +180,7 @@ pub(crate) fn check_sizes(path: &Path, tensors: &Tensors) -> Result<()> {
 
 /// `found` is `expected`'s name; else the error says whether the file is another kind of
 /// container or another version of this one.
-pub(crate) fn check_version(path: &Path, found: &str, expected: Format) -> Result<()> {
+pub(crate) fn check_version(path: &Path, found: &str, expected: &'static Format) -> Result<()> {
     if found == expected.name {
         return Ok(());
     }

@@ -25,7 +25,7 @@ pub enum Error {
     #[error("could not read {} {path}", .format.noun)]
     ReadFile {
         path: PathBuf,
-        format: Format,
+        format: &'static Format,
         #[source]
         source: std::io::Error,
     },
@@ -33,7 +33,7 @@ pub enum Error {
     #[error("could not write {} {path}", .format.noun)]
     WriteFile {
         path: PathBuf,
-        format: Format,
+        format: &'static Format,
         #[source]
         source: std::io::Error,
     },
@@ -45,7 +45,7 @@ pub enum Error {
     )]
     ParseFile {
         path: PathBuf,
-        format: Format,
+        format: &'static Format,
         #[source]
         source: safetensors::SafeTensorError,
     },
@@ -53,7 +53,7 @@ pub enum Error {
     #[error("could not encode {} {path} as safetensors", .format.noun)]
     EncodeFile {
         path: PathBuf,
-        format: Format,
+        format: &'static Format,
         #[source]
         source: safetensors::SafeTensorError,
     },
@@ -64,12 +64,12 @@ pub enum Error {
         .format.noun,
         .format.name
     )]
-    MissingHeader { path: PathBuf, format: Format },
+    MissingHeader { path: PathBuf, format: &'static Format },
     /// The `kiln.manifest` metadata is not the JSON header the format expects.
     #[error("the `kiln.manifest` metadata of {} {path} is not a valid `{}` header", .format.noun, .format.name)]
     ParseHeader {
         path: PathBuf,
-        format: Format,
+        format: &'static Format,
         #[source]
         source: serde_json::Error,
     },
@@ -82,7 +82,7 @@ pub enum Error {
         .expected.noun,
         noun_of(found)
     )]
-    WrongFormat { path: PathBuf, found: String, expected: Format },
+    WrongFormat { path: PathBuf, found: String, expected: &'static Format },
     /// The file is of the right kind but a version this kiln cannot read.
     #[error(
         "{} {path} has format version `{found}`, but this kiln reads only `{}`\nhint: {}",
@@ -90,7 +90,7 @@ pub enum Error {
         .format.name,
         version_hint(*.newer, .format)
     )]
-    UnsupportedFormatVersion { path: PathBuf, found: String, format: Format, newer: bool },
+    UnsupportedFormatVersion { path: PathBuf, found: String, format: &'static Format, newer: bool },
     /// A tensor that the manifest's architecture or preprocessor requires is absent.
     #[error("bundle {path} has no tensor `{tensor}`, which its manifest requires")]
     MissingTensor { path: PathBuf, tensor: String },

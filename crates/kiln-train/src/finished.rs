@@ -41,7 +41,7 @@ struct Header {
 }
 
 impl container::Header for Header {
-    const FORMAT: Format = FINISHED_FORMAT;
+    const FORMAT: &'static Format = &FINISHED_FORMAT;
 
     fn format_version(&self) -> &str {
         &self.format_version

@@ -106,7 +106,7 @@ struct Header {
 }
 
 impl container::Header for Header {
-    const FORMAT: Format = CHECKPOINT_FORMAT;
+    const FORMAT: &'static Format = &CHECKPOINT_FORMAT;
 
     fn format_version(&self) -> &str {
         &self.format_version

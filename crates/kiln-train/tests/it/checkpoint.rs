@@ -9,8 +9,8 @@ use kiln_core::schema::Task;
 use kiln_train::Error;
 use kiln_train::config::{MlpConfig, ResnetConfig};
 use kiln_train::nn::{
-    CheckpointSpec, EpochStats, NeuralArch, NeuralModel, TrainObserver, TrainParams, TrainReport, TrainState, fit,
-    fit_with, mlp_arch, resnet_arch,
+    CheckpointSpec, EpochStats, FitInput, NeuralArch, NeuralModel, TrainObserver, TrainParams, TrainReport, TrainState,
+    fit, fit_with, mlp_arch, resnet_arch,
 };
 use kiln_train::target::Target;
 
@@ -55,7 +55,10 @@ fn run(
     observer: &mut dyn TrainObserver,
 ) -> kiln_train::Result<(NeuralModel, TrainReport)> {
     let Data { train, y_train, valid, y_valid } = data;
-    fit_with(Task::Binary, arch.clone(), params, train, y_train, valid, y_valid, 9, spec, observer)
+    fit_with(
+        &FitInput::new(Task::Binary, arch.clone(), params, (train, y_train), (valid, y_valid), 9).with_checkpoint(spec),
+        observer,
+    )
 }
 
 fn bits(model: &NeuralModel) -> Vec<(String, Vec<u32>)> {
@@ -133,8 +136,8 @@ fn a_resumed_fit_matches_an_uninterrupted_one_with_another_thread_count() {
         run(&data, &arch, &TrainParams { threads: 3, ..params.clone() }, Some(&spec), &mut |_: &EpochStats| {})
             .expect("resume");
     let Data { train, y_train, valid, y_valid } = &data;
-    let (expected, _) =
-        fit(Task::Binary, arch, &params, train, y_train, valid, y_valid, 9, |_| {}).expect("uninterrupted");
+    let (expected, _) = fit(&FitInput::new(Task::Binary, arch, &params, (train, y_train), (valid, y_valid), 9), |_| {})
+        .expect("uninterrupted");
     assert_eq!(bits(&resumed), bits(&expected));
 }
 

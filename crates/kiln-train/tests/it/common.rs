@@ -14,7 +14,7 @@ use kiln_data::split::{Part, assign};
 use kiln_train::config::PlannedModel;
 use kiln_train::nn::TrainReport;
 use kiln_train::predictions::Predictions;
-use kiln_train::session::fit_model;
+use kiln_train::session::{TrainingData, fit_model};
 use kiln_train::trained::TrainedModel;
 use polars::prelude::DataFrame;
 
@@ -65,11 +65,13 @@ pub(crate) struct Reloaded {
 pub(crate) fn fit_and_reload(data: &Adult, planned: &PlannedModel, tag: &str) -> Reloaded {
     let (model, report, _) = fit_model(
         planned,
-        42,
-        &data.preprocessor,
-        &data.train,
-        &data.valid,
-        &data.schema,
+        &TrainingData {
+            schema: &data.schema,
+            preprocessor: &data.preprocessor,
+            train: &data.train,
+            valid: &data.valid,
+            seed: 42,
+        },
         None,
         &mut |_: &kiln_train::nn::EpochStats| {},
     )

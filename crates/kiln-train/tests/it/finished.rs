@@ -44,7 +44,7 @@ fn a_finished_model_file_is_not_a_bundle_and_a_bundle_is_not_one() {
     let err = Bundle::read(&path).expect_err("not a bundle");
     assert!(
         matches!(&err, kiln_core::Error::WrongFormat { found, expected, .. }
-            if found == "kiln.finished.v1" && *expected == container::BUNDLE),
+            if found == "kiln.finished.v1" && expected.name == container::BUNDLE.name),
         "{err:?}"
     );
     let bundle_path = dir.path().join("bundle.safetensors");
