@@ -21,7 +21,7 @@ use kiln_track::{Artifact, DataVersions, GitInfo, NewRun, RunHandle, Store};
 use kiln_train::backend::{Backend, Precision};
 use kiln_train::config::{ModelPlan, ModelsSection};
 use kiln_train::nn::{CheckpointSpec, EpochStats};
-use kiln_train::session::{Score, fit_model_on, score};
+use kiln_train::session::{Score, TrainingData, fit_model_on, score};
 use polars::prelude::DataFrame;
 
 use crate::commands::checkpoints::{self, Finished};
@@ -297,17 +297,14 @@ impl Session {
                         every: options.checkpoint_every,
                         resume: options.resume.is_some(),
                     });
-                    let fitted = fit_model_on(
-                        &self.backend,
-                        planned,
+                    let data = TrainingData {
+                        schema: &self.schema,
+                        preprocessor: &self.preprocessor,
+                        train: &self.train_df,
+                        valid: &self.holdout,
                         seed,
-                        &self.preprocessor,
-                        &self.train_df,
-                        &self.holdout,
-                        &self.schema,
-                        spec.as_ref(),
-                        &mut bar,
-                    );
+                    };
+                    let fitted = fit_model_on(&self.backend, planned, &data, spec.as_ref(), &mut bar);
                     let (model, report, seconds) = match fitted {
                         Ok(fitted) => fitted,
                         Err(e) => {

@@ -27,23 +27,45 @@ fn parallelism(threads: usize, work: usize) -> Par {
     if threads > 1 && work >= PARALLEL_MIN_WORK { Par::rayon(threads) } else { Par::Seq }
 }
 
+/// `rows` rows of `width` values, row-major: a batch as the kernels read it (only the first
+/// `rows * width` of `values` are read).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rows<'a> {
+    pub(crate) values: &'a [f32],
+    pub(crate) rows: usize,
+    pub(crate) width: usize,
+}
+
+impl<'a> Rows<'a> {
+    pub(crate) fn new(values: &'a [f32], rows: usize, width: usize) -> Self {
+        Self { values, rows, width }
+    }
+}
+
+/// A dense layer's parameters as the kernels read them: `weight` `[n_out, n_in]`, `bias`
+/// `[n_out]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Linear<'a> {
+    pub(crate) weight: &'a [f32],
+    pub(crate) bias: &'a [f32],
+    pub(crate) n_out: usize,
+}
+
+impl<'a> Linear<'a> {
+    pub(crate) fn new(weight: &'a [f32], bias: &'a [f32], n_out: usize) -> Self {
+        Self { weight, bias, n_out }
+    }
+}
+
 /// `out[rows, n_out] = x[rows, n_in] · weightᵀ + bias` (`weight` is `[n_out, n_in]`).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn dense_forward(
-    x: &[f32],
-    rows: usize,
-    n_in: usize,
-    weight: &[f32],
-    bias: &[f32],
-    n_out: usize,
-    out: &mut [f32],
-    threads: usize,
-) {
+pub(crate) fn dense_forward(x: Rows<'_>, layer: Linear<'_>, out: &mut [f32], threads: usize) {
+    let Linear { weight, bias, n_out } = layer;
+    let rows = x.rows;
     let out = &mut out[..rows * n_out];
     for row in out.chunks_exact_mut(n_out) {
         row.copy_from_slice(bias);
     }
-    dense_product(x, rows, n_in, weight, n_out, out, Accum::Add, threads);
+    dense_product(x, (weight, n_out), out, Accum::Add, threads);
 }
 
 /// `out[rows, n_out] = x[rows, n_in] · weightᵀ`, without the bias (which
@@ -57,20 +79,11 @@ pub(crate) fn dense_forward_without_bias(
     out: &mut [f32],
     threads: usize,
 ) {
-    dense_product(x, rows, n_in, weight, n_out, &mut out[..rows * n_out], Accum::Replace, threads);
+    dense_product(Rows::new(x, rows, n_in), (weight, n_out), &mut out[..rows * n_out], Accum::Replace, threads);
 }
 
-#[allow(clippy::too_many_arguments)]
-fn dense_product(
-    x: &[f32],
-    rows: usize,
-    n_in: usize,
-    weight: &[f32],
-    n_out: usize,
-    out: &mut [f32],
-    accum: Accum,
-    threads: usize,
-) {
+fn dense_product(x: Rows<'_>, (weight, n_out): (&[f32], usize), out: &mut [f32], accum: Accum, threads: usize) {
+    let Rows { values: x, rows, width: n_in } = x;
     let dst = MatMut::from_row_major_slice_mut(out, rows, n_out);
     let lhs = MatRef::from_row_major_slice(&x[..rows * n_in], rows, n_in);
     let rhs = MatRef::from_row_major_slice(weight, n_out, n_in).transpose();
@@ -106,19 +119,15 @@ pub(crate) fn bias_activation_forward(
 
 /// The backward pass of [`dense_forward`]: `grad_weight = gradᵀ · x`, `grad_bias = Σ_rows grad`
 /// (both overwritten), and, when asked, `grad_x = grad · weight` (overwritten).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn dense_backward(
-    x: &[f32],
-    rows: usize,
-    n_in: usize,
-    weight: &[f32],
-    n_out: usize,
+    x: Rows<'_>,
+    (weight, n_out): (&[f32], usize),
     grad: &[f32],
-    grad_weight: &mut [f32],
-    grad_bias: &mut [f32],
+    (grad_weight, grad_bias): (&mut [f32], &mut [f32]),
     grad_x: Option<&mut [f32]>,
     threads: usize,
 ) {
+    let Rows { values: x, rows, width: n_in } = x;
     let grad = &grad[..rows * n_out];
     let work = rows * n_in * n_out;
     let dst = MatMut::from_row_major_slice_mut(grad_weight, n_out, n_in);
@@ -280,17 +289,13 @@ fn activation_backward_serial(
 
 /// Layer normalization of each row of `x[rows, width]` into `out`, keeping the normalized
 /// values `x_hat` and each row's reciprocal standard deviation `rstd` for the backward pass.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn layer_norm_forward(
-    x: &[f32],
-    rows: usize,
-    width: usize,
-    gamma: &[f32],
-    beta: &[f32],
+    x: Rows<'_>,
+    (gamma, beta): (&[f32], &[f32]),
     out: &mut [f32],
-    x_hat: &mut [f32],
-    rstd: &mut [f32],
+    (x_hat, rstd): (&mut [f32], &mut [f32]),
 ) {
+    let Rows { values: x, rows, width } = x;
     for (row, row_rstd) in rstd[..rows].iter_mut().enumerate() {
         let span = row * width..(row + 1) * width;
         let xs = &x[span.clone()];
@@ -308,18 +313,14 @@ pub(crate) fn layer_norm_forward(
 
 /// The backward pass of [`layer_norm_forward`]: `grad_x` overwritten, `grad_gamma` and
 /// `grad_beta` overwritten.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn layer_norm_backward(
-    grad: &[f32],
-    rows: usize,
-    width: usize,
+    grad: Rows<'_>,
     gamma: &[f32],
-    x_hat: &[f32],
-    rstd: &[f32],
+    (x_hat, rstd): (&[f32], &[f32]),
     grad_x: &mut [f32],
-    grad_gamma: &mut [f32],
-    grad_beta: &mut [f32],
+    (grad_gamma, grad_beta): (&mut [f32], &mut [f32]),
 ) {
+    let Rows { values: grad, rows, width } = grad;
     grad_gamma.fill(0.0);
     grad_beta.fill(0.0);
     let n = width as f32;
@@ -366,7 +367,7 @@ mod tests {
         let w: Vec<f32> = (0..8).map(|i| (i as f32 - 3.0) * 0.25).collect();
         let b = [0.5, -1.0];
         let mut out = vec![0.0; 6];
-        dense_forward(&x, rows, n_in, &w, &b, n_out, &mut out, 1);
+        dense_forward(Rows::new(&x, rows, n_in), Linear::new(&w, &b, n_out), &mut out, 1);
         for (a, e) in out.iter().zip(reference_dense(&x, rows, n_in, &w, &b, n_out)) {
             assert!((f64::from(*a) - e).abs() < 1e-5, "{a} vs {e}");
         }
