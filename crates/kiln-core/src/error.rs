@@ -75,12 +75,12 @@ pub enum Error {
     },
     /// The file is a kiln container of another kind (a checkpoint where a bundle was expected).
     #[error(
-        "{path} is a {} (format `{found}`), not a {} (format `{}`)\nhint: pass a {} in its place; {} files are read only where kiln asks for them",
+        "{path} is a {} (format `{found}`), not a {} (format `{}`)\nhint: pass a {} in its place, or {}",
         noun_of(found),
         .expected.noun,
         .expected.name,
         .expected.noun,
-        noun_of(found)
+        .expected.remedy
     )]
     WrongFormat { path: PathBuf, found: String, expected: &'static Format },
     /// The file is of the right kind but a version this kiln cannot read.

@@ -90,7 +90,7 @@ fn a_file_of_another_kind_names_both_formats() {
     assert_eq!(
         err.to_string(),
         "run/m.ckpt is a training checkpoint (format `kiln.checkpoint.v1`), not a bundle (format `kiln.bundle.v1`)\n\
-         hint: pass a bundle in its place; training checkpoint files are read only where kiln asks for them"
+         hint: pass a bundle in its place, or export the model again"
     );
 }
 

@@ -56,7 +56,10 @@ fn a_finished_model_file_is_not_a_bundle_and_a_bundle_is_not_one() {
     );
     let message = err.to_string();
     assert!(
-        message.contains("bundle.safetensors") && message.contains("hint: pass a finished-model file"),
+        message.contains("bundle.safetensors")
+            && message.contains(
+                "hint: pass a finished-model file in its place, or delete the file to train this model again"
+            ),
         "{message}"
     );
 
