@@ -57,5 +57,28 @@ for f in $unsafe_files; do
   [ "$u" -eq "$c" ] || { echo "$f: $u unsafe blocks but $c SAFETY comments"; fail=1; }
 done
 
+# 6. The pipeline is a library that never prints, parses arguments or draws progress.
+must_not_depend kiln-pipeline indicatif
+must_not_depend kiln-pipeline clap
+while IFS= read -r hit; do
+  echo "kiln-pipeline prints (results and progress belong to kiln-cli): $hit"; fail=1
+done < <(grep -rnE '\b(e?println|e?print|dbg)!' crates/kiln-pipeline/src || true)
+
+# 7. kiln-cli holds no pipeline state: its source names no polars type. The one exception
+#    left is `kiln predict` (the `predict` fn of commands/train.rs and its `use polars`); once
+#    it moves to kiln-core and kiln-data, replace this block with `must_not_depend kiln-cli polars`.
+polars_exception=crates/kiln-cli/src/commands/train.rs
+while IFS= read -r f; do
+  if [ "$f" = "$polars_exception" ]; then
+    # allowed: the `use polars` line and the body of `pub fn predict(` (up to its closing `}`)
+    hits=$(awk '/^pub fn predict\(/ { inside = 1 } /^use polars/ { next }
+                inside && /^}/ { inside = 0; next }
+                !inside && /polars/ { print FILENAME ":" FNR ": " $0 }' "$f")
+  else
+    hits=$(grep -nE 'use polars|polars::' "$f" | sed "s|^|$f:|" || true)
+  fi
+  [ -z "$hits" ] || { echo "kiln-cli uses polars outside \`kiln predict\` (move the logic to kiln-pipeline):"; echo "$hits"; fail=1; }
+done < <(find crates/kiln-cli/src -name '*.rs' -type f)
+
 [ "$fail" -eq 0 ] && echo "architecture invariants hold"
 exit "$fail"

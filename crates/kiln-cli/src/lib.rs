@@ -3,14 +3,16 @@
 //! [`run`] parses arguments with clap, runs a command and returns the exit code: 0 success,
 //! 1 a validation or acceptance gate failed, 2 a usage or runtime error. It writes results to
 //! the `out` writer and errors to `err`, so that tests can drive it in process. All logic of
-//! substance lives in the library crates; this crate holds argument parsing, config
-//! composition, output formatting and progress display.
+//! substance lives in the library crates (the stages of `kiln run` in kiln-pipeline); this
+//! crate holds argument parsing, output formatting and progress display.
 
 pub mod commands;
 pub mod env;
 pub mod output;
 pub mod progress;
-pub mod run_config;
+
+/// The config file's sections, parsed and checked (kiln-pipeline's).
+pub use kiln_pipeline::config as run_config;
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -1,5 +1,6 @@
 //! Progress display on stderr (indicatif), silenced by `--quiet` and when stderr is not a
-//! terminal: spinners for long steps, and for `kiln train` one line per model.
+//! terminal: spinners for long steps, and for `kiln train` one line per model. It is the
+//! display of the pipeline's progress (`kiln_pipeline::progress`).
 
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -146,6 +147,50 @@ impl TrainObserver for ModelBar {
         ));
         self.last = Some(stats.clone());
         ControlFlow::Continue(())
+    }
+}
+
+impl kiln_pipeline::progress::Progress for Progress {
+    fn step(&self, message: String) -> Box<dyn kiln_pipeline::progress::Step> {
+        Box::new(Progress::step(self, message))
+    }
+
+    fn training(&self) -> Box<dyn kiln_pipeline::progress::Training> {
+        Box::new(self.board())
+    }
+}
+
+impl kiln_pipeline::progress::Step for Step {
+    fn message(&self, message: String) {
+        self.set_message(message);
+    }
+
+    fn done(self: Box<Self>) {
+        Step::done(*self);
+    }
+}
+
+impl kiln_pipeline::progress::Training for Board {
+    fn model(&self, name: &str, kind: &str, task: Task) -> Box<dyn kiln_pipeline::progress::ModelProgress> {
+        Box::new(Board::model(self, name, kind, task))
+    }
+
+    fn finish(self: Box<Self>, summary: &str) {
+        Board::finish(*self, summary);
+    }
+}
+
+impl kiln_pipeline::progress::ModelProgress for ModelBar {
+    fn reused(&mut self) {
+        ModelBar::reused(self);
+    }
+
+    fn done(self: Box<Self>, result: &str) {
+        ModelBar::done(*self, result);
+    }
+
+    fn failed(self: Box<Self>) {
+        ModelBar::failed(*self);
     }
 }
 

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use kiln_data::config::FileFormat;
 use kiln_data::findings::Severity;
 use kiln_data::load::{self, Source, Table};
-use kiln_data::split::{self, Part};
+use kiln_data::split;
 use kiln_data::synth::{self, SynthCase, SynthOptions};
 use kiln_data::write;
 use kiln_track::{AuditAction, NewAuditEvent};
@@ -301,66 +301,11 @@ fn snapshot(args: &SnapshotArgs, store: &Path, progress: Progress, out: &mut dyn
     Ok(EXIT_OK)
 }
 
-#[derive(Debug, Serialize)]
-struct SplitFile {
-    part: String,
-    path: String,
-    n_rows: u64,
-    data_hash: String,
-}
-
-#[derive(Debug, Serialize)]
-struct SplitManifest {
-    format: String,
-    config: String,
-    method: String,
-    seed: u64,
-    split_hash: String,
-    schema_hash: String,
-    files: Vec<SplitFile>,
-}
-
 fn split_cmd(args: &SplitArgs, store: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
     let config = load_config(&args.config)?;
     let (train, test) = load_tables(&config, progress)?;
-    train.ensure_parsed()?;
-    if let Some(t) = &test {
-        t.ensure_parsed()?;
-    }
-    let plan = &config.plan;
-    let split = split::assign(&plan.split, plan.split_seed, &train, test.as_ref().map_or(0, Table::n_rows))?;
     let step = progress.step(format!("writing splits to {}", args.out.display()));
-    let mut files = Vec::new();
-    for part in Part::ALL {
-        let mut df = split.select(&train.df, part)?;
-        if part == Part::Test
-            && let Some(test) = &test
-        {
-            df = test.df.clone();
-        }
-        let path = args.out.join(format!("{}.parquet", part.as_str()));
-        let part_table = Table { path: path.clone(), df, schema: train.schema.clone(), findings: Vec::new() };
-        let version = kiln_data::snapshot::file_version(part.as_str(), &part_table)?;
-        let mut df = part_table.df;
-        write::write_table(&path, FileFormat::Parquet, &mut df)?;
-        files.push(SplitFile {
-            part: part.as_str().into(),
-            path: path.display().to_string(),
-            n_rows: version.n_rows,
-            data_hash: version.data_hash,
-        });
-    }
-    let manifest = SplitManifest {
-        format: "kiln.split.v1".into(),
-        config: config.path.display().to_string(),
-        method: format!("{:?}", split.method).to_lowercase(),
-        seed: split.seed,
-        split_hash: split.hash(),
-        schema_hash: train.schema.hash(),
-        files,
-    };
-    let manifest_path = args.out.join("split.json");
-    write::write_text(&manifest_path, &serde_json::to_string_pretty(&manifest)?)?;
+    let (manifest, manifest_path) = kiln_pipeline::split_files::write_split(&config, &train, test.as_ref(), &args.out)?;
     step.done();
     audit(store, AuditAction::Split, &manifest.split_hash, serde_json::to_value(&manifest)?)?;
     let mut t = OutTable::new(&["part", "rows", "file", "data hash"]).titled(format!(

@@ -1,10 +1,8 @@
 //! One module per command group.
 
-mod checkpoints;
 pub mod data;
 pub mod eval;
-pub mod evaluation;
-pub(crate) mod pipeline;
+pub mod report;
 pub mod run;
 pub mod track;
 pub mod train;

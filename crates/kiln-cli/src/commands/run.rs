@@ -2,22 +2,20 @@
 //! gate → record → export the best passing model → write the report folder) and
 //! `kiln compare` (the same without export: every model side by side).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use kiln_eval::data::{CurvePoint, ModelOutput};
-use kiln_eval::evaluate::{EvalInput, evaluate};
 use kiln_eval::report::EvalReport;
-use kiln_track::{AuditAction, NewAuditEvent, NewModelVersion};
+use kiln_pipeline::run::{Outcome, RunOptions};
+use kiln_pipeline::track::StoreTracker;
 use serde::Serialize;
 
-use super::evaluation::{eval_data, files_table, measure_cost, report_tables, scores, write_report};
-use super::pipeline::{self, Fitted, PipelineOptions, Session};
-use super::train::{DeviceArgs, ResumeArgs};
+use super::report::{files_table, refusal, report_tables};
+use super::train::{DeviceArgs, ResumeArgs, train_options};
 use crate::output::{self, Format, Table};
 use crate::progress::Progress;
+use crate::run_config;
 use crate::{EXIT_FAILED, EXIT_OK};
 
 #[derive(Debug, Args)]
@@ -65,169 +63,59 @@ struct RunResult<'a> {
 }
 
 pub fn run(args: &RunArgs, store_path: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let options = PipelineOptions::new(&args.config, "run", &args.device, Some(&args.resume), args.format);
-    whole_path(&options, args.out.as_deref(), Some(args.bundle.as_deref()), store_path, &progress, out)
+    let train = train_options("run", &args.device, Some(&args.resume))?;
+    let options = RunOptions { train: &train, report_dir: args.out.as_deref(), export: Some(args.bundle.as_deref()) };
+    whole_path(&args.config, &options, args.format, store_path, &progress, out)
 }
 
 pub fn compare(args: &CompareArgs, store_path: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let options = PipelineOptions::new(&args.config, "compare", &args.device, None, args.format);
-    whole_path(&options, args.out.as_deref(), None, store_path, &progress, out)
+    let train = train_options("compare", &args.device, None)?;
+    let options = RunOptions { train: &train, report_dir: args.out.as_deref(), export: None };
+    whole_path(&args.config, &options, args.format, store_path, &progress, out)
 }
 
-/// Train, evaluate and gate every model; with `export = Some(path)`, export and register
-/// the chosen model.
+/// Run the pipeline and print its report, the chosen model and the report files.
 fn whole_path(
-    options: &PipelineOptions<'_>,
-    report_dir: Option<&Path>,
-    export: Option<Option<&Path>>,
+    config: &Path,
+    options: &RunOptions<'_>,
+    format: Format,
     store_path: &Path,
     progress: &Progress,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
-    let Some(mut session) = pipeline::prepare(options, store_path, progress, out)? else { return Ok(EXIT_FAILED) };
-    let fitted = session.fit_all(options, progress)?;
-    let report = match evaluate_all(&session, &fitted, progress) {
-        Ok(report) => report,
-        Err(e) => {
-            session.fail(&format!("{e:#}"))?;
-            return Err(e);
+    let loaded = run_config::load(config)?;
+    let mut tracker = StoreTracker::new(store_path);
+    let summary = match kiln_pipeline::run::run(loaded, options, &mut tracker, progress)? {
+        Outcome::Done(summary) => summary,
+        Outcome::Refused(report) => {
+            refusal(out, format, config, &report)?;
+            return Ok(EXIT_FAILED);
         }
     };
-    let run_id = session.run_id.clone();
-    let project = session.config.plan.project.name.clone();
-    let dir = report_dir
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(".kiln/reports").join(format!("{project}-{run_id}")));
-    let files = write_report(&dir, &report)?;
-    record(&session, &report, &files)?;
-
-    let mut exported = None;
-    if let (Some(bundle_out), Some(chosen)) = (export, report.chosen.as_deref()) {
-        let index = fitted
-            .iter()
-            .position(|f| f.name == chosen)
-            .ok_or_else(|| anyhow::anyhow!("the chosen model `{chosen}` is not among the trained models"))?;
-        let metrics: BTreeMap<String, f64> = report.models[index]
-            .overall()
-            .map(|s| s.metrics.iter().filter_map(|(k, v)| Some((k.clone(), v.value?))).collect())
-            .unwrap_or_default();
-        let (bundle_path, artifact) = session.export(index, &fitted[index], metrics, bundle_out)?;
-        let verdict = &report.verdicts[index];
-        let version = session.store.register_model(&NewModelVersion {
-            name: project.clone(),
-            run_id: session.run()?.id().clone(),
-            bundle_path: bundle_path.display().to_string(),
-            bundle_sha256: artifact.sha256.clone(),
-            passed: verdict.passed,
-            verdict: serde_json::to_value(verdict)?,
-            actor: kiln_track::default_actor(),
-        })?;
-        session.store.append_audit(&NewAuditEvent {
-            actor: kiln_track::default_actor(),
-            action: AuditAction::Export,
-            target: bundle_path.display().to_string(),
-            reason: None,
-            details: serde_json::json!({ "run": run_id, "model": chosen, "sha256": artifact.sha256 }),
-        })?;
-        exported = Some((bundle_path, artifact.sha256, version.version));
-    }
-    session.finish()?;
-
-    let mut tables = report_tables(&report);
-    let mut summary = Table::new(&["run", "chosen", "bundle"]).titled(match (&export, &report.chosen) {
+    let report = &summary.report;
+    let exported = summary.exported.as_ref();
+    let mut tables = report_tables(report);
+    let mut table = Table::new(&["run", "chosen", "bundle"]).titled(match (&options.export, &report.chosen) {
         (Some(_), Some(_)) => "exported the best model that passed every gate",
         (Some(_), None) => "no model passed the gates: nothing exported",
         (None, _) => "compared (nothing exported)",
     });
-    summary.push(vec![
-        run_id.clone(),
+    table.push(vec![
+        summary.run_id.clone(),
         report.chosen.clone().unwrap_or_else(|| "-".into()),
-        exported.as_ref().map(|(p, _, v)| format!("{} (v{v})", p.display())).unwrap_or_else(|| "-".into()),
+        exported.map(|(e, v)| format!("{} (v{v})", e.path.display())).unwrap_or_else(|| "-".into()),
     ]);
-    tables.push(summary);
-    tables.push(files_table(&files));
+    tables.push(table);
+    tables.push(files_table(&summary.report_files));
     let result = RunResult {
-        run_id: &run_id,
-        report_dir: dir.display().to_string(),
-        bundle: exported.as_ref().map(|(p, _, _)| p.display().to_string()),
-        bundle_sha256: exported.as_ref().map(|(_, s, _)| s.clone()),
-        version: exported.as_ref().map(|(_, _, v)| *v),
-        report: &report,
+        run_id: &summary.run_id,
+        report_dir: summary.report_dir.display().to_string(),
+        bundle: exported.map(|(e, _)| e.path.display().to_string()),
+        bundle_sha256: exported.map(|(e, _)| e.sha256.clone()),
+        version: exported.map(|(_, v)| *v),
+        report,
     };
-    output::emit(out, options.format, &tables, &result)?;
-    let failed = match export {
-        Some(_) => report.chosen.is_none(),
-        None => false,
-    };
+    output::emit(out, format, &tables, &result)?;
+    let failed = options.export.is_some() && report.chosen.is_none();
     Ok(if failed { EXIT_FAILED } else { EXIT_OK })
-}
-
-/// Every fitted model on the test rows: scores, costs, learning curves, then the report.
-fn evaluate_all(session: &Session, fitted: &[Fitted], progress: &Progress) -> anyhow::Result<EvalReport> {
-    let evaluation = &session.config.config.evaluation;
-    let step = progress.step(format!("evaluating {} model(s) on {} rows", fitted.len(), session.test_df.height()));
-    let data = eval_data(&session.test_df, &session.schema, evaluation)?;
-    let mut models = Vec::with_capacity(fitted.len());
-    for f in fitted {
-        let model = &f.finished.model;
-        step.set_message(format!("scoring and timing {}", f.name));
-        models.push(ModelOutput {
-            name: f.name.clone(),
-            kind: model.kind().to_string(),
-            baseline: matches!(model.kind(), "prior" | "rules"),
-            scores: scores(model, &session.test_df)?,
-            cost: measure_cost(model, &session.test_df, session.n_outputs, Some(f.finished.seconds))?,
-            learning_curve: f
-                .history
-                .iter()
-                .map(|e| CurvePoint { epoch: e.epoch, train_loss: e.train_loss, valid_metric: e.valid_metric })
-                .collect(),
-        });
-    }
-    step.set_message("slices, intervals, fairness, comparison and gates");
-    let segments: Vec<String> = session.schema.segments().map(|c| c.name.clone()).collect();
-    let report = evaluate(&EvalInput {
-        project: &session.config.plan.project.name,
-        data_label: &session.test_label,
-        data: &data,
-        models: &models,
-        evaluation,
-        acceptance: &session.config.config.acceptance,
-        segments: &segments,
-    })?;
-    step.done();
-    Ok(report)
-}
-
-/// Per-model test metrics and verdicts into the run, the report files as artifacts, and an
-/// evaluation event in the audit log.
-fn record(session: &Session, report: &EvalReport, files: &[PathBuf]) -> anyhow::Result<()> {
-    let run = session.run()?;
-    let mut points: Vec<(String, f64)> = Vec::new();
-    for (model, verdict) in report.models.iter().zip(&report.verdicts) {
-        if let Some(overall) = model.overall() {
-            for (metric, value) in &overall.metrics {
-                if let Some(v) = value.value {
-                    points.push((format!("{}.test.{metric}", model.name), v));
-                }
-            }
-        }
-        points.push((format!("{}.gates_passed", model.name), if verdict.passed { 1.0 } else { 0.0 }));
-    }
-    let refs: Vec<(&str, u64, f64)> = points.iter().map(|(k, v)| (k.as_str(), 0, *v)).collect();
-    run.log_metrics(&refs)?;
-    for f in files {
-        run.log_artifact(f)?;
-    }
-    session.store.append_audit(&NewAuditEvent {
-        actor: kiln_track::default_actor(),
-        action: AuditAction::Evaluate,
-        target: session.run_id.clone(),
-        reason: None,
-        details: serde_json::json!({
-            "chosen": report.chosen,
-            "verdicts": report.verdicts.iter().map(|v| (v.model.clone(), v.passed)).collect::<BTreeMap<_, _>>(),
-        }),
-    })?;
-    Ok(())
 }

@@ -1,7 +1,6 @@
 //! `kiln train` (fit every configured model, export the best to a bundle, record the run)
 //! and `kiln predict` (batch inference from a bundle).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -12,16 +11,19 @@ use kiln_core::device::DeviceSpec;
 use kiln_data::config::FileFormat;
 use kiln_data::load;
 use kiln_data::write;
-use kiln_track::{AuditAction, NewAuditEvent, NewModelVersion};
-use kiln_train::backend::Precision;
+use kiln_pipeline::run::Outcome;
+use kiln_pipeline::track::StoreTracker;
+use kiln_pipeline::train::TrainOptions;
+use kiln_train::backend::{Backend, Precision};
 use kiln_train::session::Score;
 use kiln_train::trained::TrainedModel;
 use polars::prelude::{Column as PlColumn, DataFrame, Float64Chunked, IntoColumn, NewChunkedArray, StringChunked};
 use serde::Serialize;
 
-use crate::commands::pipeline::{self, PipelineOptions};
+use crate::commands::report::refusal;
 use crate::output::{self, Format, Table as OutTable, num};
 use crate::progress::Progress;
+use crate::run_config;
 use crate::{EXIT_FAILED, EXIT_OK};
 
 #[derive(Debug, Args)]
@@ -100,48 +102,41 @@ struct TrainResult {
     models: Vec<ModelLine>,
 }
 
+/// The training options of `command` from its arguments; without `resume` (`kiln compare`),
+/// no resuming and no checkpoints.
+pub(crate) fn train_options<'a>(
+    command: &'static str,
+    device: &DeviceArgs,
+    resume: Option<&'a ResumeArgs>,
+) -> anyhow::Result<TrainOptions<'a>> {
+    Ok(TrainOptions {
+        backend: Backend::select(device.device, device.precision)?,
+        command,
+        resume: resume.and_then(|r| r.resume.as_deref()),
+        checkpoint_every: resume.map_or(0, |r| r.checkpoint_every),
+    })
+}
+
 pub fn train(args: &TrainArgs, store_path: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let options = PipelineOptions::new(&args.config, "train", &args.device, Some(&args.resume), args.format);
-    let Some(mut session) = pipeline::prepare(&options, store_path, &progress, out)? else { return Ok(EXIT_FAILED) };
-    let fitted = session.fit_all(&options, &progress)?;
-    let best = (0..fitted.len())
-        .reduce(|best, i| if fitted[i].validation.beats(&fitted[best].validation) { i } else { best })
-        .context("no model was trained")?;
-
-    // Export the model with the best validation score.
-    let chosen = &fitted[best];
-    let metrics = BTreeMap::from([(chosen.test.metric.to_string(), chosen.test.value)]);
-    let (bundle_path, artifact) = session.export(best, chosen, metrics, args.out.as_deref())?;
-    let project = session.config.plan.project.name.clone();
-    let run_id = session.run_id.clone();
-    let version = session.store.register_model(&NewModelVersion {
-        name: project.clone(),
-        run_id: session.run()?.id().clone(),
-        bundle_path: bundle_path.display().to_string(),
-        bundle_sha256: artifact.sha256.clone(),
-        passed: false,
-        verdict: serde_json::json!({ "status": "not evaluated", "model": chosen.name }),
-        actor: kiln_track::default_actor(),
-    })?;
-    for (action, target) in
-        [(AuditAction::Train, run_id.clone()), (AuditAction::Export, bundle_path.display().to_string())]
-    {
-        session.store.append_audit(&NewAuditEvent {
-            actor: kiln_track::default_actor(),
-            action,
-            target,
-            reason: None,
-            details: serde_json::json!({ "run": run_id, "model": chosen.name, "sha256": artifact.sha256 }),
-        })?;
-    }
-    session.finish()?;
-
-    let lines: Vec<ModelLine> = fitted
+    let config = run_config::load(&args.config)?;
+    let options = train_options("train", &args.device, Some(&args.resume))?;
+    let mut tracker = StoreTracker::new(store_path);
+    let summary = match kiln_pipeline::run::train(config, &options, args.out.as_deref(), &mut tracker, &progress)? {
+        Outcome::Done(summary) => summary,
+        Outcome::Refused(report) => {
+            refusal(out, args.format, &args.config, &report)?;
+            return Ok(EXIT_FAILED);
+        }
+    };
+    let (run_id, project, best) = (&summary.run_id, &summary.project, summary.best);
+    let bundle_path = &summary.exported.path;
+    let lines: Vec<ModelLine> = summary
+        .models
         .iter()
         .enumerate()
         .map(|(i, f)| ModelLine {
             name: f.name.clone(),
-            kind: f.finished.model.kind(),
+            kind: f.kind,
             train_seconds: f.finished.seconds,
             validation: f.validation,
             test: Some(f.test),
@@ -150,7 +145,7 @@ pub fn train(args: &TrainArgs, store_path: &Path, progress: Progress, out: &mut 
         .collect();
     let mut t = OutTable::new(&["model", "kind", "validation", "test", "train s", "exported"]).titled(format!(
         "run {run_id}: {project} v{} -> {}",
-        version.version,
+        summary.version,
         bundle_path.display()
     ));
     for line in &lines {
@@ -166,9 +161,9 @@ pub fn train(args: &TrainArgs, store_path: &Path, progress: Progress, out: &mut 
     let result = TrainResult {
         run_id: run_id.clone(),
         bundle: bundle_path.display().to_string(),
-        bundle_sha256: artifact.sha256,
+        bundle_sha256: summary.exported.sha256.clone(),
         model: project.clone(),
-        version: version.version,
+        version: summary.version,
         models: lines,
     };
     output::emit(out, args.format, &[t], &result)?;

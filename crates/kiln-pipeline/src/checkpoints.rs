@@ -1,4 +1,4 @@
-//! The per-run checkpoint folder of `kiln train` and the checks of `kiln train --resume`.
+//! The per-run checkpoint folder of `kiln train` and `kiln run`, and the checks of `--resume`.
 //!
 //! `<store folder>/checkpoints/<run id>/` holds, per model, `<model>.ckpt` (the neural
 //! trainer's state, see `kiln_train::nn::checkpoint`) and, once the model is trained,
@@ -7,39 +7,37 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use kiln_core::bundle::Manifest;
 use kiln_track::{DataVersions, RunDetail};
 
+use crate::error::{ConfigDifference, Error, Result};
+
 /// The checkpoint folder of run `run_id`, beside the tracking store `store_path`.
-pub(crate) fn run_dir(store_path: &Path, run_id: &str) -> PathBuf {
+pub fn run_dir(store_path: &Path, run_id: &str) -> PathBuf {
     let folder = store_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     folder.join("checkpoints").join(run_id)
 }
 
 /// A model name as a file name: characters other than letters, digits, `-`, `_` and `.`
 /// become `_`.
-pub(crate) fn file_stem(model: &str) -> String {
+pub fn file_stem(model: &str) -> String {
     model.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect()
 }
 
 /// Check that run `detail` can be continued by `kiln {command}` with the config text read from `config_path` and
 /// data with the hashes `data`: a run of the same command, the same config byte for byte, the same data,
 /// schema and split hashes. The error names what differs.
-pub(crate) fn check_resumable(
+pub fn check_resumable(
     detail: &RunDetail,
     command: &str,
     config_path: &Path,
     config_text: &str,
     data: &DataVersions,
-) -> anyhow::Result<()> {
-    let id = &detail.id;
-    anyhow::ensure!(
-        detail.command == command,
-        "run {id} was recorded by `kiln {}`, not `kiln {command}`\nhint: resume it with `kiln {} --resume {id}`",
-        detail.command,
-        detail.command
-    );
+) -> Result<()> {
+    let id = detail.id.to_string();
+    if detail.command != command {
+        return Err(Error::ResumeCommand { id, recorded: detail.command.clone(), command: command.to_string() });
+    }
     if detail.config != config_text {
         let (recorded, current): (Vec<&str>, Vec<&str>) =
             (detail.config.lines().collect(), config_text.lines().collect());
@@ -47,16 +45,16 @@ pub(crate) fn check_resumable(
             .find(|i| recorded.get(*i) != current.get(*i))
             .unwrap_or(recorded.len().min(current.len()));
         let show = |lines: &[&str]| lines.get(line).map_or("(end of file)".to_string(), |l| format!("`{l}`"));
-        anyhow::bail!(
-            "{} differs from the config run {id} was started with: line {} is {} in the file but was {} \
-             (config hash {})\nhint: resume with the config the run started with (`kiln runs show {id}` prints it), \
-             or start a new run",
-            config_path.display(),
-            line + 1,
-            show(&current),
-            show(&recorded),
-            detail.config_hash
-        );
+        return Err(Error::ResumeConfig {
+            path: config_path.to_path_buf(),
+            id,
+            config_hash: detail.config_hash.clone(),
+            difference: Box::new(ConfigDifference {
+                line: line + 1,
+                current: show(&current),
+                recorded: show(&recorded),
+            }),
+        });
     }
     let hashes = [
         ("data", &detail.data.data_hash, &data.data_hash),
@@ -64,30 +62,41 @@ pub(crate) fn check_resumable(
         ("split", &detail.data.split_hash, &data.split_hash),
     ];
     for (what, recorded, current) in hashes {
-        anyhow::ensure!(
-            recorded == current,
-            "the {what} hash of {} is {} but run {id} was started with {}\nhint: the data changed since the run \
-             started: restore the files it read, or start a new run",
-            config_path.display(),
-            current.as_deref().unwrap_or("(none)"),
-            recorded.as_deref().unwrap_or("(none)"),
-        );
+        if recorded != current {
+            return Err(Error::ResumeData {
+                what,
+                path: config_path.to_path_buf(),
+                id,
+                current: current.clone().unwrap_or_else(|| "(none)".into()),
+                recorded: recorded.clone().unwrap_or_else(|| "(none)".into()),
+            });
+        }
     }
     Ok(())
 }
 
 /// A trained model with its exact bundle parts and training time.
-pub(crate) use kiln_train::finished::Finished;
+pub use kiln_train::finished::Finished;
 
 /// Save a trained model at `path` (atomically) as a finished-model file with `manifest`
 /// (`kiln_train::finished::save`).
-pub(crate) fn save_finished(path: &Path, manifest: Manifest, finished: &Finished) -> anyhow::Result<()> {
+pub fn save_finished(path: &Path, manifest: Manifest, finished: &Finished) -> Result<()> {
     kiln_train::finished::save(path, manifest, finished)
-        .with_context(|| format!("saving the trained model to {}", path.display()))
+        .map_err(|source| Error::SaveFinished { path: path.to_path_buf(), source: Box::new(source) })
 }
 
-/// The model saved at `path` by [`save_finished`], or `None` when there is no such file.
-pub(crate) fn load_finished(path: &Path) -> anyhow::Result<Option<Finished>> {
+/// The model saved at `path` by [`save_finished`], or `None` when there is no such file
+/// (`kiln_train::finished::load`).
+pub fn load_finished(path: &Path) -> Result<Option<Finished>> {
     kiln_train::finished::load(path)
-        .with_context(|| format!("reading the model saved by the interrupted run, {}", path.display()))
+        .map_err(|source| Error::ReadFinished { path: path.to_path_buf(), source: Box::new(source) })
+}
+
+/// Remove a finished run's checkpoint folder (a warning if that fails).
+pub fn remove_run_dir(dir: &Path) {
+    if dir.exists()
+        && let Err(error) = std::fs::remove_dir_all(dir)
+    {
+        tracing::warn!(path = %dir.display(), %error, "could not remove the finished run's checkpoints");
+    }
 }

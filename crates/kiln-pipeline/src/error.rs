@@ -1,0 +1,166 @@
+//! The errors of the pipeline: what failed, naming the file, key, column or model, wrapping
+//! the typed errors of the crates it drives.
+
+use std::path::PathBuf;
+
+/// An error of a pipeline stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading, checking or writing data, configs or tables (kiln-data's message names the
+    /// file, line, column or key).
+    #[error(transparent)]
+    Data(Box<kiln_data::Error>),
+    #[error(transparent)]
+    Train(Box<kiln_train::Error>),
+    #[error(transparent)]
+    Core(Box<kiln_core::Error>),
+    #[error(transparent)]
+    Eval(Box<kiln_eval::Error>),
+    /// Recording into the tracking store (boxed: the store's errors are large).
+    #[error(transparent)]
+    Track(Box<kiln_track::Error>),
+    #[error("opening the tracking store {}", path.display())]
+    OpenStore {
+        path: PathBuf,
+        #[source]
+        source: Box<kiln_track::Error>,
+    },
+    #[error("checking [[models]] in {}", path.display())]
+    Models {
+        path: PathBuf,
+        #[source]
+        source: Box<kiln_train::Error>,
+    },
+    #[error("{} declares no [[models]]", path.display())]
+    NoModels { path: PathBuf },
+    #[error("training model `{model}`")]
+    Training {
+        model: String,
+        #[source]
+        source: Box<kiln_train::Error>,
+    },
+    #[error("scoring model `{model}`")]
+    Scoring {
+        model: String,
+        #[source]
+        source: Box<kiln_core::Error>,
+    },
+    #[error("model `{model}` gave {found} scores for {rows} rows of {outputs} output(s)")]
+    ScoreCount { model: String, rows: usize, outputs: usize, found: usize },
+    #[error("writing the bundle {}", path.display())]
+    WriteBundle {
+        path: PathBuf,
+        #[source]
+        source: Box<kiln_core::Error>,
+    },
+    #[error("loading the model in {}", path.display())]
+    LoadModel {
+        path: PathBuf,
+        #[source]
+        source: Box<kiln_core::Error>,
+    },
+    #[error("resuming run {id}")]
+    Resume {
+        id: String,
+        #[source]
+        source: Box<kiln_track::Error>,
+    },
+    #[error(
+        "run {id} was recorded by `kiln {recorded}`, not `kiln {command}`\nhint: resume it with `kiln {recorded} --resume {id}`"
+    )]
+    ResumeCommand { id: String, recorded: String, command: String },
+    #[error(
+        "{} differs from the config run {id} was started with: {difference} (config hash {config_hash})\n\
+         hint: resume with the config the run started with (`kiln runs show {id}` prints it), or start a new run",
+        path.display()
+    )]
+    ResumeConfig { path: PathBuf, id: String, config_hash: String, difference: Box<ConfigDifference> },
+    #[error(
+        "the {what} hash of {} is {current} but run {id} was started with {recorded}\nhint: the data changed \
+         since the run started: restore the files it read, or start a new run",
+        path.display()
+    )]
+    ResumeData { what: &'static str, path: PathBuf, id: String, current: String, recorded: String },
+    #[error("saving the trained model to {}", path.display())]
+    SaveFinished {
+        path: PathBuf,
+        #[source]
+        source: Box<kiln_train::Error>,
+    },
+    /// The finished-model file of an interrupted run cannot be read (the source names the
+    /// file's problem and says to delete it).
+    #[error("reading the model saved by the interrupted run, {}", path.display())]
+    ReadFinished {
+        path: PathBuf,
+        #[source]
+        source: Box<kiln_train::Error>,
+    },
+    #[error("reading the labels of the evaluated rows")]
+    Labels {
+        #[source]
+        source: Box<kiln_train::Error>,
+    },
+    #[error("a {task} task with class labels")]
+    LabelsForTask { task: &'static str },
+    #[error("slice column `{column}` is not in the schema")]
+    SliceColumn { column: String },
+    #[error("reading the labelled rows of {}", path.display())]
+    EvalRows {
+        path: PathBuf,
+        #[source]
+        source: Box<Error>,
+    },
+    #[error("{} has {count} bad cell(s); first: {first}", path.display())]
+    BadCells { path: PathBuf, count: u64, first: String },
+    #[error("creating the report folder {}", path.display())]
+    ReportFolder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing {what} as JSON")]
+    Json {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the chosen model `{model}` is not among the trained models")]
+    ChosenMissing { model: String },
+    #[error("no model was trained")]
+    NothingTrained,
+    #[error("the run has already ended")]
+    RunEnded,
+}
+
+/// The first line where a config differs from the one a run was started with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigDifference {
+    /// 1-based.
+    pub line: usize,
+    /// The line in the file now, quoted, or `(end of file)`.
+    pub current: String,
+    /// The line the run was started with.
+    pub recorded: String,
+}
+
+impl std::fmt::Display for ConfigDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {} is {} in the file but was {}", self.line, self.current, self.recorded)
+    }
+}
+
+/// Each wrapped crate's error, boxed (they are large, and results pass through every stage).
+macro_rules! boxed_from {
+    ($($variant:ident: $error:ty),*) => {$(
+        impl From<$error> for Error {
+            fn from(error: $error) -> Self {
+                Error::$variant(Box::new(error))
+            }
+        }
+    )*};
+}
+
+boxed_from!(Data: kiln_data::Error, Train: kiln_train::Error, Core: kiln_core::Error, Eval: kiln_eval::Error, Track: kiln_track::Error);
+
+/// The pipeline's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
