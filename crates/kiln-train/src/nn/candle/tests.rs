@@ -461,3 +461,31 @@ fn a_native_checkpoint_continues_on_this_device() {
     let weights = max_weight_difference(&model, &expected);
     assert!(weights <= WEIGHT_TOLERANCE, "max |Δw| = {weights:e}");
 }
+
+#[test]
+fn a_checkpoint_of_this_device_continues_on_the_native_trainer() {
+    // the other direction through the shared epoch driver: stopped on candle after epoch 2,
+    // continued natively from candle's weights, optimizer state, generators and history
+    let (train, y_train) = synthetic(Task::Binary, 700, 5);
+    let (valid, y_valid) = synthetic(Task::Binary, 300, 6);
+    let arch = mlp(Norm::Layer, Activation::Relu, true);
+    let params = params(4, 0.1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = nn::CheckpointSpec { path: dir.path().join("mlp.ckpt"), every: 1, resume: true };
+    let input = FitInput::new(Task::Binary, arch, &params, (&train, &y_train), (&valid, &y_valid), 7);
+    let (expected, expected_report) = super::fit(&test_device(), Precision::F32, &input, |_| {}).expect("candle");
+    let mut stop = StopAfter { stop_after: 2, started_at: None, seen: Vec::new() };
+    let checkpointed = input.clone().with_checkpoint(Some(&spec));
+    super::fit_with(&test_device(), Precision::F32, &checkpointed, &mut stop).expect_err("stopped");
+    let mut resumed_from = StopAfter { stop_after: usize::MAX, started_at: None, seen: Vec::new() };
+    let (model, report) = nn::fit_with(&checkpointed, &mut resumed_from).expect("continued natively");
+    assert_eq!((resumed_from.started_at, resumed_from.seen), (Some(2), vec![3, 4]));
+    let history = |r: &TrainReport| r.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>();
+    assert_eq!(history(&report), history(&expected_report), "the history carries over");
+    let numbers = |r: &TrainReport| {
+        r.epochs[..2].iter().map(|e| (e.train_loss.to_bits(), e.valid_metric.to_bits())).collect::<Vec<_>>()
+    };
+    assert_eq!(numbers(&report), numbers(&expected_report), "the first two epochs are candle's own");
+    let weights = max_weight_difference(&model, &expected);
+    assert!(weights <= WEIGHT_TOLERANCE, "max |Δw| = {weights:e}");
+}
