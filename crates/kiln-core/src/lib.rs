@@ -12,6 +12,9 @@
 //! - [`container`]: the one file container of bundles, training checkpoints and
 //!   finished-model files (safetensors with a typed JSON header naming its format and version),
 //!   written through [`atomic`], the one atomic-write helper.
+//! - [`columns`]: `Batch`, owned typed columns of rows (what readers and requests hand a
+//!   model); [`rows`]: the check of incoming rows against a bundle's schema, a `RowReport`
+//!   of every problem with its column and rows; `model::output`: scores to output columns.
 //! - [`device`]: `DeviceSpec` (`auto`, `cpu`, `cuda`, `cuda:N`) and `resolve`, the one place a
 //!   run's device is chosen.
 //! - [`rng`]: kiln's own seeded generator, so results never depend on another crate's RNG.
@@ -24,6 +27,7 @@
 
 pub mod atomic;
 pub mod bundle;
+pub mod columns;
 pub mod container;
 pub mod device;
 pub mod error;
@@ -31,6 +35,7 @@ pub mod hash;
 pub mod model;
 pub mod preprocess;
 pub mod rng;
+pub mod rows;
 pub mod schema;
 
 pub use error::{Error, Result};

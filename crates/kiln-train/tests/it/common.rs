@@ -93,6 +93,7 @@ pub(crate) fn fit_and_reload(data: &Adult, planned: &PlannedModel, tag: &str) ->
         kiln_version: "test".into(),
         created_at: "2026-01-01T00:00:00Z".into(),
         device: "cpu".into(),
+        decision_threshold: (data.schema.task == kiln_core::schema::Task::Binary).then_some(0.5),
     };
     let name = &planned.name;
     let path = std::env::temp_dir().join(format!("kiln-{tag}-{}-{name}.safetensors", std::process::id()));
@@ -140,6 +141,7 @@ pub(crate) fn linear_bundle_file(dir: &Path) -> PathBuf {
         schema: schema(Task::Regression, columns, &[]),
         preprocessor,
         architecture: kiln_core::bundle::Architecture::Prior { values: vec![2.0] },
+        decision_threshold: None,
         hyperparameters: serde_json::Value::Null,
         data: DataHashes { data_hash: "d".into(), schema_hash: "s".into(), split_hash: "p".into() },
         metrics: BTreeMap::new(),
