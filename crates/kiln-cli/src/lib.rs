@@ -43,6 +43,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a starter config inferred from a data file: column roles and types, target,
+    /// task, validation bounds, models and acceptance gates, each choice explained.
+    Init(commands::init::InitArgs),
     /// The whole path: validate, version, split, train every model, evaluate, gate, record,
     /// export the best passing model and write the report folder.
     Run(commands::run::RunArgs),
@@ -84,6 +87,7 @@ where
     };
     let progress = progress::Progress::new(cli.quiet);
     let result = match &cli.command {
+        Command::Init(args) => commands::init::init(args, progress, out),
         Command::Run(args) => commands::run::run(args, &cli.store, progress, out),
         Command::Compare(args) => commands::run::compare(args, &cli.store, progress, out),
         Command::Data(cmd) => commands::data::run(cmd, &cli.store, progress, out),

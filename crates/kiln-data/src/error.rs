@@ -109,6 +109,18 @@ pub enum Error {
         #[source]
         source: polars::error::PolarsError,
     },
+    #[error(
+        "cannot tell the format of {path}\nhint: `kiln init` reads CSV files with a header (.csv, .tsv, .txt) and Parquet files (.parquet, .pq)"
+    )]
+    InitFormat { path: PathBuf },
+    #[error("{path} has no column `{column}` to predict\nhint: pass --target with one of: {found}")]
+    InitTarget { path: PathBuf, column: String, found: String },
+    #[error(
+        "{path}: cannot tell the task from the target `{column}` ({dtype}, {distinct} distinct value(s))\nhint: a target needs two to 50 labels (classification) or numbers (regression); pass --target to choose another column"
+    )]
+    InitTask { path: PathBuf, column: String, distinct: u64, dtype: String },
+    #[error("{path} already exists\nhint: pass --force to replace it, or --out to write elsewhere")]
+    ConfigExists { path: PathBuf },
     #[error("cannot fit the preprocessor")]
     Preprocess(#[from] kiln_core::Error),
 }

@@ -9,6 +9,7 @@
 //! - [`describe`], [`validate`] (a report of every failure), [`snapshot`] (content hashes),
 //!   [`split`] (random, stratified, key-hash, fixed), [`fit`] (the preprocessor, fitted on
 //!   train only), [`synth`] (synthetic data), [`mod@write`] (atomic output).
+//! - [`infer`]: a starter config inferred from a data file (`kiln init`).
 //!
 //! Depends on kiln-core; must not depend on training or evaluation.
 
@@ -19,6 +20,7 @@ mod diagnose;
 pub mod error;
 pub mod findings;
 pub mod fit;
+pub mod infer;
 pub mod load;
 pub mod plan;
 mod rowhash;

@@ -184,7 +184,7 @@ const PARQUET_MAGIC: &[u8; 4] = b"PAR1";
 
 /// Read a Parquet file; a file without Parquet's markers is [`Error::NotParquet`] (a CSV
 /// file named `.parquet`, a truncated copy) rather than polars' complaint.
-fn parquet_frame(path: &Path) -> Result<DataFrame> {
+pub(crate) fn parquet_frame(path: &Path) -> Result<DataFrame> {
     use std::io::{Read, Seek, SeekFrom};
     let read_error = |source| Error::ReadFile { path: path.to_path_buf(), source };
     let mut file = std::fs::File::open(path).map_err(read_error)?;
@@ -201,7 +201,7 @@ fn parquet_frame(path: &Path) -> Result<DataFrame> {
     ParquetReader::new(file).finish().map_err(|source| Error::ReadParquet { path: path.to_path_buf(), source })
 }
 
-fn polars_dtype(dtype: DType) -> DataType {
+pub(crate) fn polars_dtype(dtype: DType) -> DataType {
     match dtype {
         DType::Int => DataType::Int64,
         DType::Float => DataType::Float64,

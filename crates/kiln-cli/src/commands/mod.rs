@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod eval;
+pub mod init;
 pub mod report;
 pub mod run;
 pub mod track;

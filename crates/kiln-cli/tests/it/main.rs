@@ -2,8 +2,11 @@
 //! binary spawned once.
 
 mod binary;
+mod bundle_tasks;
 mod configs;
 mod data_cmds;
+mod golden;
+mod init;
 mod predict;
 mod resume;
 mod run_eval;

@@ -8,3 +8,4 @@ mod device;
 mod inference;
 mod python_check;
 mod reference;
+mod rng_known_answers;

@@ -5,5 +5,7 @@ mod adult;
 mod bad_input;
 mod batch;
 mod common;
+mod golden;
+mod infer;
 mod snapshot_split;
 mod synth;
