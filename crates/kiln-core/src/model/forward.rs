@@ -32,17 +32,24 @@ impl Network {
         self.check_input(data)?;
         let n_out = self.n_outputs;
         let mut outputs = vec![0.0f32; data.n_rows * n_out];
-        // Each task reuses its buffers across the blocks it runs.
-        outputs.par_chunks_mut(BATCH * n_out).enumerate().for_each_init(
-            || Scratch::new(self),
-            |scratch, (block, out)| {
-                let start = block * BATCH;
-                let rows = out.len() / n_out;
-                let dense = &data.dense[start * data.n_dense..(start + rows) * data.n_dense];
-                let codes = &data.codes[start * data.n_codes..(start + rows) * data.n_codes];
-                self.forward_block(dense, codes, rows, out, scratch);
-            },
-        );
+        let run = |scratch: &mut Scratch, (block, out): (usize, &mut [f32])| {
+            let start = block * BATCH;
+            let rows = out.len() / n_out;
+            let dense = &data.dense[start * data.n_dense..(start + rows) * data.n_dense];
+            let codes = &data.codes[start * data.n_codes..(start + rows) * data.n_codes];
+            self.forward_block(dense, codes, rows, out, scratch);
+        };
+        if data.n_rows == 0 {
+            return Ok(outputs);
+        }
+        if data.n_rows <= BATCH {
+            // One block (a single row, a small request): on the calling thread, with buffers
+            // for its rows only.
+            run(&mut Scratch::new(self, data.n_rows), (0, outputs.as_mut_slice()));
+        } else {
+            // Each task reuses its buffers across the blocks it runs.
+            outputs.par_chunks_mut(BATCH * n_out).enumerate().for_each_init(|| Scratch::new(self, BATCH), run);
+        }
         Ok(outputs)
     }
 
@@ -174,7 +181,8 @@ impl Network {
     }
 }
 
-/// One task's buffers for blocks of up to [`BATCH`] rows, each as wide as the widest layer.
+/// One task's buffers for blocks of up to `capacity` rows (at most [`BATCH`]), each as wide
+/// as the widest layer.
 struct Scratch {
     a: Vec<f32>,
     b: Vec<f32>,
@@ -184,14 +192,14 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new(network: &Network) -> Self {
+    fn new(network: &Network, capacity: usize) -> Self {
         let width = network.dense.iter().map(|d| d.n_in.max(d.n_out)).max().unwrap_or(0);
         let gathered = if network.embeddings.is_empty() { 0 } else { network.dense[0].n_in };
         Self {
-            a: vec![0.0; BATCH * width],
-            b: vec![0.0; BATCH * width],
-            c: vec![0.0; BATCH * width],
-            gathered: vec![0.0; BATCH * gathered],
+            a: vec![0.0; capacity * width],
+            b: vec![0.0; capacity * width],
+            c: vec![0.0; capacity * width],
+            gathered: vec![0.0; capacity * gathered],
         }
     }
 }
