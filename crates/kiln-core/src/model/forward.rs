@@ -37,15 +37,19 @@ impl Network {
             let rows = out.len() / n_out;
             let dense = &data.dense[start * data.n_dense..(start + rows) * data.n_dense];
             let codes = &data.codes[start * data.n_codes..(start + rows) * data.n_codes];
-            self.forward_block(dense, codes, rows, out, scratch);
+            if rows == 1 {
+                self.forward_row(dense, codes, out, scratch);
+            } else {
+                self.forward_block(dense, codes, rows, out, scratch);
+            }
         };
         if data.n_rows == 0 {
             return Ok(outputs);
         }
         if data.n_rows <= BATCH {
             // One block (a single row, a small request): on the calling thread, with buffers
-            // for its rows only.
-            run(&mut Scratch::new(self, data.n_rows), (0, outputs.as_mut_slice()));
+            // for its rows only (at least two: see `forward_row`).
+            run(&mut Scratch::new(self, data.n_rows.max(2)), (0, outputs.as_mut_slice()));
         } else {
             // Each task reuses its buffers across the blocks it runs.
             outputs.par_chunks_mut(BATCH * n_out).enumerate().for_each_init(|| Scratch::new(self, BATCH), run);
@@ -75,6 +79,16 @@ impl Network {
             }
         }
         Ok(())
+    }
+
+    /// One row into `out`, scored as a block of two copies of it: `faer` multiplies a single
+    /// row by another kernel than a block, whose sums run in another order, so a row alone
+    /// would not get the bits it gets among other rows.
+    fn forward_row(&self, dense: &[f32], codes: &[u32], out: &mut [f32], scratch: &mut Scratch) {
+        let (dense, codes) = ([dense, dense].concat(), [codes, codes].concat());
+        let mut two = vec![0.0; 2 * out.len()];
+        self.forward_block(&dense, &codes, 2, &mut two, scratch);
+        out.copy_from_slice(&two[..out.len()]);
     }
 
     /// `rows` rows of dense features and codes into `out` (`rows * n_outputs`).

@@ -319,4 +319,9 @@ fn rows_score_the_same_on_the_calling_thread_and_among_parallel_blocks() {
     let blocks: Vec<u64> = [0..BATCH, BATCH..2 * BATCH, 2 * BATCH..n].into_iter().flat_map(score).collect();
     assert_eq!(all, blocks);
     assert_eq!(&all[..BATCH - 24], &score(0..BATCH - 24)[..], "a shorter block");
+    // A row alone, and a last block of one row, score as within a block.
+    for row in [0, 1, 2, BATCH - 1, BATCH, n - 1] {
+        assert_eq!(all[row], score(row..row + 1)[0], "row {row} alone");
+    }
+    assert_eq!(&all[..BATCH + 1], &score(0..BATCH + 1)[..], "a last block of one row");
 }
