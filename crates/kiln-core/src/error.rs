@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use crate::bundle::{TensorDtype, show_shape, show_shape_spec};
+use crate::rows::RowReport;
+use crate::schema::Task;
 
 /// Errors from kiln-core.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +110,28 @@ pub enum Error {
         "the model cannot read its input: {problem}\nhint: encode with the preprocessor the model was trained with"
     )]
     ModelInput { problem: String },
+
+    /// The model's outputs per row do not fit the schema's task and classes.
+    #[error(
+        "the bundle's {architecture} model gives {n_outputs} output(s) per row, but its schema is a {} task with {n_classes} class(es)\nhint: the bundle is inconsistent (hand-edited or badly exported); export the model again",
+        .task.as_str()
+    )]
+    OutputsMismatch { architecture: &'static str, task: Task, n_outputs: usize, n_classes: usize },
+    /// A binary bundle that records no decision threshold.
+    #[error(
+        "the bundle records no decision threshold for its binary model (it was exported before kiln stored `[evaluation] threshold` in bundles), so its predicted labels are unknown\nhint: export the model again with this kiln"
+    )]
+    NoDecisionThreshold,
+    /// A recorded decision threshold outside (0, 1).
+    #[error(
+        "the bundle's decision threshold is {value}, which is not strictly between 0 and 1\nhint: the bundle is inconsistent; set [evaluation] threshold in the config and export the model again"
+    )]
+    InvalidDecisionThreshold { value: f64 },
+    /// Input rows that do not fit the model's schema: every problem, with column and rows.
+    #[error(
+        "{0}\nhint: send every feature column of the model's schema, one value per row, of its declared type; missing values are allowed, NaN and infinity are not"
+    )]
+    InvalidRows(Box<RowReport>),
 
     /// A device name that is not one of the accepted forms.
     #[error("unknown device `{text}`\nhint: use one of auto, cpu, cuda, cuda:N (N is a GPU index, e.g. cuda:1)")]

@@ -9,6 +9,9 @@
 //! - [`model`]: inference with kiln-core alone: `Model::from_bundle` rebuilds any model kind
 //!   (prior, rules, gradient-boosted trees, linear, MLP, ResNet) and `Model::predict` scores
 //!   plain columns; kiln-train predicts through the same forward pass.
+//! - [`columns`]: `Batch`, owned typed columns of rows (what readers and requests hand a
+//!   model); [`rows`]: the check of incoming rows against a bundle's schema, a `RowReport`
+//!   of every problem with its column and rows; `model::output`: scores to output columns.
 //! - [`device`]: `DeviceSpec` (`auto`, `cpu`, `cuda`, `cuda:N`) and `resolve`, the one place a
 //!   run's device is chosen.
 //! - [`rng`]: kiln's own seeded generator, so results never depend on another crate's RNG.
@@ -20,12 +23,14 @@
 //! through this crate alone: inference needs no training code.
 
 pub mod bundle;
+pub mod columns;
 pub mod device;
 pub mod error;
 pub mod hash;
 pub mod model;
 pub mod preprocess;
 pub mod rng;
+pub mod rows;
 pub mod schema;
 
 pub use error::{Error, Result};

@@ -7,6 +7,11 @@
 //! that there is one inference path: [`rules`] evaluates rules, [`gbdt`] walks the trees,
 //! [`network`] holds the networks and `forward` their forward pass.
 //!
+//! [`Model::predict_batch`] scores a [`Batch`] of owned columns (as kiln-data's readers and a
+//! server hand them over, checked first with [`crate::rows::check`]), and
+//! [`Model::predict_columns`] turns the scores into output columns ([`output`]: the bundle's
+//! decision threshold, class labels, id columns).
+//!
 //! Scores are `n_rows × n_outputs`, row-major: P(positive) for binary tasks, class
 //! probabilities (in the schema's class order) for multiclass, values for regression.
 //! A bad bundle (a missing, ill-shaped or truncated tensor, an unknown setting) is an error
@@ -15,14 +20,17 @@
 mod forward;
 pub mod gbdt;
 pub mod network;
+pub mod output;
 pub mod rules;
 
 pub use forward::BATCH;
 pub use gbdt::{Forest, TREES_FORMAT, Trees};
 pub use network::{Activation, DenseLayer, EmbeddingTable, Layout, Network, NormKind, NormLayer};
+pub use output::Outputs;
 pub use rules::{RuleSet, SavedRules};
 
 use crate::bundle::{Architecture, Bundle};
+use crate::columns::Batch;
 use crate::error::{Error, Result};
 use crate::preprocess::{ColumnRef, Encoding, Preprocessor, check_lengths};
 use crate::schema::Task;
@@ -32,6 +40,7 @@ use crate::schema::Task;
 pub struct Model {
     task: Task,
     predictor: Predictor,
+    outputs: Outputs,
 }
 
 #[derive(Debug, Clone)]
@@ -46,7 +55,8 @@ enum Predictor {
 
 impl Model {
     /// Rebuild the model of `bundle`. Fails, naming the tensor or setting, when the bundle's
-    /// tensors do not fit its architecture or the architecture cannot be run.
+    /// tensors do not fit its architecture, the architecture cannot be run, or the model's
+    /// outputs per row do not fit the schema's task and classes ([`Outputs::from_manifest`]).
     pub fn from_bundle(bundle: &Bundle) -> Result<Self> {
         let manifest = &bundle.manifest;
         let predictor = match &manifest.architecture {
@@ -85,7 +95,9 @@ impl Model {
                 });
             }
         };
-        Ok(Self { task: manifest.task, predictor })
+        let n_outputs = predictor.n_outputs();
+        let outputs = Outputs::from_manifest(manifest, n_outputs)?;
+        Ok(Self { task: manifest.task, predictor, outputs })
     }
 
     /// The task the model scores.
@@ -105,12 +117,12 @@ impl Model {
 
     /// Values per row: the number of classes for multiclass, else 1.
     pub fn n_outputs(&self) -> usize {
-        match &self.predictor {
-            Predictor::Prior(values) => values.len(),
-            Predictor::Rules(_) => 1,
-            Predictor::Gbdt(trees) => trees.n_outputs(),
-            Predictor::Neural(n) => n.0.n_outputs(),
-        }
+        self.predictor.n_outputs()
+    }
+
+    /// How the model's scores become output columns (decision threshold, class labels, ids).
+    pub fn outputs(&self) -> &Outputs {
+        &self.outputs
     }
 
     /// The trees, when the model is gradient-boosted trees.
@@ -146,6 +158,12 @@ impl Model {
     /// values are scored as the preprocessor encodes them, never rejected.
     pub fn predict(&self, columns: &[(&str, ColumnRef<'_>)]) -> Result<Vec<f64>> {
         let n_rows = check_lengths(columns)?;
+        self.predict_rows(columns, n_rows)
+    }
+
+    /// [`Model::predict`] for `n_rows` rows, which a model that reads no column (a prior, rules
+    /// without conditions) cannot tell from its columns.
+    fn predict_rows(&self, columns: &[(&str, ColumnRef<'_>)], n_rows: usize) -> Result<Vec<f64>> {
         match &self.predictor {
             Predictor::Prior(values) => Ok(values.iter().copied().cycle().take(n_rows * values.len()).collect()),
             Predictor::Rules(rules) => rules.scores(columns, n_rows),
@@ -156,6 +174,34 @@ impl Model {
                 let outputs = network.outputs(&encoded)?;
                 Ok(scores(self.task, &outputs, network.n_outputs()))
             }
+        }
+    }
+}
+
+impl Model {
+    /// Scores for the rows of `batch` ([`Model::predict`] over the columns the model reads).
+    pub fn predict_batch(&self, batch: &Batch) -> Result<Vec<f64>> {
+        batch.with_refs(&self.input_columns(), |columns| {
+            let n_rows = if columns.is_empty() { batch.n_rows() } else { check_lengths(columns)? };
+            self.predict_rows(columns, n_rows)
+        })
+    }
+
+    /// The output columns for the rows of `batch`: ids passed through, probabilities and
+    /// labels, or values ([`Outputs::assemble`]).
+    pub fn predict_columns(&self, batch: &Batch) -> Result<Batch> {
+        let scores = self.predict_batch(batch)?;
+        self.outputs.assemble(batch, &scores)
+    }
+}
+
+impl Predictor {
+    fn n_outputs(&self) -> usize {
+        match self {
+            Predictor::Prior(values) => values.len(),
+            Predictor::Rules(_) => 1,
+            Predictor::Gbdt(trees) => trees.n_outputs(),
+            Predictor::Neural(n) => n.0.n_outputs(),
         }
     }
 }

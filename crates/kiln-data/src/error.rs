@@ -61,6 +61,14 @@ pub enum Error {
         "{path}, line {line}: bytes that are not valid UTF-8\nhint: re-encode the file as UTF-8 (for example `iconv -f latin1 -t utf-8`)"
     )]
     NotUtf8 { path: PathBuf, line: u64 },
+    #[error(
+        "{path}, line 1: the first line is not a header row naming the model's columns (it reads `{first}`)\nhint: this file has no header row; pass --config with the config that declares how to read it, or add a header row naming the columns ({features}, ...)"
+    )]
+    NoHeader { path: PathBuf, first: String, features: String },
+    #[error(
+        "{path} is not a Parquet file (it does not start and end with Parquet's `PAR1` marker)\nhint: check that the file is complete; a CSV file needs a name ending in .csv"
+    )]
+    NotParquet { path: PathBuf },
     #[error("cannot parse CSV {path}")]
     ReadCsv {
         path: PathBuf,
@@ -87,6 +95,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write {path}: column `{column}` has {found} rows, the first column has {expected}")]
+    UnevenColumns { path: PathBuf, column: String, expected: usize, found: usize },
     #[error("cannot write {path}")]
     WriteTable {
         path: PathBuf,

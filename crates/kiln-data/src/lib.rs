@@ -2,6 +2,8 @@
 //!
 //! - [`config`]: the data sections of a config (serde data); [`plan`]: `DataPlan`, the checked
 //!   form every command works from.
+//! - [`batch`]: files read into kiln-core's plain columns and output columns written, for the
+//!   commands that score rows without handling polars types.
 //! - [`load`]: CSV and Parquet through polars with declared types enforced (`diagnose` finds
 //!   the exact line when a file is malformed).
 //! - [`describe`], [`validate`] (a report of every failure), [`snapshot`] (content hashes),
@@ -10,6 +12,7 @@
 //!
 //! Depends on kiln-core; must not depend on training or evaluation.
 
+pub mod batch;
 pub mod config;
 pub mod describe;
 mod diagnose;

@@ -3,7 +3,9 @@
 //! The fast path hands the file to polars with the full schema. When polars refuses the file,
 //! a diagnostic pass with the `csv` crate finds the exact line (ragged rows, bad quoting,
 //! non-UTF-8 bytes); cells that do not parse as their declared type become findings with row
-//! numbers, not a failed read, so that `kiln data validate` can report all of them.
+//! numbers, not a failed read, so that `kiln data validate` can report all of them. A CSV read
+//! with a bundle's schema whose first line is not a header, and a `.parquet` file that is not
+//! Parquet, are refused in kiln's words before polars sees them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -117,19 +119,19 @@ pub fn load_for_schema(path: &Path, schema: &Schema, max_examples: usize) -> Res
     if meta.len() == 0 {
         return Err(Error::EmptyFile { path: path.to_path_buf() });
     }
+    let plain = ReadOptions {
+        format: FileFormat::Csv,
+        header: true,
+        separator: b',',
+        quote: Some(b'"'),
+        comment_prefix: None,
+        missing: Vec::new(),
+        trim_whitespace: false,
+        map: Default::default(),
+    };
     let df = match FileFormat::from_path(path) {
-        Some(FileFormat::Parquet) => {
-            let file =
-                std::fs::File::open(path).map_err(|source| Error::ReadFile { path: path.to_path_buf(), source })?;
-            ParquetReader::new(file)
-                .finish()
-                .map_err(|source| Error::ReadParquet { path: path.to_path_buf(), source })?
-        }
-        _ => CsvReadOptions::default()
-            .with_infer_schema_length(None)
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|reader| reader.finish())
-            .map_err(|source| Error::ReadCsv { path: path.to_path_buf(), source })?,
+        Some(FileFormat::Parquet) => parquet_frame(path)?,
+        _ => csv_with_header(path, schema, &plain)?,
     };
     if df.height() == 0 {
         return Err(Error::NoRows { path: path.to_path_buf() });
@@ -145,18 +147,58 @@ pub fn load_for_schema(path: &Path, schema: &Schema, max_examples: usize) -> Res
         });
     }
     let mut table = Table { path: path.to_path_buf(), df, schema: kept, findings: Vec::new() };
-    let plain = ReadOptions {
-        format: FileFormat::Csv,
-        header: true,
-        separator: b',',
-        quote: Some(b'"'),
-        comment_prefix: None,
-        missing: Vec::new(),
-        trim_whitespace: false,
-        map: Default::default(),
-    };
     finish_columns(&mut table, &plain, max_examples)?;
     Ok(table)
+}
+
+/// A CSV file whose header row names the schema's columns, read with types inferred. A first
+/// line that names none of the features is [`Error::NoHeader`]; a malformed line is found by
+/// the diagnostic pass, so that no polars message reaches the user for either.
+fn csv_with_header(path: &Path, schema: &Schema, read: &ReadOptions) -> Result<DataFrame> {
+    let names = crate::diagnose::header(path, read)?;
+    if !schema.features().any(|c| names.contains(&c.name)) {
+        let mut first = names.join(",");
+        if first.len() > 60 {
+            first = format!("{}...", first.chars().take(60).collect::<String>());
+        }
+        let features: Vec<&str> = schema.features().map(|c| c.name.as_str()).take(5).collect();
+        return Err(Error::NoHeader { path: path.to_path_buf(), first, features: features.join(", ") });
+    }
+    let df = CsvReadOptions::default()
+        .with_infer_schema_length(None)
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|reader| reader.finish())
+        .or_else(|source| {
+            crate::diagnose::scan(path, read, names.len())?;
+            Err(Error::ReadCsv { path: path.to_path_buf(), source })
+        })?;
+    // Short rows are padded with nulls by polars: they show up as nulls in the last column.
+    if df.columns().last().is_some_and(|last| last.null_count() > 0) {
+        crate::diagnose::scan(path, read, names.len())?;
+    }
+    Ok(df)
+}
+
+/// Every Parquet file starts and ends with these bytes.
+const PARQUET_MAGIC: &[u8; 4] = b"PAR1";
+
+/// Read a Parquet file; a file without Parquet's markers is [`Error::NotParquet`] (a CSV
+/// file named `.parquet`, a truncated copy) rather than polars' complaint.
+fn parquet_frame(path: &Path) -> Result<DataFrame> {
+    use std::io::{Read, Seek, SeekFrom};
+    let read_error = |source| Error::ReadFile { path: path.to_path_buf(), source };
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    let (mut head, mut tail) = ([0u8; 4], [0u8; 4]);
+    let marked = file.read_exact(&mut head).is_ok()
+        && file.seek(SeekFrom::End(-4)).is_ok()
+        && file.read_exact(&mut tail).is_ok()
+        && &head == PARQUET_MAGIC
+        && &tail == PARQUET_MAGIC;
+    if !marked {
+        return Err(Error::NotParquet { path: path.to_path_buf() });
+    }
+    file.seek(SeekFrom::Start(0)).map_err(read_error)?;
+    ParquetReader::new(file).finish().map_err(|source| Error::ReadParquet { path: path.to_path_buf(), source })
 }
 
 fn polars_dtype(dtype: DType) -> DataType {
@@ -265,9 +307,7 @@ fn read_csv_as_text(
 }
 
 fn read_parquet(plan: &DataPlan, path: &Path) -> Result<(DataFrame, Schema)> {
-    let file = std::fs::File::open(path).map_err(|source| Error::ReadFile { path: path.to_path_buf(), source })?;
-    let df =
-        ParquetReader::new(file).finish().map_err(|source| Error::ReadParquet { path: path.to_path_buf(), source })?;
+    let df = parquet_frame(path)?;
     let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
     let schema = plan.schema(&names)?;
     Ok((df, schema))

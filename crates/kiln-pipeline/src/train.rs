@@ -132,6 +132,8 @@ impl Prepared {
             kiln_version: KILN_VERSION.into(),
             created_at: kiln_track::format_rfc3339(now_ms()),
             device: device.to_string(),
+            decision_threshold: (self.schema().task == kiln_core::schema::Task::Binary)
+                .then_some(self.config().config.evaluation.threshold),
         })
     }
 

@@ -8,16 +8,14 @@ use anyhow::Context;
 use clap::Args;
 use kiln_core::bundle::Bundle;
 use kiln_core::device::DeviceSpec;
-use kiln_data::config::FileFormat;
-use kiln_data::load;
-use kiln_data::write;
+use kiln_core::model::Model;
+use kiln_core::rows;
+use kiln_data::batch::{self, Reading};
 use kiln_pipeline::run::Outcome;
 use kiln_pipeline::track::StoreTracker;
 use kiln_pipeline::train::TrainOptions;
 use kiln_train::backend::{Backend, Precision};
 use kiln_train::session::Score;
-use kiln_train::trained::TrainedModel;
-use polars::prelude::{Column as PlColumn, DataFrame, Float64Chunked, IntoColumn, NewChunkedArray, StringChunked};
 use serde::Serialize;
 
 use crate::commands::report::refusal;
@@ -73,9 +71,13 @@ pub struct PredictArgs {
     /// The model bundle (.safetensors).
     #[arg(long)]
     pub bundle: PathBuf,
-    /// Rows to score: Parquet, or CSV with a header.
+    /// Rows to score: Parquet, or CSV with a header; any file the config reads with --config.
     #[arg(long)]
     pub data: PathBuf,
+    /// A config whose `[data]` section says how to read --data (no header, separator, comment
+    /// lines, missing markers, value maps), as for its own train and test files.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Where to write the predictions (.parquet or .csv).
     #[arg(long)]
     pub out: PathBuf,
@@ -172,48 +174,40 @@ pub fn train(args: &TrainArgs, store_path: &Path, progress: Progress, out: &mut 
 
 pub fn predict(args: &PredictArgs, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
     let bundle = Bundle::read(&args.bundle)?;
-    let model = TrainedModel::from_bundle(&bundle)
-        .with_context(|| format!("loading the model in {}", args.bundle.display()))?;
-    let schema = &bundle.manifest.schema;
+    let model =
+        Model::from_bundle(&bundle).with_context(|| format!("loading the model in {}", args.bundle.display()))?;
+    let manifest = &bundle.manifest;
+    let config = args.config.as_deref().map(run_config::load).transpose()?;
     let step = progress.step(format!("reading {}", args.data.display()));
-    let table = load::load_for_schema(&args.data, schema, 5)?;
+    // With a config, the file is read as the config declares it (header, separator, comment
+    // lines, missing markers, value maps); without one, as Parquet or CSV with a header.
+    let reading = match &config {
+        Some(c) => Reading::Plan(&c.plan),
+        None => Reading::Schema(&manifest.schema),
+    };
+    let read = batch::read_batch(&args.data, reading)?;
     step.done();
-    if let Some(first) = table.findings.first() {
-        anyhow::bail!("{} has {} bad cell(s); first: {}", args.data.display(), first.count, first.summary());
-    }
-    let predictions = model.predict(&table.df)?;
-    let mut columns: Vec<PlColumn> = Vec::new();
-    for id in schema.columns.iter().filter(|c| c.role == kiln_core::schema::Role::Id) {
-        if let Ok(column) = table.df.column(&id.name) {
-            columns.push(column.clone());
-        }
-    }
-    match schema.task {
-        kiln_core::schema::Task::Binary => {
-            let positive = schema.classes.last().cloned().unwrap_or_default();
-            let negative = schema.classes.first().cloned().unwrap_or_default();
-            let p = predictions.values.clone();
-            let labels = p.iter().map(|v| if *v >= 0.5 { positive.as_str() } else { negative.as_str() });
-            columns.push(Float64Chunked::from_vec(format!("p_{positive}").into(), p.clone()).into_column());
-            columns.push(StringChunked::from_iter_values("predicted".into(), labels).into_column());
-        }
-        kiln_core::schema::Task::Multiclass => {
-            for (k, class) in schema.classes.iter().enumerate() {
-                let p: Vec<f64> = (0..predictions.n_rows).map(|r| predictions.row(r)[k]).collect();
-                columns.push(Float64Chunked::from_vec(format!("p_{class}").into(), p).into_column());
-            }
-            let labels = predictions.argmax().into_iter().map(|k| schema.classes[k].as_str());
-            columns.push(StringChunked::from_iter_values("predicted".into(), labels).into_column());
-        }
-        kiln_core::schema::Task::Regression => {
-            columns.push(Float64Chunked::from_vec("predicted".into(), predictions.values.clone()).into_column());
-        }
-    }
-    let mut df = DataFrame::new_infer_height(columns).context("assembling the predictions")?;
-    let format = FileFormat::from_path(&args.out).unwrap_or(FileFormat::Parquet);
-    write::write_table(&args.out, format, &mut df)?;
+    let mut report = rows::check(&manifest.schema, &manifest.preprocessor, &read.batch);
+    report.problems.extend(read.problems);
+    let report = report.into_result().with_context(|| format!("checking the rows of {}", args.data.display()))?;
+    let columns = model.predict_columns(&read.batch).with_context(|| format!("scoring {}", args.data.display()))?;
+    batch::write_batch(&args.out, &columns)?;
     let mut t = OutTable::new(&["bundle", "rows", "predictions"]).titled("predictions written");
-    t.push(vec![args.bundle.display().to_string(), predictions.n_rows.to_string(), args.out.display().to_string()]);
-    output::emit(out, Format::Table, &[t], &())?;
+    t.push(vec![args.bundle.display().to_string(), report.n_rows.to_string(), args.out.display().to_string()]);
+    let mut tables = vec![t];
+    if !report.notes.is_empty() {
+        let mut notes = OutTable::new(&["column", "missing", "unseen categories", "e.g."])
+            .titled("scored as the preprocessor encodes them");
+        for note in &report.notes {
+            notes.push(vec![
+                note.column.clone(),
+                note.missing.to_string(),
+                note.unseen.to_string(),
+                note.unseen_values.join(", "),
+            ]);
+        }
+        tables.push(notes);
+    }
+    output::emit(out, Format::Table, &tables, &())?;
     Ok(EXIT_OK)
 }

@@ -4,6 +4,7 @@
 mod binary;
 mod configs;
 mod data_cmds;
+mod predict;
 mod resume;
 mod run_eval;
 mod track_cmds;

@@ -56,6 +56,13 @@ pub struct Manifest {
     pub created_at: String,
     /// The device the model was trained on (`cpu`, `cuda:0`).
     pub device: String,
+    /// A binary model's decision threshold: a row is predicted positive when its probability
+    /// is at least this (the config's `[evaluation] threshold` at export, the threshold the
+    /// model was evaluated with). `None` for other tasks, and in bundles exported before
+    /// kiln recorded it: such a bundle still scores rows, but predicting labels from it
+    /// fails with "export again", since the threshold it was evaluated with is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_threshold: Option<f64>,
 }
 
 /// Content hashes of the training data, its schema and its split.

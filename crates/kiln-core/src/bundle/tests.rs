@@ -48,6 +48,7 @@ fn manifest(architecture: Architecture) -> Manifest {
         kiln_version: KILN_VERSION.into(),
         created_at: "2025-01-02T03:04:05Z".into(),
         device: "cpu".into(),
+        decision_threshold: None,
     }
 }
 

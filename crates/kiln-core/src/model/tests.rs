@@ -29,7 +29,7 @@ fn bundle(task: Task, architecture: Architecture, tensors: &[(&str, Vec<usize>, 
     let manifest = Manifest {
         format_version: FORMAT_VERSION.into(),
         task,
-        schema: Schema { task, columns: vec![], target: "y".into(), classes: vec![] },
+        schema: Schema { task, columns: vec![], target: "y".into(), classes: classes(task, &architecture) },
         preprocessor: preprocessor(Encoding::OneHot),
         architecture,
         hyperparameters: serde_json::Value::Null,
@@ -41,12 +41,26 @@ fn bundle(task: Task, architecture: Architecture, tensors: &[(&str, Vec<usize>, 
         kiln_version: "test".into(),
         created_at: "2026-01-01T00:00:00Z".into(),
         device: "cpu".into(),
+        decision_threshold: (task == Task::Binary).then_some(0.5),
     };
     let tensors = tensors
         .iter()
         .map(|(name, shape, values)| (name.to_string(), TensorData::from_f32(shape.clone(), values)))
         .collect();
     Bundle::new(manifest, tensors)
+}
+
+/// Classes that fit the task and the architecture's outputs: two for binary, one per output
+/// for multiclass.
+fn classes(task: Task, architecture: &Architecture) -> Vec<String> {
+    let n = match (task, architecture) {
+        (Task::Binary, _) => 2,
+        (Task::Multiclass, Architecture::Prior { values }) => values.len(),
+        (Task::Multiclass, Architecture::Linear { n_outputs, .. } | Architecture::Mlp { n_outputs, .. }) => *n_outputs,
+        (Task::Multiclass, Architecture::ResNet { n_outputs, .. } | Architecture::Gbdt { n_outputs, .. }) => *n_outputs,
+        _ => 0,
+    };
+    (0..n).map(|k| format!("class{k}")).collect()
 }
 
 /// Rows: (x = 3, c = a) and (x missing, c = unseen `zzz`).
@@ -324,4 +338,97 @@ fn rows_score_the_same_on_the_calling_thread_and_among_parallel_blocks() {
         assert_eq!(all[row], score(row..row + 1)[0], "row {row} alone");
     }
     assert_eq!(&all[..BATCH + 1], &score(0..BATCH + 1)[..], "a last block of one row");
+}
+
+/// A binary prior bundle with the given classes and decision threshold.
+fn binary_prior(classes: Vec<String>, threshold: Option<f64>) -> Bundle {
+    let mut bundle = bundle(Task::Binary, Architecture::Prior { values: vec![0.4] }, &[]);
+    bundle.manifest.schema.classes = classes;
+    bundle.manifest.decision_threshold = threshold;
+    bundle
+}
+
+#[test]
+fn labels_follow_the_bundle_threshold_and_ids_pass_through() {
+    use crate::columns::{Batch, Values};
+    let mut bundle = binary_prior(vec!["no".into(), "yes".into()], Some(0.3));
+    bundle.manifest.schema.columns = vec![crate::schema::Column {
+        name: "key".into(),
+        dtype: crate::schema::DType::Int,
+        role: crate::schema::Role::Id,
+        segment: false,
+        protected: false,
+        pii: false,
+    }];
+    let model = Model::from_bundle(&bundle).expect("model");
+    assert_eq!(model.outputs().threshold().expect("threshold"), 0.3);
+    let batch = Batch::new(vec![("key".into(), Values::Int(vec![Some(7), Some(9), Some(11)]))]);
+    // By hand: 0.29 < 0.3 is `no`, 0.3 and 0.4 are at least 0.3: `yes`.
+    let out = model.outputs().assemble(&batch, &[0.29, 0.3, 0.4]).expect("assemble");
+    let names: Vec<&str> = out.names().collect();
+    assert_eq!(names, ["key", "p_yes", "predicted"]);
+    assert_eq!(out.get("key"), Some(&Values::Int(vec![Some(7), Some(9), Some(11)])));
+    assert_eq!(out.get("p_yes"), Some(&Values::Float(vec![Some(0.29), Some(0.3), Some(0.4)])));
+    let labels = Values::Text(vec![Some("no".into()), Some("yes".into()), Some("yes".into())]);
+    assert_eq!(out.get("predicted"), Some(&labels));
+    // Through the model: the prior's 0.4 clears 0.3, and would not clear 0.5.
+    let out = model.predict_columns(&batch).expect("predict");
+    assert_eq!(out.get("predicted"), Some(&Values::Text(vec![Some("yes".into()); 3])));
+    let model = Model::from_bundle(&binary_prior(vec!["no".into(), "yes".into()], Some(0.5))).expect("model");
+    let out = model.predict_columns(&batch).expect("predict");
+    assert_eq!(out.get("predicted"), Some(&Values::Text(vec![Some("no".into()); 3])));
+}
+
+#[test]
+fn multiclass_and_regression_outputs() {
+    use crate::columns::{Batch, Values};
+    let batch = Batch::new(vec![("x".into(), Values::Float(vec![Some(1.0), Some(2.0)]))]);
+    let prior = bundle(Task::Multiclass, Architecture::Prior { values: vec![0.2, 0.5, 0.3] }, &[]);
+    let model = Model::from_bundle(&prior).expect("model");
+    // Row 1 ties classes 0 and 2: the first wins.
+    let out = model.outputs().assemble(&batch, &[0.2, 0.5, 0.3, 0.4, 0.2, 0.4]).expect("assemble");
+    let names: Vec<&str> = out.names().collect();
+    assert_eq!(names, ["p_class0", "p_class1", "p_class2", "predicted"]);
+    assert_eq!(out.get("p_class2"), Some(&Values::Float(vec![Some(0.3), Some(0.4)])));
+    let labels = Values::Text(vec![Some("class1".into()), Some("class0".into())]);
+    assert_eq!(out.get("predicted"), Some(&labels));
+    let err = model.outputs().assemble(&batch, &[0.2, 0.5]).expect_err("short scores");
+    assert!(matches!(err, Error::LengthMismatch { expected: 6, found: 2, .. }), "{err:?}");
+
+    let mean = bundle(Task::Regression, Architecture::Prior { values: vec![2.5] }, &[]);
+    let out = Model::from_bundle(&mean).expect("model").predict_columns(&batch).expect("predict");
+    assert_eq!(out.columns, [("predicted".to_string(), Values::Float(vec![Some(2.5), Some(2.5)]))]);
+}
+
+#[test]
+fn an_inconsistent_bundle_is_a_typed_error_at_load() {
+    // Three outputs per row for a two-class multiclass schema.
+    let mut three = bundle(Task::Multiclass, Architecture::Prior { values: vec![0.2, 0.5, 0.3] }, &[]);
+    three.manifest.schema.classes.pop();
+    let err = Model::from_bundle(&three).expect_err("three outputs, two classes");
+    assert!(
+        matches!(
+            err,
+            Error::OutputsMismatch { architecture: "prior", task: Task::Multiclass, n_outputs: 3, n_classes: 2 }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("export the model again"), "{err}");
+    // A binary schema needs two classes.
+    let err = Model::from_bundle(&binary_prior(vec!["yes".into()], Some(0.5))).expect_err("one class");
+    assert!(matches!(err, Error::OutputsMismatch { n_outputs: 1, n_classes: 1, .. }), "{err:?}");
+    // The threshold must lie strictly between 0 and 1.
+    let err = Model::from_bundle(&binary_prior(vec!["no".into(), "yes".into()], Some(1.0))).expect_err("threshold");
+    assert!(matches!(err, Error::InvalidDecisionThreshold { value } if value == 1.0), "{err:?}");
+}
+
+#[test]
+fn a_binary_bundle_without_a_threshold_scores_but_refuses_labels() {
+    use crate::columns::{Batch, Values};
+    let model = Model::from_bundle(&binary_prior(vec!["no".into(), "yes".into()], None)).expect("model");
+    let batch = Batch::new(vec![("x".into(), Values::Float(vec![Some(1.0)]))]);
+    assert_eq!(model.predict_batch(&batch).expect("scores"), [0.4]);
+    let err = model.predict_columns(&batch).expect_err("no threshold");
+    assert!(matches!(err, Error::NoDecisionThreshold), "{err:?}");
+    assert!(err.to_string().contains("export the model again"), "{err}");
 }

@@ -65,6 +65,7 @@ pub(crate) fn manifest(task: Task, architecture: Architecture) -> Manifest {
         kiln_version: KILN_VERSION.into(),
         created_at: "2025-06-01T12:00:00Z".into(),
         device: "cpu".into(),
+        decision_threshold: (task == Task::Binary).then_some(0.5),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod adult;
 mod bad_input;
+mod batch;
 mod common;
 mod snapshot_split;
 mod synth;

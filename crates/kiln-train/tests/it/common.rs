@@ -91,6 +91,7 @@ pub(crate) fn fit_and_reload(data: &Adult, planned: &PlannedModel, tag: &str) ->
         kiln_version: "test".into(),
         created_at: "2026-01-01T00:00:00Z".into(),
         device: "cpu".into(),
+        decision_threshold: (data.schema.task == kiln_core::schema::Task::Binary).then_some(0.5),
     };
     let name = &planned.name;
     let path = std::env::temp_dir().join(format!("kiln-{tag}-{}-{name}.safetensors", std::process::id()));
