@@ -287,6 +287,14 @@ fn activation_backward_serial(
     }
 }
 
+/// Rows that the layer-norm kernels handle side by side: each row's sums still run over its
+/// columns in order, but the rows' independent additions overlap instead of waiting on each
+/// other.
+const NORM_LANES: usize = 8;
+
+/// [`NORM_LANES`] of the backward pass, whose rows each keep two sums.
+const NORM_BACKWARD_LANES: usize = 4;
+
 /// Layer normalization of each row of `x[rows, width]` into `out`, keeping the normalized
 /// values `x_hat` and each row's reciprocal standard deviation `rstd` for the backward pass.
 pub(crate) fn layer_norm_forward(
@@ -296,16 +304,62 @@ pub(crate) fn layer_norm_forward(
     (x_hat, rstd): (&mut [f32], &mut [f32]),
 ) {
     let Rows { values: x, rows, width } = x;
-    for (row, row_rstd) in rstd[..rows].iter_mut().enumerate() {
-        let span = row * width..(row + 1) * width;
-        let xs = &x[span.clone()];
-        let mean = xs.iter().sum::<f32>() / width as f32;
-        let var = xs.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width as f32;
-        let r = 1.0 / (var + LAYER_NORM_EPS).sqrt();
-        *row_rstd = r;
-        let (hats, outs) = (&mut x_hat[span.clone()], &mut out[span]);
-        for (((h, o), v), (g, b)) in hats.iter_mut().zip(outs.iter_mut()).zip(xs).zip(gamma.iter().zip(beta)) {
-            *h = (v - mean) * r;
+    let span = rows * width;
+    let groups = x[..span]
+        .chunks(NORM_LANES * width)
+        .zip(out[..span].chunks_mut(NORM_LANES * width))
+        .zip(x_hat[..span].chunks_mut(NORM_LANES * width))
+        .zip(rstd[..rows].chunks_mut(NORM_LANES));
+    for (((x, out), x_hat), rstd) in groups {
+        if rstd.len() == NORM_LANES {
+            layer_norm_rows::<NORM_LANES>(x, width, gamma, beta, out, x_hat, rstd);
+        } else {
+            for (((x, out), x_hat), rstd) in x
+                .chunks_exact(width)
+                .zip(out.chunks_exact_mut(width))
+                .zip(x_hat.chunks_exact_mut(width))
+                .zip(rstd.chunks_exact_mut(1))
+            {
+                layer_norm_rows::<1>(x, width, gamma, beta, out, x_hat, rstd);
+            }
+        }
+    }
+}
+
+/// [`layer_norm_forward`] of `R` rows: each row's mean and variance summed over its columns in
+/// order (as `Iterator::sum`, from −0), the `R` rows interleaved.
+fn layer_norm_rows<const R: usize>(
+    x: &[f32],
+    width: usize,
+    gamma: &[f32],
+    beta: &[f32],
+    out: &mut [f32],
+    x_hat: &mut [f32],
+    rstd: &mut [f32],
+) {
+    let xs: [&[f32]; R] = std::array::from_fn(|r| &x[r * width..(r + 1) * width]);
+    let n = width as f32;
+    let mut sums = [-0.0f32; R];
+    for column in 0..width {
+        for (sum, xs) in sums.iter_mut().zip(&xs) {
+            *sum += xs[column];
+        }
+    }
+    let means = sums.map(|sum| sum / n);
+    let mut squares = [-0.0f32; R];
+    for column in 0..width {
+        for ((square, xs), mean) in squares.iter_mut().zip(&xs).zip(&means) {
+            let d = xs[column] - mean;
+            *square += d * d;
+        }
+    }
+    let rows = out.chunks_exact_mut(width).zip(x_hat.chunks_exact_mut(width));
+    for (r, (outs, hats)) in rows.enumerate() {
+        let (mean, var) = (means[r], squares[r] / n);
+        let rs = 1.0 / (var + LAYER_NORM_EPS).sqrt();
+        rstd[r] = rs;
+        for (((h, o), v), (g, b)) in hats.iter_mut().zip(outs.iter_mut()).zip(xs[r]).zip(gamma.iter().zip(beta)) {
+            *h = (v - mean) * rs;
             *o = *h * g + b;
         }
     }
@@ -323,23 +377,63 @@ pub(crate) fn layer_norm_backward(
     let Rows { values: grad, rows, width } = grad;
     grad_gamma.fill(0.0);
     grad_beta.fill(0.0);
+    let span = rows * width;
+    let groups = grad[..span]
+        .chunks(NORM_BACKWARD_LANES * width)
+        .zip(x_hat[..span].chunks(NORM_BACKWARD_LANES * width))
+        .zip(grad_x[..span].chunks_mut(NORM_BACKWARD_LANES * width))
+        .zip(rstd[..rows].chunks(NORM_BACKWARD_LANES));
+    let mut sums = (grad_gamma, grad_beta);
+    for (((grad, x_hat), grad_x), rstd) in groups {
+        if rstd.len() == NORM_BACKWARD_LANES {
+            layer_norm_backward_rows::<NORM_BACKWARD_LANES>(grad, width, gamma, x_hat, rstd, grad_x, &mut sums);
+        } else {
+            for (((grad, x_hat), grad_x), rstd) in grad
+                .chunks_exact(width)
+                .zip(x_hat.chunks_exact(width))
+                .zip(grad_x.chunks_exact_mut(width))
+                .zip(rstd.chunks_exact(1))
+            {
+                layer_norm_backward_rows::<1>(grad, width, gamma, x_hat, rstd, grad_x, &mut sums);
+            }
+        }
+    }
+}
+
+/// [`layer_norm_backward`] of `R` rows: `grad_gamma`, `grad_beta` accumulated row after row,
+/// and each row's two sums over its columns in order, the `R` rows interleaved.
+fn layer_norm_backward_rows<const R: usize>(
+    grad: &[f32],
+    width: usize,
+    gamma: &[f32],
+    x_hat: &[f32],
+    rstd: &[f32],
+    grad_x: &mut [f32],
+    (grad_gamma, grad_beta): &mut (&mut [f32], &mut [f32]),
+) {
+    let gs: [&[f32]; R] = std::array::from_fn(|r| &grad[r * width..(r + 1) * width]);
+    let hats: [&[f32]; R] = std::array::from_fn(|r| &x_hat[r * width..(r + 1) * width]);
     let n = width as f32;
-    for (row, r) in rstd[..rows].iter().enumerate() {
-        let span = row * width..(row + 1) * width;
-        let (gs, hats) = (&grad[span.clone()], &x_hat[span.clone()]);
-        let (mut sum, mut sum_hat) = (0.0f32, 0.0f32);
-        for (((g, h), gamma), (gg, gb)) in
-            gs.iter().zip(hats).zip(gamma).zip(grad_gamma.iter_mut().zip(grad_beta.iter_mut()))
-        {
+    // Each column's gradients take the rows in order (one vectorized pass per row).
+    for (gs, hats) in gs.iter().zip(&hats) {
+        for ((gg, gb), (g, h)) in grad_gamma.iter_mut().zip(grad_beta.iter_mut()).zip(gs.iter().zip(*hats)) {
             *gg += g * h;
             *gb += g;
-            let d = g * gamma;
-            sum += d;
-            sum_hat += d * h;
         }
-        let (mean, mean_hat) = (sum / n, sum_hat / n);
-        for (((out, g), h), gamma) in grad_x[span].iter_mut().zip(gs).zip(hats).zip(gamma) {
-            *out = r * (g * gamma - mean - h * mean_hat);
+    }
+    let (mut sum, mut sum_hat) = ([0.0f32; R], [0.0f32; R]);
+    for (column, gamma) in gamma[..width].iter().enumerate() {
+        for r in 0..R {
+            let (g, h) = (gs[r][column], hats[r][column]);
+            let d = g * gamma;
+            sum[r] += d;
+            sum_hat[r] += d * h;
+        }
+    }
+    for (r, out) in grad_x.chunks_exact_mut(width).enumerate() {
+        let (mean, mean_hat) = (sum[r] / n, sum_hat[r] / n);
+        for (((out, g), h), gamma) in out.iter_mut().zip(gs[r]).zip(hats[r]).zip(gamma) {
+            *out = rstd[r] * (g * gamma - mean - h * mean_hat);
         }
     }
 }
@@ -383,5 +477,61 @@ mod tests {
                 assert!((numeric - analytic).abs() < 1e-3, "{activation:?} at {v}: {numeric} vs {analytic}");
             }
         }
+    }
+
+    /// Layer norm forward and backward one row at a time, each sum over the row's columns in
+    /// order: the interleaved kernels must give these bits exactly.
+    #[test]
+    fn layer_norm_matches_the_row_by_row_definition_bit_for_bit() {
+        let (rows, width) = (13, 37);
+        let value = |i: usize, scale: f32| ((i * 7919 % 1013) as f32 * 0.01 - 5.0) * scale;
+        let x: Vec<f32> = (0..rows * width).map(|i| value(i, 1.0)).collect();
+        let grad: Vec<f32> = (0..rows * width).map(|i| value(i + 17, 0.3)).collect();
+        let gamma: Vec<f32> = (0..width).map(|i| 1.0 + value(i, 0.01)).collect();
+        let beta: Vec<f32> = (0..width).map(|i| value(i + 3, 0.02)).collect();
+        let (mut out, mut x_hat, mut rstd) = (vec![0.0; rows * width], vec![0.0; rows * width], vec![0.0; rows]);
+        layer_norm_forward(Rows::new(&x, rows, width), (&gamma, &beta), &mut out, (&mut x_hat, &mut rstd));
+        let (mut grad_x, mut grad_gamma, mut grad_beta) = (vec![0.0; rows * width], vec![0.0; width], vec![0.0; width]);
+        layer_norm_backward(
+            Rows::new(&grad, rows, width),
+            &gamma,
+            (&x_hat, &rstd),
+            &mut grad_x,
+            (&mut grad_gamma, &mut grad_beta),
+        );
+        let n = width as f32;
+        let (mut want_gamma, mut want_beta) = (vec![0.0f32; width], vec![0.0f32; width]);
+        for row in 0..rows {
+            let span = row * width..(row + 1) * width;
+            let xs = &x[span.clone()];
+            let mean = xs.iter().sum::<f32>() / n;
+            let var = xs.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+            let r = 1.0 / (var + LAYER_NORM_EPS).sqrt();
+            assert_eq!(rstd[row].to_bits(), r.to_bits(), "rstd of row {row}");
+            let (mut sum, mut sum_hat) = (0.0f32, 0.0f32);
+            for c in 0..width {
+                let (i, h) = (row * width + c, (xs[c] - mean) * r);
+                assert_eq!(x_hat[i].to_bits(), h.to_bits(), "x_hat at {row}, {c}");
+                assert_eq!(out[i].to_bits(), (h * gamma[c] + beta[c]).to_bits(), "out at {row}, {c}");
+                let g = grad[i];
+                want_gamma[c] += g * h;
+                want_beta[c] += g;
+                sum += g * gamma[c];
+                sum_hat += g * gamma[c] * h;
+            }
+            for c in 0..width {
+                let (i, g) = (row * width + c, grad[row * width + c]);
+                let want = r * (g * gamma[c] - sum / n - x_hat[i] * (sum_hat / n));
+                assert_eq!(grad_x[i].to_bits(), want.to_bits(), "grad_x at {row}, {c}");
+            }
+        }
+        assert_eq!(
+            grad_gamma.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want_gamma.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            grad_beta.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want_beta.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
     }
 }

@@ -296,10 +296,73 @@ impl ResnetBuffers {
 }
 
 /// Draw a dropout mask (0 or 1 / (1 − rate) per value) into `mask` and scale `values` by it.
+/// A value is dropped when its draw's [`Rng::uniform`], rounded to `f32`, is below `rate`:
+/// compared here as the draw's 53 bits against [`drop_threshold`], which is the same test.
 pub(crate) fn apply_dropout(rate: f32, rng: &mut Rng, mask: &mut [f32], values: &mut [f32]) {
     let keep = 1.0 / (1.0 - rate);
-    for (m, v) in mask.iter_mut().zip(values.iter_mut()) {
-        *m = if (rng.uniform() as f32) < rate { 0.0 } else { keep };
+    let threshold = drop_threshold(rate);
+    for m in mask.iter_mut() {
+        *m = if rng.next_u64() >> 11 < threshold { 0.0 } else { keep };
+    }
+    for (v, m) in values.iter_mut().zip(mask.iter()) {
         *v *= *m;
+    }
+}
+
+/// The number of 53-bit draws `u` (of `2^53`) whose uniform value `u · 2^-53`, rounded to
+/// `f32`, is below `rate`. That value never decreases as `u` grows, so those draws are exactly
+/// `u < threshold`.
+fn drop_threshold(rate: f32) -> u64 {
+    const SCALE: f64 = 1.0 / (1u64 << 53) as f64;
+    if rate.is_nan() {
+        return 0;
+    }
+    let (mut low, mut high) = (0u64, 1u64 << 53);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if (middle as f64 * SCALE) as f32 >= rate {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    low
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_drop_threshold_splits_the_draws_at_the_rate() {
+        let value = |u: u64| (u as f64 * (1.0 / (1u64 << 53) as f64)) as f32;
+        for rate in [0.0f32, 1e-9, 0.1, 0.15, 0.5, 0.999_999, 1.0] {
+            let threshold = drop_threshold(rate);
+            if threshold > 0 {
+                assert!(value(threshold - 1) < rate, "rate {rate}: draw {} is kept", threshold - 1);
+            }
+            if threshold < 1u64 << 53 {
+                assert!(value(threshold) >= rate, "rate {rate}: draw {threshold} is dropped");
+            }
+        }
+    }
+
+    #[test]
+    fn dropout_draws_the_mask_of_the_uniform_stream() {
+        for rate in [0.1f32, 0.15, 0.5] {
+            let (mut rng, mut reference) = (Rng::new(7), Rng::new(7));
+            let n = 10_000;
+            let mut values: Vec<f32> = (0..n).map(|i| i as f32 * 0.25 - 7.0).collect();
+            let expected_values: Vec<f32> = values.clone();
+            let mut mask = vec![0.0; n];
+            apply_dropout(rate, &mut rng, &mut mask, &mut values);
+            let keep = 1.0 / (1.0 - rate);
+            for ((m, v), x) in mask.iter().zip(&values).zip(&expected_values) {
+                let expected = if (reference.uniform() as f32) < rate { 0.0 } else { keep };
+                assert_eq!(m.to_bits(), expected.to_bits());
+                assert_eq!(v.to_bits(), (x * expected).to_bits());
+            }
+            assert_eq!(rng.state(), reference.state(), "the stream advances once per value");
+        }
     }
 }
