@@ -97,5 +97,20 @@ if cargo metadata --format-version 1 --locked >/dev/null 2>&1 &&
   echo "invariant broken: kiln-cli depends on polars directly"; fail=1
 fi
 
+# 8. One container module and one atomic-write helper: outside tests, only kiln_core::container
+#    (with the bundle's tensor type and the error enum) names safetensors, and only
+#    kiln_core::atomic makes temporary files or renames them into place.
+allowed_safetensors="crates/kiln-core/src/container.rs crates/kiln-core/src/bundle/tensor.rs crates/kiln-core/src/error.rs"
+while IFS= read -r f; do
+  grep -qw "$f" <<<"$allowed_safetensors" || { echo "safetensors used outside kiln_core::container: $f"; fail=1; }
+done < <(grep -rl 'safetensors::' crates/*/src --include='*.rs' | grep -v '/tests\.rs$' || true)
+while IFS= read -r f; do
+  [ "$f" = crates/kiln-core/src/atomic.rs ] || { echo "file written outside kiln_core::atomic: $f"; fail=1; }
+done < <(grep -rlE 'tempfile::Builder|\.persist\(|fs::write\(|File::create\(' crates/*/src --include='*.rs' \
+           | grep -v '/tests\.rs$' | while IFS= read -r f; do
+               # test modules at the end of a file may write scratch files
+               awk '/#\[cfg\(test\)\]/ { exit } /tempfile::Builder|\.persist\(|fs::write\(|File::create\(/ { print FILENAME; exit }' "$f"
+             done || true)
+
 [ "$fail" -eq 0 ] && echo "architecture invariants hold"
 exit "$fail"

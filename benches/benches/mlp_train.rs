@@ -20,7 +20,7 @@ use kiln_core::rng::Rng;
 use kiln_core::schema::Task;
 use kiln_train::backend::{Backend, Precision};
 use kiln_train::config::{Activation, Norm};
-use kiln_train::nn::{NeuralArch, TrainParams};
+use kiln_train::nn::{FitInput, NeuralArch, TrainParams};
 use kiln_train::target::Target;
 
 const N_INPUTS: usize = 64;
@@ -77,7 +77,7 @@ fn main() {
         class_weights: None,
     };
     let (_, report) = backend
-        .fit(Task::Binary, arch, &params, &train, &y_train, &valid, &y_valid, 42, |_| {})
+        .fit(&FitInput::new(Task::Binary, arch, &params, (&train, &y_train), (&valid, &y_valid), 42), |_| {})
         .expect("training runs");
     let mut rates: Vec<f64> = report.epochs.iter().skip(1).map(|e| e.samples_per_sec).collect();
     rates.sort_by(f64::total_cmp);

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::bundle::{TensorDtype, show_shape, show_shape_spec};
+use crate::container::{Format, noun_of};
 use crate::rows::RowReport;
 use crate::schema::Task;
 
@@ -22,53 +23,76 @@ pub enum Error {
         source: serde_json::Error,
     },
 
-    /// The bundle file could not be read from disk.
-    #[error("could not read bundle {path}")]
-    ReadBundle {
+    /// A container file (bundle, checkpoint, finished model) could not be read from disk.
+    #[error("could not read {} {path}", .format.noun)]
+    ReadFile {
         path: PathBuf,
+        format: &'static Format,
         #[source]
         source: std::io::Error,
     },
-    /// The bundle file (or its temporary sibling) could not be written, synced or renamed.
-    #[error("could not write bundle {path}")]
-    WriteBundle {
+    /// A container file (or its temporary sibling) could not be written, synced or renamed.
+    #[error("could not write {} {path}", .format.noun)]
+    WriteFile {
         path: PathBuf,
+        format: &'static Format,
         #[source]
         source: std::io::Error,
     },
     /// The file is not a readable safetensors file: corrupt, truncated or something else.
     #[error(
-        "bundle {path} is not a valid safetensors file\nhint: the file may be truncated or corrupt; export the model again"
+        "{} {path} is not a valid safetensors file\nhint: the file may be truncated or corrupt; {}",
+        .format.noun,
+        .format.remedy
     )]
-    ParseBundle {
+    ParseFile {
         path: PathBuf,
+        format: &'static Format,
         #[source]
         source: safetensors::SafeTensorError,
     },
-    /// The safetensors encoder refused the bundle's tensors.
-    #[error("could not encode bundle {path} as safetensors")]
-    EncodeBundle {
+    /// The safetensors encoder refused the file's tensors.
+    #[error("could not encode {} {path} as safetensors", .format.noun)]
+    EncodeFile {
         path: PathBuf,
+        format: &'static Format,
         #[source]
         source: safetensors::SafeTensorError,
     },
-    /// A safetensors file without the `kiln.manifest` metadata key.
+    /// A safetensors file without the `kiln.manifest` metadata key: not a file kiln wrote.
     #[error(
-        "{path} is a safetensors file without a `kiln.manifest` metadata entry, so it is not a kiln bundle\nhint: pass a bundle exported by kiln"
+        "{path} is a safetensors file without a `kiln.manifest` metadata entry, so it is not a kiln {}\nhint: pass a {} written by kiln (format `{}`)",
+        .format.noun,
+        .format.noun,
+        .format.name
     )]
-    MissingManifest { path: PathBuf },
-    /// The `kiln.manifest` metadata is not the JSON manifest kiln expects.
-    #[error("the `kiln.manifest` metadata of bundle {path} is not a valid manifest")]
-    ParseManifest {
+    MissingHeader { path: PathBuf, format: &'static Format },
+    /// The `kiln.manifest` metadata is not the JSON header the format expects.
+    #[error("the `kiln.manifest` metadata of {} {path} is not a valid `{}` header", .format.noun, .format.name)]
+    ParseHeader {
         path: PathBuf,
+        format: &'static Format,
         #[source]
         source: serde_json::Error,
     },
-    /// The manifest names a bundle format this version of kiln cannot read.
+    /// The file is a kiln container of another kind (a checkpoint where a bundle was expected).
     #[error(
-        "bundle {path} has format version `{found}`, but this kiln reads only `{supported}`\nhint: use the kiln version that wrote the bundle, or export the model again"
+        "{path} is a {} (format `{found}`), not a {} (format `{}`)\nhint: pass a {} in its place, or {}",
+        noun_of(found),
+        .expected.noun,
+        .expected.name,
+        .expected.noun,
+        .expected.remedy
     )]
-    UnsupportedFormatVersion { path: PathBuf, found: String, supported: &'static str },
+    WrongFormat { path: PathBuf, found: String, expected: &'static Format },
+    /// The file is of the right kind but a version this kiln cannot read.
+    #[error(
+        "{} {path} has format version `{found}`, but this kiln reads only `{}`\nhint: {}",
+        .format.noun,
+        .format.name,
+        version_hint(*.newer, .format)
+    )]
+    UnsupportedFormatVersion { path: PathBuf, found: String, format: &'static Format, newer: bool },
     /// A tensor that the manifest's architecture or preprocessor requires is absent.
     #[error("bundle {path} has no tensor `{tensor}`, which its manifest requires")]
     MissingTensor { path: PathBuf, tensor: String },
@@ -83,13 +107,11 @@ pub enum Error {
     #[error("tensor `{tensor}` of bundle {path} holds {found} values, but its manifest requires {expected}")]
     TensorDtypeMismatch { path: PathBuf, tensor: String, expected: TensorDtype, found: TensorDtype },
     /// The file holds a tensor of an element type kiln bundles never use.
-    #[error(
-        "tensor `{tensor}` of bundle {path} has dtype {dtype}\nhint: kiln bundles hold only F32, U8 and I64 tensors"
-    )]
+    #[error("tensor `{tensor}` of {path} has dtype {dtype}\nhint: kiln files hold only F32, F64, U8 and I64 tensors")]
     UnsupportedTensorDtype { path: PathBuf, tensor: String, dtype: String },
     /// A tensor's byte buffer does not match its shape and element type.
     #[error(
-        "tensor `{tensor}` for bundle {path} has {found} bytes, but shape {} of {dtype} needs {expected}",
+        "tensor `{tensor}` for {path} has {found} bytes, but shape {} of {dtype} needs {expected}",
         show_shape(.shape)
     )]
     TensorSize { path: PathBuf, tensor: String, shape: Vec<usize>, dtype: TensorDtype, expected: usize, found: usize },
@@ -141,6 +163,15 @@ pub enum Error {
         "device `{device}` needs CUDA, but this kiln was built without it\nhint: rebuild with `cargo build --release --features cuda`, or choose the cpu device"
     )]
     CudaNotCompiled { device: String },
+}
+
+/// The hint of [`Error::UnsupportedFormatVersion`].
+fn version_hint(newer: bool, format: &Format) -> String {
+    if newer {
+        format!("the file was written by a newer kiln: read it with that version, or {}", format.remedy)
+    } else {
+        format!("the file was written by an older kiln: {}", format.remedy)
+    }
 }
 
 /// kiln-core's result type.

@@ -9,6 +9,9 @@
 //! - [`model`]: inference with kiln-core alone: `Model::from_bundle` rebuilds any model kind
 //!   (prior, rules, gradient-boosted trees, linear, MLP, ResNet) and `Model::predict` scores
 //!   plain columns; kiln-train predicts through the same forward pass.
+//! - [`container`]: the one file container of bundles, training checkpoints and
+//!   finished-model files (safetensors with a typed JSON header naming its format and version),
+//!   written through [`atomic`], the one atomic-write helper.
 //! - [`columns`]: `Batch`, owned typed columns of rows (what readers and requests hand a
 //!   model); [`rows`]: the check of incoming rows against a bundle's schema, a `RowReport`
 //!   of every problem with its column and rows; `model::output`: scores to output columns.
@@ -22,8 +25,10 @@
 //! HTTP, so that a serving binary stays small. Training writes bundles and serving reads them
 //! through this crate alone: inference needs no training code.
 
+pub mod atomic;
 pub mod bundle;
 pub mod columns;
+pub mod container;
 pub mod device;
 pub mod error;
 pub mod hash;

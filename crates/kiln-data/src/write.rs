@@ -9,26 +9,10 @@ use polars::prelude::{CsvWriter, DataFrame, ParquetCompression, ParquetWriter, S
 use crate::config::FileFormat;
 use crate::error::{Error, Result};
 
-/// Write `path` through a closure that fills a temporary file, then rename it into place.
+/// Write `path` through a closure that fills a temporary file, then rename it into place
+/// (`kiln_core::atomic::write_with`, the one atomic-write helper of kiln).
 pub fn atomic_write(path: &Path, fill: impl FnOnce(&mut std::fs::File) -> Result<()>) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".kiln-tmp-");
-    // Temporary files are private (0600); the finished file gets ordinary permissions.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let mut tmp = builder.tempfile_in(dir).map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
-    fill(tmp.as_file_mut())?;
-    tmp.as_file_mut().sync_all().map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
-    tmp.persist(path).map_err(|e| Error::Write { path: path.to_path_buf(), source: e.error })?;
-    Ok(())
+    kiln_core::atomic::write_with(path, fill, |source| Error::Write { path: path.to_path_buf(), source })
 }
 
 /// Write text (JSON, TOML, reports) atomically.

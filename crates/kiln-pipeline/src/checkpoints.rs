@@ -2,22 +2,15 @@
 //!
 //! `<store folder>/checkpoints/<run id>/` holds, per model, `<model>.ckpt` (the neural
 //! trainer's state, see `kiln_train::nn::checkpoint`) and, once the model is trained,
-//! `<model>.model.safetensors`: a bundle of the fitted model, reloaded on resume instead of
-//! training it again. The folder is removed when the run finishes.
+//! `<model>.model.safetensors`: a finished-model file (`kiln_train::finished`), reloaded on
+//! resume instead of training it again. The folder is removed when the run finishes.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use kiln_core::bundle::{Architecture, Bundle, Manifest, TensorData};
+use kiln_core::bundle::Manifest;
 use kiln_track::{DataVersions, RunDetail};
-use kiln_train::trained::TrainedModel;
 
 use crate::error::{ConfigDifference, Error, Result};
-
-/// The manifest key that lists a saved model's own tensors (a bundle adds the preprocessor's).
-const TENSORS_KEY: &str = "tensors";
-/// The manifest metric that keeps a saved model's training time.
-const SECONDS_KEY: &str = "train_seconds";
 
 /// The checkpoint folder of run `run_id`, beside the tracking store `store_path`.
 pub fn run_dir(store_path: &Path, run_id: &str) -> PathBuf {
@@ -83,58 +76,20 @@ pub fn check_resumable(
 }
 
 /// A trained model with its exact bundle parts and training time.
-#[derive(Debug)]
-pub struct Finished {
-    pub model: TrainedModel,
-    pub architecture: Architecture,
-    pub tensors: BTreeMap<String, TensorData>,
-    pub seconds: f64,
-}
+pub use kiln_train::finished::Finished;
 
-/// Save a trained model at `path` (atomically) as a bundle with `manifest`, whose
-/// architecture, hyperparameters and metrics this sets.
-pub fn save_finished(path: &Path, mut manifest: Manifest, finished: &Finished) -> Result<()> {
-    manifest.architecture = finished.architecture.clone();
-    manifest.hyperparameters = serde_json::json!({
-        "model": manifest.hyperparameters,
-        TENSORS_KEY: finished.tensors.keys().collect::<Vec<_>>(),
-    });
-    manifest.metrics = BTreeMap::from([(SECONDS_KEY.to_string(), finished.seconds)]);
-    if let TrainedModel::Neural(neural) = &finished.model {
-        manifest.preprocessor = neural.preprocessor.clone();
-    }
-    Bundle::new(manifest, finished.tensors.clone())
-        .write(path)
+/// Save a trained model at `path` (atomically) as a finished-model file with `manifest`
+/// (`kiln_train::finished::save`).
+pub fn save_finished(path: &Path, manifest: Manifest, finished: &Finished) -> Result<()> {
+    kiln_train::finished::save(path, manifest, finished)
         .map_err(|source| Error::SaveFinished { path: path.to_path_buf(), source: Box::new(source) })
 }
 
-/// The model saved at `path` by [`save_finished`], or `None` when there is no such file.
+/// The model saved at `path` by [`save_finished`], or `None` when there is no such file
+/// (`kiln_train::finished::load`).
 pub fn load_finished(path: &Path) -> Result<Option<Finished>> {
-    if !path.exists() {
-        return Ok(None);
-    }
-    read_finished(path).map(Some).map_err(|e| Error::ReadFinished { path: path.to_path_buf(), source: Box::new(e) })
-}
-
-fn read_finished(path: &Path) -> Result<Finished> {
-    let bundle = Bundle::read(path)?;
-    let model = TrainedModel::from_bundle(&bundle)?;
-    let manifest = &bundle.manifest;
-    let incomplete = |what: String| Error::FinishedIncomplete { path: path.to_path_buf(), what };
-    let names: Vec<String> = manifest
-        .hyperparameters
-        .get(TENSORS_KEY)
-        .and_then(|names| serde_json::from_value(names.clone()).ok())
-        .ok_or_else(|| incomplete("the list of its model tensors".into()))?;
-    let tensors = names
-        .into_iter()
-        .map(|name| {
-            let tensor = bundle.tensor(&name).cloned().ok_or_else(|| incomplete(format!("tensor `{name}`")));
-            tensor.map(|t| (name, t))
-        })
-        .collect::<Result<BTreeMap<_, _>>>()?;
-    let seconds = manifest.metrics.get(SECONDS_KEY).copied().unwrap_or(f64::NAN);
-    Ok(Finished { model, architecture: manifest.architecture.clone(), tensors, seconds })
+    kiln_train::finished::load(path)
+        .map_err(|source| Error::ReadFinished { path: path.to_path_buf(), source: Box::new(source) })
 }
 
 /// Remove a finished run's checkpoint folder (a warning if that fails).

@@ -93,19 +93,16 @@ pub enum Error {
     SaveFinished {
         path: PathBuf,
         #[source]
-        source: Box<kiln_core::Error>,
+        source: Box<kiln_train::Error>,
     },
-    #[error(
-        "reading the model saved by the interrupted run, {}\nhint: delete the file to train this model again",
-        path.display()
-    )]
+    /// The finished-model file of an interrupted run cannot be read (the source names the
+    /// file's problem and says to delete it).
+    #[error("reading the model saved by the interrupted run, {}", path.display())]
     ReadFinished {
         path: PathBuf,
         #[source]
-        source: Box<Error>,
+        source: Box<kiln_train::Error>,
     },
-    #[error("{} lacks {what}", path.display())]
-    FinishedIncomplete { path: PathBuf, what: String },
     #[error("reading the labels of the evaluated rows")]
     Labels {
         #[source]

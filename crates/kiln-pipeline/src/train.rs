@@ -11,7 +11,7 @@ use kiln_track::{GitInfo, NewRun};
 use kiln_train::backend::Backend;
 use kiln_train::nn::{CheckpointSpec, EpochStats};
 use kiln_train::predictions::Predictions;
-use kiln_train::session::{Score, fit_model_on, score};
+use kiln_train::session::{Score, TrainingData, fit_model_on, score};
 
 use crate::checkpoints::{self, Finished};
 use crate::error::{Error, Result};
@@ -209,17 +209,14 @@ impl Prepared {
                 });
                 let parts = &self.parts;
                 let seed = self.config().plan.project.seed;
-                let fitted = fit_model_on(
-                    &options.backend,
-                    planned,
-                    seed,
-                    &self.preprocessor,
-                    &parts.train,
-                    &parts.holdout,
+                let data = TrainingData {
                     schema,
-                    spec.as_ref(),
-                    &mut *bar,
-                );
+                    preprocessor: &self.preprocessor,
+                    train: &parts.train,
+                    valid: &parts.holdout,
+                    seed,
+                };
+                let fitted = fit_model_on(&options.backend, planned, &data, spec.as_ref(), &mut *bar);
                 let (model, report, seconds) = match fitted {
                     Ok(fitted) => fitted,
                     Err(source) => {

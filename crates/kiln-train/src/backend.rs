@@ -18,12 +18,9 @@ use std::str::FromStr;
 
 use candle_core::Device;
 use kiln_core::device::DeviceSpec;
-use kiln_core::preprocess::Encoded;
-use kiln_core::schema::Task;
 
 use crate::error::{Error, Result};
-use crate::nn::{self, CheckpointSpec, EpochStats, NeuralArch, NeuralModel, TrainObserver, TrainParams, TrainReport};
-use crate::target::Target;
+use crate::nn::{self, EpochStats, FitInput, NeuralModel, TrainObserver, TrainReport};
 
 /// The number format of the forward matrix products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -122,53 +119,25 @@ impl Backend {
         }
     }
 
-    /// Train a neural model with this backend; the arguments are those of [`nn::fit`].
-    #[allow(clippy::too_many_arguments)]
+    /// Train a neural model with this backend, as [`nn::fit`].
     pub fn fit(
         &self,
-        task: Task,
-        arch: NeuralArch,
-        params: &TrainParams,
-        train: &Encoded,
-        y_train: &Target,
-        valid: &Encoded,
-        y_valid: &Target,
-        seed: u64,
+        input: &FitInput<'_>,
         mut progress: impl FnMut(&EpochStats),
     ) -> Result<(NeuralModel, TrainReport)> {
-        self.fit_with(task, arch, params, (train, y_train), (valid, y_valid), seed, None, &mut progress)
+        self.fit_with(input, &mut progress)
     }
 
     /// [`Backend::fit`] with checkpoints and an observer, as [`nn::fit_with`]: both trainers
     /// write and resume the same checkpoint format.
-    #[allow(clippy::too_many_arguments)]
     pub fn fit_with(
         &self,
-        task: Task,
-        arch: NeuralArch,
-        params: &TrainParams,
-        (train, y_train): (&Encoded, &Target),
-        (valid, y_valid): (&Encoded, &Target),
-        seed: u64,
-        checkpoint: Option<&CheckpointSpec>,
+        input: &FitInput<'_>,
         observer: &mut dyn TrainObserver,
     ) -> Result<(NeuralModel, TrainReport)> {
         match &self.kind {
-            Kind::Native => {
-                nn::fit_with(task, arch, params, train, y_train, valid, y_valid, seed, checkpoint, observer)
-            }
-            Kind::Candle { device, .. } => nn::candle::fit_with(
-                device,
-                self.precision,
-                task,
-                arch,
-                params,
-                (train, y_train),
-                (valid, y_valid),
-                seed,
-                checkpoint,
-                observer,
-            ),
+            Kind::Native => nn::fit_with(input, observer),
+            Kind::Candle { device, .. } => nn::candle::fit_with(device, self.precision, input, observer),
         }
     }
 }

@@ -115,17 +115,20 @@ pub enum Error {
         #[source]
         source: Box<kiln_core::Error>,
     },
-    #[error("cannot write the training checkpoint {path}")]
-    CheckpointWrite {
+    /// The checkpoint file could not be written or read as a `kiln.checkpoint.v1` container
+    /// (the error names the file and says what to do).
+    #[error(transparent)]
+    CheckpointFile(kiln_core::Error),
+    /// A finished-model file could not be written or read as a `kiln.finished.v1` container,
+    /// or its tensors do not fit its manifest.
+    #[error(transparent)]
+    FinishedFile(kiln_core::Error),
+    /// A finished-model file holds a model that cannot be rebuilt.
+    #[error("the model saved in {path} cannot be loaded\nhint: delete the file to train this model again")]
+    FinishedModel {
         path: PathBuf,
         #[source]
-        source: Box<kiln_data::Error>,
-    },
-    #[error("cannot read the training checkpoint {path}")]
-    CheckpointRead {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        source: Box<Error>,
     },
     #[error(
         "the training checkpoint {path} is unusable: {problem}\nhint: delete the file to train this model again from its first epoch"

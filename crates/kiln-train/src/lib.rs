@@ -8,6 +8,8 @@
 //!   [`baselines::gbdt::GbdtModel`] (gradient-boosted trees through `perpetual`).
 //! - [`session`]: `fit_model` (any planned model) and `score` (the metric that picks the
 //!   model to export); [`trained`]: `TrainedModel`, any fitted model, to and from a bundle.
+//! - [`finished`]: finished-model files (`kiln.finished.v1`), a trained model saved so that a
+//!   resumed run reloads it instead of training it again.
 //! - [`predictions`]: `Predictions`, what every model returns; [`target`]: the training
 //!   target as class indices or values. ROC AUC comes from `kiln_eval::metrics`.
 //! - [`nn`]: kiln's own CPU training of the neural models (linear, MLP, ResNet): `nn::fit`,
@@ -22,6 +24,7 @@ pub mod backend;
 pub mod baselines;
 pub mod config;
 pub mod error;
+pub mod finished;
 pub mod nn;
 pub mod predictions;
 pub mod session;

@@ -18,7 +18,7 @@ use crate::baselines::prior::PriorModel;
 use crate::baselines::rules::RulesModel;
 use crate::config::{ModelSpec, PlannedModel};
 use crate::error::{Error, Result};
-use crate::nn::{self, CheckpointSpec, NeuralArch, TrainObserver, TrainParams, TrainReport};
+use crate::nn::{self, CheckpointSpec, FitInput, NeuralArch, TrainObserver, TrainParams, TrainReport};
 use crate::predictions::Predictions;
 use crate::target::{Target, read_target};
 use crate::trained::{Neural, TrainedModel};
@@ -43,39 +43,44 @@ impl Score {
     }
 }
 
-/// Fit one planned model on the training rows with kiln's native CPU trainer; neural models
-/// early-stop on `valid`, tell `observer` of each epoch, and save (and with
+/// The rows and fitted state every model of a run is trained from.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainingData<'a> {
+    pub schema: &'a Schema,
+    /// The run's preprocessor (neural models re-encode with their own encoding).
+    pub preprocessor: &'a Preprocessor,
+    /// The training rows.
+    pub train: &'a DataFrame,
+    /// The validation rows that early stopping watches.
+    pub valid: &'a DataFrame,
+    /// The run's seed.
+    pub seed: u64,
+}
+
+/// Fit one planned model on `data`'s training rows with kiln's native CPU trainer; neural
+/// models early-stop on the validation rows, tell `observer` of each epoch, and save (and with
 /// `checkpoint.resume` continue from) their training state at `checkpoint` (see
 /// [`nn::checkpoint`]). Returns the model, the per-epoch report of neural models, and the
 /// fitting time in seconds (of this call only).
-#[allow(clippy::too_many_arguments)]
 pub fn fit_model(
     planned: &PlannedModel,
-    seed: u64,
-    preprocessor: &Preprocessor,
-    train: &DataFrame,
-    valid: &DataFrame,
-    schema: &Schema,
+    data: &TrainingData<'_>,
     checkpoint: Option<&CheckpointSpec>,
     observer: &mut dyn TrainObserver,
 ) -> Result<(TrainedModel, Option<TrainReport>, f64)> {
-    fit_model_on(&Backend::native(), planned, seed, preprocessor, train, valid, schema, checkpoint, observer)
+    fit_model_on(&Backend::native(), planned, data, checkpoint, observer)
 }
 
 /// [`fit_model`] with neural models trained by `backend` (baselines always on the CPU); both
 /// trainers keep and resume checkpoints.
-#[allow(clippy::too_many_arguments)]
 pub fn fit_model_on(
     backend: &Backend,
     planned: &PlannedModel,
-    seed: u64,
-    preprocessor: &Preprocessor,
-    train: &DataFrame,
-    valid: &DataFrame,
-    schema: &Schema,
+    data: &TrainingData<'_>,
     checkpoint: Option<&CheckpointSpec>,
     observer: &mut dyn TrainObserver,
 ) -> Result<(TrainedModel, Option<TrainReport>, f64)> {
+    let TrainingData { schema, preprocessor, train, valid, seed } = *data;
     let started = Instant::now();
     let neural = |arch: NeuralArch, params: TrainParams, observer: &mut dyn TrainObserver| {
         let mut dense = preprocessor.clone();
@@ -83,16 +88,9 @@ pub fn fit_model_on(
         let encode = |df: &DataFrame| kiln_data::fit::encode(&dense, df, schema).map_err(Error::Encode);
         let (x_train, x_valid) = (encode(train)?, encode(valid)?);
         let (y_train, y_valid) = (read_target(train, schema)?, read_target(valid, schema)?);
-        let (model, report) = backend.fit_with(
-            schema.task,
-            arch,
-            &params,
-            (&x_train, &y_train),
-            (&x_valid, &y_valid),
-            seed,
-            checkpoint,
-            observer,
-        )?;
+        let input = FitInput::new(schema.task, arch, &params, (&x_train, &y_train), (&x_valid, &y_valid), seed)
+            .with_checkpoint(checkpoint);
+        let (model, report) = backend.fit_with(&input, observer)?;
         let trained = Neural { model, preprocessor: dense.clone(), schema: schema.clone() };
         Ok::<_, Error>((TrainedModel::Neural(Box::new(trained)), Some(report)))
     };

@@ -139,7 +139,7 @@ impl TensorData {
         Ok(&self.bytes)
     }
 
-    fn expected_len(&self) -> Option<usize> {
+    pub(crate) fn expected_len(&self) -> Option<usize> {
         self.shape.iter().try_fold(self.dtype.size(), |acc, &dim| acc.checked_mul(dim))
     }
 

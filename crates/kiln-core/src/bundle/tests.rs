@@ -1,6 +1,8 @@
 //! Unit tests of the bundle file format on in-memory bytes; files on disk are tested in
 //! `tests/it/bundle_*.rs`.
 
+use std::collections::HashMap;
+
 use super::*;
 use crate::preprocess::{ColumnRef, PreprocessConfig};
 use crate::schema::{Column, DType, Role, Schema, Task};
@@ -105,10 +107,27 @@ fn nan_metric_is_written_as_null_and_read_as_nan() {
 
 #[test]
 fn manifest_without_version_is_a_parse_error() {
-    let err = parse_manifest(r#"{"task": "binary"}"#, Path::new("b.safetensors")).expect_err("no version");
-    assert!(matches!(err, Error::ParseManifest { .. }), "{err:?}");
-    let err = parse_manifest(r#"{"format_version": "kiln.bundle.v9"}"#, Path::new("b.safetensors")).expect_err("v9");
-    assert!(matches!(&err, Error::UnsupportedFormatVersion { found, .. } if found == "kiln.bundle.v9"), "{err:?}");
+    let with_header = |text: &str| {
+        let metadata = HashMap::from([(MANIFEST_KEY.to_string(), text.to_string())]);
+        safetensors::serialize(linear().tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata)).expect("raw")
+    };
+    let path = Path::new("b.safetensors");
+    let err = Bundle::from_bytes(&with_header(r#"{"task": "binary"}"#), path).expect_err("no version");
+    assert!(matches!(err, Error::ParseHeader { .. }), "{err:?}");
+    let err = Bundle::from_bytes(&with_header(r#"{"format_version": "kiln.bundle.v9"}"#), path).expect_err("v9");
+    assert!(
+        matches!(&err, Error::UnsupportedFormatVersion { found, newer: true, .. } if found == "kiln.bundle.v9"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_bundle_is_a_container_of_the_bundle_format() {
+    let bytes = linear().to_bytes(Path::new("m")).expect("encode");
+    let (manifest, tensors) = container::from_bytes::<Manifest>(&bytes, Path::new("m")).expect("container");
+    assert_eq!(Bundle { manifest, tensors }, linear());
+    assert_eq!(FORMAT_VERSION, "kiln.bundle.v1");
+    assert_eq!(MANIFEST_KEY, "kiln.manifest");
 }
 
 #[test]
@@ -117,5 +136,5 @@ fn inconsistent_tensor_bytes_are_refused_before_encoding() {
     bundle.tensors.insert("extra".into(), TensorData::from_f32(vec![3], &[1.0]));
     let err = bundle.to_bytes(Path::new("out.safetensors")).expect_err("short buffer");
     assert!(matches!(&err, Error::TensorSize { tensor, expected: 12, found: 4, .. } if tensor == "extra"), "{err:?}");
-    assert_eq!(err.to_string(), "tensor `extra` for bundle out.safetensors has 4 bytes, but shape [3] of F32 needs 12");
+    assert_eq!(err.to_string(), "tensor `extra` for out.safetensors has 4 bytes, but shape [3] of F32 needs 12");
 }

@@ -32,17 +32,28 @@ impl Network {
         self.check_input(data)?;
         let n_out = self.n_outputs;
         let mut outputs = vec![0.0f32; data.n_rows * n_out];
-        // Each task reuses its buffers across the blocks it runs.
-        outputs.par_chunks_mut(BATCH * n_out).enumerate().for_each_init(
-            || Scratch::new(self),
-            |scratch, (block, out)| {
-                let start = block * BATCH;
-                let rows = out.len() / n_out;
-                let dense = &data.dense[start * data.n_dense..(start + rows) * data.n_dense];
-                let codes = &data.codes[start * data.n_codes..(start + rows) * data.n_codes];
+        let run = |scratch: &mut Scratch, (block, out): (usize, &mut [f32])| {
+            let start = block * BATCH;
+            let rows = out.len() / n_out;
+            let dense = &data.dense[start * data.n_dense..(start + rows) * data.n_dense];
+            let codes = &data.codes[start * data.n_codes..(start + rows) * data.n_codes];
+            if rows == 1 {
+                self.forward_row(dense, codes, out, scratch);
+            } else {
                 self.forward_block(dense, codes, rows, out, scratch);
-            },
-        );
+            }
+        };
+        if data.n_rows == 0 {
+            return Ok(outputs);
+        }
+        if data.n_rows <= BATCH {
+            // One block (a single row, a small request): on the calling thread, with buffers
+            // for its rows only (at least two: see `forward_row`).
+            run(&mut Scratch::new(self, data.n_rows.max(2)), (0, outputs.as_mut_slice()));
+        } else {
+            // Each task reuses its buffers across the blocks it runs.
+            outputs.par_chunks_mut(BATCH * n_out).enumerate().for_each_init(|| Scratch::new(self, BATCH), run);
+        }
         Ok(outputs)
     }
 
@@ -68,6 +79,16 @@ impl Network {
             }
         }
         Ok(())
+    }
+
+    /// One row into `out`, scored as a block of two copies of it: `faer` multiplies a single
+    /// row by another kernel than a block, whose sums run in another order, so a row alone
+    /// would not get the bits it gets among other rows.
+    fn forward_row(&self, dense: &[f32], codes: &[u32], out: &mut [f32], scratch: &mut Scratch) {
+        let (dense, codes) = ([dense, dense].concat(), [codes, codes].concat());
+        let mut two = vec![0.0; 2 * out.len()];
+        self.forward_block(&dense, &codes, 2, &mut two, scratch);
+        out.copy_from_slice(&two[..out.len()]);
     }
 
     /// `rows` rows of dense features and codes into `out` (`rows * n_outputs`).
@@ -174,7 +195,8 @@ impl Network {
     }
 }
 
-/// One task's buffers for blocks of up to [`BATCH`] rows, each as wide as the widest layer.
+/// One task's buffers for blocks of up to `capacity` rows (at most [`BATCH`]), each as wide
+/// as the widest layer.
 struct Scratch {
     a: Vec<f32>,
     b: Vec<f32>,
@@ -184,14 +206,14 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new(network: &Network) -> Self {
+    fn new(network: &Network, capacity: usize) -> Self {
         let width = network.dense.iter().map(|d| d.n_in.max(d.n_out)).max().unwrap_or(0);
         let gathered = if network.embeddings.is_empty() { 0 } else { network.dense[0].n_in };
         Self {
-            a: vec![0.0; BATCH * width],
-            b: vec![0.0; BATCH * width],
-            c: vec![0.0; BATCH * width],
-            gathered: vec![0.0; BATCH * gathered],
+            a: vec![0.0; capacity * width],
+            b: vec![0.0; capacity * width],
+            c: vec![0.0; capacity * width],
+            gathered: vec![0.0; capacity * gathered],
         }
     }
 }

@@ -279,6 +279,67 @@ fn network_input_is_checked() {
     assert_eq!(err.to_string(), "column `c` has 2 rows, expected 1");
 }
 
+/// A ResNet (16 wide, hidden 32) with weights drawn from kiln's generator.
+fn random_resnet() -> Bundle {
+    let architecture = Architecture::ResNet {
+        n_inputs: 1,
+        cardinalities: vec![2],
+        d_embedding: 3,
+        d_model: 16,
+        d_hidden: 32,
+        n_blocks: 2,
+        n_outputs: 1,
+        activation: "relu".into(),
+        norm: "layer_norm".into(),
+    };
+    let mut rng = crate::rng::Rng::new(11);
+    let mut tensor = |name: String, shape: Vec<usize>| {
+        let values: Vec<f32> = (0..shape.iter().product()).map(|_| (rng.uniform() - 0.5) as f32).collect();
+        (name, shape, values)
+    };
+    let mut tensors =
+        vec![tensor("resnet.embeddings.0".into(), vec![2, 3]), tensor("resnet.input.weight".into(), vec![16, 4])];
+    tensors.push(tensor("resnet.input.bias".into(), vec![16]));
+    for block in 0..2 {
+        let name = |part: &str| format!("resnet.blocks.{block}.{part}");
+        tensors.push(tensor(name("norm.weight"), vec![16]));
+        tensors.push(tensor(name("norm.bias"), vec![16]));
+        tensors.push(tensor(name("linear1.weight"), vec![32, 16]));
+        tensors.push(tensor(name("linear1.bias"), vec![32]));
+        tensors.push(tensor(name("linear2.weight"), vec![16, 32]));
+        tensors.push(tensor(name("linear2.bias"), vec![16]));
+    }
+    for (name, shape) in [("head_norm.weight", vec![16]), ("head_norm.bias", vec![16]), ("head.weight", vec![1, 16])] {
+        tensors.push(tensor(format!("resnet.{name}"), shape));
+    }
+    tensors.push(tensor("resnet.head.bias".into(), vec![1]));
+    let tensors: Vec<(&str, Vec<usize>, Vec<f32>)> =
+        tensors.iter().map(|(n, s, v)| (n.as_str(), s.clone(), v.clone())).collect();
+    bundle(Task::Binary, architecture, &tensors)
+}
+
+#[test]
+fn rows_score_the_same_on_the_calling_thread_and_among_parallel_blocks() {
+    let model = Model::from_bundle(&random_resnet()).expect("model");
+    let n = 2 * BATCH + 300;
+    let x: Vec<Option<f64>> = (0..n).map(|i| Some((i % 97) as f64 * 0.1 - 3.0)).collect();
+    let c: Vec<Option<&str>> = (0..n).map(|i| Some(if i % 3 == 0 { "a" } else { "b" })).collect();
+    let score = |range: std::ops::Range<usize>| {
+        let columns = [("x", ColumnRef::Numeric(&x[range.clone()])), ("c", ColumnRef::Categorical(&c[range]))];
+        model.predict(&columns).expect("predict").iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    };
+    // Three blocks shared out over rayon's threads, against each block scored alone.
+    let all = score(0..n);
+    let blocks: Vec<u64> = [0..BATCH, BATCH..2 * BATCH, 2 * BATCH..n].into_iter().flat_map(score).collect();
+    assert_eq!(all, blocks);
+    assert_eq!(&all[..BATCH - 24], &score(0..BATCH - 24)[..], "a shorter block");
+    // A row alone, and a last block of one row, score as within a block.
+    for row in [0, 1, 2, BATCH - 1, BATCH, n - 1] {
+        assert_eq!(all[row], score(row..row + 1)[0], "row {row} alone");
+    }
+    assert_eq!(&all[..BATCH + 1], &score(0..BATCH + 1)[..], "a last block of one row");
+}
+
 /// A binary prior bundle with the given classes and decision threshold.
 fn binary_prior(classes: Vec<String>, threshold: Option<f64>) -> Bundle {
     let mut bundle = bundle(Task::Binary, Architecture::Prior { values: vec![0.4] }, &[]);

@@ -29,7 +29,7 @@ fn missing_file_is_a_read_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("absent.safetensors");
     let err = Bundle::read(&path).expect_err("absent");
-    assert!(matches!(&err, Error::ReadBundle { path: p, .. } if p == &path), "{err:?}");
+    assert!(matches!(&err, Error::ReadFile { path: p, .. } if p == &path), "{err:?}");
     assert_eq!(message(&err, &path), "could not read bundle <path>");
 }
 
@@ -39,7 +39,7 @@ fn corrupt_file_is_a_parse_error() {
     let path = dir.path().join("corrupt.safetensors");
     std::fs::write(&path, b"this is not a safetensors file, just some text").expect("write");
     let err = Bundle::read(&path).expect_err("corrupt");
-    assert!(matches!(&err, Error::ParseBundle { path: p, .. } if p == &path), "{err:?}");
+    assert!(matches!(&err, Error::ParseFile { path: p, .. } if p == &path), "{err:?}");
     assert_eq!(
         message(&err, &path),
         "bundle <path> is not a valid safetensors file\nhint: the file may be truncated or corrupt; export the model again"
@@ -55,7 +55,7 @@ fn truncated_file_is_a_parse_error() {
     for keep in [bytes.len() - 1, bytes.len() / 2, 20, 3, 0] {
         std::fs::write(&path, &bytes[..keep]).expect("truncate");
         let err = Bundle::read(&path).expect_err("truncated");
-        assert!(matches!(&err, Error::ParseBundle { path: p, .. } if p == &path), "kept {keep}: {err:?}");
+        assert!(matches!(&err, Error::ParseFile { path: p, .. } if p == &path), "kept {keep}: {err:?}");
     }
 }
 
@@ -66,12 +66,12 @@ fn safetensors_file_without_manifest_is_not_a_bundle() {
     let tensors = linear_bundle().tensors;
     write_raw(&path, &tensors, None);
     let err = Bundle::read(&path).expect_err("no metadata");
-    assert!(matches!(&err, Error::MissingManifest { path: p } if p == &path), "{err:?}");
+    assert!(matches!(&err, Error::MissingHeader { path: p, .. } if p == &path), "{err:?}");
     assert!(message(&err, &path).starts_with("<path> is a safetensors file without a `kiln.manifest` metadata entry"));
 
     write_raw(&path, &tensors, Some(HashMap::from([("format".to_string(), "pt".to_string())])));
     let err = Bundle::read(&path).expect_err("other metadata");
-    assert!(matches!(err, Error::MissingManifest { .. }), "{err:?}");
+    assert!(matches!(err, Error::MissingHeader { .. }), "{err:?}");
 }
 
 #[test]
@@ -82,8 +82,11 @@ fn manifest_that_is_not_json_or_not_a_manifest() {
     for text in ["{not json", r#"{"format_version": "kiln.bundle.v1"}"#, "[]"] {
         write_raw(&path, &tensors, Some(HashMap::from([(MANIFEST_KEY.to_string(), text.to_string())])));
         let err = Bundle::read(&path).expect_err(text);
-        assert!(matches!(&err, Error::ParseManifest { path: p, .. } if p == &path), "{text}: {err:?}");
-        assert_eq!(message(&err, &path), "the `kiln.manifest` metadata of bundle <path> is not a valid manifest");
+        assert!(matches!(&err, Error::ParseHeader { path: p, .. } if p == &path), "{text}: {err:?}");
+        assert_eq!(
+            message(&err, &path),
+            "the `kiln.manifest` metadata of bundle <path> is not a valid `kiln.bundle.v1` header"
+        );
     }
 }
 
@@ -96,14 +99,14 @@ fn unknown_format_version_is_refused_on_read_and_write() {
     write_raw(&path, &bundle.tensors, Some(manifest_metadata(&bundle)));
     let err = Bundle::read(&path).expect_err("v2");
     assert!(
-        matches!(&err, Error::UnsupportedFormatVersion { path: p, found, supported }
-            if p == &path && found == "kiln.bundle.v2" && *supported == FORMAT_VERSION),
+        matches!(&err, Error::UnsupportedFormatVersion { path: p, found, format, newer: true }
+            if p == &path && found == "kiln.bundle.v2" && format.name == FORMAT_VERSION),
         "{err:?}"
     );
     assert_eq!(
         message(&err, &path),
         "bundle <path> has format version `kiln.bundle.v2`, but this kiln reads only `kiln.bundle.v1`\n\
-         hint: use the kiln version that wrote the bundle, or export the model again"
+         hint: the file was written by a newer kiln: read it with that version, or export the model again"
     );
 
     let out = dir.path().join("out.safetensors");
@@ -214,7 +217,7 @@ fn unsupported_tensor_dtype_is_named() {
     std::fs::write(&path, bytes).expect("write");
     let err = Bundle::read(&path).expect_err("f16");
     assert!(matches!(&err, Error::UnsupportedTensorDtype { tensor, dtype, .. } if tensor == "half" && dtype == "F16"));
-    assert!(message(&err, &path).ends_with("hint: kiln bundles hold only F32, U8 and I64 tensors"), "{err}");
+    assert!(message(&err, &path).ends_with("hint: kiln files hold only F32, F64, U8 and I64 tensors"), "{err}");
 }
 
 #[test]
@@ -224,7 +227,7 @@ fn failed_write_leaves_no_temp_file() {
     let target = dir.path().join("taken.safetensors");
     std::fs::create_dir(&target).expect("folder");
     let err = linear_bundle().write(&target).expect_err("rename onto a folder");
-    assert!(matches!(&err, Error::WriteBundle { path, .. } if path == &target), "{err:?}");
+    assert!(matches!(&err, Error::WriteFile { path, .. } if path == &target), "{err:?}");
     assert_eq!(message(&err, &target), "could not write bundle <path>");
     assert_eq!(file_names(dir.path()), ["taken.safetensors"]);
     assert!(file_names(&target).is_empty());
@@ -233,7 +236,7 @@ fn failed_write_leaves_no_temp_file() {
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, b"x").expect("file");
     let err = linear_bundle().write(&blocker.join("m.safetensors")).expect_err("parent is a file");
-    assert!(matches!(err, Error::WriteBundle { .. }), "{err:?}");
+    assert!(matches!(err, Error::WriteFile { .. }), "{err:?}");
     assert_eq!(file_names(dir.path()), ["file", "taken.safetensors"]);
 }
 

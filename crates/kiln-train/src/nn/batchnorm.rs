@@ -6,6 +6,8 @@
 //! Over contiguous row-major `f32` buffers, one column per feature; the sums run over rows in
 //! order, so the results do not depend on the thread count.
 
+use super::kernels::Rows;
+
 /// Batch-norm epsilon (PyTorch's default).
 pub(crate) const BATCH_NORM_EPS: f32 = 1e-5;
 /// Weight of the batch statistic in each running-estimate update (PyTorch's default).
@@ -46,19 +48,13 @@ impl RunningStats {
 /// The training-mode forward pass over `x[rows, width]`: each column's batch `mean` and biased
 /// `var`, `rstd = 1 / √(var + eps)`, `x_hat = (x − mean) · rstd` and `out = x_hat · gamma + beta`.
 /// `mean`, `var` and `rstd` are `width` long.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn batch_norm_forward_train(
-    x: &[f32],
-    rows: usize,
-    width: usize,
-    gamma: &[f32],
-    beta: &[f32],
+    x: Rows<'_>,
+    (gamma, beta): (&[f32], &[f32]),
     out: &mut [f32],
-    x_hat: &mut [f32],
-    mean: &mut [f32],
-    var: &mut [f32],
-    rstd: &mut [f32],
+    (x_hat, mean, var, rstd): (&mut [f32], &mut [f32], &mut [f32], &mut [f32]),
 ) {
+    let Rows { values: x, rows, width } = x;
     let n = rows.max(1) as f32;
     let x = &x[..rows * width];
     mean.fill(0.0);
@@ -113,18 +109,14 @@ pub(crate) fn batch_norm_forward_eval(
 /// The backward pass of [`batch_norm_forward_train`] (the batch statistics depend on every
 /// row): `grad_gamma = Σ_rows grad · x_hat`, `grad_beta = Σ_rows grad` and
 /// `grad_x = gamma · rstd · (grad − mean(grad) − x_hat · mean(grad · x_hat))`, all overwritten.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn batch_norm_backward(
-    grad: &[f32],
-    rows: usize,
-    width: usize,
+    grad: Rows<'_>,
     gamma: &[f32],
-    x_hat: &[f32],
-    rstd: &[f32],
+    (x_hat, rstd): (&[f32], &[f32]),
     grad_x: &mut [f32],
-    grad_gamma: &mut [f32],
-    grad_beta: &mut [f32],
+    (grad_gamma, grad_beta): (&mut [f32], &mut [f32]),
 ) {
+    let Rows { values: grad, rows, width } = grad;
     let n = rows.max(1) as f32;
     let (grad, x_hat) = (&grad[..rows * width], &x_hat[..rows * width]);
     grad_gamma.fill(0.0);
@@ -157,7 +149,12 @@ mod tests {
         let x = [1.0f32, 2.0, 3.0, 6.0];
         let (mut out, mut hat) = ([0.0f32; 4], [0.0f32; 4]);
         let (mut mean, mut var, mut rstd) = ([0.0f32], [0.0f32], [0.0f32]);
-        batch_norm_forward_train(&x, 4, 1, &[2.0], &[0.5], &mut out, &mut hat, &mut mean, &mut var, &mut rstd);
+        batch_norm_forward_train(
+            Rows::new(&x, 4, 1),
+            (&[2.0], &[0.5]),
+            &mut out,
+            (&mut hat, &mut mean, &mut var, &mut rstd),
+        );
         assert_eq!((mean[0], var[0]), (3.0, 3.5));
         let r = 1.0 / (3.5f64 + 1e-5).sqrt();
         for (o, v) in out.iter().zip(x) {

@@ -10,21 +10,19 @@
 //!
 //! # File format (`kiln.checkpoint.v1`)
 //!
-//! ```text
-//! "KILNCKPT" | version: u32 LE | header length: u64 LE | header (JSON) | payload | checksum
-//! ```
-//!
-//! The header lists every payload section (name, dtype `f32` or `u64`, shape, byte offset and
-//! length); the payload holds them little-endian, back to back. The checksum is the 64 hex
-//! characters of `kiln_core::hash::content_hash` over everything before it. Floats that must
-//! survive exactly (the best metric, the history) are stored as their IEEE bits. Files are
-//! written atomically (temporary file + rename).
+//! A `kiln_core::container` file: safetensors tensors `model.<name>` and `best.<name>` (f32,
+//! the current and best weights), `adam.m.<slot>` and `adam.v.<slot>` (f32, AdamW's moments)
+//! and `order` (i64, the row order), and a typed JSON header with the scalars. Floats that must
+//! survive exactly (the best metric, the history) are stored as their IEEE bits. The header's
+//! `checksum` is `kiln_core::hash::content_hash` over the header (with an empty checksum) and
+//! every tensor's name and bytes, so a damaged byte anywhere is noticed. Files are written
+//! atomically (temporary file + rename).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use kiln_core::bundle::{Architecture, TensorData};
+use kiln_core::container::{self, Format, Tensors};
 use kiln_core::hash::content_hash;
 use kiln_core::schema::Task;
 use serde::{Deserialize, Serialize};
@@ -33,12 +31,8 @@ use super::model::NeuralModel;
 use super::train::EpochStats;
 use crate::error::{Error, Result};
 
-/// The first bytes of every checkpoint file.
-pub const CHECKPOINT_MAGIC: &[u8; 8] = b"KILNCKPT";
-/// The format version this build writes and reads.
-pub const CHECKPOINT_VERSION: u32 = 1;
-const FORMAT: &str = "kiln.checkpoint.v1";
-const CHECKSUM_LEN: usize = 64;
+/// The format this build writes and reads.
+pub const CHECKPOINT_FORMAT: Format = container::CHECKPOINT;
 
 /// Where a fit saves its state, how often, and whether it continues from a saved one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +85,7 @@ pub struct TrainState {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Header {
-    format: String,
+    format_version: String,
     fingerprint: String,
     task: Task,
     architecture: Architecture,
@@ -107,56 +101,75 @@ struct Header {
     dropout_rng: [u64; 4],
     /// `[epoch, train_loss, valid_metric, samples_per_sec, seconds]`, floats as IEEE bits.
     history: Vec<[u64; 5]>,
-    sections: Vec<Section>,
+    /// See the module docs; empty while it is computed.
+    checksum: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Section {
-    name: String,
-    dtype: String,
-    shape: Vec<usize>,
-    offset: usize,
-    len: usize,
+impl container::Header for Header {
+    const FORMAT: &'static Format = &CHECKPOINT_FORMAT;
+
+    fn format_version(&self) -> &str {
+        &self.format_version
+    }
+}
+
+/// The checksum of a header (its own `checksum` ignored) and the tensors.
+fn checksum(header: &mut Header, tensors: &Tensors) -> String {
+    let saved = std::mem::take(&mut header.checksum);
+    let json = serde_json::to_vec(&*header).expect("a checkpoint header always serializes to JSON");
+    header.checksum = saved;
+    let mut parts: Vec<&[u8]> = vec![&json];
+    for (name, tensor) in tensors {
+        parts.push(name.as_bytes());
+        parts.push(&tensor.bytes);
+    }
+    content_hash(&parts)
 }
 
 impl TrainState {
     /// Write the state to `path` atomically (temporary file in the same folder + rename).
     pub fn write(&self, path: &Path) -> Result<()> {
-        let bytes = self.to_bytes()?;
-        kiln_data::write::atomic_write(path, |file| {
-            file.write_all(&bytes).map_err(|source| kiln_data::Error::Write { path: path.to_path_buf(), source })
-        })
-        .map_err(|source| Error::CheckpointWrite { path: path.to_path_buf(), source: Box::new(source) })
+        let (header, tensors) = self.parts();
+        container::write(path, &header, &tensors).map_err(Error::CheckpointFile)
     }
 
     /// Read a state written by [`TrainState::write`], checking its format and checksum.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| Error::CheckpointRead { path: path.to_path_buf(), source })?;
-        Self::from_bytes(&bytes).map_err(|problem| Error::CheckpointCorrupt { path: path.to_path_buf(), problem })
+        let (header, tensors) = container::read::<Header>(path).map_err(Error::CheckpointFile)?;
+        Self::from_parts(header, tensors)
+            .map_err(|problem| Error::CheckpointCorrupt { path: path.to_path_buf(), problem })
     }
 
-    /// The checkpoint file's bytes.
+    /// The checkpoint file's bytes (as [`TrainState::write`] writes them).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut payload = Vec::new();
-        let mut sections = Vec::new();
-        let mut push = |name: String, dtype: &str, shape: Vec<usize>, bytes: &[u8]| {
-            sections.push(Section { name, dtype: dtype.to_string(), shape, offset: payload.len(), len: bytes.len() });
-            payload.extend_from_slice(bytes);
-        };
+        let (header, tensors) = self.parts();
+        container::to_bytes(Path::new("checkpoint"), &header, &tensors).map_err(Error::CheckpointFile)
+    }
+
+    /// A state from the bytes of the checkpoint file at `path` (which names it in errors).
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let (header, tensors) = container::from_bytes::<Header>(bytes, path).map_err(Error::CheckpointFile)?;
+        Self::from_parts(header, tensors)
+            .map_err(|problem| Error::CheckpointCorrupt { path: path.to_path_buf(), problem })
+    }
+
+    /// The header and tensors of the file.
+    fn parts(&self) -> (Header, Tensors) {
+        let mut tensors = Tensors::new();
         for (prefix, model) in [("model", &self.model), ("best", &self.best_model)] {
             for (name, shape, values) in model.named_tensors() {
-                push(format!("{prefix}.{name}"), "f32", shape, &f32_bytes(values));
+                tensors.insert(format!("{prefix}.{name}"), TensorData::from_f32(shape, values));
             }
         }
         for (prefix, moments) in [("adam.m", &self.adam_first), ("adam.v", &self.adam_second)] {
             for (slot, values) in moments.iter().enumerate() {
-                push(format!("{prefix}.{slot}"), "f32", vec![values.len()], &f32_bytes(values));
+                tensors.insert(format!("{prefix}.{slot}"), TensorData::from_f32(vec![values.len()], values));
             }
         }
-        let order: Vec<u8> = self.order.iter().flat_map(|row| (*row as u64).to_le_bytes()).collect();
-        push("order".to_string(), "u64", vec![self.order.len()], &order);
-        let header = Header {
-            format: FORMAT.to_string(),
+        let order: Vec<i64> = self.order.iter().map(|&row| row as i64).collect();
+        tensors.insert("order".to_string(), TensorData::from_i64(vec![order.len()], &order));
+        let mut header = Header {
+            format_version: CHECKPOINT_FORMAT.name.to_string(),
             fingerprint: self.fingerprint.clone(),
             task: self.model.task,
             architecture: self.model.architecture(),
@@ -178,91 +191,41 @@ impl TrainState {
                     [e.epoch as u64, bits[0], bits[1], bits[2], bits[3]]
                 })
                 .collect(),
-            sections,
+            checksum: String::new(),
         };
-        let header = serde_json::to_vec(&header).map_err(|source| Error::Serialize { what: "checkpoint", source })?;
-        let mut bytes = Vec::with_capacity(20 + header.len() + payload.len() + CHECKSUM_LEN);
-        bytes.extend_from_slice(CHECKPOINT_MAGIC);
-        bytes.extend_from_slice(&CHECKPOINT_VERSION.to_le_bytes());
-        bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(&header);
-        bytes.extend_from_slice(&payload);
-        let checksum = content_hash(&[&bytes]);
-        bytes.extend_from_slice(checksum.as_bytes());
-        Ok(bytes)
+        header.checksum = checksum(&mut header, &tensors);
+        (header, tensors)
     }
 
-    /// A state from checkpoint bytes; the error says what is wrong with them.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        if bytes.len() < 20 + CHECKSUM_LEN || &bytes[..8] != CHECKPOINT_MAGIC {
-            return Err("not a kiln checkpoint (the file is truncated or has another format)".to_string());
+    /// A state from a file's header and tensors; the error says what is wrong with them.
+    fn from_parts(mut header: Header, tensors: Tensors) -> Result<Self, String> {
+        if checksum(&mut header, &tensors) != header.checksum {
+            return Err("the checksum does not match (the file is damaged)".to_string());
         }
-        let (body, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-        if content_hash(&[body]).as_bytes() != checksum {
-            return Err("the checksum does not match (the file is truncated or damaged)".to_string());
-        }
-        let version = u32::from_le_bytes([body[8], body[9], body[10], body[11]]);
-        if version != CHECKPOINT_VERSION {
-            return Err(format!("format version {version}, this kiln reads version {CHECKPOINT_VERSION}"));
-        }
-        let mut len = [0u8; 8];
-        len.copy_from_slice(&body[12..20]);
-        let header_len = usize::try_from(u64::from_le_bytes(len)).map_err(|_| "header too long".to_string())?;
-        let header_end = 20usize.checked_add(header_len).filter(|end| *end <= body.len());
-        let header_end = header_end.ok_or_else(|| "the header runs past the end of the file".to_string())?;
-        let header: Header =
-            serde_json::from_slice(&body[20..header_end]).map_err(|e| format!("unreadable header: {e}"))?;
-        if header.format != FORMAT {
-            return Err(format!("format `{}`, expected `{FORMAT}`", header.format));
-        }
-        let payload = &body[header_end..];
-        let mut f32_sections = BTreeMap::new();
-        let mut order = None;
-        for section in &header.sections {
-            let end = section.offset.checked_add(section.len).filter(|end| *end <= payload.len());
-            let end = end.ok_or_else(|| format!("section `{}` runs past the end of the file", section.name))?;
-            let data = &payload[section.offset..end];
-            match section.dtype.as_str() {
-                "f32" => {
-                    let values: Vec<f32> =
-                        data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-                    f32_sections.insert(section.name.clone(), (section.shape.clone(), values));
-                }
-                "u64" if section.name == "order" => {
-                    let rows = data
-                        .chunks_exact(8)
-                        .map(|b| {
-                            let mut word = [0u8; 8];
-                            word.copy_from_slice(b);
-                            usize::try_from(u64::from_le_bytes(word)).map_err(|_| "a row index overflows".to_string())
-                        })
-                        .collect::<Result<Vec<usize>, String>>()?;
-                    order = Some(rows);
-                }
-                other => return Err(format!("section `{}` has unknown dtype `{other}`", section.name)),
-            }
-        }
+        let f32_of = |name: &str| -> Result<Vec<f32>, String> {
+            let tensor = tensors.get(name).ok_or_else(|| format!("tensor `{name}` is missing"))?;
+            tensor.to_f32().map_err(|e| format!("tensor `{name}`: {e}"))
+        };
         let model = |prefix: &str| -> Result<NeuralModel, String> {
-            let tensors: BTreeMap<String, TensorData> = f32_sections
+            let weights: BTreeMap<String, TensorData> = tensors
                 .iter()
-                .filter_map(|(name, (shape, values))| {
+                .filter_map(|(name, tensor)| {
                     let name = name.strip_prefix(prefix)?.strip_prefix('.')?;
-                    Some((name.to_string(), TensorData::from_f32(shape.clone(), values)))
+                    Some((name.to_string(), tensor.clone()))
                 })
                 .collect();
-            NeuralModel::from_tensors(header.task, &header.architecture, &tensors).map_err(|e| format!("{prefix}: {e}"))
+            NeuralModel::from_tensors(header.task, &header.architecture, &weights).map_err(|e| format!("{prefix}: {e}"))
         };
         let moments = |prefix: &str| -> Result<Vec<Vec<f32>>, String> {
-            (0..header.n_adam)
-                .map(|slot| {
-                    let name = format!("{prefix}.{slot}");
-                    f32_sections
-                        .get(&name)
-                        .map(|(_, v)| v.clone())
-                        .ok_or_else(|| format!("section `{name}` is missing"))
-                })
-                .collect()
+            (0..header.n_adam).map(|slot| f32_of(&format!("{prefix}.{slot}"))).collect()
         };
+        let order = tensors.get("order").ok_or_else(|| "tensor `order` is missing".to_string())?;
+        let order = order
+            .to_i64()
+            .map_err(|e| format!("tensor `order`: {e}"))?
+            .into_iter()
+            .map(|row| usize::try_from(row).map_err(|_| format!("row index {row} in `order` is negative")))
+            .collect::<Result<Vec<usize>, String>>()?;
         let history = header
             .history
             .iter()
@@ -279,7 +242,7 @@ impl TrainState {
             best_model: model("best")?,
             adam_first: moments("adam.m")?,
             adam_second: moments("adam.v")?,
-            order: order.ok_or_else(|| "section `order` is missing".to_string())?,
+            order,
             fingerprint: header.fingerprint,
             best_metric: f64::from_bits(header.best_metric_bits),
             best_epoch: header.best_epoch,
@@ -293,8 +256,4 @@ impl TrainState {
             history,
         })
     }
-}
-
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }

@@ -27,23 +27,45 @@ fn parallelism(threads: usize, work: usize) -> Par {
     if threads > 1 && work >= PARALLEL_MIN_WORK { Par::rayon(threads) } else { Par::Seq }
 }
 
+/// `rows` rows of `width` values, row-major: a batch as the kernels read it (only the first
+/// `rows * width` of `values` are read).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rows<'a> {
+    pub(crate) values: &'a [f32],
+    pub(crate) rows: usize,
+    pub(crate) width: usize,
+}
+
+impl<'a> Rows<'a> {
+    pub(crate) fn new(values: &'a [f32], rows: usize, width: usize) -> Self {
+        Self { values, rows, width }
+    }
+}
+
+/// A dense layer's parameters as the kernels read them: `weight` `[n_out, n_in]`, `bias`
+/// `[n_out]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Linear<'a> {
+    pub(crate) weight: &'a [f32],
+    pub(crate) bias: &'a [f32],
+    pub(crate) n_out: usize,
+}
+
+impl<'a> Linear<'a> {
+    pub(crate) fn new(weight: &'a [f32], bias: &'a [f32], n_out: usize) -> Self {
+        Self { weight, bias, n_out }
+    }
+}
+
 /// `out[rows, n_out] = x[rows, n_in] · weightᵀ + bias` (`weight` is `[n_out, n_in]`).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn dense_forward(
-    x: &[f32],
-    rows: usize,
-    n_in: usize,
-    weight: &[f32],
-    bias: &[f32],
-    n_out: usize,
-    out: &mut [f32],
-    threads: usize,
-) {
+pub(crate) fn dense_forward(x: Rows<'_>, layer: Linear<'_>, out: &mut [f32], threads: usize) {
+    let Linear { weight, bias, n_out } = layer;
+    let rows = x.rows;
     let out = &mut out[..rows * n_out];
     for row in out.chunks_exact_mut(n_out) {
         row.copy_from_slice(bias);
     }
-    dense_product(x, rows, n_in, weight, n_out, out, Accum::Add, threads);
+    dense_product(x, (weight, n_out), out, Accum::Add, threads);
 }
 
 /// `out[rows, n_out] = x[rows, n_in] · weightᵀ`, without the bias (which
@@ -57,20 +79,11 @@ pub(crate) fn dense_forward_without_bias(
     out: &mut [f32],
     threads: usize,
 ) {
-    dense_product(x, rows, n_in, weight, n_out, &mut out[..rows * n_out], Accum::Replace, threads);
+    dense_product(Rows::new(x, rows, n_in), (weight, n_out), &mut out[..rows * n_out], Accum::Replace, threads);
 }
 
-#[allow(clippy::too_many_arguments)]
-fn dense_product(
-    x: &[f32],
-    rows: usize,
-    n_in: usize,
-    weight: &[f32],
-    n_out: usize,
-    out: &mut [f32],
-    accum: Accum,
-    threads: usize,
-) {
+fn dense_product(x: Rows<'_>, (weight, n_out): (&[f32], usize), out: &mut [f32], accum: Accum, threads: usize) {
+    let Rows { values: x, rows, width: n_in } = x;
     let dst = MatMut::from_row_major_slice_mut(out, rows, n_out);
     let lhs = MatRef::from_row_major_slice(&x[..rows * n_in], rows, n_in);
     let rhs = MatRef::from_row_major_slice(weight, n_out, n_in).transpose();
@@ -106,19 +119,15 @@ pub(crate) fn bias_activation_forward(
 
 /// The backward pass of [`dense_forward`]: `grad_weight = gradᵀ · x`, `grad_bias = Σ_rows grad`
 /// (both overwritten), and, when asked, `grad_x = grad · weight` (overwritten).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn dense_backward(
-    x: &[f32],
-    rows: usize,
-    n_in: usize,
-    weight: &[f32],
-    n_out: usize,
+    x: Rows<'_>,
+    (weight, n_out): (&[f32], usize),
     grad: &[f32],
-    grad_weight: &mut [f32],
-    grad_bias: &mut [f32],
+    (grad_weight, grad_bias): (&mut [f32], &mut [f32]),
     grad_x: Option<&mut [f32]>,
     threads: usize,
 ) {
+    let Rows { values: x, rows, width: n_in } = x;
     let grad = &grad[..rows * n_out];
     let work = rows * n_in * n_out;
     let dst = MatMut::from_row_major_slice_mut(grad_weight, n_out, n_in);
@@ -278,12 +287,49 @@ fn activation_backward_serial(
     }
 }
 
+/// Rows that the layer-norm kernels handle side by side: each row's sums still run over its
+/// columns in order, but the rows' independent additions overlap instead of waiting on each
+/// other.
+const NORM_LANES: usize = 8;
+
+/// [`NORM_LANES`] of the backward pass, whose rows each keep two sums.
+const NORM_BACKWARD_LANES: usize = 4;
+
 /// Layer normalization of each row of `x[rows, width]` into `out`, keeping the normalized
 /// values `x_hat` and each row's reciprocal standard deviation `rstd` for the backward pass.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn layer_norm_forward(
+    x: Rows<'_>,
+    (gamma, beta): (&[f32], &[f32]),
+    out: &mut [f32],
+    (x_hat, rstd): (&mut [f32], &mut [f32]),
+) {
+    let Rows { values: x, rows, width } = x;
+    let span = rows * width;
+    let groups = x[..span]
+        .chunks(NORM_LANES * width)
+        .zip(out[..span].chunks_mut(NORM_LANES * width))
+        .zip(x_hat[..span].chunks_mut(NORM_LANES * width))
+        .zip(rstd[..rows].chunks_mut(NORM_LANES));
+    for (((x, out), x_hat), rstd) in groups {
+        if rstd.len() == NORM_LANES {
+            layer_norm_rows::<NORM_LANES>(x, width, gamma, beta, out, x_hat, rstd);
+        } else {
+            for (((x, out), x_hat), rstd) in x
+                .chunks_exact(width)
+                .zip(out.chunks_exact_mut(width))
+                .zip(x_hat.chunks_exact_mut(width))
+                .zip(rstd.chunks_exact_mut(1))
+            {
+                layer_norm_rows::<1>(x, width, gamma, beta, out, x_hat, rstd);
+            }
+        }
+    }
+}
+
+/// [`layer_norm_forward`] of `R` rows: each row's mean and variance summed over its columns in
+/// order (as `Iterator::sum`, from −0), the `R` rows interleaved.
+fn layer_norm_rows<const R: usize>(
     x: &[f32],
-    rows: usize,
     width: usize,
     gamma: &[f32],
     beta: &[f32],
@@ -291,16 +337,29 @@ pub(crate) fn layer_norm_forward(
     x_hat: &mut [f32],
     rstd: &mut [f32],
 ) {
-    for (row, row_rstd) in rstd[..rows].iter_mut().enumerate() {
-        let span = row * width..(row + 1) * width;
-        let xs = &x[span.clone()];
-        let mean = xs.iter().sum::<f32>() / width as f32;
-        let var = xs.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width as f32;
-        let r = 1.0 / (var + LAYER_NORM_EPS).sqrt();
-        *row_rstd = r;
-        let (hats, outs) = (&mut x_hat[span.clone()], &mut out[span]);
-        for (((h, o), v), (g, b)) in hats.iter_mut().zip(outs.iter_mut()).zip(xs).zip(gamma.iter().zip(beta)) {
-            *h = (v - mean) * r;
+    let xs: [&[f32]; R] = std::array::from_fn(|r| &x[r * width..(r + 1) * width]);
+    let n = width as f32;
+    let mut sums = [-0.0f32; R];
+    for column in 0..width {
+        for (sum, xs) in sums.iter_mut().zip(&xs) {
+            *sum += xs[column];
+        }
+    }
+    let means = sums.map(|sum| sum / n);
+    let mut squares = [-0.0f32; R];
+    for column in 0..width {
+        for ((square, xs), mean) in squares.iter_mut().zip(&xs).zip(&means) {
+            let d = xs[column] - mean;
+            *square += d * d;
+        }
+    }
+    let rows = out.chunks_exact_mut(width).zip(x_hat.chunks_exact_mut(width));
+    for (r, (outs, hats)) in rows.enumerate() {
+        let (mean, var) = (means[r], squares[r] / n);
+        let rs = 1.0 / (var + LAYER_NORM_EPS).sqrt();
+        rstd[r] = rs;
+        for (((h, o), v), (g, b)) in hats.iter_mut().zip(outs.iter_mut()).zip(xs[r]).zip(gamma.iter().zip(beta)) {
+            *h = (v - mean) * rs;
             *o = *h * g + b;
         }
     }
@@ -308,37 +367,73 @@ pub(crate) fn layer_norm_forward(
 
 /// The backward pass of [`layer_norm_forward`]: `grad_x` overwritten, `grad_gamma` and
 /// `grad_beta` overwritten.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn layer_norm_backward(
+    grad: Rows<'_>,
+    gamma: &[f32],
+    (x_hat, rstd): (&[f32], &[f32]),
+    grad_x: &mut [f32],
+    (grad_gamma, grad_beta): (&mut [f32], &mut [f32]),
+) {
+    let Rows { values: grad, rows, width } = grad;
+    grad_gamma.fill(0.0);
+    grad_beta.fill(0.0);
+    let span = rows * width;
+    let groups = grad[..span]
+        .chunks(NORM_BACKWARD_LANES * width)
+        .zip(x_hat[..span].chunks(NORM_BACKWARD_LANES * width))
+        .zip(grad_x[..span].chunks_mut(NORM_BACKWARD_LANES * width))
+        .zip(rstd[..rows].chunks(NORM_BACKWARD_LANES));
+    let mut sums = (grad_gamma, grad_beta);
+    for (((grad, x_hat), grad_x), rstd) in groups {
+        if rstd.len() == NORM_BACKWARD_LANES {
+            layer_norm_backward_rows::<NORM_BACKWARD_LANES>(grad, width, gamma, x_hat, rstd, grad_x, &mut sums);
+        } else {
+            for (((grad, x_hat), grad_x), rstd) in grad
+                .chunks_exact(width)
+                .zip(x_hat.chunks_exact(width))
+                .zip(grad_x.chunks_exact_mut(width))
+                .zip(rstd.chunks_exact(1))
+            {
+                layer_norm_backward_rows::<1>(grad, width, gamma, x_hat, rstd, grad_x, &mut sums);
+            }
+        }
+    }
+}
+
+/// [`layer_norm_backward`] of `R` rows: `grad_gamma`, `grad_beta` accumulated row after row,
+/// and each row's two sums over its columns in order, the `R` rows interleaved.
+fn layer_norm_backward_rows<const R: usize>(
     grad: &[f32],
-    rows: usize,
     width: usize,
     gamma: &[f32],
     x_hat: &[f32],
     rstd: &[f32],
     grad_x: &mut [f32],
-    grad_gamma: &mut [f32],
-    grad_beta: &mut [f32],
+    (grad_gamma, grad_beta): &mut (&mut [f32], &mut [f32]),
 ) {
-    grad_gamma.fill(0.0);
-    grad_beta.fill(0.0);
+    let gs: [&[f32]; R] = std::array::from_fn(|r| &grad[r * width..(r + 1) * width]);
+    let hats: [&[f32]; R] = std::array::from_fn(|r| &x_hat[r * width..(r + 1) * width]);
     let n = width as f32;
-    for (row, r) in rstd[..rows].iter().enumerate() {
-        let span = row * width..(row + 1) * width;
-        let (gs, hats) = (&grad[span.clone()], &x_hat[span.clone()]);
-        let (mut sum, mut sum_hat) = (0.0f32, 0.0f32);
-        for (((g, h), gamma), (gg, gb)) in
-            gs.iter().zip(hats).zip(gamma).zip(grad_gamma.iter_mut().zip(grad_beta.iter_mut()))
-        {
+    // Each column's gradients take the rows in order (one vectorized pass per row).
+    for (gs, hats) in gs.iter().zip(&hats) {
+        for ((gg, gb), (g, h)) in grad_gamma.iter_mut().zip(grad_beta.iter_mut()).zip(gs.iter().zip(*hats)) {
             *gg += g * h;
             *gb += g;
-            let d = g * gamma;
-            sum += d;
-            sum_hat += d * h;
         }
-        let (mean, mean_hat) = (sum / n, sum_hat / n);
-        for (((out, g), h), gamma) in grad_x[span].iter_mut().zip(gs).zip(hats).zip(gamma) {
-            *out = r * (g * gamma - mean - h * mean_hat);
+    }
+    let (mut sum, mut sum_hat) = ([0.0f32; R], [0.0f32; R]);
+    for (column, gamma) in gamma[..width].iter().enumerate() {
+        for r in 0..R {
+            let (g, h) = (gs[r][column], hats[r][column]);
+            let d = g * gamma;
+            sum[r] += d;
+            sum_hat[r] += d * h;
+        }
+    }
+    for (r, out) in grad_x.chunks_exact_mut(width).enumerate() {
+        let (mean, mean_hat) = (sum[r] / n, sum_hat[r] / n);
+        for (((out, g), h), gamma) in out.iter_mut().zip(gs[r]).zip(hats[r]).zip(gamma) {
+            *out = rstd[r] * (g * gamma - mean - h * mean_hat);
         }
     }
 }
@@ -366,7 +461,7 @@ mod tests {
         let w: Vec<f32> = (0..8).map(|i| (i as f32 - 3.0) * 0.25).collect();
         let b = [0.5, -1.0];
         let mut out = vec![0.0; 6];
-        dense_forward(&x, rows, n_in, &w, &b, n_out, &mut out, 1);
+        dense_forward(Rows::new(&x, rows, n_in), Linear::new(&w, &b, n_out), &mut out, 1);
         for (a, e) in out.iter().zip(reference_dense(&x, rows, n_in, &w, &b, n_out)) {
             assert!((f64::from(*a) - e).abs() < 1e-5, "{a} vs {e}");
         }
@@ -382,5 +477,61 @@ mod tests {
                 assert!((numeric - analytic).abs() < 1e-3, "{activation:?} at {v}: {numeric} vs {analytic}");
             }
         }
+    }
+
+    /// Layer norm forward and backward one row at a time, each sum over the row's columns in
+    /// order: the interleaved kernels must give these bits exactly.
+    #[test]
+    fn layer_norm_matches_the_row_by_row_definition_bit_for_bit() {
+        let (rows, width) = (13, 37);
+        let value = |i: usize, scale: f32| ((i * 7919 % 1013) as f32 * 0.01 - 5.0) * scale;
+        let x: Vec<f32> = (0..rows * width).map(|i| value(i, 1.0)).collect();
+        let grad: Vec<f32> = (0..rows * width).map(|i| value(i + 17, 0.3)).collect();
+        let gamma: Vec<f32> = (0..width).map(|i| 1.0 + value(i, 0.01)).collect();
+        let beta: Vec<f32> = (0..width).map(|i| value(i + 3, 0.02)).collect();
+        let (mut out, mut x_hat, mut rstd) = (vec![0.0; rows * width], vec![0.0; rows * width], vec![0.0; rows]);
+        layer_norm_forward(Rows::new(&x, rows, width), (&gamma, &beta), &mut out, (&mut x_hat, &mut rstd));
+        let (mut grad_x, mut grad_gamma, mut grad_beta) = (vec![0.0; rows * width], vec![0.0; width], vec![0.0; width]);
+        layer_norm_backward(
+            Rows::new(&grad, rows, width),
+            &gamma,
+            (&x_hat, &rstd),
+            &mut grad_x,
+            (&mut grad_gamma, &mut grad_beta),
+        );
+        let n = width as f32;
+        let (mut want_gamma, mut want_beta) = (vec![0.0f32; width], vec![0.0f32; width]);
+        for row in 0..rows {
+            let span = row * width..(row + 1) * width;
+            let xs = &x[span.clone()];
+            let mean = xs.iter().sum::<f32>() / n;
+            let var = xs.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+            let r = 1.0 / (var + LAYER_NORM_EPS).sqrt();
+            assert_eq!(rstd[row].to_bits(), r.to_bits(), "rstd of row {row}");
+            let (mut sum, mut sum_hat) = (0.0f32, 0.0f32);
+            for c in 0..width {
+                let (i, h) = (row * width + c, (xs[c] - mean) * r);
+                assert_eq!(x_hat[i].to_bits(), h.to_bits(), "x_hat at {row}, {c}");
+                assert_eq!(out[i].to_bits(), (h * gamma[c] + beta[c]).to_bits(), "out at {row}, {c}");
+                let g = grad[i];
+                want_gamma[c] += g * h;
+                want_beta[c] += g;
+                sum += g * gamma[c];
+                sum_hat += g * gamma[c] * h;
+            }
+            for c in 0..width {
+                let (i, g) = (row * width + c, grad[row * width + c]);
+                let want = r * (g * gamma[c] - sum / n - x_hat[i] * (sum_hat / n));
+                assert_eq!(grad_x[i].to_bits(), want.to_bits(), "grad_x at {row}, {c}");
+            }
+        }
+        assert_eq!(
+            grad_gamma.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want_gamma.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            grad_beta.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want_beta.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
     }
 }

@@ -3,10 +3,13 @@
 //! row-major `f32` buffers (matrix products through `faer`'s gemm), AdamW, a warm-up + cosine
 //! schedule, gradient clipping and early stopping.
 //!
-//! - [`fit`] trains a [`NeuralModel`] on the preprocessor's encoded features (one-hot, or
-//!   dense features plus index codes for a ResNet's embeddings) and returns a [`TrainReport`];
-//!   [`fit_with`] adds checkpoints ([`checkpoint`]: save the whole training state, continue
-//!   bit-identically) and a [`TrainObserver`] that hears each epoch and may stop the fit;
+//! - [`fit`] trains a [`NeuralModel`] as a [`FitInput`] says (task, architecture, parameters,
+//!   the preprocessor's encoded features: one-hot, or dense features plus index codes for a
+//!   ResNet's embeddings; seed; checkpoint) and returns a [`TrainReport`]; both trainers run
+//!   their epochs through one driver (`driver`: resume, early stopping, best weights,
+//!   checkpoints, observer) over their own steps. [`fit_with`] adds checkpoints
+//!   ([`checkpoint`]: save the whole training state, continue bit-identically) and a
+//!   [`TrainObserver`] that hears each epoch and may stop the fit;
 //!   [`NeuralModel::predict`] gives [`crate::predictions::Predictions`].
 //! - [`NeuralModel::to_tensors`] / [`NeuralModel::from_tensors`] convert to and from bundle
 //!   tensors named as `kiln_core::bundle::Architecture::required_tensors` names them (norms
@@ -25,6 +28,7 @@
 pub mod batchnorm;
 pub mod candle;
 pub mod checkpoint;
+mod driver;
 pub mod embedding;
 mod kernels;
 pub mod loss;
@@ -36,6 +40,7 @@ mod train;
 
 pub use batchnorm::RunningStats;
 pub use checkpoint::{CheckpointSpec, TrainState};
+pub use driver::FitInput;
 pub use embedding::Embedding;
 pub use model::{Dense, LayerNormParams, NeuralArch, NeuralModel, TensorKind};
 pub use train::{EpochStats, TrainObserver, TrainParams, TrainReport, fit, fit_with, mlp_arch, resnet_arch};

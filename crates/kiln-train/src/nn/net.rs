@@ -6,8 +6,8 @@ use kiln_core::rng::Rng;
 
 use super::batchnorm::{batch_norm_backward, batch_norm_forward_eval, batch_norm_forward_train};
 use super::kernels::{
-    DenseGrads, Derivative, activation_backward, activation_forward, dense_backward_blocked, dense_forward_blocked,
-    lane_scratch_len, layer_norm_backward, layer_norm_forward,
+    DenseGrads, Derivative, Linear, Rows, activation_backward, activation_forward, dense_backward_blocked,
+    dense_forward_blocked, lane_scratch_len, layer_norm_backward, layer_norm_forward,
 };
 use super::model::{NeuralArch, NeuralModel};
 use super::resnet::{ResnetBuffers, apply_dropout};
@@ -204,7 +204,7 @@ impl Workspace {
         let mut dropout = dropout.filter(|(rate, _)| *rate > 0.0);
         self.rows = rows;
         if let Some(resnet) = self.resnet.as_mut() {
-            resnet.forward(model, &self.input, &self.codes, &mut self.outputs, rows, dropout, threads);
+            resnet.forward(model, (&self.input, &self.codes), &mut self.outputs, rows, dropout, threads);
             return;
         }
         let n_hidden = self.hidden.len();
@@ -220,12 +220,8 @@ impl Workspace {
             if relu_in_place(self.activation, self.norm, self.residual[layer]) {
                 let h = &mut buffers.h;
                 dense_forward_blocked(
-                    input,
-                    rows,
-                    dense.n_in,
-                    &dense.weight,
-                    &dense.bias,
-                    dense.n_out,
+                    Rows::new(input, rows, dense.n_in),
+                    Linear::new(&dense.weight, &dense.bias, dense.n_out),
                     h,
                     activation,
                     None,
@@ -233,12 +229,8 @@ impl Workspace {
                 );
             } else {
                 dense_forward_blocked(
-                    input,
-                    rows,
-                    dense.n_in,
-                    &dense.weight,
-                    &dense.bias,
-                    dense.n_out,
+                    Rows::new(input, rows, dense.n_in),
+                    Linear::new(&dense.weight, &dense.bias, dense.n_out),
                     &mut buffers.z,
                     activation,
                     Some(&mut buffers.h),
@@ -249,16 +241,10 @@ impl Workspace {
                 let norm = &model.norms[layer];
                 match (self.norm, self.training) {
                     (Norm::Batch, true) => batch_norm_forward_train(
-                        &buffers.z,
-                        rows,
-                        dense.n_out,
-                        &norm.weight,
-                        &norm.bias,
+                        Rows::new(&buffers.z, rows, dense.n_out),
+                        (&norm.weight, &norm.bias),
                         &mut buffers.normed,
-                        &mut buffers.x_hat,
-                        &mut buffers.batch_mean,
-                        &mut buffers.batch_var,
-                        &mut buffers.rstd,
+                        (&mut buffers.x_hat, &mut buffers.batch_mean, &mut buffers.batch_var, &mut buffers.rstd),
                     ),
                     (Norm::Batch, false) => batch_norm_forward_eval(
                         &buffers.z,
@@ -269,14 +255,10 @@ impl Workspace {
                         &mut buffers.normed,
                     ),
                     _ => layer_norm_forward(
-                        &buffers.z,
-                        rows,
-                        dense.n_out,
-                        &norm.weight,
-                        &norm.bias,
+                        Rows::new(&buffers.z, rows, dense.n_out),
+                        (&norm.weight, &norm.bias),
                         &mut buffers.normed,
-                        &mut buffers.x_hat,
-                        &mut buffers.rstd,
+                        (&mut buffers.x_hat, &mut buffers.rstd),
                     ),
                 }
                 activation_forward(self.activation, &buffers.normed[..n], &mut buffers.h[..n], threads);
@@ -293,12 +275,8 @@ impl Workspace {
         let head = &model.dense[n_hidden];
         let input: &[f32] = if n_hidden == 0 { &self.input } else { &self.hidden[n_hidden - 1].h };
         dense_forward_blocked(
-            input,
-            rows,
-            head.n_in,
-            &head.weight,
-            &head.bias,
-            head.n_out,
+            Rows::new(input, rows, head.n_in),
+            Linear::new(&head.weight, &head.bias, head.n_out),
             &mut self.outputs,
             None,
             None,
@@ -318,7 +296,7 @@ impl Workspace {
         threads: usize,
     ) {
         if let Some(resnet) = self.resnet.as_mut() {
-            resnet.backward(model, grads, &self.input, &self.codes, &self.grad_outputs, rows, dropout, threads);
+            resnet.backward(model, grads, (&self.input, &self.codes), &self.grad_outputs, rows, (dropout, threads));
             return;
         }
         let n_hidden = self.hidden.len();
@@ -347,11 +325,8 @@ impl Workspace {
                 (&last.h, Some(&mut last.grad_h[..]), x_derivative)
             };
             dense_backward_blocked(
-                input,
-                rows,
-                head.n_in,
-                &head.weight,
-                head.n_out,
+                Rows::new(input, rows, head.n_in),
+                (&head.weight, head.n_out),
                 None,
                 &mut self.grad_outputs,
                 DenseGrads { weight: &mut grad_head.weight, bias: &mut grad_head.bias, x: grad_x, x_derivative },
@@ -395,15 +370,11 @@ impl Workspace {
                 let grad_norm = &mut grads.norms[layer];
                 let backward = if self.norm == Norm::Batch { batch_norm_backward } else { layer_norm_backward };
                 backward(
-                    &buffers.grad_a,
-                    rows,
-                    dense.n_out,
+                    Rows::new(&buffers.grad_a, rows, dense.n_out),
                     &norm.weight,
-                    &buffers.x_hat,
-                    &buffers.rstd,
+                    (&buffers.x_hat, &buffers.rstd),
                     &mut buffers.grad_z,
-                    &mut grad_norm.weight,
-                    &mut grad_norm.bias,
+                    (&mut grad_norm.weight, &mut grad_norm.bias),
                 );
                 (&mut buffers.grad_z, None)
             };
@@ -424,11 +395,8 @@ impl Workspace {
             };
             let has_grad_x = grad_x.is_some();
             dense_backward_blocked(
-                input,
-                rows,
-                dense.n_in,
-                &dense.weight,
-                dense.n_out,
+                Rows::new(input, rows, dense.n_in),
+                (&dense.weight, dense.n_out),
                 through,
                 grad,
                 DenseGrads { weight: &mut grad_dense.weight, bias: &mut grad_dense.bias, x: grad_x, x_derivative },

@@ -11,7 +11,7 @@ use kiln_core::rng::Rng;
 
 use super::embedding::{gather, scatter_add};
 use super::kernels::{
-    activation_backward, activation_forward, bias_activation_forward, dense_backward, dense_forward,
+    Linear, Rows, activation_backward, activation_forward, bias_activation_forward, dense_backward, dense_forward,
     dense_forward_without_bias, layer_norm_backward, layer_norm_forward,
 };
 use super::model::NeuralModel;
@@ -103,12 +103,10 @@ impl ResnetBuffers {
 
     /// The forward pass of `rows` rows of `input` (and their categorical `codes` when the
     /// model embeds them) into `outputs`; dropout only when given.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward(
         &mut self,
         model: &NeuralModel,
-        input: &[f32],
-        codes: &[u32],
+        (input, codes): (&[f32], &[u32]),
         outputs: &mut [f32],
         rows: usize,
         mut dropout: Option<(f32, &mut Rng)>,
@@ -123,21 +121,22 @@ impl ResnetBuffers {
             gather(input, model.n_inputs, codes, &model.embeddings, rows, &mut self.embedded);
             &self.embedded
         };
-        dense_forward(input, rows, first.n_in, &first.weight, &first.bias, d, &mut self.stream[0], threads);
+        dense_forward(
+            Rows::new(input, rows, first.n_in),
+            Linear::new(&first.weight, &first.bias, d),
+            &mut self.stream[0],
+            threads,
+        );
         for (block, buffers) in self.blocks.iter_mut().enumerate() {
             let (linear1, linear2) = (&model.dense[1 + 2 * block], &model.dense[2 + 2 * block]);
             let norm = &model.norms[block];
             let (before, after) = self.stream.split_at_mut(block + 1);
             let (x, next) = (&before[block], &mut after[0]);
             layer_norm_forward(
-                x,
-                rows,
-                d,
-                &norm.weight,
-                &norm.bias,
+                Rows::new(x, rows, d),
+                (&norm.weight, &norm.bias),
                 &mut buffers.normed,
-                &mut buffers.x_hat,
-                &mut buffers.rstd,
+                (&mut buffers.x_hat, &mut buffers.rstd),
             );
             dense_forward_without_bias(
                 &buffers.normed,
@@ -158,7 +157,12 @@ impl ResnetBuffers {
             if let Some((rate, rng)) = dropout.as_mut() {
                 apply_dropout(*rate, rng, &mut buffers.mask_hidden[..nh], &mut buffers.a[..nh]);
             }
-            dense_forward(&buffers.a, rows, self.d_hidden, &linear2.weight, &linear2.bias, d, next, threads);
+            dense_forward(
+                Rows::new(&buffers.a, rows, self.d_hidden),
+                Linear::new(&linear2.weight, &linear2.bias, d),
+                next,
+                threads,
+            );
             if let Some((rate, rng)) = dropout.as_mut() {
                 apply_dropout(*rate, rng, &mut buffers.mask_out[..nd], &mut next[..nd]);
             }
@@ -168,33 +172,31 @@ impl ResnetBuffers {
         }
         let head_norm = &model.norms[n_blocks];
         layer_norm_forward(
-            &self.stream[n_blocks],
-            rows,
-            d,
-            &head_norm.weight,
-            &head_norm.bias,
+            Rows::new(&self.stream[n_blocks], rows, d),
+            (&head_norm.weight, &head_norm.bias),
             &mut self.head_normed,
-            &mut self.head_x_hat,
-            &mut self.head_rstd,
+            (&mut self.head_x_hat, &mut self.head_rstd),
         );
         activation_forward(Activation::Relu, &self.head_normed[..nd], &mut self.head_a[..nd], threads);
         let head = &model.dense[model.dense.len() - 1];
-        dense_forward(&self.head_a, rows, d, &head.weight, &head.bias, head.n_out, outputs, threads);
+        dense_forward(
+            Rows::new(&self.head_a, rows, d),
+            Linear::new(&head.weight, &head.bias, head.n_out),
+            outputs,
+            threads,
+        );
     }
 
     /// The backward pass after [`Self::forward`] (with the same dropout) from the loss
     /// gradient `grad_outputs`; writes every parameter gradient into `grads`.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn backward(
         &mut self,
         model: &NeuralModel,
         grads: &mut NeuralModel,
-        input: &[f32],
-        codes: &[u32],
+        (input, codes): (&[f32], &[u32]),
         grad_outputs: &[f32],
         rows: usize,
-        dropout: bool,
-        threads: usize,
+        (dropout, threads): (bool, usize),
     ) {
         let (d, h, nd, nh) = (self.d_block, self.d_hidden, rows * self.d_block, rows * self.d_hidden);
         let n_blocks = self.blocks.len();
@@ -202,14 +204,10 @@ impl ResnetBuffers {
         let head = &model.dense[last];
         let grad_head = &mut grads.dense[last];
         dense_backward(
-            &self.head_a,
-            rows,
-            d,
-            &head.weight,
-            head.n_out,
+            Rows::new(&self.head_a, rows, d),
+            (&head.weight, head.n_out),
             grad_outputs,
-            &mut grad_head.weight,
-            &mut grad_head.bias,
+            (&mut grad_head.weight, &mut grad_head.bias),
             Some(&mut self.grad_scratch),
             threads,
         );
@@ -223,15 +221,11 @@ impl ResnetBuffers {
         );
         let (head_norm, grad_head_norm) = (&model.norms[n_blocks], &mut grads.norms[n_blocks]);
         layer_norm_backward(
-            &self.grad_branch,
-            rows,
-            d,
+            Rows::new(&self.grad_branch, rows, d),
             &head_norm.weight,
-            &self.head_x_hat,
-            &self.head_rstd,
+            (&self.head_x_hat, &self.head_rstd),
             &mut self.grad_stream,
-            &mut grad_head_norm.weight,
-            &mut grad_head_norm.bias,
+            (&mut grad_head_norm.weight, &mut grad_head_norm.bias),
         );
         for (block, buffers) in self.blocks.iter().enumerate().rev() {
             let (i1, i2) = (1 + 2 * block, 2 + 2 * block);
@@ -247,14 +241,10 @@ impl ResnetBuffers {
             }
             let grad2 = &mut grads.dense[i2];
             dense_backward(
-                &buffers.a,
-                rows,
-                h,
-                &linear2.weight,
-                d,
+                Rows::new(&buffers.a, rows, h),
+                (&linear2.weight, d),
                 &self.grad_branch,
-                &mut grad2.weight,
-                &mut grad2.bias,
+                (&mut grad2.weight, &mut grad2.bias),
                 Some(&mut self.grad_hidden_a),
                 threads,
             );
@@ -269,28 +259,20 @@ impl ResnetBuffers {
             );
             let grad1 = &mut grads.dense[i1];
             dense_backward(
-                &buffers.normed,
-                rows,
-                d,
-                &linear1.weight,
-                h,
+                Rows::new(&buffers.normed, rows, d),
+                (&linear1.weight, h),
                 &self.grad_hidden_z,
-                &mut grad1.weight,
-                &mut grad1.bias,
+                (&mut grad1.weight, &mut grad1.bias),
                 Some(&mut self.grad_branch),
                 threads,
             );
             let (norm, grad_norm) = (&model.norms[block], &mut grads.norms[block]);
             layer_norm_backward(
-                &self.grad_branch,
-                rows,
-                d,
+                Rows::new(&self.grad_branch, rows, d),
                 &norm.weight,
-                &buffers.x_hat,
-                &buffers.rstd,
+                (&buffers.x_hat, &buffers.rstd),
                 &mut self.grad_scratch,
-                &mut grad_norm.weight,
-                &mut grad_norm.bias,
+                (&mut grad_norm.weight, &mut grad_norm.bias),
             );
             for (s, g) in self.grad_stream[..nd].iter_mut().zip(&self.grad_scratch[..nd]) {
                 *s += g;
@@ -300,14 +282,10 @@ impl ResnetBuffers {
         let grad_first = &mut grads.dense[0];
         let embedded = !model.embeddings.is_empty();
         dense_backward(
-            if embedded { &self.embedded } else { input },
-            rows,
-            first.n_in,
-            &first.weight,
-            d,
+            Rows::new(if embedded { &self.embedded } else { input }, rows, first.n_in),
+            (&first.weight, d),
             &self.grad_stream,
-            &mut grad_first.weight,
-            &mut grad_first.bias,
+            (&mut grad_first.weight, &mut grad_first.bias),
             if embedded { Some(&mut self.grad_embedded) } else { None },
             threads,
         );
@@ -318,10 +296,73 @@ impl ResnetBuffers {
 }
 
 /// Draw a dropout mask (0 or 1 / (1 − rate) per value) into `mask` and scale `values` by it.
+/// A value is dropped when its draw's [`Rng::uniform`], rounded to `f32`, is below `rate`:
+/// compared here as the draw's 53 bits against [`drop_threshold`], which is the same test.
 pub(crate) fn apply_dropout(rate: f32, rng: &mut Rng, mask: &mut [f32], values: &mut [f32]) {
     let keep = 1.0 / (1.0 - rate);
-    for (m, v) in mask.iter_mut().zip(values.iter_mut()) {
-        *m = if (rng.uniform() as f32) < rate { 0.0 } else { keep };
+    let threshold = drop_threshold(rate);
+    for m in mask.iter_mut() {
+        *m = if rng.next_u64() >> 11 < threshold { 0.0 } else { keep };
+    }
+    for (v, m) in values.iter_mut().zip(mask.iter()) {
         *v *= *m;
+    }
+}
+
+/// The number of 53-bit draws `u` (of `2^53`) whose uniform value `u · 2^-53`, rounded to
+/// `f32`, is below `rate`. That value never decreases as `u` grows, so those draws are exactly
+/// `u < threshold`.
+fn drop_threshold(rate: f32) -> u64 {
+    const SCALE: f64 = 1.0 / (1u64 << 53) as f64;
+    if rate.is_nan() {
+        return 0;
+    }
+    let (mut low, mut high) = (0u64, 1u64 << 53);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if (middle as f64 * SCALE) as f32 >= rate {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    low
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_drop_threshold_splits_the_draws_at_the_rate() {
+        let value = |u: u64| (u as f64 * (1.0 / (1u64 << 53) as f64)) as f32;
+        for rate in [0.0f32, 1e-9, 0.1, 0.15, 0.5, 0.999_999, 1.0] {
+            let threshold = drop_threshold(rate);
+            if threshold > 0 {
+                assert!(value(threshold - 1) < rate, "rate {rate}: draw {} is kept", threshold - 1);
+            }
+            if threshold < 1u64 << 53 {
+                assert!(value(threshold) >= rate, "rate {rate}: draw {threshold} is dropped");
+            }
+        }
+    }
+
+    #[test]
+    fn dropout_draws_the_mask_of_the_uniform_stream() {
+        for rate in [0.1f32, 0.15, 0.5] {
+            let (mut rng, mut reference) = (Rng::new(7), Rng::new(7));
+            let n = 10_000;
+            let mut values: Vec<f32> = (0..n).map(|i| i as f32 * 0.25 - 7.0).collect();
+            let expected_values: Vec<f32> = values.clone();
+            let mut mask = vec![0.0; n];
+            apply_dropout(rate, &mut rng, &mut mask, &mut values);
+            let keep = 1.0 / (1.0 - rate);
+            for ((m, v), x) in mask.iter().zip(&values).zip(&expected_values) {
+                let expected = if (reference.uniform() as f32) < rate { 0.0 } else { keep };
+                assert_eq!(m.to_bits(), expected.to_bits());
+                assert_eq!(v.to_bits(), (x * expected).to_bits());
+            }
+            assert_eq!(rng.state(), reference.state(), "the stream advances once per value");
+        }
     }
 }

@@ -4,19 +4,19 @@
 //!
 //! The same inputs, parameters and seed give bit-identical weights: every random draw comes
 //! from `kiln_core::rng::Rng`, and the thread count is fixed by [`TrainParams::threads`].
+//! The epochs are run by [`super::driver`], shared with the candle trainer; this module holds
+//! the native trainer's steps, the parameters, and the setup both trainers share.
 //! [`fit_with`] checkpoints the whole state (see [`super::checkpoint`]) so that a stopped fit
 //! continues to the same weights; a wall-time budget (`max_seconds`) restarts its clock on
 //! resume, so only epoch-budgeted fits repeat exactly.
 
 use std::ops::ControlFlow;
-use std::time::Instant;
+use std::path::Path;
 
-use kiln_core::hash::content_hash;
-use kiln_core::preprocess::Encoded;
 use kiln_core::rng::Rng;
 use kiln_core::schema::Task;
 
-use super::checkpoint::{CheckpointSpec, TrainState};
+use super::driver::{EpochTrainer, FitInput, Schedule, TrainerState, drive};
 use super::embedding;
 use super::loss::{loss_and_gradient, softmax_cross_entropy};
 use super::model::{NeuralArch, NeuralModel, check_inputs, to_predictions};
@@ -180,244 +180,152 @@ impl<F: FnMut(&EpochStats)> TrainObserver for F {
     }
 }
 
-/// Train a model of `arch` on the dense features of `train`, early-stopping on `valid`.
-/// `progress` is called after each epoch.
-#[allow(clippy::too_many_arguments)]
-pub fn fit(
-    task: Task,
-    arch: NeuralArch,
-    params: &TrainParams,
-    train: &Encoded,
-    y_train: &Target,
-    valid: &Encoded,
-    y_valid: &Target,
-    seed: u64,
-    mut progress: impl FnMut(&EpochStats),
-) -> Result<(NeuralModel, TrainReport)> {
-    fit_with(task, arch, params, train, y_train, valid, y_valid, seed, None, &mut progress)
+/// Train a model of `input.arch` on the dense features of `input.train`, early-stopping on
+/// `input.valid`. `progress` is called after each epoch.
+pub fn fit(input: &FitInput<'_>, mut progress: impl FnMut(&EpochStats)) -> Result<(NeuralModel, TrainReport)> {
+    fit_with(input, &mut progress)
 }
 
-/// [`fit`] with checkpoints: saves the whole training state to `checkpoint.path` as the spec
-/// says, and with `checkpoint.resume` continues from the file when it exists. A resumed fit
-/// gives bit-identical weights to an uninterrupted one, except under a wall-time budget
-/// (`max_seconds`), whose clock restarts. `observer` hears of each epoch and may stop the fit.
-#[allow(clippy::too_many_arguments)]
-pub fn fit_with(
-    task: Task,
-    arch: NeuralArch,
-    params: &TrainParams,
-    train: &Encoded,
-    y_train: &Target,
-    valid: &Encoded,
-    y_valid: &Target,
-    seed: u64,
-    checkpoint: Option<&CheckpointSpec>,
-    observer: &mut dyn TrainObserver,
-) -> Result<(NeuralModel, TrainReport)> {
-    if checkpoint.is_some_and(|c| c.every == 0) {
-        return Err(Error::InvalidTrainParam { key: "checkpoint every", problem: "must be at least 1" });
-    }
-    let FitSetup { mut model, targets, valid_targets, scale, row_weights } =
-        prepare_fit(task, arch, params, (train, y_train), (valid, y_valid), seed)?;
-    let n_outputs = model.n_outputs;
-    let mut grads = model.clone();
-    let sizes: Vec<usize> = model.tensors_mut().iter().map(|(t, _)| t.len()).collect();
-    let mut adam = AdamW::new(&sizes, params.weight_decay);
-    let batch = params.batch_size.min(train.n_rows);
-    let mut workspace = Workspace::new(&model, batch, true);
-    let (mut batch_targets, mut batch_weights) = (vec![0.0f32; batch], vec![0.0f32; batch]);
-    let mut order: Vec<usize> = (0..train.n_rows).collect();
-    let (mut shuffle_rng, mut dropout_rng) = (Rng::derive(seed, STREAM_SHUFFLE), Rng::derive(seed, STREAM_DROPOUT));
-    let steps_per_epoch = train.n_rows.div_ceil(batch);
-    let (total_steps, warmup_steps) = (params.epochs * steps_per_epoch, params.warmup_epochs * steps_per_epoch);
-    let dropout = params.dropout as f32;
-    let higher_is_better = task == Task::Binary;
+/// [`fit`] with checkpoints and an observer: saves the whole training state to
+/// `input.checkpoint`'s path as the spec says, and with `resume` continues from the file when
+/// it exists. A resumed fit gives bit-identical weights to an uninterrupted one, except under
+/// a wall-time budget (`max_seconds`), whose clock restarts. `observer` hears of each epoch and
+/// may stop the fit.
+pub fn fit_with(input: &FitInput<'_>, observer: &mut dyn TrainObserver) -> Result<(NeuralModel, TrainReport)> {
+    input.check_checkpoint()?;
+    let setup = prepare_fit(input)?;
+    let mut trainer = Native::new(input, &setup);
+    drive(input, &setup, &mut trainer, observer)
+}
 
-    let started = Instant::now();
-    let mut report = TrainReport { epochs: Vec::new(), best_epoch: 0, stopped_early: false };
-    let (mut best_metric, mut best_model) = (f64::NAN, model.clone());
-    let (mut step, mut done, mut finished) = (0, 0, false);
-    let fingerprint = checkpoint.map(|_| fingerprint(task, &model, params, seed, (train, &targets), (valid, y_valid)));
-    if let Some(state) = resume_state(checkpoint, fingerprint.as_deref(), &model, train.n_rows)? {
-        adam.restore(state.adam_step, state.adam_first, state.adam_second).map_err(|_| {
-            let path = checkpoint.map(|c| c.path.clone()).unwrap_or_default();
-            Error::CheckpointMismatch { path, what: "the optimizer state's tensor sizes" }
-        })?;
-        (model, best_model, best_metric, order) = (state.model, state.best_model, state.best_metric, state.order);
-        (shuffle_rng, dropout_rng) = (Rng::from_state(state.shuffle_rng), Rng::from_state(state.dropout_rng));
-        report =
-            TrainReport { epochs: state.history, best_epoch: state.best_epoch, stopped_early: state.stopped_early };
-        (step, done, finished) = (state.step, state.epoch, state.finished);
+/// The native trainer's state: the weights, their gradients, AdamW, the forward/backward
+/// workspace, the generators and the row order.
+struct Native<'a> {
+    input: &'a FitInput<'a>,
+    setup: &'a FitSetup,
+    schedule: Schedule,
+    model: NeuralModel,
+    grads: NeuralModel,
+    adam: AdamW,
+    workspace: Workspace,
+    batch_targets: Vec<f32>,
+    batch_weights: Vec<f32>,
+    order: Vec<usize>,
+    shuffle_rng: Rng,
+    dropout_rng: Rng,
+}
+
+impl<'a> Native<'a> {
+    fn new(input: &'a FitInput<'a>, setup: &'a FitSetup) -> Self {
+        let (params, train) = (input.params, input.train);
+        let mut model = setup.model.clone();
+        let sizes: Vec<usize> = model.tensors_mut().iter().map(|(t, _)| t.len()).collect();
+        let schedule = Schedule::new(params, train.n_rows);
+        let batch = schedule.batch;
+        Self {
+            input,
+            setup,
+            schedule,
+            grads: model.clone(),
+            adam: AdamW::new(&sizes, params.weight_decay),
+            workspace: Workspace::new(&model, batch, true),
+            model,
+            batch_targets: vec![0.0f32; batch],
+            batch_weights: vec![0.0f32; batch],
+            order: (0..train.n_rows).collect(),
+            shuffle_rng: Rng::derive(input.seed, STREAM_SHUFFLE),
+            dropout_rng: Rng::derive(input.seed, STREAM_DROPOUT),
+        }
     }
-    observer.start(params.epochs, done);
-    let ended_before = finished;
-    for epoch in (done + 1..=params.epochs).filter(|_| !ended_before) {
-        let epoch_started = Instant::now();
-        shuffle_rng.shuffle(&mut order);
+
+    /// One optimizer step on the rows `chunk`; the batch's loss.
+    fn step(&mut self, chunk: &[usize], epoch: usize, step: usize) -> Result<f64> {
+        let (params, task) = (self.input.params, self.input.task);
+        let (rows, n_outputs, dropout) = (chunk.len(), self.model.n_outputs, params.dropout as f32);
+        self.workspace.gather_rows(self.input.train, chunk);
+        for (row, (t, w)) in chunk.iter().zip(self.batch_targets.iter_mut().zip(self.batch_weights.iter_mut())) {
+            *t = self.setup.targets[*row];
+            *w = self.setup.row_weights[*row];
+        }
+        self.workspace.forward(&self.model, rows, Some((dropout, &mut self.dropout_rng)), params.threads);
+        self.workspace.update_running_stats(&mut self.model);
+        let (outputs, grad_outputs) = self.workspace.outputs_and_grad();
+        let loss = loss_and_gradient(
+            task,
+            &outputs[..rows * n_outputs],
+            n_outputs,
+            &self.batch_targets[..rows],
+            &self.batch_weights[..rows],
+            grad_outputs,
+        );
+        if !loss.is_finite() {
+            return Err(Error::NonFiniteLoss { epoch, step });
+        }
+        self.workspace.backward(&self.model, &mut self.grads, rows, dropout > 0.0, params.threads);
+        let mut grad_tensors = self.grads.tensors_mut();
+        if let Some(max_norm) = params.clip_norm {
+            let mut slices: Vec<&mut [f32]> = grad_tensors.iter_mut().map(|(g, _)| &mut **g).collect();
+            clip_global_norm(&mut slices, max_norm);
+        }
+        let lr = learning_rate(params.lr, step, self.schedule.warmup_steps, self.schedule.total_steps);
+        self.adam.begin_step();
+        for (slot, ((param, decay), (grad, _))) in self.model.tensors_mut().into_iter().zip(grad_tensors).enumerate() {
+            self.adam.update(slot, param, grad, lr, decay);
+        }
+        Ok(loss)
+    }
+}
+
+impl EpochTrainer for Native<'_> {
+    fn train_epoch(&mut self, epoch: usize, step: &mut usize) -> Result<f64> {
+        self.shuffle_rng.shuffle(&mut self.order);
+        let order = std::mem::take(&mut self.order);
         let mut loss_sum = 0.0;
-        for chunk in order.chunks(batch) {
-            let rows = chunk.len();
-            workspace.gather_rows(train, chunk);
-            for (row, (t, w)) in chunk.iter().zip(batch_targets.iter_mut().zip(batch_weights.iter_mut())) {
-                *t = targets[*row];
-                *w = row_weights[*row];
+        let mut result = Ok(());
+        for chunk in order.chunks(self.schedule.batch) {
+            match self.step(chunk, epoch, *step) {
+                Ok(loss) => loss_sum += loss,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
-            workspace.forward(&model, rows, Some((dropout, &mut dropout_rng)), params.threads);
-            workspace.update_running_stats(&mut model);
-            let (outputs, grad_outputs) = workspace.outputs_and_grad();
-            let loss = loss_and_gradient(
-                task,
-                &outputs[..rows * n_outputs],
-                n_outputs,
-                &batch_targets[..rows],
-                &batch_weights[..rows],
-                grad_outputs,
-            );
-            if !loss.is_finite() {
-                return Err(Error::NonFiniteLoss { epoch, step });
-            }
-            loss_sum += loss;
-            workspace.backward(&model, &mut grads, rows, dropout > 0.0, params.threads);
-            let mut grad_tensors = grads.tensors_mut();
-            if let Some(max_norm) = params.clip_norm {
-                let mut slices: Vec<&mut [f32]> = grad_tensors.iter_mut().map(|(g, _)| &mut **g).collect();
-                clip_global_norm(&mut slices, max_norm);
-            }
-            let lr = learning_rate(params.lr, step, warmup_steps, total_steps);
-            adam.begin_step();
-            for (slot, ((param, decay), (grad, _))) in model.tensors_mut().into_iter().zip(grad_tensors).enumerate() {
-                adam.update(slot, param, grad, lr, decay);
-            }
-            step += 1;
+            *step += 1;
         }
-        let seconds = epoch_started.elapsed().as_secs_f64();
-        let valid_metric = validation_metric(&model, task, valid, &valid_targets, y_valid, scale)?;
-        let stats = EpochStats {
-            epoch,
-            train_loss: loss_sum / steps_per_epoch as f64,
-            valid_metric,
-            samples_per_sec: train.n_rows as f64 / seconds.max(1e-9),
-            seconds,
-        };
-        let improved;
-        (improved, finished) = end_epoch(&mut report, &mut best_metric, &stats, params, started, higher_is_better);
-        if improved {
-            best_model.clone_from(&model);
-        }
-        if let (Some(spec), Some(fingerprint)) = (checkpoint, &fingerprint)
-            && (finished || epoch % spec.every == 0)
-        {
-            let (first, second) = adam.moments();
-            TrainState {
-                fingerprint: fingerprint.clone(),
-                model: model.clone(),
-                best_model: best_model.clone(),
-                best_metric,
-                best_epoch: report.best_epoch,
-                epoch,
-                step,
-                finished,
-                stopped_early: report.stopped_early,
-                adam_step: adam.step,
-                adam_first: first.to_vec(),
-                adam_second: second.to_vec(),
-                shuffle_rng: shuffle_rng.state(),
-                dropout_rng: dropout_rng.state(),
-                order: order.clone(),
-                history: report.epochs.clone(),
-            }
-            .write(&spec.path)?;
-        }
-        if observer.epoch(&stats).is_break() {
-            return Err(Error::Interrupted { epoch });
-        }
-        if finished {
-            break;
-        }
+        self.order = order;
+        result.map(|()| loss_sum)
     }
-    fold_target_scale(&mut best_model, scale);
-    Ok((best_model, report))
-}
 
-/// The checkpoint to continue from, when `checkpoint` asks to resume and its file exists,
-/// checked against the fit (`fingerprint`, the model's shape and tensor sizes, the row count);
-/// the caller applies it.
-pub(crate) fn resume_state(
-    checkpoint: Option<&CheckpointSpec>,
-    fingerprint: Option<&str>,
-    model: &NeuralModel,
-    n_rows: usize,
-) -> Result<Option<TrainState>> {
-    let (Some(spec), Some(fingerprint)) = (checkpoint, fingerprint) else { return Ok(None) };
-    if !spec.resume || !spec.path.exists() {
-        return Ok(None);
+    fn valid_outputs(&mut self) -> Result<Vec<f32>> {
+        self.model.outputs(self.input.valid)
     }
-    let state = TrainState::read(&spec.path)?;
-    let mismatch = |what| Error::CheckpointMismatch { path: spec.path.clone(), what };
-    if state.fingerprint != fingerprint {
-        return Err(mismatch("the model, its training parameters, the seed or the data"));
-    }
-    if state.order.len() != n_rows || state.model.architecture() != model.architecture() {
-        return Err(mismatch("the shape of the model or the data"));
-    }
-    let sizes: Vec<usize> = model.named_tensors().iter().map(|(_, _, v)| v.len()).collect();
-    let fits = |m: &[Vec<f32>]| m.len() <= sizes.len() && m.iter().zip(&sizes).all(|(m, n)| m.len() == *n);
-    if !fits(&state.adam_first) || !fits(&state.adam_second) {
-        return Err(mismatch("the optimizer state's tensor sizes"));
-    }
-    tracing::info!(path = %spec.path.display(), epoch = state.epoch, "resuming training from a checkpoint");
-    Ok(Some(state))
-}
 
-/// Record an epoch's `stats` in `report` and decide what follows: whether the validation
-/// metric improved on `best_metric` (updated; the caller keeps the weights), and whether
-/// training has ended (epoch budget, patience or wall-time budget; `stopped_early` set).
-pub(crate) fn end_epoch(
-    report: &mut TrainReport,
-    best_metric: &mut f64,
-    stats: &EpochStats,
-    params: &TrainParams,
-    started: Instant,
-    higher_is_better: bool,
-) -> (bool, bool) {
-    let (epoch, metric) = (stats.epoch, stats.valid_metric);
-    report.epochs.push(stats.clone());
-    let improved = best_metric.is_nan()
-        || (higher_is_better && metric > *best_metric)
-        || (!higher_is_better && metric < *best_metric);
-    if improved {
-        *best_metric = metric;
-        report.best_epoch = epoch;
+    fn copy_weights(&self, model: &mut NeuralModel) -> Result<()> {
+        model.clone_from(&self.model);
+        Ok(())
     }
-    let out_of_patience = !improved && epoch - report.best_epoch >= params.patience;
-    let out_of_time = params.max_seconds.is_some_and(|limit| started.elapsed().as_secs_f64() >= limit);
-    report.stopped_early = out_of_patience || (out_of_time && epoch < params.epochs);
-    (improved, out_of_patience || out_of_time || epoch == params.epochs)
-}
 
-/// What a checkpoint must match to continue a fit: the task, the architecture and input
-/// width, every training parameter but the thread count (which never changes the result),
-/// the seed, and the training and validation data.
-pub(crate) fn fingerprint(
-    task: Task,
-    model: &NeuralModel,
-    params: &TrainParams,
-    seed: u64,
-    (train, targets): (&Encoded, &[f32]),
-    (valid, y_valid): (&Encoded, &Target),
-) -> String {
-    let params = TrainParams { threads: 0, ..params.clone() };
-    let described =
-        format!("{}|{:?}|{}|{}|{params:?}|{seed}", task.as_str(), model.arch, model.n_inputs, model.n_outputs);
-    let floats = |values: &[f32]| values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
-    let valid_target = format!("{y_valid:?}");
-    content_hash(&[
-        described.as_bytes(),
-        &floats(&train.dense),
-        &floats(targets),
-        &floats(&valid.dense),
-        valid_target.as_bytes(),
-    ])
+    fn snapshot(&self) -> Result<TrainerState> {
+        let (first, second) = self.adam.moments();
+        Ok(TrainerState {
+            model: self.model.clone(),
+            adam_step: self.adam.step,
+            adam_first: first.to_vec(),
+            adam_second: second.to_vec(),
+            shuffle_rng: self.shuffle_rng.state(),
+            dropout_rng: self.dropout_rng.state(),
+            order: self.order.clone(),
+        })
+    }
+
+    fn restore(&mut self, state: TrainerState, path: &Path) -> Result<()> {
+        self.adam.restore(state.adam_step, state.adam_first, state.adam_second).map_err(|_| {
+            Error::CheckpointMismatch { path: path.to_path_buf(), what: "the optimizer state's tensor sizes" }
+        })?;
+        (self.model, self.order) = (state.model, state.order);
+        (self.shuffle_rng, self.dropout_rng) = (Rng::from_state(state.shuffle_rng), Rng::from_state(state.dropout_rng));
+        Ok(())
+    }
 }
 
 /// What both trainers (native and candle) set up before the first epoch.
@@ -434,14 +342,9 @@ pub(crate) struct FitSetup {
 }
 
 /// Check the parameters and data, read the targets and draw the initial weights.
-pub(crate) fn prepare_fit(
-    task: Task,
-    arch: NeuralArch,
-    params: &TrainParams,
-    (train, y_train): (&Encoded, &Target),
-    (valid, y_valid): (&Encoded, &Target),
-    seed: u64,
-) -> Result<FitSetup> {
+pub(crate) fn prepare_fit(input: &FitInput<'_>) -> Result<FitSetup> {
+    let FitInput { task, params, train, y_train, valid, y_valid, seed, .. } = *input;
+    let arch = input.arch.clone();
     check_params(params)?;
     if train.n_rows == 0 {
         return Err(Error::NoTrainingRows);
@@ -536,18 +439,6 @@ pub(crate) fn fold_target_scale(model: &mut NeuralModel, (mean, std): (f64, f64)
         head.weight.iter_mut().for_each(|w| *w = (f64::from(*w) * std) as f32);
         head.bias.iter_mut().for_each(|b| *b = (f64::from(*b) * std + mean) as f32);
     }
-}
-
-fn validation_metric(
-    model: &NeuralModel,
-    task: Task,
-    valid: &Encoded,
-    targets: &[f32],
-    y_valid: &Target,
-    (mean, std): (f64, f64),
-) -> Result<f64> {
-    let outputs = model.outputs(valid)?;
-    metric_of_outputs(task, model.n_outputs, &outputs, targets, y_valid, (mean, std))
 }
 
 /// The validation metric of raw outputs (`rows * n_outputs`): ROC AUC, log loss or RMSE.

@@ -9,8 +9,8 @@ use kiln_core::schema::Task;
 use kiln_train::Error;
 use kiln_train::config::{MlpConfig, ResnetConfig};
 use kiln_train::nn::{
-    CheckpointSpec, EpochStats, NeuralArch, NeuralModel, TrainObserver, TrainParams, TrainReport, TrainState, fit,
-    fit_with, mlp_arch, resnet_arch,
+    CheckpointSpec, EpochStats, FitInput, NeuralArch, NeuralModel, TrainObserver, TrainParams, TrainReport, TrainState,
+    fit, fit_with, mlp_arch, resnet_arch,
 };
 use kiln_train::target::Target;
 
@@ -55,7 +55,10 @@ fn run(
     observer: &mut dyn TrainObserver,
 ) -> kiln_train::Result<(NeuralModel, TrainReport)> {
     let Data { train, y_train, valid, y_valid } = data;
-    fit_with(Task::Binary, arch.clone(), params, train, y_train, valid, y_valid, 9, spec, observer)
+    fit_with(
+        &FitInput::new(Task::Binary, arch.clone(), params, (train, y_train), (valid, y_valid), 9).with_checkpoint(spec),
+        observer,
+    )
 }
 
 fn bits(model: &NeuralModel) -> Vec<(String, Vec<u32>)> {
@@ -133,8 +136,8 @@ fn a_resumed_fit_matches_an_uninterrupted_one_with_another_thread_count() {
         run(&data, &arch, &TrainParams { threads: 3, ..params.clone() }, Some(&spec), &mut |_: &EpochStats| {})
             .expect("resume");
     let Data { train, y_train, valid, y_valid } = &data;
-    let (expected, _) =
-        fit(Task::Binary, arch, &params, train, y_train, valid, y_valid, 9, |_| {}).expect("uninterrupted");
+    let (expected, _) = fit(&FitInput::new(Task::Binary, arch, &params, (train, y_train), (valid, y_valid), 9), |_| {})
+        .expect("uninterrupted");
     assert_eq!(bits(&resumed), bits(&expected));
 }
 
@@ -164,7 +167,19 @@ fn damaged_or_foreign_checkpoints_are_refused_with_the_file_named() {
     assert!(matches!(&err, Error::CheckpointCorrupt { problem, .. } if problem.contains("checksum")), "{err:?}");
     std::fs::write(&spec.path, &bytes[..bytes.len() / 3]).expect("write");
     let err = run(&data, &arch, &params, Some(&spec), &mut |_: &EpochStats| {}).expect_err("truncated");
-    assert!(matches!(&err, Error::CheckpointCorrupt { .. }), "{err:?}");
+    assert!(matches!(&err, Error::CheckpointFile(kiln_core::Error::ParseFile { .. })), "{err:?}");
+    assert!(err.to_string().contains("m.ckpt") && err.to_string().contains("hint:"), "{err}");
+
+    // A bundle is not a checkpoint, and a checkpoint is not a bundle.
+    let bundle = crate::common::linear_bundle_file(dir.path());
+    let err = TrainState::read(&bundle).expect_err("a bundle");
+    assert!(
+        matches!(&err, Error::CheckpointFile(kiln_core::Error::WrongFormat { found, .. }) if found == "kiln.bundle.v1"),
+        "{err:?}"
+    );
+    std::fs::write(&spec.path, &bytes).expect("restore");
+    let err = kiln_core::bundle::Bundle::read(&spec.path).expect_err("a checkpoint");
+    assert!(matches!(&err, kiln_core::Error::WrongFormat { found, .. } if found == "kiln.checkpoint.v1"), "{err:?}");
 
     // Without `resume`, an existing checkpoint is ignored and overwritten.
     let fresh = CheckpointSpec { resume: false, ..spec.clone() };
@@ -183,7 +198,10 @@ fn a_state_round_trips_through_its_bytes() {
     let state = TrainState::read(&spec.path).expect("read");
     assert!(state.finished && state.epoch == 2 && state.step > 0);
     let bytes = state.to_bytes().expect("bytes");
-    assert_eq!(&bytes[..8], b"KILNCKPT");
-    assert_eq!(TrainState::from_bytes(&bytes).expect("parse"), state);
+    let (n_header, metadata) = safetensors::SafeTensors::read_metadata(&bytes).expect("a safetensors file");
+    let header: serde_json::Value =
+        serde_json::from_str(&metadata.metadata().as_ref().expect("metadata")["kiln.manifest"]).expect("json");
+    assert!(n_header > 0 && header["format_version"] == "kiln.checkpoint.v1", "{header}");
+    assert_eq!(TrainState::from_bytes(&bytes, &spec.path).expect("parse"), state);
     assert_eq!(bytes, std::fs::read(&spec.path).expect("file"), "the bytes are deterministic");
 }

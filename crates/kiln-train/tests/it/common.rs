@@ -14,7 +14,7 @@ use kiln_data::split::{Part, assign};
 use kiln_train::config::PlannedModel;
 use kiln_train::nn::TrainReport;
 use kiln_train::predictions::Predictions;
-use kiln_train::session::fit_model;
+use kiln_train::session::{TrainingData, fit_model};
 use kiln_train::trained::TrainedModel;
 use polars::prelude::DataFrame;
 
@@ -65,11 +65,13 @@ pub(crate) struct Reloaded {
 pub(crate) fn fit_and_reload(data: &Adult, planned: &PlannedModel, tag: &str) -> Reloaded {
     let (model, report, _) = fit_model(
         planned,
-        42,
-        &data.preprocessor,
-        &data.train,
-        &data.valid,
-        &data.schema,
+        &TrainingData {
+            schema: &data.schema,
+            preprocessor: &data.preprocessor,
+            train: &data.train,
+            valid: &data.valid,
+            seed: 42,
+        },
         None,
         &mut |_: &kiln_train::nn::EpochStats| {},
     )
@@ -129,4 +131,33 @@ pub(crate) fn frame(columns: Vec<polars::prelude::Series>) -> DataFrame {
 /// Unweighted ROC AUC (kiln-eval's, scikit-learn's definition).
 pub(crate) fn roc_auc(labels: &[bool], scores: &[f64]) -> Option<f64> {
     kiln_eval::metrics::binary::roc_auc(labels, scores, None)
+}
+
+/// A small prior bundle written to `dir`, for tests that need a bundle file of any kind.
+pub(crate) fn linear_bundle_file(dir: &Path) -> PathBuf {
+    use kiln_core::preprocess::ColumnRef;
+    let x = [Some(1.0), Some(3.0)];
+    let preprocessor =
+        Preprocessor::fit(&PreprocessConfig::default(), &[("x", ColumnRef::Numeric(&x))]).expect("preprocessor");
+    let columns = vec![column("x", DType::Float, Role::Numeric), column("y", DType::Float, Role::Target)];
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION.into(),
+        task: Task::Regression,
+        schema: schema(Task::Regression, columns, &[]),
+        preprocessor,
+        architecture: kiln_core::bundle::Architecture::Prior { values: vec![2.0] },
+        decision_threshold: None,
+        hyperparameters: serde_json::Value::Null,
+        data: DataHashes { data_hash: "d".into(), schema_hash: "s".into(), split_hash: "p".into() },
+        metrics: BTreeMap::new(),
+        reference: ReferenceDistributions::default(),
+        git_commit: None,
+        git_dirty: false,
+        kiln_version: "test".into(),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        device: "cpu".into(),
+    };
+    let path = dir.join("prior.safetensors");
+    Bundle::new(manifest, BTreeMap::new()).write(&path).expect("write bundle");
+    path
 }

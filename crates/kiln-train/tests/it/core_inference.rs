@@ -8,7 +8,7 @@
 use kiln_core::model::Model;
 use kiln_data::fit::{feature_columns, with_refs};
 use kiln_train::config::{ModelsSection, PlannedModel};
-use kiln_train::session::fit_model;
+use kiln_train::session::{TrainingData, fit_model};
 use kiln_train::trained::TrainedModel;
 
 use crate::common::{Adult, Reloaded, adult, fit_and_reload};
@@ -145,11 +145,13 @@ fn inference_forward_matches_the_training_forward_in_evaluation_mode() {
         let planned = planned(&data, name);
         let (model, _, _) = fit_model(
             &planned,
-            7,
-            &data.preprocessor,
-            &data.train,
-            &data.valid,
-            &data.schema,
+            &TrainingData {
+                schema: &data.schema,
+                preprocessor: &data.preprocessor,
+                train: &data.train,
+                valid: &data.valid,
+                seed: 7,
+            },
             None,
             &mut |_: &kiln_train::nn::EpochStats| {},
         )

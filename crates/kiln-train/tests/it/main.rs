@@ -7,6 +7,7 @@ mod checkpoint;
 mod common;
 mod config;
 mod core_inference;
+mod finished;
 mod gbdt;
 mod nn;
 mod nn_bundle;

@@ -7,7 +7,7 @@ use kiln_core::rng::Rng;
 use kiln_core::schema::{Schema, Task};
 use kiln_train::Error;
 use kiln_train::config::{LinearConfig, MlpConfig, ResnetConfig};
-use kiln_train::nn::{NeuralArch, NeuralModel, TrainParams, fit, mlp_arch, resnet_arch};
+use kiln_train::nn::{FitInput, NeuralArch, NeuralModel, TrainParams, fit, mlp_arch, resnet_arch};
 use kiln_train::target::{Target, read_target};
 use polars::prelude::DataFrame;
 
@@ -64,14 +64,14 @@ fn adult_mlp_and_linear_reach_their_auc_bars() {
     let mut seen = 0;
     let started = std::time::Instant::now();
     let (model, report) = fit(
-        Task::Binary,
-        mlp_arch(&config),
-        &params,
-        &data.train,
-        &data.y_train,
-        &data.valid,
-        &data.y_valid,
-        42,
+        &FitInput::new(
+            Task::Binary,
+            mlp_arch(&config),
+            &params,
+            (&data.train, &data.y_train),
+            (&data.valid, &data.y_valid),
+            42,
+        ),
         |_| seen += 1,
     )
     .expect("fit mlp");
@@ -86,14 +86,14 @@ fn adult_mlp_and_linear_reach_their_auc_bars() {
     let linear = LinearConfig::default();
     let started = std::time::Instant::now();
     let (model, report) = fit(
-        Task::Binary,
-        NeuralArch::Linear,
-        &TrainParams::from_linear(&linear),
-        &data.train,
-        &data.y_train,
-        &data.valid,
-        &data.y_valid,
-        42,
+        &FitInput::new(
+            Task::Binary,
+            NeuralArch::Linear,
+            &TrainParams::from_linear(&linear),
+            (&data.train, &data.y_train),
+            (&data.valid, &data.y_valid),
+            42,
+        ),
         |_| {},
     )
     .expect("fit linear");
@@ -110,9 +110,11 @@ fn adult_mlp_and_linear_reach_their_auc_bars() {
 /// The test ROC AUC of `arch` on Adult, with the epochs and seconds it took.
 fn adult_auc(data: &AdultEncoded, arch: NeuralArch, params: &TrainParams) -> (f64, usize, f64) {
     let started = std::time::Instant::now();
-    let (model, report) =
-        fit(Task::Binary, arch, params, &data.train, &data.y_train, &data.valid, &data.y_valid, 42, |_| {})
-            .expect("fit");
+    let (model, report) = fit(
+        &FitInput::new(Task::Binary, arch, params, (&data.train, &data.y_train), (&data.valid, &data.y_valid), 42),
+        |_| {},
+    )
+    .expect("fit");
     let scores = model.predict(&data.test).expect("predict");
     let auc = roc_auc(&data.test_labels, &scores.values).expect("auc");
     (auc, report.epochs.len(), started.elapsed().as_secs_f64())
@@ -199,8 +201,10 @@ fn same_seed_gives_bit_identical_weights_and_tensors_round_trip() {
     let (train, y_train) = generated(2_000, 6, 1, Task::Binary);
     let (valid, y_valid) = generated(500, 6, 2, Task::Binary);
     let (arch, params) = small_mlp();
-    let run =
-        |seed| fit(Task::Binary, arch.clone(), &params, &train, &y_train, &valid, &y_valid, seed, |_| {}).expect("fit");
+    let run = |seed| {
+        fit(&FitInput::new(Task::Binary, arch.clone(), &params, (&train, &y_train), (&valid, &y_valid), seed), |_| {})
+            .expect("fit")
+    };
     let (a, report_a) = run(5);
     let (b, report_b) = run(5);
     for ((name, _, x), (_, _, y)) in a.named_tensors().into_iter().zip(b.named_tensors()) {
@@ -245,8 +249,10 @@ fn resnet_same_seed_gives_bit_identical_weights_and_tensors_round_trip() {
     let (arch, params) = (resnet_arch(&config, &[3]), TrainParams { threads: 2, ..TrainParams::from_resnet(&config) });
     let expected = NeuralArch::ResNet { d_block: 16, d_hidden: 32, n_blocks: 2, d_embedding: 0, cardinalities: vec![] };
     assert_eq!(arch, expected, "without embedding_dim, no embeddings");
-    let run =
-        |seed| fit(Task::Binary, arch.clone(), &params, &train, &y_train, &valid, &y_valid, seed, |_| {}).expect("fit");
+    let run = |seed| {
+        fit(&FitInput::new(Task::Binary, arch.clone(), &params, (&train, &y_train), (&valid, &y_valid), seed), |_| {})
+            .expect("fit")
+    };
     let (a, report_a) = run(5);
     let (b, report_b) = run(5);
     for ((name, _, x), (_, _, y)) in a.named_tensors().into_iter().zip(b.named_tensors()) {
@@ -291,7 +297,8 @@ fn multiclass_and_regression_learn_the_generated_signal() {
     let (train, y_train) = generated(3_000, 6, 3, Task::Multiclass);
     let (valid, y_valid) = generated(600, 6, 4, Task::Multiclass);
     let (model, report) =
-        fit(Task::Multiclass, arch.clone(), &params, &train, &y_train, &valid, &y_valid, 1, |_| {}).expect("fit");
+        fit(&FitInput::new(Task::Multiclass, arch.clone(), &params, (&train, &y_train), (&valid, &y_valid), 1), |_| {})
+            .expect("fit");
     let best = &report.epochs[report.best_epoch - 1];
     assert!(best.valid_metric < 0.5, "validation log loss {}", best.valid_metric);
     let scores = model.predict(&valid).expect("predict");
@@ -303,7 +310,8 @@ fn multiclass_and_regression_learn_the_generated_signal() {
     let (train, y_train) = generated(3_000, 6, 5, Task::Regression);
     let (valid, y_valid) = generated(600, 6, 6, Task::Regression);
     let (model, report) =
-        fit(Task::Regression, arch, &params, &train, &y_train, &valid, &y_valid, 1, |_| {}).expect("fit");
+        fit(&FitInput::new(Task::Regression, arch, &params, (&train, &y_train), (&valid, &y_valid), 1), |_| {})
+            .expect("fit");
     let Target::Values(truth) = &y_valid else { unreachable!("regression") };
     let predicted = model.predict(&valid).expect("predict").values;
     let rmse = (predicted.iter().zip(truth).map(|(p, t)| (p - t) * (p - t)).sum::<f64>() / truth.len() as f64).sqrt();
@@ -313,8 +321,11 @@ fn multiclass_and_regression_learn_the_generated_signal() {
 
     let (train, y_train) = generated(500, 6, 7, Task::Regression);
     let linear = TrainParams::from_linear(&LinearConfig::default());
-    let (model, _) =
-        fit(Task::Regression, NeuralArch::Linear, &linear, &train, &y_train, &valid, &y_valid, 1, |_| {}).expect("fit");
+    let (model, _) = fit(
+        &FitInput::new(Task::Regression, NeuralArch::Linear, &linear, (&train, &y_train), (&valid, &y_valid), 1),
+        |_| {},
+    )
+    .expect("fit");
     assert_eq!(model.to_tensors().len(), 2);
 }
 
@@ -324,7 +335,7 @@ fn inputs_and_parameters_are_checked() {
     let (valid, y_valid) = generated(50, 5, 2, Task::Binary);
     let params = TrainParams::from_linear(&LinearConfig::default());
     let fit_linear = |params: &TrainParams, valid: &Encoded, y_valid: &Target| {
-        fit(Task::Binary, NeuralArch::Linear, params, &train, &y_train, valid, y_valid, 1, |_| {})
+        fit(&FitInput::new(Task::Binary, NeuralArch::Linear, params, (&train, &y_train), (valid, y_valid), 1), |_| {})
     };
     assert!(matches!(fit_linear(&params, &valid, &y_valid), Err(Error::InputWidth { expected: 4, found: 5 })));
     let (valid, y_valid) = generated(50, 4, 2, Task::Binary);
@@ -338,13 +349,13 @@ fn inputs_and_parameters_are_checked() {
     // An embedding ResNet needs the categorical codes (index encoding), within the vocabulary.
     let embedded = NeuralArch::ResNet { d_block: 8, d_hidden: 8, n_blocks: 1, d_embedding: 2, cardinalities: vec![3] };
     assert!(matches!(
-        fit(Task::Binary, embedded.clone(), &params, &train, &y_train, &valid, &y_valid, 1, |_| {}),
+        fit(&FitInput::new(Task::Binary, embedded.clone(), &params, (&train, &y_train), (&valid, &y_valid), 1), |_| {}),
         Err(Error::InputCodes { expected: 1, found: 0 })
     ));
     let with_codes = |data: &Encoded, code: u32| Encoded { codes: vec![code; data.n_rows], n_codes: 1, ..data.clone() };
     let (train, valid) = (with_codes(&train, 1), with_codes(&valid, 3));
     assert!(matches!(
-        fit(Task::Binary, embedded, &params, &train, &y_train, &valid, &y_valid, 1, |_| {}),
+        fit(&FitInput::new(Task::Binary, embedded, &params, (&train, &y_train), (&valid, &y_valid), 1), |_| {}),
         Err(Error::CodeOutOfRange { feature: 0, code: 3, cardinality: 3 })
     ));
 }
@@ -357,7 +368,9 @@ fn parallel_products_give_the_same_bits_as_serial_ones() {
     let config = MlpConfig { hidden: vec![256, 256], epochs: 2, batch_size: 1_024, ..MlpConfig::default() };
     let run = |threads| {
         let params = TrainParams { threads, ..TrainParams::from_mlp(&config) };
-        fit(Task::Binary, mlp_arch(&config), &params, &train, &y_train, &valid, &y_valid, 3, |_| {}).expect("fit").0
+        fit(&FitInput::new(Task::Binary, mlp_arch(&config), &params, (&train, &y_train), (&valid, &y_valid), 3), |_| {})
+            .expect("fit")
+            .0
     };
     let (serial, parallel, again) = (run(1), run(2), run(2));
     let bits = |model: &NeuralModel| {
@@ -410,7 +423,11 @@ fn batch_norm_same_seed_gives_bit_identical_weights_and_running_stats_round_trip
     };
     let params = TrainParams { threads: 2, ..TrainParams::from_mlp(&config) };
     let run = |seed| {
-        fit(Task::Binary, mlp_arch(&config), &params, &train, &y_train, &valid, &y_valid, seed, |_| {}).expect("fit")
+        fit(
+            &FitInput::new(Task::Binary, mlp_arch(&config), &params, (&train, &y_train), (&valid, &y_valid), seed),
+            |_| {},
+        )
+        .expect("fit")
     };
     let ((a, _), (b, _)) = (run(5), run(5));
     assert_eq!(bits(&a), bits(&b), "same seed, same bits (running statistics included)");
@@ -462,8 +479,10 @@ fn resnet_embeddings_learn_the_codes_and_round_trip() {
     let arch = resnet_arch(&config, &[5, 3]);
     assert_eq!(arch.encoding(), Encoding::Index);
     let params = TrainParams { threads: 2, ..TrainParams::from_resnet(&config) };
-    let run =
-        |seed| fit(Task::Binary, arch.clone(), &params, &train, &y_train, &valid, &y_valid, seed, |_| {}).expect("fit");
+    let run = |seed| {
+        fit(&FitInput::new(Task::Binary, arch.clone(), &params, (&train, &y_train), (&valid, &y_valid), seed), |_| {})
+            .expect("fit")
+    };
     let ((a, _), (b, _)) = (run(5), run(5));
     assert_eq!(bits(&a), bits(&b), "same seed, same bits");
     let labels = match &y_valid {

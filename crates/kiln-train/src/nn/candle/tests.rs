@@ -10,7 +10,7 @@ use kiln_core::schema::Task;
 
 use crate::backend::Precision;
 use crate::config::{Activation, Norm};
-use crate::nn::{self, NeuralArch, NeuralModel, TrainParams, TrainReport};
+use crate::nn::{self, FitInput, NeuralArch, NeuralModel, TrainParams, TrainReport};
 use crate::target::Target;
 
 /// The largest |Δ| between native and candle weights allowed after 3 epochs (f32). Measured on
@@ -101,10 +101,17 @@ struct Pair {
 fn fit_both(task: Task, arch: NeuralArch, params: &TrainParams, precision: Precision) -> Pair {
     let (train, y_train) = synthetic(task, 700, 1);
     let (valid, y_valid) = synthetic(task, 300, 2);
-    let native = nn::fit(task, arch.clone(), params, &train, &y_train, &valid, &y_valid, 42, |_| {}).expect("native");
+    let native =
+        nn::fit(&FitInput::new(task, arch.clone(), params, (&train, &y_train), (&valid, &y_valid), 42), |_| {})
+            .expect("native");
     let device = test_device();
-    let candle = super::fit(&device, precision, task, arch, params, &train, &y_train, &valid, &y_valid, 42, |_| {})
-        .expect("candle");
+    let candle = super::fit(
+        &device,
+        precision,
+        &FitInput::new(task, arch, params, (&train, &y_train), (&valid, &y_valid), 42),
+        |_| {},
+    )
+    .expect("candle");
     Pair { native, candle, valid }
 }
 
@@ -197,14 +204,7 @@ fn bf16_trains_close_to_f32() {
         super::fit(
             &device,
             precision,
-            Task::Binary,
-            arch.clone(),
-            &params(8, 0.0),
-            &train,
-            &y_train,
-            &valid,
-            &y_valid,
-            3,
+            &FitInput::new(Task::Binary, arch.clone(), &params(8, 0.0), (&train, &y_train), (&valid, &y_valid), 3),
             |_| {},
         )
         .expect("fit")
@@ -228,14 +228,14 @@ fn the_same_seed_gives_the_same_weights() {
         super::fit(
             &device,
             Precision::F32,
-            Task::Multiclass,
-            arch.clone(),
-            &params(2, 0.1),
-            &train,
-            &y_train,
-            &valid,
-            &y_valid,
-            seed,
+            &FitInput::new(
+                Task::Multiclass,
+                arch.clone(),
+                &params(2, 0.1),
+                (&train, &y_train),
+                (&valid, &y_valid),
+                seed,
+            ),
             |_| {},
         )
         .expect("fit")
@@ -252,14 +252,7 @@ fn batch_norm_is_refused_clearly() {
     let err = super::fit(
         &Device::Cpu,
         Precision::F32,
-        Task::Binary,
-        arch,
-        &params(1, 0.0),
-        &train,
-        &y_train,
-        &train,
-        &y_train,
-        1,
+        &FitInput::new(Task::Binary, arch, &params(1, 0.0), (&train, &y_train), (&train, &y_train), 1),
         |_| {},
     )
     .expect_err("batch norm");
@@ -283,8 +276,11 @@ fn a_bundles_predictions_on_the_device_match_the_cpu() {
     ] {
         let (train, y_train) = synthetic(task, 500, 3);
         let (valid, y_valid) = synthetic(task, 400, 4);
-        let (trained, _) =
-            nn::fit(task, arch.clone(), &params(2, 0.0), &train, &y_train, &valid, &y_valid, 9, |_| {}).expect("fit");
+        let (trained, _) = nn::fit(
+            &FitInput::new(task, arch.clone(), &params(2, 0.0), (&train, &y_train), (&valid, &y_valid), 9),
+            |_| {},
+        )
+        .expect("fit");
         // Through the bundle's tensors, as `kiln predict` would load it.
         let bundled = NeuralModel::from_tensors(task, &trained.architecture(), &trained.to_tensors()).expect("reload");
         let cpu = bundled.predict(&valid).expect("cpu");
@@ -314,20 +310,16 @@ fn embeddings_follow_the_native_trainer_and_predict_alike_on_the_device() {
         let (valid, y_valid) = synthetic(task, 300, 2);
         let (train, valid) = (with_codes(train, 3), with_codes(valid, 4));
         let params = params(3, dropout);
-        let native =
-            nn::fit(task, EMBEDDED_RESNET(), &params, &train, &y_train, &valid, &y_valid, 42, |_| {}).expect("native");
+        let native = nn::fit(
+            &FitInput::new(task, EMBEDDED_RESNET(), &params, (&train, &y_train), (&valid, &y_valid), 42),
+            |_| {},
+        )
+        .expect("native");
         let device = test_device();
         let candle = super::fit(
             &device,
             Precision::F32,
-            task,
-            EMBEDDED_RESNET(),
-            &params,
-            &train,
-            &y_train,
-            &valid,
-            &y_valid,
-            42,
+            &FitInput::new(task, EMBEDDED_RESNET(), &params, (&train, &y_train), (&valid, &y_valid), 42),
             |_| {},
         )
         .expect("candle");
@@ -339,9 +331,11 @@ fn embeddings_follow_the_native_trainer_and_predict_alike_on_the_device() {
         assert_eq!(native.1.best_epoch, candle.1.best_epoch);
         // The tables were trained (not left at their initial values) on both paths.
         let table = |m: &NeuralModel| m.embeddings[0].weight.clone();
-        let (untrained, _) =
-            nn::fit(task, EMBEDDED_RESNET(), &params_epochs0(), &train, &y_train, &valid, &y_valid, 42, |_| {})
-                .expect("one step");
+        let (untrained, _) = nn::fit(
+            &FitInput::new(task, EMBEDDED_RESNET(), &params_epochs0(), (&train, &y_train), (&valid, &y_valid), 42),
+            |_| {},
+        )
+        .expect("one step");
         assert_ne!(table(&candle.0), table(&untrained));
         // A bundle of the model predicts the same on the device as on the CPU.
         let bundled =
@@ -364,7 +358,8 @@ fn predicting_with_batch_norm_on_the_device_is_refused_clearly() {
     let (valid, y_valid) = synthetic(Task::Binary, 100, 6);
     let arch = mlp(Norm::Batch, Activation::Relu, false);
     let (trained, _) =
-        nn::fit(Task::Binary, arch, &params(1, 0.0), &train, &y_train, &valid, &y_valid, 9, |_| {}).expect("fit");
+        nn::fit(&FitInput::new(Task::Binary, arch, &params(1, 0.0), (&train, &y_train), (&valid, &y_valid), 9), |_| {})
+            .expect("fit");
     let e = super::predict_on(&test_device(), &trained, &valid).expect_err("batch norm");
     assert!(e.to_string().contains("candle backend"), "{e}");
 }
@@ -410,13 +405,7 @@ fn a_stopped_fit_resumes_from_its_checkpoint_to_the_same_weights() {
         super::fit_with(
             &device,
             Precision::F32,
-            Task::Binary,
-            arch.clone(),
-            &params,
-            data.0,
-            data.1,
-            42,
-            spec,
+            &FitInput::new(Task::Binary, arch.clone(), &params, data.0, data.1, 42).with_checkpoint(spec),
             observer,
         )
     };
@@ -447,20 +436,15 @@ fn a_native_checkpoint_continues_on_this_device() {
     let params = params(4, 0.2);
     let dir = tempfile::tempdir().expect("tempdir");
     let spec = nn::CheckpointSpec { path: dir.path().join("mlp.ckpt"), every: 1, resume: true };
-    let (expected, _) =
-        nn::fit(Task::Multiclass, arch.clone(), &params, &train, &y_train, &valid, &y_valid, 42, |_| {})
-            .expect("native");
+    let (expected, _) = nn::fit(
+        &FitInput::new(Task::Multiclass, arch.clone(), &params, (&train, &y_train), (&valid, &y_valid), 42),
+        |_| {},
+    )
+    .expect("native");
     let mut stop = StopAfter { stop_after: 2, started_at: None, seen: Vec::new() };
     nn::fit_with(
-        Task::Multiclass,
-        arch.clone(),
-        &params,
-        &train,
-        &y_train,
-        &valid,
-        &y_valid,
-        42,
-        Some(&spec),
+        &FitInput::new(Task::Multiclass, arch.clone(), &params, (&train, &y_train), (&valid, &y_valid), 42)
+            .with_checkpoint(Some(&spec)),
         &mut stop,
     )
     .expect_err("stopped");
@@ -468,17 +452,40 @@ fn a_native_checkpoint_continues_on_this_device() {
     let (model, _) = super::fit_with(
         &test_device(),
         Precision::F32,
-        Task::Multiclass,
-        arch,
-        &params,
-        (&train, &y_train),
-        (&valid, &y_valid),
-        42,
-        Some(&spec),
+        &FitInput::new(Task::Multiclass, arch, &params, (&train, &y_train), (&valid, &y_valid), 42)
+            .with_checkpoint(Some(&spec)),
         &mut resumed_from,
     )
     .expect("continued with candle");
     assert_eq!(resumed_from.seen, [3, 4]);
+    let weights = max_weight_difference(&model, &expected);
+    assert!(weights <= WEIGHT_TOLERANCE, "max |Δw| = {weights:e}");
+}
+
+#[test]
+fn a_checkpoint_of_this_device_continues_on_the_native_trainer() {
+    // the other direction through the shared epoch driver: stopped on candle after epoch 2,
+    // continued natively from candle's weights, optimizer state, generators and history
+    let (train, y_train) = synthetic(Task::Binary, 700, 5);
+    let (valid, y_valid) = synthetic(Task::Binary, 300, 6);
+    let arch = mlp(Norm::Layer, Activation::Relu, true);
+    let params = params(4, 0.1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = nn::CheckpointSpec { path: dir.path().join("mlp.ckpt"), every: 1, resume: true };
+    let input = FitInput::new(Task::Binary, arch, &params, (&train, &y_train), (&valid, &y_valid), 7);
+    let (expected, expected_report) = super::fit(&test_device(), Precision::F32, &input, |_| {}).expect("candle");
+    let mut stop = StopAfter { stop_after: 2, started_at: None, seen: Vec::new() };
+    let checkpointed = input.clone().with_checkpoint(Some(&spec));
+    super::fit_with(&test_device(), Precision::F32, &checkpointed, &mut stop).expect_err("stopped");
+    let mut resumed_from = StopAfter { stop_after: usize::MAX, started_at: None, seen: Vec::new() };
+    let (model, report) = nn::fit_with(&checkpointed, &mut resumed_from).expect("continued natively");
+    assert_eq!((resumed_from.started_at, resumed_from.seen), (Some(2), vec![3, 4]));
+    let history = |r: &TrainReport| r.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>();
+    assert_eq!(history(&report), history(&expected_report), "the history carries over");
+    let numbers = |r: &TrainReport| {
+        r.epochs[..2].iter().map(|e| (e.train_loss.to_bits(), e.valid_metric.to_bits())).collect::<Vec<_>>()
+    };
+    assert_eq!(numbers(&report), numbers(&expected_report), "the first two epochs are candle's own");
     let weights = max_weight_difference(&model, &expected);
     assert!(weights <= WEIGHT_TOLERANCE, "max |Δw| = {weights:e}");
 }

@@ -1,8 +1,9 @@
-//! The candle training loop: device-resident data, batches gathered by index, the native loss
-//! gradients, clipping and AdamW on tensors, validation on the device, early stopping, and
-//! checkpoints in the native trainer's format.
+//! The candle trainer's steps: device-resident data, batches gathered by index, the native
+//! loss gradients, clipping and AdamW on tensors, validation on the device. The epochs (early
+//! stopping, checkpoints in the native trainer's format, the observer) are the shared driver's
+//! (`crate::nn::driver`).
 
-use std::time::Instant;
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use kiln_core::preprocess::Encoded;
@@ -13,35 +14,24 @@ use super::candle_err;
 use super::net::{Dropout, Net, Params, upload_codes};
 use crate::backend::Precision;
 use crate::error::{Error, Result};
+use crate::nn::driver::{EpochTrainer, FitInput, Schedule, TrainerState, drive};
 use crate::nn::model::{NeuralArch, NeuralModel};
 use crate::nn::optim::learning_rate;
-use crate::nn::train::{
-    FitSetup, STREAM_DROPOUT, STREAM_SHUFFLE, end_epoch, fingerprint, fold_target_scale, metric_of_outputs,
-    prepare_fit, resume_state,
-};
-use crate::nn::{CheckpointSpec, EpochStats, TrainObserver, TrainParams, TrainReport, TrainState};
-use crate::target::Target;
+use crate::nn::train::{FitSetup, STREAM_DROPOUT, STREAM_SHUFFLE, prepare_fit};
+use crate::nn::{EpochStats, TrainObserver, TrainReport};
 
 /// Rows per forward pass when scoring the validation rows.
 const EVAL_BATCH: usize = 8192;
 
-/// Train a model of `arch` with candle on `device` at `precision`; otherwise as
-/// [`crate::nn::fit`] (same arguments, checks, seed streams and report).
-#[allow(clippy::too_many_arguments)]
+/// Train a model of `input.arch` with candle on `device` at `precision`; otherwise as
+/// [`crate::nn::fit`] (same input, checks, seed streams and report).
 pub fn fit(
     device: &Device,
     precision: Precision,
-    task: Task,
-    arch: NeuralArch,
-    params: &TrainParams,
-    train: &Encoded,
-    y_train: &Target,
-    valid: &Encoded,
-    y_valid: &Target,
-    seed: u64,
+    input: &FitInput<'_>,
     mut progress: impl FnMut(&EpochStats),
 ) -> Result<(NeuralModel, TrainReport)> {
-    fit_with(device, precision, task, arch, params, (train, y_train), (valid, y_valid), seed, None, &mut progress)
+    fit_with(device, precision, input, &mut progress)
 }
 
 /// [`fit`] with checkpoints and an observer, as [`crate::nn::fit_with`]: the same checkpoint
@@ -49,67 +39,72 @@ pub fn fit(
 /// exists). A fit resumed on the same device repeats an uninterrupted one bit for bit (except
 /// under a wall-time budget); the state is the native trainer's, so a fit checkpointed by one
 /// trainer continues on the other (to rounding).
-#[allow(clippy::too_many_arguments)]
 pub fn fit_with(
     device: &Device,
     precision: Precision,
-    task: Task,
-    arch: NeuralArch,
-    params: &TrainParams,
-    (train, y_train): (&Encoded, &Target),
-    (valid, y_valid): (&Encoded, &Target),
-    seed: u64,
-    checkpoint: Option<&CheckpointSpec>,
+    input: &FitInput<'_>,
     observer: &mut dyn TrainObserver,
 ) -> Result<(NeuralModel, TrainReport)> {
-    if checkpoint.is_some_and(|c| c.every == 0) {
-        return Err(Error::InvalidTrainParam { key: "checkpoint every", problem: "must be at least 1" });
-    }
-    let FitSetup { mut model, targets, valid_targets, scale, row_weights: weights } =
-        prepare_fit(task, arch.clone(), params, (train, y_train), (valid, y_valid), seed)?;
-    let n_outputs = model.n_outputs;
-    let net = Net::new(&arch, precision)?;
-    let batch = params.batch_size.min(train.n_rows);
-    let mut order: Vec<u32> = (0..train.n_rows).map(|i| i as u32).collect();
-    let (mut shuffle_rng, mut dropout_rng) = (Rng::derive(seed, STREAM_SHUFFLE), Rng::derive(seed, STREAM_DROPOUT));
-    let steps_per_epoch = train.n_rows.div_ceil(batch);
-    let (total_steps, warmup_steps) = (params.epochs * steps_per_epoch, params.warmup_epochs * steps_per_epoch);
-    let higher_is_better = task == Task::Binary;
-    let err = candle_err("training a batch");
+    input.check_checkpoint()?;
+    let setup = prepare_fit(input)?;
+    let mut trainer = Candle::new(device, precision, input, &setup)?;
+    drive(input, &setup, &mut trainer, observer)
+}
 
-    let started = Instant::now();
-    let mut report = TrainReport { epochs: Vec::new(), best_epoch: 0, stopped_early: false };
-    let (mut best_metric, mut best_model) = (f64::NAN, model.clone());
-    let (mut step, mut done, mut finished) = (0, 0, false);
-    let fingerprint = checkpoint.map(|_| fingerprint(task, &model, params, seed, (train, &targets), (valid, y_valid)));
-    let mut moments = None;
-    if let Some(saved) = resume_state(checkpoint, fingerprint.as_deref(), &model, train.n_rows)? {
-        moments = Some((saved.adam_step, saved.adam_first, saved.adam_second));
-        (model, best_model, best_metric) = (saved.model, saved.best_model, saved.best_metric);
-        order = saved.order.iter().map(|&r| r as u32).collect();
-        (shuffle_rng, dropout_rng) = (Rng::from_state(saved.shuffle_rng), Rng::from_state(saved.dropout_rng));
-        report =
-            TrainReport { epochs: saved.history, best_epoch: saved.best_epoch, stopped_early: saved.stopped_early };
-        (step, done, finished) = (saved.step, saved.epoch, saved.finished);
-    }
-    let mut state = State::new(&model, device, params.weight_decay, (task, n_outputs))?;
-    if let Some((adam_step, first, second)) = moments {
-        state.restore(adam_step, &first, &second).map_err(candle_err("restoring the optimizer state"))?;
-    }
-    let data = DeviceData::upload((train, valid), &arch, (&targets, &weights), device)?;
-    let loss = Loss::new(task, n_outputs, device)?;
-    let unused_dropout_state = dropout_rng.state();
-    let mut dropout = (params.dropout > 0.0).then(|| Dropout::new(params.dropout as f32, dropout_rng));
+/// The candle trainer's state: the network, the parameters and AdamW on the device, the
+/// resident data, the generators and the row order.
+struct Candle<'a> {
+    device: &'a Device,
+    input: &'a FitInput<'a>,
+    schedule: Schedule,
+    net: Net,
+    state: State,
+    data: DeviceData,
+    loss: Loss,
+    /// A model of the fit's architecture, into which the device's weights are copied.
+    template: NeuralModel,
+    order: Vec<u32>,
+    shuffle_rng: Rng,
+    dropout: Option<Dropout>,
+    /// The dropout generator's state when there is no dropout (it is then never drawn from).
+    unused_dropout_state: [u64; 4],
+}
 
-    observer.start(params.epochs, done);
-    let ended_before = finished;
-    for epoch in (done + 1..=params.epochs).filter(|_| !ended_before) {
-        let epoch_started = Instant::now();
-        shuffle_rng.shuffle(&mut order);
-        let order_t = Tensor::from_slice(&order, order.len(), device).map_err(&err)?;
+impl<'a> Candle<'a> {
+    fn new(device: &'a Device, precision: Precision, input: &'a FitInput<'a>, setup: &FitSetup) -> Result<Self> {
+        let (task, params, train) = (input.task, input.params, input.train);
+        let n_outputs = setup.model.n_outputs;
+        let net = Net::new(&input.arch, precision)?;
+        let state = State::new(&setup.model, device, params.weight_decay, (task, n_outputs))?;
+        let data = DeviceData::upload((train, input.valid), &input.arch, (&setup.targets, &setup.row_weights), device)?;
+        let dropout_rng = Rng::derive(input.seed, STREAM_DROPOUT);
+        Ok(Self {
+            device,
+            input,
+            schedule: Schedule::new(params, train.n_rows),
+            net,
+            state,
+            data,
+            loss: Loss::new(task, n_outputs, device)?,
+            template: setup.model.clone(),
+            order: (0..train.n_rows).map(|i| i as u32).collect(),
+            shuffle_rng: Rng::derive(input.seed, STREAM_SHUFFLE),
+            unused_dropout_state: dropout_rng.state(),
+            dropout: (params.dropout > 0.0).then(|| Dropout::new(params.dropout as f32, dropout_rng)),
+        })
+    }
+}
+
+impl EpochTrainer for Candle<'_> {
+    fn train_epoch(&mut self, epoch: usize, step: &mut usize) -> Result<f64> {
+        let Self { device, input, schedule, net, state, data, loss, order, shuffle_rng, dropout, .. } = self;
+        let (params, n_rows) = (input.params, input.train.n_rows);
+        let err = candle_err("training a batch");
+        shuffle_rng.shuffle(order);
+        let order_t = Tensor::from_slice(order, order.len(), device).map_err(&err)?;
         let mut loss_sum = Tensor::zeros((), DType::F32, device).map_err(&err)?;
-        for start in (0..train.n_rows).step_by(batch) {
-            let rows = batch.min(train.n_rows - start);
+        for start in (0..n_rows).step_by(schedule.batch) {
+            let rows = schedule.batch.min(n_rows - start);
             let index = order_t.narrow(0, start, rows).map_err(&err)?;
             let (x, codes, t, w) = data.gather(&index).map_err(&err)?;
             let tracked = state.params.tracked();
@@ -124,9 +119,9 @@ pub fn fit_with(
                     grad_outputs
                 }
             };
-            let lr = learning_rate(params.lr, step, warmup_steps, total_steps);
+            let lr = learning_rate(params.lr, *step, schedule.warmup_steps, schedule.total_steps);
             state.step(&outputs, &grad_outputs, params.clip_norm, lr).map_err(&err)?;
-            step += 1;
+            *step += 1;
         }
         let loss_sum = match state.fused_mut() {
             #[cfg(feature = "cuda")]
@@ -136,56 +131,49 @@ pub fn fit_with(
         if !loss_sum.is_finite() {
             return Err(Error::NonFiniteLoss { epoch, step: step.saturating_sub(1) });
         }
-        let seconds = epoch_started.elapsed().as_secs_f64();
-        let outputs = data.valid_outputs(&net, &state.params).map_err(candle_err("scoring the validation rows"))?;
-        let valid_metric = metric_of_outputs(task, n_outputs, &outputs, &valid_targets, y_valid, scale)?;
-        let stats = EpochStats {
-            epoch,
-            train_loss: loss_sum / steps_per_epoch as f64,
-            valid_metric,
-            samples_per_sec: train.n_rows as f64 / seconds.max(1e-9),
-            seconds,
-        };
-        let improved;
-        (improved, finished) = end_epoch(&mut report, &mut best_metric, &stats, params, started, higher_is_better);
-        if improved {
-            state.params.download_into(&mut best_model)?;
-        }
-        if let (Some(spec), Some(fingerprint)) = (checkpoint, &fingerprint)
-            && (finished || epoch % spec.every == 0)
-        {
-            let mut current = model.clone();
-            state.params.download_into(&mut current)?;
-            let (adam_first, adam_second) = state.moments().map_err(candle_err("saving the optimizer state"))?;
-            TrainState {
-                fingerprint: fingerprint.clone(),
-                model: current,
-                best_model: best_model.clone(),
-                best_metric,
-                best_epoch: report.best_epoch,
-                epoch,
-                step,
-                finished,
-                stopped_early: report.stopped_early,
-                adam_step: state.t as u64,
-                adam_first,
-                adam_second,
-                shuffle_rng: shuffle_rng.state(),
-                dropout_rng: dropout.as_ref().map_or(unused_dropout_state, Dropout::rng_state),
-                order: order.iter().map(|&r| r as usize).collect(),
-                history: report.epochs.clone(),
-            }
-            .write(&spec.path)?;
-        }
-        if observer.epoch(&stats).is_break() {
-            return Err(Error::Interrupted { epoch });
-        }
-        if finished {
-            break;
-        }
+        Ok(loss_sum)
     }
-    fold_target_scale(&mut best_model, scale);
-    Ok((best_model, report))
+
+    fn valid_outputs(&mut self) -> Result<Vec<f32>> {
+        self.data.valid_outputs(&self.net, &self.state.params).map_err(candle_err("scoring the validation rows"))
+    }
+
+    fn copy_weights(&self, model: &mut NeuralModel) -> Result<()> {
+        self.state.params.download_into(model)
+    }
+
+    fn snapshot(&self) -> Result<TrainerState> {
+        let mut model = self.template.clone();
+        self.state.params.download_into(&mut model)?;
+        let (adam_first, adam_second) = self.state.moments().map_err(candle_err("saving the optimizer state"))?;
+        Ok(TrainerState {
+            model,
+            adam_step: self.state.t as u64,
+            adam_first,
+            adam_second,
+            shuffle_rng: self.shuffle_rng.state(),
+            dropout_rng: self.dropout.as_ref().map_or(self.unused_dropout_state, Dropout::rng_state),
+            order: self.order.iter().map(|&r| r as usize).collect(),
+        })
+    }
+
+    /// The device state is rebuilt from the checkpoint's weights, as a fresh fit builds it
+    /// from the initial ones.
+    fn restore(&mut self, saved: TrainerState, _path: &Path) -> Result<()> {
+        let (task, params) = (self.input.task, self.input.params);
+        let n_outputs = saved.model.n_outputs;
+        self.state = State::new(&saved.model, self.device, params.weight_decay, (task, n_outputs))?;
+        self.state
+            .restore(saved.adam_step, &saved.adam_first, &saved.adam_second)
+            .map_err(candle_err("restoring the optimizer state"))?;
+        self.order = saved.order.iter().map(|&r| r as u32).collect();
+        self.template = saved.model;
+        self.shuffle_rng = Rng::from_state(saved.shuffle_rng);
+        let dropout_rng = Rng::from_state(saved.dropout_rng);
+        self.unused_dropout_state = dropout_rng.state();
+        self.dropout = (params.dropout > 0.0).then(|| Dropout::new(params.dropout as f32, dropout_rng));
+        Ok(())
+    }
 }
 
 /// The training and validation data, resident on the device: dense features, category codes

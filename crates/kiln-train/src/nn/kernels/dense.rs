@@ -15,7 +15,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::{IndexedParallelIterator, IntoParallelRefMutIterator, ParallelIterator, ParallelSliceMut};
 
-use super::{activate, activate_derivative, activation_backward_serial};
+use super::{Linear, Rows, activate, activate_derivative, activation_backward_serial};
 use crate::config::Activation;
 
 /// The most rows per block of a forward product.
@@ -55,19 +55,15 @@ fn tasks(threads: usize, units: usize, work: usize) -> usize {
 /// `z[rows, n_out] = x[rows, n_in] · weightᵀ + bias` (`weight` is `[n_out, n_in]`), and, when
 /// `activation` is given, `out = activation(z)` in the same pass over each block, or without
 /// `out`, `z = activation(z)` in place.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn dense_forward_blocked(
-    x: &[f32],
-    rows: usize,
-    n_in: usize,
-    weight: &[f32],
-    bias: &[f32],
-    n_out: usize,
+    x: Rows<'_>,
+    layer: Linear<'_>,
     z: &mut [f32],
     activation: Option<Activation>,
     out: Option<&mut [f32]>,
     threads: usize,
 ) {
+    let (Rows { values: x, rows, width: n_in }, Linear { weight, bias, n_out }) = (x, layer);
     if rows == 0 || n_out == 0 {
         return;
     }
@@ -219,19 +215,16 @@ struct Lane<'a> {
 /// overwritten with `grad_out` taken back through the activation), `grads.weight =
 /// gradᵀ · x`, `grads.bias = Σ_rows grad` and `grads.x = grad · weight`. `scratch` holds
 /// [`lane_scratch_len`] values.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn dense_backward_blocked(
-    x: &[f32],
-    rows: usize,
-    n_in: usize,
-    weight: &[f32],
-    n_out: usize,
+    x: Rows<'_>,
+    (weight, n_out): (&[f32], usize),
     through: Option<(&[f32], Derivative<'_>)>,
     grad: &mut [f32],
     grads: DenseGrads<'_>,
     scratch: &mut [f32],
     threads: usize,
 ) {
+    let Rows { values: x, rows, width: n_in } = x;
     let DenseGrads { weight: grad_weight, bias: grad_bias, x: grad_x, x_derivative } = grads;
     if rows == 0 || n_out == 0 {
         grad_weight.fill(0.0);
@@ -344,7 +337,14 @@ mod tests {
         let run = |threads: usize| {
             let (mut z, mut out) = (vec![0.0; rows * n_out], vec![0.0; rows * n_out]);
             let activation = Some(Activation::Tanh);
-            dense_forward_blocked(&x, rows, n_in, &weight, &bias, n_out, &mut z, activation, Some(&mut out), threads);
+            dense_forward_blocked(
+                Rows::new(&x, rows, n_in),
+                Linear::new(&weight, &bias, n_out),
+                &mut z,
+                activation,
+                Some(&mut out),
+                threads,
+            );
             let (mut grad, mut grad_weight, mut grad_bias) =
                 (vec![0.0; rows * n_out], vec![0.0; n_out * n_in], vec![0.0; n_out]);
             let mut grad_x = vec![0.0; rows * n_in];
@@ -358,11 +358,8 @@ mod tests {
                 x_derivative: Some(x_derivative),
             };
             dense_backward_blocked(
-                &x,
-                rows,
-                n_in,
-                &weight,
-                n_out,
+                Rows::new(&x, rows, n_in),
+                (&weight, n_out),
                 Some((&grad_out, through)),
                 &mut grad,
                 grads,
