@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
+
 use crate::ci::Interval;
 use crate::compare::{BootstrapConfig, delong, mcnemar, paired_bootstrap};
 use crate::config::{AcceptanceConfig, EvaluationConfig};
@@ -204,7 +206,6 @@ fn fairness(model: &ModelOutput, data: &EvalData, threshold: f64) -> Result<Vec<
 /// Every non-baseline model against the best baseline on the primary metric: the lift with a
 /// paired-bootstrap interval, DeLong's test (ROC AUC) and McNemar's test (accuracy).
 fn compare_with_baseline(input: &EvalInput<'_>, models: &[ModelReport], primary: Metric) -> Result<Vec<Comparison>> {
-    let data = input.data;
     let name = primary.name();
     let best_baseline = models
         .iter()
@@ -220,88 +221,102 @@ fn compare_with_baseline(input: &EvalInput<'_>, models: &[ModelReport], primary:
     };
     let ci = &input.evaluation.ci;
     let config = BootstrapConfig { replicates: ci.replicates.max(2), level: ci.level, seed: ci.seed };
-    let sign = if primary.higher_is_better() { 1.0 } else { -1.0 };
+    let setup = PairedSetup { primary, params, config, sign: if primary.higher_is_better() { 1.0 } else { -1.0 } };
+    // Each model's comparison draws the same seeded weights, so running them in parallel
+    // gives the same numbers in the same order.
+    let challengers: Vec<&ModelOutput> = input.models.iter().filter(|m| !m.baseline).collect();
+    challengers.par_iter().map(|model| compare_one(input, &setup, model, baseline)).collect()
+}
+
+/// What every paired comparison against the baseline shares.
+struct PairedSetup {
+    primary: Metric,
+    params: MetricParams,
+    config: BootstrapConfig,
+    /// 1 where higher is better, else -1: lifts are reported as improvements.
+    sign: f64,
+}
+
+/// One model against the baseline on the primary metric: the paired bootstrap's lift with its
+/// interval, and DeLong's and McNemar's p-values where they apply.
+fn compare_one(
+    input: &EvalInput<'_>,
+    setup: &PairedSetup,
+    model: &ModelOutput,
+    baseline: &ModelOutput,
+) -> Result<Comparison> {
+    let (data, primary, params, config, sign) = (input.data, setup.primary, &setup.params, &setup.config, setup.sign);
+    let name = primary.name();
     let n = data.n_rows();
-    let mut out = Vec::new();
-    for model in input.models.iter().filter(|m| !m.baseline) {
-        let scores = [&model.scores, &baseline.scores];
-        // Binary: visit rows in each model's score order and leave out zero weights, so that
-        // the rank metrics sort input that is already sorted.
-        let orders: Vec<Vec<u32>> = match &data.labels {
-            Labels::Binary(_) => scores
-                .iter()
-                .map(|s| {
-                    let mut order: Vec<u32> = (0..n as u32).collect();
-                    order.sort_by(|&a, &b| s[a as usize].total_cmp(&s[b as usize]));
-                    order
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let weighted = |w: &[f64], which: usize| -> Option<f64> {
-            let weight = |i: usize| w[i] * data.weights.as_ref().map_or(1.0, |b| b[i]);
-            if let (Labels::Binary(labels), Some(order)) = (&data.labels, orders.get(which)) {
-                let (mut l, mut s, mut ws) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-                for &r in order {
-                    let (r, wr) = (r as usize, weight(r as usize));
-                    if wr != 0.0 {
-                        l.push(labels[r]);
-                        s.push(scores[which][r]);
-                        ws.push(wr);
-                    }
+    let scores = [&model.scores, &baseline.scores];
+    // Binary: visit rows in each model's score order and leave out zero weights, so that
+    // the rank metrics sort input that is already sorted.
+    let orders: Vec<Vec<u32>> = match &data.labels {
+        Labels::Binary(_) => scores
+            .iter()
+            .map(|s| {
+                let mut order: Vec<u32> = (0..n as u32).collect();
+                order.sort_by(|&a, &b| s[a as usize].total_cmp(&s[b as usize]));
+                order
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let weighted = |w: &[f64], which: usize| -> Option<f64> {
+        let weight = |i: usize| w[i] * data.weights.as_ref().map_or(1.0, |b| b[i]);
+        if let (Labels::Binary(labels), Some(order)) = (&data.labels, orders.get(which)) {
+            let (mut l, mut s, mut ws) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+            for &r in order {
+                let (r, wr) = (r as usize, weight(r as usize));
+                if wr != 0.0 {
+                    l.push(labels[r]);
+                    s.push(scores[which][r]);
+                    ws.push(wr);
                 }
-                return compute(
-                    primary,
-                    &crate::metrics::Outcomes::Binary { labels: &l, scores: &s },
-                    Some(&ws),
-                    &params,
-                );
             }
-            let ws: Vec<f64> = (0..n).map(weight).collect();
-            compute(primary, &outcomes(&data.labels, scores[which]), Some(&ws), &params)
-        };
-        let boot = paired_bootstrap(n, &config, weighted).map_err(|source| Error::Compare {
-            model: model.name.clone(),
-            baseline: baseline.name.clone(),
-            source,
-        })?;
-        let lift_ci = match (boot.ci_low, boot.ci_high) {
-            (Some(lo), Some(hi)) if sign > 0.0 => Some(Interval { lo, hi }),
-            (Some(lo), Some(hi)) => Some(Interval { lo: -hi, hi: -lo }),
-            _ => None,
-        };
-        let (delong_p, mcnemar_p) = match &data.labels {
-            Labels::Binary(labels) => {
-                let d = delong(labels, &model.scores, &baseline.scores).ok().and_then(|d| d.p_value);
-                let t = input.evaluation.threshold;
-                let right = |s: &[f64]| -> Vec<bool> { s.iter().zip(labels).map(|(&s, &y)| (s >= t) == y).collect() };
-                let m =
-                    mcnemar(&vec![true; n], &right(&model.scores), &right(&baseline.scores)).ok().map(|m| m.p_value);
-                (d, m)
-            }
-            Labels::Multiclass { labels, n_classes } => {
-                let k = *n_classes;
-                let right = |s: &[f64]| -> Vec<bool> {
-                    labels.iter().enumerate().map(|(i, &y)| argmax(&s[i * k..(i + 1) * k]) == y as usize).collect()
-                };
-                let m =
-                    mcnemar(&vec![true; n], &right(&model.scores), &right(&baseline.scores)).ok().map(|m| m.p_value);
-                (None, m)
-            }
-            Labels::Regression(_) => (None, None),
-        };
-        out.push(Comparison {
-            model: model.name.clone(),
-            baseline: baseline.name.clone(),
-            metric: name.to_string(),
-            lift: sign * boot.observed,
-            lift_ci,
-            bootstrap_p: boot.p_value,
-            delong_p,
-            mcnemar_p,
-        });
-    }
-    Ok(out)
+            return compute(primary, &crate::metrics::Outcomes::Binary { labels: &l, scores: &s }, Some(&ws), params);
+        }
+        let ws: Vec<f64> = (0..n).map(weight).collect();
+        compute(primary, &outcomes(&data.labels, scores[which]), Some(&ws), params)
+    };
+    let boot = paired_bootstrap(n, config, weighted).map_err(|source| Error::Compare {
+        model: model.name.clone(),
+        baseline: baseline.name.clone(),
+        source,
+    })?;
+    let lift_ci = match (boot.ci_low, boot.ci_high) {
+        (Some(lo), Some(hi)) if sign > 0.0 => Some(Interval { lo, hi }),
+        (Some(lo), Some(hi)) => Some(Interval { lo: -hi, hi: -lo }),
+        _ => None,
+    };
+    let (delong_p, mcnemar_p) = match &data.labels {
+        Labels::Binary(labels) => {
+            let d = delong(labels, &model.scores, &baseline.scores).ok().and_then(|d| d.p_value);
+            let t = input.evaluation.threshold;
+            let right = |s: &[f64]| -> Vec<bool> { s.iter().zip(labels).map(|(&s, &y)| (s >= t) == y).collect() };
+            let m = mcnemar(&vec![true; n], &right(&model.scores), &right(&baseline.scores)).ok().map(|m| m.p_value);
+            (d, m)
+        }
+        Labels::Multiclass { labels, n_classes } => {
+            let k = *n_classes;
+            let right = |s: &[f64]| -> Vec<bool> {
+                labels.iter().enumerate().map(|(i, &y)| argmax(&s[i * k..(i + 1) * k]) == y as usize).collect()
+            };
+            let m = mcnemar(&vec![true; n], &right(&model.scores), &right(&baseline.scores)).ok().map(|m| m.p_value);
+            (None, m)
+        }
+        Labels::Regression(_) => (None, None),
+    };
+    Ok(Comparison {
+        model: model.name.clone(),
+        baseline: baseline.name.clone(),
+        metric: name.to_string(),
+        lift: sign * boot.observed,
+        lift_ci,
+        bootstrap_p: boot.p_value,
+        delong_p,
+        mcnemar_p,
+    })
 }
 
 fn argmax(values: &[f64]) -> usize {
