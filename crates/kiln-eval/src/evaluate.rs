@@ -12,6 +12,7 @@ use crate::data::{ColumnValues, EvalData, Labels, ModelOutput, SliceColumn, outc
 use crate::error::{Error, Result};
 use crate::fairness::{FairnessOptions, fairness_report};
 use crate::gates::{better, verdict};
+use crate::metrics::binary::RankedRows;
 use crate::metrics::{Metric, MetricParams, compute};
 use crate::plan::resolve_metrics;
 use crate::report::{Comparison, EvalReport, FairnessGroup, FairnessSummary, ModelReport, SCHEMA_VERSION, Settings};
@@ -249,10 +250,17 @@ fn compare_one(
     let name = primary.name();
     let n = data.n_rows();
     let scores = [&model.scores, &baseline.scores];
-    // Binary: visit rows in each model's score order and leave out zero weights, so that
-    // the rank metrics sort input that is already sorted.
+    // ROC AUC (the usual primary metric) sorts each model's rows once for every replicate.
+    let ranked: Option<Vec<RankedRows>> = match &data.labels {
+        Labels::Binary(labels) if primary == Metric::RocAuc => {
+            scores.iter().map(|s| RankedRows::new(labels, s)).collect()
+        }
+        _ => None,
+    };
+    // Other binary metrics: visit rows in each model's score order and leave out zero
+    // weights, so that the rank metrics sort input that is already sorted.
     let orders: Vec<Vec<u32>> = match &data.labels {
-        Labels::Binary(_) => scores
+        Labels::Binary(_) if ranked.is_none() => scores
             .iter()
             .map(|s| {
                 let mut order: Vec<u32> = (0..n as u32).collect();
@@ -264,6 +272,9 @@ fn compare_one(
     };
     let weighted = |w: &[f64], which: usize| -> Option<f64> {
         let weight = |i: usize| w[i] * data.weights.as_ref().map_or(1.0, |b| b[i]);
+        if let Some(ranked) = &ranked {
+            return ranked[which].roc_auc(weight);
+        }
         if let (Labels::Binary(labels), Some(order)) = (&data.labels, orders.get(which)) {
             let (mut l, mut s, mut ws) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
             for &r in order {

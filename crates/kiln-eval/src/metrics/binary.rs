@@ -252,6 +252,48 @@ fn roc_auc_of(rows: &[(u64, f64)]) -> Option<f64> {
     if tp > 0.0 && fp > 0.0 { Some(area / (tp * fp)) } else { None }
 }
 
+/// Rows sorted once by decreasing score, for a weighted ROC AUC recomputed under many weight
+/// vectors (bootstrap replicates) without sorting again: each call only gathers the rows of
+/// positive weight in that order.
+#[derive(Debug)]
+pub(crate) struct RankedRows {
+    /// `(score key, positive label, row)`, by decreasing score.
+    rows: Vec<(u64, bool, u32)>,
+}
+
+impl RankedRows {
+    /// `None` when lengths differ, a score is NaN or a label is invalid (as [`roc_auc`]).
+    pub(crate) fn new<L: BinaryLabel>(labels: &[L], scores: &[f64]) -> Option<Self> {
+        if labels.len() != scores.len() || labels.iter().zip(scores).any(|(y, s)| !y.is_valid() || s.is_nan()) {
+            return None;
+        }
+        let mut rows: Vec<(u64, bool, u32)> = labels
+            .iter()
+            .zip(scores)
+            .enumerate()
+            .map(|(i, (y, &s))| (sort_key(s), y.is_positive(), i as u32))
+            .collect();
+        rows.sort_by_key(|r| (std::cmp::Reverse(r.0), r.2));
+        Some(Self { rows })
+    }
+
+    /// [`roc_auc`] of these rows under the weight `weight(row)` of each row; `None` for an
+    /// invalid weight or when a class has zero total weight.
+    pub(crate) fn roc_auc(&self, weight: impl Fn(usize) -> f64) -> Option<f64> {
+        let mut signed = Vec::with_capacity(self.rows.len());
+        for &(key, positive, row) in &self.rows {
+            let w = weight(row as usize);
+            if bad_weight(w) {
+                return None;
+            }
+            if w > 0.0 {
+                signed.push((key, if positive { w } else { -w }));
+            }
+        }
+        roc_auc_of(&signed)
+    }
+}
+
 /// Average precision of the sorted rows, `None` unless the positive class has positive weight.
 fn average_precision_of(rows: &[(u64, f64)]) -> Option<f64> {
     let (mut tp, mut fp, mut sum) = (0.0, 0.0, 0.0);
@@ -433,6 +475,26 @@ mod tests {
         assert_eq!(cm.precision(), None);
         assert_eq!(cm.selection_rate(), None);
         assert_eq!(accuracy::<bool>(&[], &[], None, 0.5), None);
+    }
+
+    #[test]
+    fn ranked_rows_give_roc_auc_under_any_weights() {
+        // Scores with many ties (two decimals), labels and Poisson-like weights from kiln's
+        // generator; the presorted AUC must equal the sorting one for every weight vector.
+        let mut rng = kiln_core::rng::Rng::new(11);
+        let n = 3000;
+        let scores: Vec<f64> = (0..n).map(|_| (rng.uniform() * 100.0).floor() / 100.0).collect();
+        let labels: Vec<bool> = scores.iter().map(|s| rng.uniform() < *s).collect();
+        let ranked = RankedRows::new(&labels, &scores).expect("valid rows");
+        for _ in 0..20 {
+            let w: Vec<f64> = (0..n).map(|_| rng.below(4) as f64).collect();
+            let expected = roc_auc(&labels, &scores, Some(&w)).expect("both classes");
+            let got = ranked.roc_auc(|i| w[i]).expect("both classes");
+            assert!((got - expected).abs() < 1e-12, "{got} vs {expected}");
+        }
+        assert_eq!(ranked.roc_auc(|_| -1.0), None, "a negative weight is refused");
+        assert_eq!(ranked.roc_auc(|i| if labels[i] { 1.0 } else { 0.0 }), None, "one class only");
+        assert!(RankedRows::new(&labels, &[f64::NAN; 3000]).is_none());
     }
 
     #[test]
