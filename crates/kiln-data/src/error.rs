@@ -69,13 +69,17 @@ pub enum Error {
         "{path} is not a Parquet file (it does not start and end with Parquet's `PAR1` marker)\nhint: check that the file is complete; a CSV file needs a name ending in .csv"
     )]
     NotParquet { path: PathBuf },
-    #[error("cannot parse CSV {path}")]
+    #[error(
+        "cannot parse CSV {path}\nhint: check that the file matches the config's [data] section (separator, header, quoting, missing markers) and columns.types; `kiln data describe CONFIG` shows how kiln reads it"
+    )]
     ReadCsv {
         path: PathBuf,
         #[source]
         source: polars::error::PolarsError,
     },
-    #[error("cannot read Parquet {path}")]
+    #[error(
+        "cannot read Parquet {path}\nhint: the file may be truncated or written by a tool kiln cannot read; write it again, or export it as CSV with a header"
+    )]
     ReadParquet {
         path: PathBuf,
         #[source]
@@ -97,7 +101,9 @@ pub enum Error {
     },
     #[error("cannot write {path}: column `{column}` has {found} rows, the first column has {expected}")]
     UnevenColumns { path: PathBuf, column: String, expected: usize, found: usize },
-    #[error("cannot write {path}")]
+    #[error(
+        "cannot write {path}\nhint: check that its folder exists and is writable and the disk has room; the name must end in .parquet or .csv"
+    )]
     WriteTable {
         path: PathBuf,
         #[source]
