@@ -49,14 +49,7 @@ fn config_text(task: &str, model: &str) -> String {
 
 #[test]
 fn multiclass_and_regression_bundles_are_reproduced_by_the_python_script() {
-    let python_ready = std::process::Command::new("python3")
-        .args(["-c", "import numpy, safetensors"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        python_ready || std::env::var_os("KILN_REQUIRE_PYTHON").is_none(),
-        "KILN_REQUIRE_PYTHON is set but python3 cannot import numpy and safetensors"
-    );
+    let python_ready = crate::python_can_check_bundles();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = dir.path().join("kiln.db").display().to_string();
     let data = dir.path().join("data.csv");

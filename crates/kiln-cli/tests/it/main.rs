@@ -35,3 +35,17 @@ pub(crate) fn kiln_at(store: &str, args: &[&str]) -> (i32, String, String) {
 pub(crate) fn repo(path: &str) -> String {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path).display().to_string()
 }
+
+/// Whether `python3` can import numpy and safetensors for `scripts/bundle_check.py`. Fails the
+/// test when `KILN_REQUIRE_PYTHON` is set (as `scripts/test.sh` does) and it cannot.
+pub(crate) fn python_can_check_bundles() -> bool {
+    let ready = std::process::Command::new("python3")
+        .args(["-c", "import numpy, safetensors"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ready || std::env::var_os("KILN_REQUIRE_PYTHON").is_none(),
+        "KILN_REQUIRE_PYTHON is set but python3 cannot import numpy and safetensors"
+    );
+    ready
+}

@@ -113,14 +113,7 @@ fn training_on_data_that_fails_validation_exits_1_and_trains_nothing() {
 /// bundle alone (numpy + safetensors: `scripts/bundle_check.py`), from raw rows, to 1e-5.
 #[test]
 fn bundles_are_reproduced_by_the_python_script() {
-    let python_ready = std::process::Command::new("python3")
-        .args(["-c", "import numpy, safetensors"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        python_ready || std::env::var_os("KILN_REQUIRE_PYTHON").is_none(),
-        "KILN_REQUIRE_PYTHON is set but python3 cannot import numpy and safetensors"
-    );
+    let python_ready = crate::python_can_check_bundles();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = dir.path().join("kiln.db").display().to_string();
     let text = std::fs::read_to_string(repo("configs/adult.toml")).expect("adult.toml");
