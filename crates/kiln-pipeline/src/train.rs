@@ -130,7 +130,7 @@ impl Prepared {
             git_commit: git.map(|g| g.commit.clone()),
             git_dirty: git.is_some_and(|g| g.dirty),
             kiln_version: KILN_VERSION.into(),
-            created_at: kiln_track::format_rfc3339(now_ms()),
+            created_at: kiln_track::format_rfc3339(kiln_track::now_ms()),
             device: device.to_string(),
             decision_threshold: (self.schema().task == kiln_core::schema::Task::Binary)
                 .then_some(self.config().config.evaluation.threshold),
@@ -275,11 +275,4 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -38,4 +38,4 @@ pub use registry::{AliasMove, ModelSummary, ModelVersion, NewModelVersion, Promo
 pub use runs::{Artifact, DataVersions, NewRun, RunHandle, RunId, RunStatus};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use store::{DEFAULT_STORE_PATH, Store, StoreOptions};
-pub use time::format_rfc3339;
+pub use time::{format_rfc3339, now_ms};
