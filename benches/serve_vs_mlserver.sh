@@ -139,7 +139,7 @@ if serving kiln-serve; then
   port=$(free_port)
   # shellcheck disable=SC2086 # KILN_SERVE_ARGS is a list of flags
   setsid "$KILN_SERVE_BIN" --bundle "adult-gbdt=$work/kiln/adult-gbdt.safetensors" \
-    --bundle "adult-mlp=$work/kiln/adult-mlp.safetensors" --bind "127.0.0.1:$port" ${KILN_SERVE_ARGS:-} \
+    --bundle "adult-mlp=$work/kiln/adult-mlp.safetensors" --store "$store" --bind "127.0.0.1:$port" ${KILN_SERVE_ARGS:-} \
     >"$work/kiln-serve.log" 2>&1 &
   server_groups+=($!)
   base_url[kiln-serve]=http://127.0.0.1:$port
