@@ -3,29 +3,32 @@
 # kiln trains (configs/adult.toml, one bundle each), and their peers trained by Python on the
 # same train split (kiln data split, kiln.split.v1) and served by MLServer (pip mlserver with its
 # LightGBM and scikit-learn runtimes, benches/peers/requirements-mlserver.txt, in a virtual
-# environment of its own). Both servers answer the Open Inference Protocol (KServe v2)
-# POST /v2/models/{name}/infer; wrk (apt) drives both with the same fixed bodies
-# (benches/peers/wrk_post.lua): single-row requests at concurrency 1, 8 and 64 and 1,024-row
-# requests at concurrency 8, per model and server, each after a warm-up. Before timing, each
-# server's answer to both bodies is checked (200, one probability per row in [0, 1]; MLServer's
-# equal to its Python model's; how far kiln-serve's are from the Python models'). Prints one
-# table per model (requests/s, rows/s, p50 and p99 latency, the ratios) and writes it with every
-# raw wrk summary as JSON to benches/results/serve_vs_mlserver-<date>.json.
+# environment of its own), in two configurations: `mlserver` with its default inference pool
+# (one worker process) and `mlserver-inline` (parallel_workers = 0: inference in the HTTP
+# process, faster for small models on few cores). Every server answers the Open Inference
+# Protocol (KServe v2) POST /v2/models/{name}/infer; wrk (apt) drives each with the same fixed
+# bodies (benches/peers/wrk_post.lua): single-row requests at concurrency 1, 8 and 64 and
+# 1,024-row requests at concurrency 8, per model and server, each after a warm-up. Before
+# timing, each server's answer to both bodies is checked (200, one probability per row in
+# [0, 1]; MLServer's equal to its Python model's; how far kiln-serve's are from the Python
+# models'). Prints one table per model (requests/s, rows/s, p50 and p99 latency, the ratios)
+# and writes it with every raw wrk output as JSON to benches/results/serve_vs_mlserver-<date>.json.
+# What each side gets is in benches/peers/serve_vs_mlserver.py (prepare).
 #
 #   benches/serve_vs_mlserver.sh
 # DURATION=10 and WARMUP=3 (seconds per case); KILN_BIN and KILN_SERVE_BIN use binaries already
 # built instead of `cargo build --release -p kiln-cli -p kiln-serve`; KILN_SERVE_ARGS adds
-# flags to kiln-serve; SERVERS="kiln-serve mlserver" chooses the servers; PYTHON creates the
-# virtual environment; MLSERVER_PARALLEL_WORKERS is read by MLServer (its default: 1);
-# KILN_SERVE_BENCH_DIR keeps the scratch folder (and reuses its virtual environment) instead of
-# a temporary one removed at exit; KILN_SERVE_BENCH_JSON moves the JSON.
+# flags to kiln-serve; SERVERS="kiln-serve mlserver mlserver-inline" chooses the servers; PYTHON
+# creates the virtual environment; KILN_SERVE_BENCH_DIR keeps the scratch folder (and reuses its
+# virtual environment) instead of a temporary one removed at exit; KILN_SERVE_BENCH_JSON moves
+# the JSON. Every server it starts is stopped at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln-target}"
 PYTHON=${PYTHON:-python3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
-SERVERS=${SERVERS:-kiln-serve mlserver}
+SERVERS=${SERVERS:-kiln-serve mlserver mlserver-inline}
 json_out=${KILN_SERVE_BENCH_JSON:-benches/results/serve_vs_mlserver-$(date -u +%Y-%m-%d).json}
 requirements=benches/peers/requirements-mlserver.txt
 peer=benches/peers/serve_vs_mlserver.py
@@ -122,28 +125,40 @@ wait_ready() {
 }
 
 declare -A base_url
-if serving mlserver; then
-  http=$(free_port) grpc=$(free_port)
-  cat >"$work/mlserver/models/settings.json" <<EOF
-{"host": "127.0.0.1", "http_port": $http, "grpc_port": $grpc, "metrics_endpoint": null, "debug": false}
+# start_mlserver NAME WORKERS: MLServer over its own copy of the model repository, HTTP on a free
+# loopback port (gRPC too, as it always starts one; no metrics server), WORKERS inference
+# processes (0: inference in the HTTP process).
+start_mlserver() {
+  local repo=$work/mlserver/repo-$1 http grpc pid
+  rm -rf "$repo"
+  mkdir -p "$repo"
+  cp -r "$work/mlserver/models/." "$repo/"
+  http=$(free_port)
+  grpc=$(free_port)
+  cat >"$repo/settings.json" <<EOF
+{"host": "127.0.0.1", "http_port": $http, "grpc_port": $grpc, "metrics_endpoint": null, "parallel_workers": $2, "debug": false}
 EOF
-  setsid "$venv/bin/mlserver" start "$work/mlserver/models" >"$work/mlserver.log" 2>&1 &
-  server_groups+=($!)
-  base_url[mlserver]=http://127.0.0.1:$http
-  wait_ready MLServer "${base_url[mlserver]}/v2/health/ready" "$work/mlserver.log" "$!"
+  setsid "$venv/bin/mlserver" start "$repo" >"$work/$1.log" 2>&1 &
+  pid=$!
+  server_groups+=("$pid")
+  base_url[$1]=http://127.0.0.1:$http
+  wait_ready "$1" "${base_url[$1]}/v2/health/ready" "$work/$1.log" "$pid"
   for model in gbdt mlp; do
-    wait_ready MLServer "${base_url[mlserver]}/v2/models/adult-$model/ready" "$work/mlserver.log" "$!"
+    wait_ready "$1" "${base_url[$1]}/v2/models/adult-$model/ready" "$work/$1.log" "$pid"
   done
-fi
+}
+if serving mlserver; then start_mlserver mlserver 1; fi
+if serving mlserver-inline; then start_mlserver mlserver-inline 0; fi
 if serving kiln-serve; then
   port=$(free_port)
   # shellcheck disable=SC2086 # KILN_SERVE_ARGS is a list of flags
   setsid "$KILN_SERVE_BIN" --bundle "adult-gbdt=$work/kiln/adult-gbdt.safetensors" \
     --bundle "adult-mlp=$work/kiln/adult-mlp.safetensors" --store "$store" --bind "127.0.0.1:$port" ${KILN_SERVE_ARGS:-} \
     >"$work/kiln-serve.log" 2>&1 &
-  server_groups+=($!)
+  pid=$!
+  server_groups+=("$pid")
   base_url[kiln-serve]=http://127.0.0.1:$port
-  wait_ready kiln-serve "${base_url[kiln-serve]}/v2/health/ready" "$work/kiln-serve.log" "$!"
+  wait_ready kiln-serve "${base_url[kiln-serve]}/v2/health/ready" "$work/kiln-serve.log" "$pid"
 fi
 
 echo "== checking the answers" >&2
@@ -158,7 +173,7 @@ done
 run_case() {
   local server=$1 model=$2 rows=$3 concurrency=$4 threads=2 body raw summary load
   [ "$concurrency" -ge 2 ] || threads=1
-  body=$work/mlserver/bodies/$server-$model-$rows.json
+  body=$work/mlserver/bodies/${server%-inline}-$model-$rows.json
   url=${base_url[$server]}/v2/models/adult-$model/infer
   BODY=$body wrk -t"$threads" -c"$concurrency" -d"${WARMUP}s" --timeout 30s -s "$lua" "$url" >/dev/null
   load=$(cut -d' ' -f1 /proc/loadavg)
@@ -187,6 +202,6 @@ echo "# kiln-serve vs MLServer, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-pa
 "$py" "$peer" table --results "$work/results.jsonl" --checks "$work/checks.jsonl" --json "$json_out" --meta \
   "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" "commit=$(git rev-parse --short HEAD)" "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)" \
   "cores=$(nproc)" "load_at_end=$(cut -d' ' -f1-3 /proc/loadavg)" "duration_s=$DURATION" "warmup_s=$WARMUP" \
-  "kiln_serve_args=${KILN_SERVE_ARGS:-}" "mlserver_parallel_workers=${MLSERVER_PARALLEL_WORKERS:-1 (default)}" \
+  "kiln_serve_args=${KILN_SERVE_ARGS:-}" "mlserver_parallel_workers=mlserver 1 (its default), mlserver-inline 0" \
   "mlserver=$("$venv/bin/pip" freeze | grep -iE '^(mlserver|lightgbm|scikit-learn)==' | tr '\n' ' ')" \
   "wrk=$(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2)"

@@ -47,7 +47,10 @@ import urllib.error
 import urllib.request
 
 MODELS = ("gbdt", "mlp")
-SERVERS = ("kiln-serve", "mlserver")
+# MLServer twice: with its default inference pool (one worker process) and with inference in
+# the HTTP process (`parallel_workers = 0`), faster for small models on few cores.
+SERVERS = ("kiln-serve", "mlserver", "mlserver-inline")
+PEERS = {"mlserver": "MLServer (1 worker)", "mlserver-inline": "MLServer (inline)"}
 BATCH_ROWS = 1024
 MIN_FREQUENCY = 10  # configs/adult.toml [preprocess] min_frequency
 MISSING = "__missing__"  # kiln's category for missing values seen in training
@@ -310,6 +313,11 @@ def positive_probabilities(response, n_rows):
     return [float(v) for v in data]
 
 
+def body_name(server, model, n_rows):
+    """The request body file of `server` (both MLServer configurations take the same)."""
+    return f"{'mlserver' if server in PEERS else server}-{model}-{n_rows}.json"
+
+
 def post(url, path):
     with open(path, "rb") as f:
         body = f.read()
@@ -326,7 +334,7 @@ def check(args):
         expected = json.load(f)[args.model]
     result = {"server": args.server, "model": args.model}
     for n in (1, BATCH_ROWS):
-        status, response = post(args.url, os.path.join(args.out_dir, "bodies", f"{args.server}-{args.model}-{n}.json"))
+        status, response = post(args.url, os.path.join(args.out_dir, "bodies", body_name(args.server, args.model, n)))
         if status != 200:
             sys.exit(f"{args.server} {args.model}: {n}-row request answered {status}: {str(response)[:500]}")
         p = positive_probabilities(response, n)
@@ -338,8 +346,8 @@ def check(args):
             agree = sum((a >= 0.5) == (b >= 0.5) for a, b in zip(p, expected)) / n
             result.update(max_abs_diff=max(diffs), mean_abs_diff=sum(diffs) / n, label_agreement=agree,
                           mean_probability=sum(p) / n)
-    if args.server == "mlserver" and result["max_abs_diff"] > 1e-9:
-        sys.exit(f"mlserver {args.model}: its probabilities differ from the Python model's by "
+    if args.server in PEERS and result["max_abs_diff"] > 1e-9:
+        sys.exit(f"{args.server} {args.model}: its probabilities differ from the Python model's by "
                  f"{result['max_abs_diff']:.3g} (the request is not decoded as the model was trained)")
     print(f"{args.server} {args.model}: 200, {BATCH_ROWS} probabilities in [0, 1] (mean {result['mean_probability']:.4f}); "
           f"against the Python {'LightGBM' if args.model == 'gbdt' else 'scikit-learn MLP'} trained here: "
@@ -381,18 +389,18 @@ def table(args):
                 if c:
                     print(f"| {rows:,} | {conc} | {server} | {c['requests_per_s']:,.0f} | {c['rows_per_s']:,.0f} "
                           f"| {c['p50_ms']:.3f} | {c['p99_ms']:.3f} | {c['errors']} |")
-        pairs = [(rows, conc, by_key.get(("kiln-serve", model, rows, conc)), by_key.get(("mlserver", model, rows, conc)))
-                 for rows, conc in keys]
-        pairs = [p for p in pairs if p[2] and p[3]]
+        pairs = [(rows, conc, peer, by_key.get(("kiln-serve", model, rows, conc)), by_key.get((peer, model, rows, conc)))
+                 for rows, conc in keys for peer in PEERS]
+        pairs = [p for p in pairs if p[3] and p[4]]
         if pairs:
-            print("\n| rows/request | concurrency | throughput kiln-serve / MLServer | p99 MLServer / kiln-serve |")
-            print("| ---: | ---: | ---: | ---: |")
-        for rows, conc, k, m in pairs:
+            print("\n| rows/request | concurrency | against | throughput kiln-serve / MLServer | p99 MLServer / kiln-serve |")
+            print("| ---: | ---: | --- | ---: | ---: |")
+        for rows, conc, peer, k, m in pairs:
             speed = k["requests_per_s"] / m["requests_per_s"] if m["requests_per_s"] else float("nan")
             tail = m["p99_ms"] / k["p99_ms"] if k["p99_ms"] else float("nan")
-            report["comparisons"].append({"model": model, "rows": rows, "concurrency": conc,
+            report["comparisons"].append({"model": model, "rows": rows, "concurrency": conc, "against": peer,
                                           "throughput_ratio": speed, "p99_ratio": tail})
-            print(f"| {rows:,} | {conc} | {speed:.2f}x | {tail:.2f}x |")
+            print(f"| {rows:,} | {conc} | {PEERS[peer]} | {speed:.2f}x | {tail:.2f}x |")
     failed = [c for c in cases if c["errors"]]
     for c in failed:
         w = c["wrk"]
