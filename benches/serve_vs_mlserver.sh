@@ -151,6 +151,7 @@ if serving mlserver; then start_mlserver mlserver 1; fi
 if serving mlserver-inline; then start_mlserver mlserver-inline 0; fi
 if serving kiln-serve; then
   port=$(free_port)
+  # --store: the scratch store, so that nothing reads the repository's .kiln
   # shellcheck disable=SC2086 # KILN_SERVE_ARGS is a list of flags
   setsid "$KILN_SERVE_BIN" --bundle "adult-gbdt=$work/kiln/adult-gbdt.safetensors" \
     --bundle "adult-mlp=$work/kiln/adult-mlp.safetensors" --store "$store" --bind "127.0.0.1:$port" ${KILN_SERVE_ARGS:-} \
@@ -171,7 +172,7 @@ done
 
 # run_case SERVER MODEL ROWS CONCURRENCY: warm up, then time DURATION seconds with wrk.
 run_case() {
-  local server=$1 model=$2 rows=$3 concurrency=$4 threads=2 body raw summary load
+  local server=$1 model=$2 rows=$3 concurrency=$4 threads=2 body url raw summary load
   [ "$concurrency" -ge 2 ] || threads=1
   body=$work/mlserver/bodies/${server%-inline}-$model-$rows.json
   url=${base_url[$server]}/v2/models/adult-$model/infer

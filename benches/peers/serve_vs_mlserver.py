@@ -351,7 +351,7 @@ def check(args):
                  f"{result['max_abs_diff']:.3g} (the request is not decoded as the model was trained)")
     print(f"{args.server} {args.model}: 200, {BATCH_ROWS} probabilities in [0, 1] (mean {result['mean_probability']:.4f}); "
           f"against the Python {'LightGBM' if args.model == 'gbdt' else 'scikit-learn MLP'} trained here: "
-          f"max |diff| {result['max_abs_diff']:.4f}, mean {result['mean_abs_diff']:.4f}, "
+          f"max |diff| {result['max_abs_diff']:.3g}, mean {result['mean_abs_diff']:.3g}, "
           f"labels agree on {100 * result['label_agreement']:.1f}% of rows")
     with open(args.checks, "a") as f:
         f.write(json.dumps(result) + "\n")
@@ -376,6 +376,9 @@ def table(args):
     meta = dict(kv.split("=", 1) for kv in args.meta)
     by_key = {(c["server"], c["model"], c["rows"], c["concurrency"]): c for c in cases}
     report = {"meta": meta, "checks": checks, "cases": cases, "comparisons": []}
+    print("\nOpen Inference Protocol on loopback. kiln-serve and MLServer's scikit-learn runtime get the raw columns "
+          "(one named input each); MLServer's LightGBM runtime gets the features already encoded (standardized "
+          "numbers, category codes) as one FP64 tensor, as that runtime requires.")
     for model in MODELS:
         keys = sorted({(c["rows"], c["concurrency"]) for c in cases if c["model"] == model})
         if not keys:
