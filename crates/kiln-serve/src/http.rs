@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tower::ServiceBuilder;
-use tower::limit::ConcurrencyLimitLayer;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower::timeout::TimeoutLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
@@ -43,7 +43,8 @@ pub fn router(app: Arc<App>) -> Router {
             async move { overloaded(&metrics, &error) }
         }))
         .layer(LoadShedLayer::new())
-        .layer(ConcurrencyLimitLayer::new(limits.max_concurrent))
+        // one limit for every inference route (a layer on a router wraps each route alone)
+        .layer(GlobalConcurrencyLimitLayer::new(limits.max_concurrent))
         .layer(TimeoutLayer::new(Duration::from_millis(limits.timeout_ms)));
     let inference = Router::new()
         .route("/v2/models/{name}/infer", post(v2_infer))

@@ -9,6 +9,7 @@ mod golden;
 mod init;
 mod predict;
 mod resume;
+mod serve;
 mod run_eval;
 mod track_cmds;
 mod train_predict;

@@ -1,1 +1,6 @@
+//! kiln-serve tests without a trained model: the request forms, routing, the config. The
+//! server itself is tested over HTTP with trained Adult bundles in kiln-cli's tests.
 
+mod config;
+mod protocol;
+mod routing;
