@@ -1,1 +1,3 @@
 //! kiln-serve
+
+pub mod predlog;

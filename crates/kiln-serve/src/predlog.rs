@@ -1,0 +1,458 @@
+//! The prediction log: every scored row, appended off the response path to rotated Arrow IPC
+//! stream segments that a drift monitor and a feedback join read later.
+//!
+//! [`PredictionLog::append`] never blocks and never fails the caller: it reserves room for the
+//! entry's rows in a queue bounded by [`LogSettings::queue_rows`] and hands the entry to one
+//! writer thread, or drops and counts the rows when the queue is full. The writer buffers rows
+//! per model version, writes one record batch per flush (every [`LogSettings::flush_rows`]
+//! rows or [`LogSettings::flush_interval_ms`]) and rotates segments by rows, age and schema.
+//!
+//! # Files
+//!
+//! `<dir>/<model>/v<version>/<UTC start, 20261206T081500Z>-<seq>.arrows`, one Arrow IPC
+//! *stream* per file (readable with `pyarrow.ipc.open_stream` or arrow-rs's `StreamReader`).
+//! While a segment is written its name ends `.arrows.open`; finishing it writes the
+//! end-of-stream marker, syncs the file and renames it to `.arrows`. A segment is created with
+//! its schema message already in it (written through [`kiln_core::atomic`]), and each flush
+//! appends one whole record batch message with a single `write_all`, so an `.open` segment is
+//! always a readable stream prefix. On start, leftover `.open` segments of a crashed process
+//! are cut back to their last whole message, finished and renamed ([`recover`]).
+//!
+//! # Columns
+//!
+//! `request_id` Utf8, `row` UInt32 (the row's index within its request), `time`
+//! Timestamp(ms, UTC) (when the request arrived), `model` Utf8, `version` Int64, `route` Utf8
+//! (`primary`, `shadow`, `fallback`), `latency_ms` Float64; then the request's input columns
+//! and the model's output columns, nullable, typed by their values (Int64, Float64, Utf8,
+//! Boolean). An input column named like a fixed or output column is stored as
+//! `input.<name>`, an output column named like a fixed column as `output.<name>`. Input and
+//! output fields carry the metadata `kiln.role` (`input` or `output`) and, when renamed,
+//! `kiln.column` (the name they had). The schema carries `kiln.format` = [`FORMAT`].
+//!
+//! # What a crash loses
+//!
+//! A `kill -9` loses only rows that were not flushed: the rows still waiting in the queue (at
+//! most `queue_rows`) and, for each model version, the rows buffered since its last flush
+//! (fewer than `flush_rows`, or the rows of the one request being added if it alone reaches
+//! `flush_rows`; a row waits in the buffer at most `flush_interval_ms` once the writer has taken
+//! it from the queue). Flushed rows are in the operating system's page cache and survive the
+//! process; segments are fsynced when they are finished, so a power loss can also lose the
+//! flushed rows of the open segments.
+//!
+//! One process writes a log folder at a time.
+
+mod layout;
+mod recover;
+mod segment;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+
+use kiln_core::columns::Batch;
+use serde::{Deserialize, Serialize};
+
+pub use recover::Recovered;
+
+/// The value of the schema metadata key `kiln.format` in every segment.
+pub const FORMAT: &str = "kiln.predlog.v1";
+
+/// `[serving.log]` of serve.toml: where the prediction log goes, and how often it is flushed
+/// and rotated.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// The log's folder (created if missing).
+    pub dir: PathBuf,
+    /// Flush a model version's buffered rows once this many are buffered (default 1024).
+    #[serde(default = "defaults::flush_rows")]
+    pub flush_rows: usize,
+    /// Flush buffered rows at least this often, in milliseconds (default 1000).
+    #[serde(default = "defaults::flush_interval_ms")]
+    pub flush_interval_ms: u64,
+    /// Finish a segment and start the next once it holds this many rows (default 1,000,000).
+    #[serde(default = "defaults::segment_rows")]
+    pub segment_rows: usize,
+    /// Finish a segment once it is this many seconds old (default 3600; 0 puts every flush in
+    /// a segment of its own).
+    #[serde(default = "defaults::segment_seconds")]
+    pub segment_seconds: u64,
+    /// Rows waiting for the writer (default 1,000,000); an entry that does not fit is dropped
+    /// and counted, never waited for.
+    #[serde(default = "defaults::queue_rows")]
+    pub queue_rows: usize,
+}
+
+mod defaults {
+    pub(super) fn flush_rows() -> usize {
+        1024
+    }
+    pub(super) fn flush_interval_ms() -> u64 {
+        1000
+    }
+    pub(super) fn segment_rows() -> usize {
+        1_000_000
+    }
+    pub(super) fn segment_seconds() -> u64 {
+        3600
+    }
+    pub(super) fn queue_rows() -> usize {
+        1_000_000
+    }
+}
+
+/// Which way a request was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Route {
+    /// The served version (by alias, version or traffic split).
+    Primary,
+    /// A challenger scoring a copy of the request; its outputs are never returned.
+    Shadow,
+    /// The rules fallback answering while the breaker is open.
+    Fallback,
+}
+
+/// One scored request (or one request's rows for one route).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub request_id: String,
+    /// Unix milliseconds when the request arrived.
+    pub time_ms: i64,
+    /// The served model's name (a folder of the log).
+    pub model: String,
+    /// The registry version, or 0 for a bundle served from a file.
+    pub version: i64,
+    pub route: Route,
+    /// The time the request took to score.
+    pub latency_ms: f64,
+    /// The raw input columns as received, pii columns already removed.
+    pub inputs: Arc<Batch>,
+    /// The output columns (`p_<class>`, `predicted`, id columns).
+    pub outputs: Batch,
+}
+
+/// The log's counters, read with [`PredictionLog::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LogStats {
+    /// Rows accepted into the queue.
+    pub rows_appended: u64,
+    /// Rows written to a segment file (flushed).
+    pub rows_written: u64,
+    /// Rows dropped because the queue was full.
+    pub rows_dropped: u64,
+    /// Rows taken by the writer but not written: a failed write, or an entry whose columns
+    /// differ in length or whose model name is not a folder name.
+    pub rows_lost: u64,
+    /// Segment files opened.
+    pub segments_opened: u64,
+    /// Segment files finished and renamed to `.arrows`.
+    pub segments_finished: u64,
+    /// Writes, finishes or opens that failed.
+    pub write_errors: u64,
+}
+
+/// What went wrong starting or closing the log.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error(
+        "serving.log.{key} = {value} is not allowed: it must be at least {min}\nhint: set it to {min} or more in serve.toml"
+    )]
+    Setting { key: &'static str, value: u64, min: u64 },
+    #[error(
+        "cannot create the prediction log folder {}: {source}\nhint: point serving.log.dir at a folder the server may write", dir.display()
+    )]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot write in the prediction log folder {}: {source}\nhint: give the server write access to it or point serving.log.dir elsewhere", dir.display()
+    )]
+    NotWritable {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot recover the unfinished prediction log segment {}: {source}", path.display())]
+    Recover {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the prediction log writer thread: {source}")]
+    SpawnWriter {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot finish the prediction log segment {}: {source}", path.display())]
+    Finish {
+        path: PathBuf,
+        #[source]
+        source: SegmentError,
+    },
+    #[error("the prediction log writer thread panicked; unfinished segments are recovered on the next start")]
+    WriterPanicked,
+}
+
+/// A failure writing a segment file.
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("arrow ipc: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
+/// The prediction log: a queue and the one writer thread behind it. Close it with
+/// [`PredictionLog::close`]; dropping it also drains the queue and finishes the segments.
+pub struct PredictionLog {
+    sender: Option<mpsc::Sender<Entry>>,
+    writer: Option<JoinHandle<Result<(), LogError>>>,
+    shared: Arc<Shared>,
+    recovered: Vec<Recovered>,
+}
+
+/// Keeps a started log's writer from taking entries until it is released or dropped (see
+/// [`PredictionLog::start_held`]).
+pub struct WriterHold {
+    release: mpsc::Sender<()>,
+}
+
+/// State shared by the callers of `append` and the writer thread.
+pub(crate) struct Shared {
+    settings: LogSettings,
+    queued_rows: AtomicUsize,
+    counters: Counters,
+    drop_warning: Throttle,
+}
+
+#[derive(Default)]
+struct Counters {
+    rows_appended: AtomicU64,
+    rows_written: AtomicU64,
+    rows_dropped: AtomicU64,
+    rows_lost: AtomicU64,
+    segments_opened: AtomicU64,
+    segments_finished: AtomicU64,
+    write_errors: AtomicU64,
+}
+
+/// At most one event per period, across threads.
+struct Throttle {
+    last_ms: AtomicI64,
+}
+
+/// Warnings of the same kind are logged at most this often.
+const WARN_EVERY_MS: i64 = 10_000;
+
+impl LogSettings {
+    /// Settings for `dir` with every other field at its default.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            flush_rows: defaults::flush_rows(),
+            flush_interval_ms: defaults::flush_interval_ms(),
+            segment_rows: defaults::segment_rows(),
+            segment_seconds: defaults::segment_seconds(),
+            queue_rows: defaults::queue_rows(),
+        }
+    }
+
+    /// Checks the values without touching the disk: every count and the flush interval are at
+    /// least 1 (`segment_seconds` may be 0).
+    pub fn validate(&self) -> Result<(), LogError> {
+        let at_least_one = [
+            ("flush_rows", self.flush_rows as u64),
+            ("flush_interval_ms", self.flush_interval_ms),
+            ("segment_rows", self.segment_rows as u64),
+            ("queue_rows", self.queue_rows as u64),
+        ];
+        match at_least_one.into_iter().find(|(_, value)| *value == 0) {
+            Some((key, value)) => Err(LogError::Setting { key, value, min: 1 }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Route {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Primary => "primary",
+            Route::Shadow => "shadow",
+            Route::Fallback => "fallback",
+        }
+    }
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Entry {
+    /// The entry's row count: the longest of its input and output columns (the writer rejects
+    /// an entry whose columns differ in length).
+    pub fn n_rows(&self) -> usize {
+        self.inputs.columns.iter().chain(&self.outputs.columns).map(|(_, values)| values.len()).max().unwrap_or(0)
+    }
+}
+
+impl PredictionLog {
+    /// Checks the settings, creates the folder, recovers the segments a crashed process left
+    /// open, and starts the writer thread.
+    pub fn start(settings: LogSettings) -> Result<Self, LogError> {
+        Self::spawn(settings, None)
+    }
+
+    /// [`PredictionLog::start`], with the writer held back from the queue until the returned
+    /// [`WriterHold`] is released or dropped: entries appended meanwhile wait in the queue (or
+    /// are dropped when it is full), which makes the queue bound observable in tests.
+    #[doc(hidden)]
+    pub fn start_held(settings: LogSettings) -> Result<(Self, WriterHold), LogError> {
+        let (release, held) = mpsc::channel();
+        let log = Self::spawn(settings, Some(held))?;
+        Ok((log, WriterHold { release }))
+    }
+
+    /// Queues the entry's rows for the writer; never blocks. When the queue has no room for
+    /// all of them the rows are dropped and counted (with a warning at most every 10 s).
+    pub fn append(&self, entry: Entry) {
+        let n_rows = entry.n_rows();
+        if n_rows == 0 {
+            return;
+        }
+        let counters = &self.shared.counters;
+        let reserved = self.shared.queued_rows.fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
+            queued.checked_add(n_rows).filter(|total| *total <= self.shared.settings.queue_rows)
+        });
+        let sent = match (&self.sender, reserved) {
+            (Some(sender), Ok(_)) => match sender.send(entry) {
+                Ok(()) => true,
+                Err(_) => {
+                    self.shared.queued_rows.fetch_sub(n_rows, Ordering::AcqRel);
+                    false
+                }
+            },
+            _ => false,
+        };
+        if sent {
+            counters.rows_appended.fetch_add(n_rows as u64, Ordering::Relaxed);
+            return;
+        }
+        let dropped = counters.rows_dropped.fetch_add(n_rows as u64, Ordering::Relaxed) + n_rows as u64;
+        if self.shared.drop_warning.ready() {
+            tracing::warn!(
+                dir = %self.shared.settings.dir.display(),
+                rows_dropped = dropped,
+                queue_rows = self.shared.settings.queue_rows,
+                "prediction log queue full: rows dropped; raise serving.log.queue_rows or check the disk"
+            );
+        }
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> LogStats {
+        self.shared.stats()
+    }
+
+    /// The segments a crashed process had left open, as recovered by [`PredictionLog::start`].
+    pub fn recovered(&self) -> &[Recovered] {
+        &self.recovered
+    }
+
+    /// The log's folder.
+    pub fn dir(&self) -> &Path {
+        &self.shared.settings.dir
+    }
+
+    /// Drains the queue, flushes every buffer and finishes every open segment.
+    pub fn close(mut self) -> Result<LogStats, LogError> {
+        self.shut_down()?;
+        Ok(self.stats())
+    }
+
+    fn spawn(settings: LogSettings, held: Option<mpsc::Receiver<()>>) -> Result<Self, LogError> {
+        settings.validate()?;
+        std::fs::create_dir_all(&settings.dir)
+            .map_err(|source| LogError::CreateDir { dir: settings.dir.clone(), source })?;
+        segment::probe_writable(&settings.dir)
+            .map_err(|source| LogError::NotWritable { dir: settings.dir.clone(), source })?;
+        let recovered = recover::recover_dir(&settings.dir)?;
+        let shared = Arc::new(Shared {
+            settings,
+            queued_rows: AtomicUsize::new(0),
+            counters: Counters::default(),
+            drop_warning: Throttle::new(),
+        });
+        let (sender, receiver) = mpsc::channel();
+        let writer_shared = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("kiln-predlog".to_owned())
+            .spawn(move || {
+                if let Some(held) = held {
+                    // Released by a send or by dropping the hold; either ends the wait.
+                    let _ = held.recv();
+                }
+                writer::run(&writer_shared, &receiver)
+            })
+            .map_err(|source| LogError::SpawnWriter { source })?;
+        Ok(Self { sender: Some(sender), writer: Some(writer), shared, recovered })
+    }
+
+    fn shut_down(&mut self) -> Result<(), LogError> {
+        drop(self.sender.take());
+        match self.writer.take() {
+            Some(writer) => writer.join().map_err(|_| LogError::WriterPanicked)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for PredictionLog {
+    fn drop(&mut self) {
+        if let Err(error) = self.shut_down() {
+            tracing::warn!(error = %error, "the prediction log did not close cleanly");
+        }
+    }
+}
+
+impl WriterHold {
+    /// Lets the writer take entries from the queue.
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
+}
+
+impl Shared {
+    fn stats(&self) -> LogStats {
+        let c = &self.counters;
+        LogStats {
+            rows_appended: c.rows_appended.load(Ordering::Relaxed),
+            rows_written: c.rows_written.load(Ordering::Relaxed),
+            rows_dropped: c.rows_dropped.load(Ordering::Relaxed),
+            rows_lost: c.rows_lost.load(Ordering::Relaxed),
+            segments_opened: c.segments_opened.load(Ordering::Relaxed),
+            segments_finished: c.segments_finished.load(Ordering::Relaxed),
+            write_errors: c.write_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Throttle {
+    fn new() -> Self {
+        Self { last_ms: AtomicI64::new(i64::MIN) }
+    }
+
+    /// Whether an event may happen now; at most one per [`WARN_EVERY_MS`].
+    fn ready(&self) -> bool {
+        let now = kiln_track::now_ms();
+        let last = self.last_ms.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= WARN_EVERY_MS
+            && self.last_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
+}
