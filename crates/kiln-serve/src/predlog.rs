@@ -16,7 +16,8 @@
 //! its schema message already in it (written through [`kiln_core::atomic`]), and each flush
 //! appends one whole record batch message with a single `write_all`, so an `.open` segment is
 //! always a readable stream prefix. On start, leftover `.open` segments of a crashed process
-//! are cut back to their last whole message, finished and renamed ([`recover`]).
+//! are cut back to their last whole message, finished and renamed (`docs/dev/prediction-log.md`
+//! says how).
 //!
 //! # Columns
 //!
@@ -31,15 +32,16 @@
 //!
 //! # What a crash loses
 //!
-//! A `kill -9` loses only rows that were not flushed: the rows still waiting in the queue (at
-//! most `queue_rows`) and, for each model version, the rows buffered since its last flush
-//! (fewer than `flush_rows`, or the rows of the one request being added if it alone reaches
-//! `flush_rows`; a row waits in the buffer at most `flush_interval_ms` once the writer has taken
-//! it from the queue). Flushed rows are in the operating system's page cache and survive the
-//! process; segments are fsynced when they are finished, so a power loss can also lose the
+//! A `kill -9` loses only rows that were not flushed, at most: the rows waiting in the queue
+//! (at most `queue_rows`), plus for each model version the rows buffered since its last flush
+//! (at most `flush_rows - 1`), plus the rows of the one request the writer is adding when the
+//! process dies. A buffered row is flushed at most `flush_interval_ms` after the writer takes
+//! it from the queue. Flushed rows are in the operating system's page cache and survive the
+//! process; segments are fsynced when they are finished, so a machine crash can also lose the
 //! flushed rows of the open segments.
 //!
-//! One process writes a log folder at a time.
+//! One log writes a folder at a time: it holds an exclusive lock on `<dir>/.kiln-predlog.lock`
+//! (released when its writer ends, or when its process dies).
 
 mod layout;
 mod recover;
@@ -139,6 +141,8 @@ pub struct Entry {
 pub struct LogStats {
     /// Rows accepted into the queue.
     pub rows_appended: u64,
+    /// Rows in the queue now, waiting for the writer.
+    pub rows_queued: u64,
     /// Rows written to a segment file (flushed).
     pub rows_written: u64,
     /// Rows dropped because the queue was full.
@@ -177,6 +181,10 @@ pub enum LogError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the prediction log folder {} is already written by another running log\nhint: give each server its own serving.log.dir", dir.display()
+    )]
+    Locked { dir: PathBuf },
     #[error("cannot recover the unfinished prediction log segment {}: {source}", path.display())]
     Recover {
         path: PathBuf,
@@ -303,8 +311,8 @@ impl Entry {
 }
 
 impl PredictionLog {
-    /// Checks the settings, creates the folder, recovers the segments a crashed process left
-    /// open, and starts the writer thread.
+    /// Checks the settings, creates the folder, takes its lock, recovers the segments a crashed
+    /// process left open, and starts the writer thread.
     pub fn start(settings: LogSettings) -> Result<Self, LogError> {
         Self::spawn(settings, None)
     }
@@ -382,6 +390,11 @@ impl PredictionLog {
             .map_err(|source| LogError::CreateDir { dir: settings.dir.clone(), source })?;
         segment::probe_writable(&settings.dir)
             .map_err(|source| LogError::NotWritable { dir: settings.dir.clone(), source })?;
+        let lock = match segment::lock_folder(&settings.dir) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => return Err(LogError::Locked { dir: settings.dir.clone() }),
+            Err(source) => return Err(LogError::NotWritable { dir: settings.dir.clone(), source }),
+        };
         let recovered = recover::recover_dir(&settings.dir)?;
         let shared = Arc::new(Shared {
             settings,
@@ -398,7 +411,9 @@ impl PredictionLog {
                     // Released by a send or by dropping the hold; either ends the wait.
                     let _ = held.recv();
                 }
-                writer::run(&writer_shared, &receiver)
+                let result = writer::run(&writer_shared, &receiver);
+                drop(lock);
+                result
             })
             .map_err(|source| LogError::SpawnWriter { source })?;
         Ok(Self { sender: Some(sender), writer: Some(writer), shared, recovered })
@@ -433,6 +448,7 @@ impl Shared {
         let c = &self.counters;
         LogStats {
             rows_appended: c.rows_appended.load(Ordering::Relaxed),
+            rows_queued: self.queued_rows.load(Ordering::Relaxed) as u64,
             rows_written: c.rows_written.load(Ordering::Relaxed),
             rows_dropped: c.rows_dropped.load(Ordering::Relaxed),
             rows_lost: c.rows_lost.load(Ordering::Relaxed),

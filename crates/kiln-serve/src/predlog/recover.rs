@@ -48,9 +48,10 @@ pub(super) fn recover_dir(dir: &Path) -> Result<Vec<Recovered>, LogError> {
             if !is_version {
                 continue;
             }
-            for path in open_segments(&version)? {
+            let leftovers = open_segments(&version)?;
+            for path in &leftovers {
                 let segment =
-                    recover_segment(&path).map_err(|source| LogError::Recover { path: path.clone(), source })?;
+                    recover_segment(path).map_err(|source| LogError::Recover { path: path.clone(), source })?;
                 tracing::warn!(
                     path = %segment.path.display(),
                     rows = segment.rows,
@@ -58,6 +59,10 @@ pub(super) fn recover_dir(dir: &Path) -> Result<Vec<Recovered>, LogError> {
                     "recovered a prediction log segment left open by a previous process"
                 );
                 recovered.push(segment);
+            }
+            // One sync makes the folder's renames durable.
+            if let Some(path) = leftovers.first() {
+                sync_folder(path).map_err(|source| LogError::Recover { path: version.clone(), source })?;
             }
         }
     }
@@ -103,7 +108,6 @@ fn recover_segment(path: &Path) -> std::io::Result<Recovered> {
         drop(file);
         let target = renamed(path, UNREADABLE);
         std::fs::rename(path, &target)?;
-        sync_folder(&target)?;
         return Ok(Recovered { path: target, batches: 0, rows: 0, cut_bytes: 0 });
     };
     let last_end = *scan.ends.last().expect("the schema message is whole");
@@ -128,7 +132,6 @@ fn recover_segment(path: &Path) -> std::io::Result<Recovered> {
     drop(file);
     let target = renamed(path, FINISHED);
     std::fs::rename(path, &target)?;
-    sync_folder(&target)?;
     Ok(Recovered { path: target, batches, rows, cut_bytes })
 }
 

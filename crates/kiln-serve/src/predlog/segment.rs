@@ -20,6 +20,9 @@ pub(super) const OPEN: &str = ".arrows.open";
 /// The end-of-stream marker of the Arrow IPC stream format: a continuation and a zero length.
 pub(super) const END_OF_STREAM: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
 
+/// The lock file of a log folder.
+const LOCK: &str = ".kiln-predlog.lock";
+
 /// Segments opened in the same second of a folder are numbered up to this.
 const MAX_SEQ: u32 = 10_000;
 
@@ -150,6 +153,17 @@ pub(super) fn sync_folder(path: &Path) -> std::io::Result<()> {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
+}
+
+/// Takes the folder's exclusive lock (`.kiln-predlog.lock`); `None` when another log holds it.
+/// The lock lasts as long as the returned file is open.
+pub(super) fn lock_folder(dir: &Path) -> std::io::Result<Option<File>> {
+    let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(LOCK))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(Some(lock)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(error)) => Err(error),
+    }
 }
 
 /// Fails unless a file can be created (and removed) in `dir`.

@@ -245,6 +245,44 @@ fn dropping_the_log_drains_the_queue_and_finishes_the_segments() {
 }
 
 #[test]
+fn buffered_rows_are_flushed_by_the_interval_and_idle_segments_finished_by_age() {
+    let mut rng = Rng::new(24);
+    let entries: Vec<Entry> = (0..2).map(|i| entry(&mut rng, i, "adult", 6, Route::Primary, 3)).collect();
+    let expected = expected_table(&entries.iter().collect::<Vec<_>>());
+
+    // 6 rows never reach flush_rows: only the interval writes them before close.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log =
+        PredictionLog::start(LogSettings { flush_interval_ms: 20, ..LogSettings::new(dir.path()) }).expect("start");
+    for e in &entries {
+        log.append(e.clone());
+    }
+    wait_until("6 rows flushed by the interval", || log.stats().rows_written == 6);
+    let open: Vec<PathBuf> =
+        fs::read_dir(dir.path().join("adult/v6")).expect("folder").map(|e| e.expect("entry").path()).collect();
+    let mut read = Vec::new();
+    for batch in read_stream(&open[0]) {
+        append_table(&mut read, batch_table(&batch));
+    }
+    assert_eq!(read, expected);
+    let stats = log.close().expect("close");
+    assert_eq!((stats.rows_written, stats.rows_queued, stats.segments_finished), (6, 0, 1));
+
+    // A segment past segment_seconds is finished even when no more rows come.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log =
+        PredictionLog::start(LogSettings { flush_rows: 6, segment_seconds: 0, ..settings(dir.path()) }).expect("start");
+    for e in &entries {
+        log.append(e.clone());
+    }
+    wait_until("the idle segment finished", || log.stats().segments_finished == 1);
+    let found = segments(dir.path(), "adult", 6);
+    assert!(found.len() == 1 && is_segment_name(&found[0].0), "{found:?}");
+    assert_eq!(table_of(&found), expected);
+    log.close().expect("close");
+}
+
+#[test]
 fn segments_rotate_after_segment_rows() {
     let dir = tempfile::tempdir().expect("temp dir");
     let log =
@@ -330,7 +368,7 @@ fn a_full_queue_drops_and_counts_rows_without_blocking() {
     }
     // 4 + 4 fit, 3 does not (11 > 10), 2 fits (10), 1 does not, 11 never could.
     let stats = log.stats();
-    assert_eq!((stats.rows_appended, stats.rows_dropped, stats.rows_written), (10, 15, 0));
+    assert_eq!((stats.rows_appended, stats.rows_queued, stats.rows_dropped, stats.rows_written), (10, 10, 15, 0));
     hold.release();
     let stats = log.close().expect("close");
     assert_eq!((stats.rows_written, stats.rows_dropped), (10, 15));
@@ -436,30 +474,34 @@ fn a_torn_tail_is_cut_to_its_last_whole_message_on_start() {
     let bytes = fs::read(source.path().join("adult/v1").join(&found[0].0)).expect("read segment");
     let len = bytes.len();
 
-    // Every cut point (in steps, plus the edges of the end-of-stream marker): the segment is
-    // kept, and holds exactly the requests whose batch was whole before the cut.
-    let mut cuts: Vec<usize> = (0..=len).step_by(7).collect();
+    // A cut every 97 bytes (a message is some kilobytes, its buffers being 64-byte aligned) and
+    // at the edges of the end-of-stream marker, each cut file left as a segment of its own in
+    // one folder: every one is kept, holding exactly the requests whose batch was whole.
+    let mut cuts: Vec<usize> = (0..=len).step_by(97).collect();
     cuts.extend([len - 9, len - 8, len - 1, len]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let folder = dir.path().join("adult/v1");
+    fs::create_dir_all(&folder).expect("mkdir");
+    for (i, cut) in cuts.iter().enumerate() {
+        fs::write(folder.join(format!("20261206T081500Z-{i:04}.arrows.open")), &bytes[..*cut]).expect("write");
+    }
+    let log = PredictionLog::start(settings(dir.path())).expect("start recovers");
+    let recovered = log.recovered().to_vec();
+    log.close().expect("close");
+    assert_eq!(recovered.len(), cuts.len());
     let mut rows_by_cut = BTreeMap::new();
-    for cut in cuts {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let open = dir.path().join("adult/v1/20261206T081500Z-0000.arrows.open");
-        fs::create_dir_all(open.parent().expect("folder")).expect("mkdir");
-        fs::write(&open, &bytes[..cut]).expect("write torn segment");
-        let log = PredictionLog::start(settings(dir.path())).expect("start recovers");
-        let recovered = log.recovered().to_vec();
-        log.close().expect("close");
-        assert_eq!(recovered.len(), 1, "cut at {cut}");
-        let segment = &recovered[0];
-        assert!(!open.exists(), "cut at {cut}: the open segment is renamed");
+    for (i, (cut, segment)) in cuts.iter().copied().zip(&recovered).enumerate() {
+        let stem = folder.join(format!("20261206T081500Z-{i:04}"));
+        assert!(!folder.join(format!("20261206T081500Z-{i:04}.arrows.open")).exists(), "cut at {cut}: renamed");
         if segment.path.to_string_lossy().ends_with(".arrows.unreadable") {
             // Not even the schema is whole: nothing to read, and the bytes are kept.
+            assert_eq!(segment.path, stem.with_extension("arrows.unreadable"));
             assert_eq!(fs::read(&segment.path).expect("kept"), &bytes[..cut]);
             assert_eq!(segment.rows, 0);
             rows_by_cut.insert(cut, 0);
             continue;
         }
-        assert_eq!(segment.path, dir.path().join("adult/v1/20261206T081500Z-0000.arrows"));
+        assert_eq!(segment.path, stem.with_extension("arrows"), "cut at {cut}");
         let batches = read_stream(&segment.path);
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         assert_eq!((segment.rows, segment.batches), (rows, batches.len()), "cut at {cut}");
@@ -501,6 +543,22 @@ fn a_folder_that_cannot_be_created_is_a_clear_error() {
         Err(other) => panic!("expected CreateDir, got {other}"),
         Ok(_) => panic!("a folder under a file cannot be created"),
     }
+}
+
+#[test]
+fn a_folder_takes_one_log_at_a_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = PredictionLog::start(settings(dir.path())).expect("start");
+    match PredictionLog::start(settings(dir.path())) {
+        Err(error @ LogError::Locked { .. }) => {
+            let text = error.to_string();
+            assert!(text.contains(&dir.path().display().to_string()) && text.contains("hint:"), "{text}");
+        }
+        Err(other) => panic!("expected Locked, got {other}"),
+        Ok(_) => panic!("two logs may not write one folder"),
+    }
+    first.close().expect("close");
+    PredictionLog::start(settings(dir.path())).expect("free again").close().expect("close");
 }
 
 #[cfg(unix)]
