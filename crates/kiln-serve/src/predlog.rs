@@ -50,7 +50,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
 
 use kiln_core::columns::Batch;
@@ -185,7 +185,9 @@ pub enum LogError {
         "the prediction log folder {} is already written by another running log\nhint: give each server its own serving.log.dir", dir.display()
     )]
     Locked { dir: PathBuf },
-    #[error("cannot recover the unfinished prediction log segment {}: {source}", path.display())]
+    #[error(
+        "cannot recover the unfinished prediction log segment {}: {source}\nhint: let the server read and write it, or move it out of serving.log.dir", path.display()
+    )]
     Recover {
         path: PathBuf,
         #[source]
@@ -224,10 +226,10 @@ pub struct PredictionLog {
     recovered: Vec<Recovered>,
 }
 
-/// Keeps a started log's writer from taking entries until it is released or dropped (see
-/// [`PredictionLog::start_held`]).
+/// Keeps a started log's writer from taking entries until it is released or dropped, or the
+/// log is closed (see [`PredictionLog::start_held`]).
 pub struct WriterHold {
-    release: mpsc::Sender<()>,
+    shared: Arc<Shared>,
 }
 
 /// State shared by the callers of `append` and the writer thread.
@@ -236,6 +238,9 @@ pub(crate) struct Shared {
     queued_rows: AtomicUsize,
     counters: Counters,
     drop_warning: Throttle,
+    /// Whether the writer is held back from the queue ([`WriterHold`]).
+    held: Mutex<bool>,
+    released: Condvar,
 }
 
 #[derive(Default)]
@@ -314,7 +319,7 @@ impl PredictionLog {
     /// Checks the settings, creates the folder, takes its lock, recovers the segments a crashed
     /// process left open, and starts the writer thread.
     pub fn start(settings: LogSettings) -> Result<Self, LogError> {
-        Self::spawn(settings, None)
+        Self::spawn(settings, false)
     }
 
     /// [`PredictionLog::start`], with the writer held back from the queue until the returned
@@ -322,9 +327,9 @@ impl PredictionLog {
     /// are dropped when it is full), which makes the queue bound observable in tests.
     #[doc(hidden)]
     pub fn start_held(settings: LogSettings) -> Result<(Self, WriterHold), LogError> {
-        let (release, held) = mpsc::channel();
-        let log = Self::spawn(settings, Some(held))?;
-        Ok((log, WriterHold { release }))
+        let log = Self::spawn(settings, true)?;
+        let hold = WriterHold { shared: Arc::clone(&log.shared) };
+        Ok((log, hold))
     }
 
     /// Queues the entry's rows for the writer; never blocks. When the queue has no room for
@@ -384,7 +389,7 @@ impl PredictionLog {
         Ok(self.stats())
     }
 
-    fn spawn(settings: LogSettings, held: Option<mpsc::Receiver<()>>) -> Result<Self, LogError> {
+    fn spawn(settings: LogSettings, held: bool) -> Result<Self, LogError> {
         settings.validate()?;
         std::fs::create_dir_all(&settings.dir)
             .map_err(|source| LogError::CreateDir { dir: settings.dir.clone(), source })?;
@@ -401,16 +406,15 @@ impl PredictionLog {
             queued_rows: AtomicUsize::new(0),
             counters: Counters::default(),
             drop_warning: Throttle::new(),
+            held: Mutex::new(held),
+            released: Condvar::new(),
         });
         let (sender, receiver) = mpsc::channel();
         let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name("kiln-predlog".to_owned())
             .spawn(move || {
-                if let Some(held) = held {
-                    // Released by a send or by dropping the hold; either ends the wait.
-                    let _ = held.recv();
-                }
+                writer_shared.wait_until_released();
                 let result = writer::run(&writer_shared, &receiver);
                 drop(lock);
                 result
@@ -421,6 +425,7 @@ impl PredictionLog {
 
     fn shut_down(&mut self) -> Result<(), LogError> {
         drop(self.sender.take());
+        self.shared.release();
         match self.writer.take() {
             Some(writer) => writer.join().map_err(|_| LogError::WriterPanicked)?,
             None => Ok(()),
@@ -439,11 +444,27 @@ impl Drop for PredictionLog {
 impl WriterHold {
     /// Lets the writer take entries from the queue.
     pub fn release(self) {
-        let _ = self.release.send(());
+        self.shared.release();
+    }
+}
+
+impl Drop for WriterHold {
+    fn drop(&mut self) {
+        self.shared.release();
     }
 }
 
 impl Shared {
+    fn release(&self) {
+        *self.held.lock().unwrap_or_else(PoisonError::into_inner) = false;
+        self.released.notify_all();
+    }
+
+    fn wait_until_released(&self) {
+        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(self.released.wait_while(held, |held| *held).unwrap_or_else(PoisonError::into_inner));
+    }
+
     fn stats(&self) -> LogStats {
         let c = &self.counters;
         LogStats {

@@ -374,6 +374,14 @@ fn a_full_queue_drops_and_counts_rows_without_blocking() {
     assert_eq!((stats.rows_written, stats.rows_dropped), (10, 15));
     let kept = [&entries[0], &entries[1], &entries[3]];
     assert_eq!(table_of(&segments(dir.path(), "adult", 1)), expected_table(&kept));
+
+    // Closing a log whose writer is still held drains the queue all the same.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (log, hold) = PredictionLog::start_held(settings(dir.path())).expect("start");
+    log.append(entries[5].clone());
+    let stats = log.close().expect("close");
+    assert_eq!((stats.rows_written, stats.rows_dropped), (11, 0));
+    drop(hold);
 }
 
 #[test]
