@@ -383,7 +383,9 @@ impl PredictionLog {
         &self.shared.settings.dir
     }
 
-    /// Drains the queue, flushes every buffer and finishes every open segment.
+    /// Drains the queue, flushes every buffer and finishes every open segment. It waits for
+    /// the writer (from async code, call it on a blocking thread); the error is the first
+    /// segment that could not be finished, the other failures are counted in the stats.
     pub fn close(mut self) -> Result<LogStats, LogError> {
         self.shut_down()?;
         Ok(self.stats())

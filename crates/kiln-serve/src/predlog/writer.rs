@@ -116,6 +116,9 @@ impl<'a> Writer<'a> {
                 self.finish(log);
             }
         }
+        // A version with nothing buffered and no open segment (one no longer served, say)
+        // keeps no state.
+        versions.retain(|_, log| log.segment.is_some() || log.buffer.as_ref().is_some_and(|b| b.rows() > 0));
         self.versions = versions;
     }
 

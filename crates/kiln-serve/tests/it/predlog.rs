@@ -356,6 +356,30 @@ fn a_schema_change_finishes_the_segment() {
 }
 
 #[test]
+fn rows_that_cannot_be_written_are_counted_as_lost_and_the_rest_carry_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // v2's folder cannot be made: a file stands where it goes.
+    fs::create_dir_all(dir.path().join("adult")).expect("mkdir");
+    fs::write(dir.path().join("adult/v2"), b"in the way").expect("write file");
+    let log = PredictionLog::start(LogSettings { flush_rows: 1, ..settings(dir.path()) }).expect("start");
+    let mut rng = Rng::new(25);
+    let good = entry(&mut rng, 0, "adult", 1, Route::Primary, 3);
+    let blocked = entry(&mut rng, 1, "adult", 2, Route::Primary, 4);
+    let escaping = Entry { model: "../outside".to_owned(), ..entry(&mut rng, 2, "adult", 1, Route::Primary, 5) };
+    let mut uneven = entry(&mut rng, 3, "adult", 1, Route::Primary, 6);
+    uneven.outputs.columns[0].1 = Values::Float(vec![Some(0.5); 2]);
+    let after = entry(&mut rng, 4, "adult", 1, Route::Primary, 2);
+    for e in [&good, &blocked, &escaping, &uneven, &after] {
+        log.append(e.clone());
+    }
+    let stats = log.close().expect("close");
+    assert_eq!((stats.rows_appended, stats.rows_written, stats.rows_lost), (20, 5, 15));
+    assert_eq!(stats.write_errors, 1, "only the blocked folder is a write error");
+    assert_eq!(table_of(&segments(dir.path(), "adult", 1)), expected_table(&[&good, &after]));
+    assert!(!dir.path().join("outside").exists() && !dir.path().parent().expect("tmp").join("outside").exists());
+}
+
+#[test]
 fn a_full_queue_drops_and_counts_rows_without_blocking() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (log, hold) = PredictionLog::start_held(LogSettings { queue_rows: 10, ..settings(dir.path()) }).expect("start");
