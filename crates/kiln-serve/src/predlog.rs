@@ -43,12 +43,14 @@
 //! One log writes a folder at a time: it holds an exclusive lock on `<dir>/.kiln-predlog.lock`
 //! (released when its writer ends, or when its process dies).
 
+mod error;
 mod layout;
 mod recover;
 mod segment;
+mod settings;
 mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
@@ -56,54 +58,12 @@ use std::thread::JoinHandle;
 use kiln_core::columns::Batch;
 use serde::{Deserialize, Serialize};
 
+pub use error::{LogError, SegmentError};
 pub use recover::Recovered;
+pub use settings::LogSettings;
 
 /// The value of the schema metadata key `kiln.format` in every segment.
 pub const FORMAT: &str = "kiln.predlog.v1";
-
-/// `[serving.log]` of serve.toml: where the prediction log goes, and how often it is flushed
-/// and rotated.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSettings {
-    /// The log's folder (created if missing).
-    pub dir: PathBuf,
-    /// Flush a model version's buffered rows once this many are buffered (default 1024).
-    #[serde(default = "defaults::flush_rows")]
-    pub flush_rows: usize,
-    /// Flush buffered rows at least this often, in milliseconds (default 1000).
-    #[serde(default = "defaults::flush_interval_ms")]
-    pub flush_interval_ms: u64,
-    /// Finish a segment and start the next once it holds this many rows (default 1,000,000).
-    #[serde(default = "defaults::segment_rows")]
-    pub segment_rows: usize,
-    /// Finish a segment once it is this many seconds old (default 3600; 0 puts every flush in
-    /// a segment of its own).
-    #[serde(default = "defaults::segment_seconds")]
-    pub segment_seconds: u64,
-    /// Rows waiting for the writer (default 1,000,000); an entry that does not fit is dropped
-    /// and counted, never waited for.
-    #[serde(default = "defaults::queue_rows")]
-    pub queue_rows: usize,
-}
-
-mod defaults {
-    pub(super) fn flush_rows() -> usize {
-        1024
-    }
-    pub(super) fn flush_interval_ms() -> u64 {
-        1000
-    }
-    pub(super) fn segment_rows() -> usize {
-        1_000_000
-    }
-    pub(super) fn segment_seconds() -> u64 {
-        3600
-    }
-    pub(super) fn queue_rows() -> usize {
-        1_000_000
-    }
-}
 
 /// Which way a request was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -158,65 +118,6 @@ pub struct LogStats {
     pub write_errors: u64,
 }
 
-/// What went wrong starting or closing the log.
-#[derive(Debug, thiserror::Error)]
-pub enum LogError {
-    #[error(
-        "serving.log.{key} = {value} is not allowed: it must be at least {min}\nhint: set it to {min} or more in serve.toml"
-    )]
-    Setting { key: &'static str, value: u64, min: u64 },
-    #[error(
-        "cannot create the prediction log folder {}: {source}\nhint: point serving.log.dir at a folder the server may write", dir.display()
-    )]
-    CreateDir {
-        dir: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "cannot write in the prediction log folder {}: {source}\nhint: give the server write access to it or point serving.log.dir elsewhere", dir.display()
-    )]
-    NotWritable {
-        dir: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "the prediction log folder {} is already written by another running log\nhint: give each server its own serving.log.dir", dir.display()
-    )]
-    Locked { dir: PathBuf },
-    #[error(
-        "cannot recover the unfinished prediction log segment {}: {source}\nhint: let the server read and write it, or move it out of serving.log.dir", path.display()
-    )]
-    Recover {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot start the prediction log writer thread: {source}")]
-    SpawnWriter {
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot finish the prediction log segment {}: {source}", path.display())]
-    Finish {
-        path: PathBuf,
-        #[source]
-        source: SegmentError,
-    },
-    #[error("the prediction log writer thread panicked; unfinished segments are recovered on the next start")]
-    WriterPanicked,
-}
-
-/// A failure writing a segment file.
-#[derive(Debug, thiserror::Error)]
-pub enum SegmentError {
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-    #[error("arrow ipc: {0}")]
-    Arrow(#[from] arrow_schema::ArrowError),
-}
-
 /// The prediction log: a queue and the one writer thread behind it. Close it with
 /// [`PredictionLog::close`]; dropping it also drains the queue and finishes the segments.
 pub struct PredictionLog {
@@ -261,35 +162,6 @@ struct Throttle {
 
 /// Warnings of the same kind are logged at most this often.
 const WARN_EVERY_MS: i64 = 10_000;
-
-impl LogSettings {
-    /// Settings for `dir` with every other field at its default.
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self {
-            dir: dir.into(),
-            flush_rows: defaults::flush_rows(),
-            flush_interval_ms: defaults::flush_interval_ms(),
-            segment_rows: defaults::segment_rows(),
-            segment_seconds: defaults::segment_seconds(),
-            queue_rows: defaults::queue_rows(),
-        }
-    }
-
-    /// Checks the values without touching the disk: every count and the flush interval are at
-    /// least 1 (`segment_seconds` may be 0).
-    pub fn validate(&self) -> Result<(), LogError> {
-        let at_least_one = [
-            ("flush_rows", self.flush_rows as u64),
-            ("flush_interval_ms", self.flush_interval_ms),
-            ("segment_rows", self.segment_rows as u64),
-            ("queue_rows", self.queue_rows as u64),
-        ];
-        match at_least_one.into_iter().find(|(_, value)| *value == 0) {
-            Some((key, value)) => Err(LogError::Setting { key, value, min: 1 }),
-            None => Ok(()),
-        }
-    }
-}
 
 impl Route {
     pub fn as_str(self) -> &'static str {
