@@ -67,8 +67,9 @@ impl<'a> Writer<'a> {
         self.versions
             .values()
             .flat_map(|log| {
-                let flush = log.buffer.as_ref().and_then(Buffer::since).map(|since| since + self.flush_interval);
-                let finish = log.segment.as_ref().map(|segment| segment.opened() + self.segment_age);
+                let flush =
+                    log.buffer.as_ref().and_then(Buffer::since).and_then(|since| due(since, self.flush_interval));
+                let finish = log.segment.as_ref().and_then(|segment| due(segment.opened(), self.segment_age));
                 [flush, finish]
             })
             .flatten()
@@ -109,10 +110,13 @@ impl<'a> Writer<'a> {
     fn tick(&mut self, now: Instant) {
         let mut versions = std::mem::take(&mut self.versions);
         for log in versions.values_mut() {
-            if log.buffer.as_ref().and_then(Buffer::since).is_some_and(|since| now >= since + self.flush_interval) {
+            let flush_at =
+                log.buffer.as_ref().and_then(Buffer::since).and_then(|since| due(since, self.flush_interval));
+            if flush_at.is_some_and(|at| now >= at) {
                 self.flush(log);
             }
-            if log.segment.as_ref().is_some_and(|segment| now >= segment.opened() + self.segment_age) {
+            let finish_at = log.segment.as_ref().and_then(|segment| due(segment.opened(), self.segment_age));
+            if finish_at.is_some_and(|at| now >= at) {
                 self.finish(log);
             }
         }
@@ -222,6 +226,11 @@ impl<'a> Writer<'a> {
     fn count(&self, counter: impl Fn(&super::Counters) -> &std::sync::atomic::AtomicU64, n: u64) {
         counter(&self.shared.counters).fetch_add(n, Ordering::Relaxed);
     }
+}
+
+/// `after` past `start`; `None` (never) past the clock's range.
+fn due(start: Instant, after: Duration) -> Option<Instant> {
+    start.checked_add(after)
 }
 
 /// Whether a model name can name a folder: the registry's names (letters, digits, `-`, `_`,

@@ -286,6 +286,26 @@ fn buffered_rows_are_flushed_by_the_interval_and_idle_segments_finished_by_age()
 }
 
 #[test]
+fn the_largest_intervals_mean_never() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = PredictionLog::start(LogSettings {
+        flush_rows: 4,
+        flush_interval_ms: u64::MAX,
+        segment_seconds: u64::MAX,
+        ..LogSettings::new(dir.path())
+    })
+    .expect("start");
+    let mut rng = Rng::new(26);
+    let entries: Vec<Entry> = (0..3).map(|i| entry(&mut rng, i, "adult", 1, Route::Primary, 2)).collect();
+    for e in &entries {
+        log.append(e.clone());
+    }
+    let stats = log.close().expect("close");
+    assert_eq!((stats.rows_written, stats.segments_finished), (6, 1));
+    assert_eq!(table_of(&segments(dir.path(), "adult", 1)), expected_table(&entries.iter().collect::<Vec<_>>()));
+}
+
+#[test]
 fn segments_rotate_after_segment_rows() {
     let dir = tempfile::tempdir().expect("temp dir");
     let log =
