@@ -55,6 +55,16 @@ fn flushed_rows_survive_a_writer_that_is_never_closed() {
     assert_eq!(table_of(&found), expected);
 }
 
+/// Kills the child process when dropped, so that a failed assertion leaves no process behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Set in the child process of the kill test: the log folder it writes.
 const CHILD_DIR_ENV: &str = "KILN_PREDLOG_TEST_CHILD_DIR";
 
@@ -76,19 +86,25 @@ fn a_killed_writer_loses_only_the_rows_it_had_not_flushed() {
         panic!("the parent did not kill this process");
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "predlog::recovery::a_killed_writer_loses_only_the_rows_it_had_not_flushed", "--nocapture"])
-        .env(CHILD_DIR_ENV, dir.path())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn the child");
+    let mut child = KillOnDrop(
+        std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "predlog::recovery::a_killed_writer_loses_only_the_rows_it_had_not_flushed",
+                "--nocapture",
+            ])
+            .env(CHILD_DIR_ENV, dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the child"),
+    );
     wait_until("the child's ready marker", || {
-        let exited = child.try_wait().expect("child status");
+        let exited = child.0.try_wait().expect("child status");
         assert!(exited.is_none(), "the child exited before writing: {exited:?}");
         dir.path().join("ready").exists()
     });
-    child.kill().expect("kill -9");
-    child.wait().expect("reap");
+    child.0.kill().expect("kill -9");
+    child.0.wait().expect("reap");
 
     let log = PredictionLog::start(settings(&dir.path().join("log"))).expect("restart");
     let recovered = log.recovered().to_vec();
