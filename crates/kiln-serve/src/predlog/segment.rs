@@ -156,12 +156,20 @@ pub(super) fn sync_folder(path: &Path) -> std::io::Result<()> {
 }
 
 /// Takes the folder's exclusive lock (`.kiln-predlog.lock`); `None` when another log holds it.
-/// The lock lasts as long as the returned file is open.
+/// The lock lasts as long as the returned file is open. On a file system without locks the
+/// folder is used unlocked, with a warning.
 pub(super) fn lock_folder(dir: &Path) -> std::io::Result<Option<File>> {
     let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(LOCK))?;
     match lock.try_lock() {
         Ok(()) => Ok(Some(lock)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(error)) if error.kind() == std::io::ErrorKind::Unsupported => {
+            tracing::warn!(
+                dir = %dir.display(),
+                "the prediction log folder cannot be locked here: make sure one server alone writes it"
+            );
+            Ok(Some(lock))
+        }
         Err(std::fs::TryLockError::Error(error)) => Err(error),
     }
 }
