@@ -307,11 +307,27 @@ impl PredictionLog {
     }
 }
 
+impl std::fmt::Debug for PredictionLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PredictionLog")
+            .field("dir", &self.shared.settings.dir)
+            .field("stats", &self.stats())
+            .field("recovered", &self.recovered.len())
+            .finish()
+    }
+}
+
 impl Drop for PredictionLog {
     fn drop(&mut self) {
         if let Err(error) = self.shut_down() {
             tracing::warn!(error = %error, "the prediction log did not close cleanly");
         }
+    }
+}
+
+impl std::fmt::Debug for WriterHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterHold").field("dir", &self.shared.settings.dir).finish()
     }
 }
 
