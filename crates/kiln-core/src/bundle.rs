@@ -95,9 +95,9 @@ impl Bundle {
         container::to_bytes(path, &self.manifest, &self.tensors)
     }
 
-    /// Parse and check a bundle from the bytes of the file at `path`.
-    #[cfg(test)]
-    fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+    /// Parse and check a bundle from the bytes of the file at `path` (read once, so that a
+    /// caller can verify the bytes' checksum and parse exactly what it verified).
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
         let (manifest, tensors) = container::from_bytes::<Manifest>(bytes, path)?;
         Self::from_parts(manifest, tensors, path)
     }

@@ -1,0 +1,273 @@
+//! What is served: each model name with its routes (weighted, sticky), canary, shadow and
+//! fallback, each route holding its loaded model, its batcher and its breaker. A route's
+//! model is swapped under a lock that requests only hold to clone an `Arc`, so a swap never
+//! waits for a request and a request in flight finishes on the model it started with.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use crate::batcher::{Batcher, Faults};
+use crate::breaker::Breaker;
+use crate::config::{Batching, Canary, ModelSettings, Sticky};
+use crate::error::Result;
+use crate::metrics::{Metrics, SourceLabels, VersionLabels};
+use crate::source::{Loaded, Registry, Source};
+
+/// The role a route plays for its model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Canary,
+    Shadow,
+    Fallback,
+}
+
+/// A loaded model and its scoring threads.
+#[derive(Debug)]
+pub struct Live {
+    pub loaded: Arc<Loaded>,
+    pub batcher: Batcher,
+}
+
+/// One source of a served model.
+#[derive(Debug)]
+pub struct Route {
+    pub model: String,
+    pub source: Source,
+    pub role: Role,
+    pub breaker: Breaker,
+    live: RwLock<Arc<Live>>,
+    /// The version and SHA-256 whose load failed last (not tried again until the alias moves).
+    pub failed: Mutex<Option<(i64, String)>>,
+}
+
+impl Route {
+    pub fn live(&self) -> Arc<Live> {
+        self.live.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Serve `live` from now on; requests in flight finish on the model they started with.
+    pub fn swap(&self, live: Live) {
+        *self.live.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(live);
+    }
+
+    pub fn version(&self) -> i64 {
+        self.live().loaded.resolved.version
+    }
+}
+
+/// A model name clients call.
+#[derive(Debug)]
+pub struct Served {
+    pub name: String,
+    pub routes: Vec<(Arc<Route>, f64)>,
+    pub canary: Option<(Arc<Route>, Canary)>,
+    pub shadow: Option<Arc<Route>>,
+    /// The configured fallback, or the rules baseline of the primary's run (followed when
+    /// the primary moves).
+    pub fallback: RwLock<Option<Arc<Route>>>,
+    /// Whether the fallback was configured (else it follows the first route's run).
+    pub fallback_configured: bool,
+    pub sticky: Option<Sticky>,
+    pub faults: Arc<Faults>,
+    pub started: Instant,
+}
+
+/// What builds a [`Live`] model: the batching settings and where to report.
+#[derive(Debug, Clone)]
+pub struct Loader {
+    pub registry: Registry,
+    pub batching: Batching,
+    pub queue: usize,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Loader {
+    /// Scoring threads for `loaded`, serving `model` from `source`.
+    pub fn live(&self, model: &str, source: &Source, loaded: Arc<Loaded>, faults: Arc<Faults>) -> Live {
+        let labels = VersionLabels {
+            model: model.into(),
+            source: source.to_string(),
+            version: loaded.resolved.version.to_string(),
+        };
+        let metrics = self.metrics.clone();
+        let observe = Arc::new(move |rows: usize| metrics.batch_rows.get_or_create(&labels).observe(rows as f64));
+        let source_labels = SourceLabels { model: model.into(), source: source.to_string() };
+        self.metrics.served_version.get_or_create(&source_labels).set(loaded.resolved.version);
+        self.metrics.breaker_state.get_or_create(&source_labels).set(0);
+        let batcher = Batcher::start(loaded.clone(), &self.batching, self.queue, faults, observe);
+        Live { loaded, batcher }
+    }
+
+    /// Load `source` and start its route.
+    pub fn route(&self, settings: &ModelSettings, source: &Source, role: Role, faults: &Arc<Faults>) -> Result<Arc<Route>> {
+        let loaded = self.registry.load(source)?;
+        self.route_of(settings, source.clone(), role, loaded, faults)
+    }
+
+    fn route_of(
+        &self,
+        settings: &ModelSettings,
+        source: Source,
+        role: Role,
+        loaded: Arc<Loaded>,
+        faults: &Arc<Faults>,
+    ) -> Result<Arc<Route>> {
+        // the fallback has no breaker of its own: it is what answers when the others are open
+        let mut breaker_settings = settings.breaker.clone();
+        breaker_settings.enabled &= role != Role::Fallback;
+        let budget = breaker_settings.budget_ms()?;
+        let live = self.live(&settings.name, &source, loaded, faults.clone());
+        Ok(Arc::new(Route {
+            model: settings.name.clone(),
+            source,
+            role,
+            breaker: Breaker::new(breaker_settings, budget),
+            live: RwLock::new(Arc::new(live)),
+            failed: Mutex::new(None),
+        }))
+    }
+
+    /// Load every source of `settings`.
+    pub fn served(&self, settings: &ModelSettings) -> Result<Served> {
+        let faults = Arc::new(Faults::default());
+        let mut routes = Vec::new();
+        for route in &settings.routes {
+            routes.push((self.route(settings, &route.source, Role::Primary, &faults)?, route.weight));
+        }
+        let canary = match &settings.canary {
+            Some(c) => Some((self.route(settings, &c.source, Role::Canary, &faults)?, c.clone())),
+            None => None,
+        };
+        let shadow = match &settings.shadow {
+            Some(source) => Some(self.route(settings, source, Role::Shadow, &faults)?),
+            None => None,
+        };
+        let fallback = match &settings.fallback {
+            Some(source) => Some(self.route(settings, source, Role::Fallback, &Arc::new(Faults::default()))?),
+            None => self.run_fallback(settings, &routes[0].0)?,
+        };
+        match &fallback {
+            Some(f) => tracing::info!(model = %settings.name, fallback = %f.live().loaded.label(), "fallback ready"),
+            None => tracing::warn!(
+                model = %settings.name,
+                "no fallback: the run exported no rules baseline and none is configured; an open breaker answers 503"
+            ),
+        }
+        Ok(Served {
+            name: settings.name.clone(),
+            routes,
+            canary,
+            shadow,
+            fallback: RwLock::new(fallback),
+            fallback_configured: settings.fallback.is_some(),
+            sticky: settings.sticky.clone(),
+            faults,
+            started: Instant::now(),
+        })
+    }
+
+    /// The rules baseline of the run that trained `primary`'s model, as a fallback route.
+    pub fn run_fallback(&self, settings: &ModelSettings, primary: &Route) -> Result<Option<Arc<Route>>> {
+        let Some(rules) = self.registry.run_rules(&primary.live().loaded)? else { return Ok(None) };
+        let source = Source::File(rules.resolved.path.clone());
+        // injected faults drill the model, never its fallback
+        let faults = Arc::new(Faults::default());
+        Ok(Some(self.route_of(settings, source, Role::Fallback, rules, &faults)?))
+    }
+}
+
+impl Served {
+    /// Every route: primaries, canary, shadow, fallback.
+    pub fn all_routes(&self) -> Vec<Arc<Route>> {
+        let mut all: Vec<Arc<Route>> = self.routes.iter().map(|(r, _)| r.clone()).collect();
+        all.extend(self.canary.iter().map(|(r, _)| r.clone()));
+        all.extend(self.shadow.iter().cloned());
+        all.extend(self.fallback().iter().cloned());
+        all
+    }
+
+    pub fn fallback(&self) -> Option<Arc<Route>> {
+        self.fallback.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    pub fn set_fallback(&self, route: Arc<Route>) {
+        *self.fallback.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(route);
+    }
+
+    /// The canary's share of the traffic now (0 to 1); none while its breaker is not closed.
+    pub fn canary_share(&self, now: Instant) -> f64 {
+        let Some((route, canary)) = &self.canary else { return 0.0 };
+        if route.breaker.state() != crate::breaker::StateKind::Closed {
+            return 0.0;
+        }
+        let step = (now.duration_since(self.started).as_secs_f64() / canary.step_seconds) as usize;
+        canary.steps[step.min(canary.steps.len() - 1)] / 100.0
+    }
+
+    /// The route a request goes to: `u` in [0, 1) (a hash of its sticky key, or random) falls
+    /// in the canary's share first, then in the routes' shares by weight.
+    pub fn choose(&self, u: f64, now: Instant) -> Arc<Route> {
+        let canary = self.canary_share(now);
+        if let Some((route, _)) = &self.canary
+            && u < canary
+        {
+            return route.clone();
+        }
+        let u = if canary < 1.0 { (u - canary).max(0.0) / (1.0 - canary) } else { u };
+        let total: f64 = self.routes.iter().map(|(_, w)| w).sum();
+        let mut at = u * total;
+        for (route, weight) in &self.routes {
+            if at < *weight {
+                return route.clone();
+            }
+            at -= weight;
+        }
+        let last = self.routes.iter().rev().find(|(_, w)| *w > 0.0).unwrap_or(&self.routes[0]);
+        last.0.clone()
+    }
+
+    /// The route serving registry version `version`, if any.
+    pub fn by_version(&self, version: i64) -> Option<Arc<Route>> {
+        self.all_routes().into_iter().find(|r| r.version() == version && r.role != Role::Fallback)
+    }
+
+    /// The versions served now.
+    pub fn versions(&self) -> Vec<i64> {
+        let mut versions: Vec<i64> =
+            self.all_routes().iter().filter(|r| r.role != Role::Fallback).map(|r| r.version()).collect();
+        versions.sort_unstable();
+        versions.dedup();
+        versions
+    }
+}
+
+/// A number in [0, 1) from `key` (FNV-1a, then a final mix): the same key always lands on
+/// the same route.
+pub fn key_unit(key: &[u8]) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    unit(mix(h))
+}
+
+/// A fresh number in [0, 1) for a request without a sticky key.
+pub fn random_unit() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
+    let seed = STATE.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+    unit(mix(seed ^ u64::from(std::process::id())))
+}
+
+/// splitmix64's finaliser.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn unit(x: u64) -> f64 {
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}

@@ -1,0 +1,176 @@
+//! The server's metrics, exposed on `GET /metrics` in the Prometheus text format
+//! (prometheus-client): requests, errors and latency per model, version and route; batch
+//! sizes; breaker state and transitions; fallback rows; missing values and unseen categories
+//! per column; shed requests; model reloads; the prediction log's rows.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::breaker::Transition;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub model: String,
+    pub version: String,
+    pub route: String,
+    pub protocol: String,
+    pub code: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub model: String,
+    pub version: String,
+    pub route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub model: String,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    pub model: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabels {
+    pub model: String,
+    pub source: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransitionLabels {
+    pub model: String,
+    pub source: String,
+    pub to: String,
+    pub trigger: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ColumnLabels {
+    pub model: String,
+    pub column: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub model: String,
+    pub source: String,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    pub model: String,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 50 µs to ~13 s
+    Histogram::new(exponential_buckets(0.00005, 2.0, 19))
+}
+
+fn rows_histogram() -> Histogram {
+    // 1 to 16384 rows
+    Histogram::new(exponential_buckets(1.0, 2.0, 15))
+}
+
+/// Every metric of the server.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub errors: Family<ErrorLabels, Counter>,
+    pub latency: Histograms<RouteLabels>,
+    pub rows: Family<RouteLabels, Counter>,
+    pub batch_rows: Histograms<VersionLabels>,
+    pub breaker_state: Family<SourceLabels, Gauge>,
+    pub breaker_transitions: Family<TransitionLabels, Counter>,
+    pub fallback_rows: Family<ModelLabels, Counter>,
+    pub missing_values: Family<ColumnLabels, Counter>,
+    pub unseen_categories: Family<ColumnLabels, Counter>,
+    pub out_of_range: Family<ColumnLabels, Counter>,
+    pub shed: Counter,
+    pub reloads: Family<ReloadLabels, Counter>,
+    pub served_version: Family<SourceLabels, Gauge>,
+    pub log_rows_written: Gauge,
+    pub log_rows_dropped: Gauge,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("kiln_serve");
+        let m = Self {
+            requests: Family::default(),
+            errors: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            rows: Family::default(),
+            batch_rows: Family::new_with_constructor(rows_histogram as fn() -> Histogram),
+            breaker_state: Family::default(),
+            breaker_transitions: Family::default(),
+            fallback_rows: Family::default(),
+            missing_values: Family::default(),
+            unseen_categories: Family::default(),
+            out_of_range: Family::default(),
+            shed: Counter::default(),
+            reloads: Family::default(),
+            served_version: Family::default(),
+            log_rows_written: Gauge::default(),
+            log_rows_dropped: Gauge::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register("requests", "Requests answered, by model, version, route, protocol and status code", m.requests.clone());
+        r.register("errors", "Requests that failed, by model and kind (client or server)", m.errors.clone());
+        r.register("request_duration_seconds", "Time to answer a request", m.latency.clone());
+        r.register("rows", "Rows scored, by model, version and route", m.rows.clone());
+        r.register("batch_rows", "Rows per scoring call (adaptive batching)", m.batch_rows.clone());
+        r.register("breaker_state", "Breaker state per route: 0 closed, 1 open, 2 half-open", m.breaker_state.clone());
+        r.register("breaker_transitions", "Breaker opens and closes, by trigger", m.breaker_transitions.clone());
+        r.register("fallback_rows", "Rows answered by the fallback model", m.fallback_rows.clone());
+        r.register("missing_values", "Missing values received, per feature column", m.missing_values.clone());
+        r.register("unseen_categories", "Categories the model never saw, per column", m.unseen_categories.clone());
+        r.register("out_of_range", "Numeric values outside the training range, per column", m.out_of_range.clone());
+        r.register("shed", "Requests refused with 503 because the server was at its limits", m.shed.clone());
+        r.register("reloads", "Model loads after an alias moved, by outcome", m.reloads.clone());
+        r.register("served_version", "The registry version each source serves now", m.served_version.clone());
+        r.register("log_rows_written", "Rows written to the prediction log", m.log_rows_written.clone());
+        r.register("log_rows_dropped", "Rows the prediction log dropped (queue full)", m.log_rows_dropped.clone());
+        Self { registry, ..m }
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::error!(error = %e, "cannot encode the metrics");
+        }
+        text
+    }
+
+    /// Count a breaker transition and set its state gauge.
+    pub fn breaker(&self, model: &str, source: &str, transition: &Transition) {
+        let labels = SourceLabels { model: model.into(), source: source.into() };
+        self.breaker_state.get_or_create(&labels).set(transition.to.gauge());
+        let trigger = transition.trigger.map_or("", |t| t.as_str()).to_string();
+        let to = transition.to.as_str().to_string();
+        let labels = TransitionLabels { model: model.into(), source: source.into(), to, trigger };
+        self.breaker_transitions.get_or_create(&labels).inc();
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
