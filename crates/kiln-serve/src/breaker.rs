@@ -203,8 +203,7 @@ impl Breaker {
             }
             inner.state = State::Closed;
             inner.outcomes.clear();
-            (from != StateKind::Closed)
-                .then_some(Transition { from, to: StateKind::Closed, trigger: None, value: 0.0 })
+            (from != StateKind::Closed).then_some(Transition { from, to: StateKind::Closed, trigger: None, value: 0.0 })
         })
     }
 

@@ -100,7 +100,13 @@ impl Loader {
     }
 
     /// Load `source` and start its route.
-    pub fn route(&self, settings: &ModelSettings, source: &Source, role: Role, faults: &Arc<Faults>) -> Result<Arc<Route>> {
+    pub fn route(
+        &self,
+        settings: &ModelSettings,
+        source: &Source,
+        role: Role,
+        faults: &Arc<Faults>,
+    ) -> Result<Arc<Route>> {
         let loaded = self.registry.load(source)?;
         self.route_of(settings, source.clone(), role, loaded, faults)
     }

@@ -63,7 +63,12 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(inference)
         .merge(admin::router())
         .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint", "see docs/serving.md for the endpoints")
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint",
+                "see docs/serving.md for the endpoints",
+            )
         })
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeId::default()))
@@ -249,7 +254,16 @@ async fn answer(
     let started = Instant::now();
     let body = match body {
         Ok(body) => body,
-        Err(rejection) => return finish(&app, name, protocol, started, Err(body_error(&rejection, app.limits.max_body_bytes)), headers),
+        Err(rejection) => {
+            return finish(
+                &app,
+                name,
+                protocol,
+                started,
+                Err(body_error(&rejection, app.limits.max_body_bytes)),
+                headers,
+            );
+        }
     };
     let sticky_header = app.served.get(name).and_then(|s| match &s.sticky {
         Some(Sticky::Header(h)) => headers.get(h.as_str()).and_then(|v| v.to_str().ok()).map(str::to_owned),

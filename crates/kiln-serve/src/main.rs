@@ -25,7 +25,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let default = if cli.quiet { "warn" } else { "info" };
     let filter = EnvFilter::try_from_env("KILN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .init();
     match kiln_serve::run(&cli.serve, cli.store.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -71,6 +71,8 @@ pub const FORMAT: &str = "kiln.predlog.v1";
 pub enum Route {
     /// The served version (by alias, version or traffic split).
     Primary,
+    /// A new version given a share of the traffic in steps.
+    Canary,
     /// A challenger scoring a copy of the request; its outputs are never returned.
     Shadow,
     /// The rules fallback answering while the breaker is open.
@@ -167,6 +169,7 @@ impl Route {
     pub fn as_str(self) -> &'static str {
         match self {
             Route::Primary => "primary",
+            Route::Canary => "canary",
             Route::Shadow => "shadow",
             Route::Fallback => "fallback",
         }

@@ -9,8 +9,8 @@ mod golden;
 mod init;
 mod predict;
 mod resume;
-mod serve;
 mod run_eval;
+mod serve;
 mod track_cmds;
 mod train_predict;
 

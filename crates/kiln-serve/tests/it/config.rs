@@ -71,8 +71,14 @@ fn settings_that_cannot_work_are_refused_naming_the_key() {
             "[serving]\n[[serving.models]]\nname = \"a\"\nroutes = [{ source = \"a@b\" }]\nbreaker = { max_error_rate = 2.0 }\n",
             "shares from 0 to 1",
         ),
-        ("[serving]\n[[serving.models]]\nname = \"a\"\nroutes = [{ source = \"nonsense\" }]\n", "is not a model reference"),
-        ("[serving]\n[[serving.models]]\nname = \"a\"\nroutes = [{ source = \"a@b\" }]\ncolour = 1\n", "unknown field `colour`"),
+        (
+            "[serving]\n[[serving.models]]\nname = \"a\"\nroutes = [{ source = \"nonsense\" }]\n",
+            "is not a model reference",
+        ),
+        (
+            "[serving]\n[[serving.models]]\nname = \"a\"\nroutes = [{ source = \"a@b\" }]\ncolour = 1\n",
+            "unknown field `colour`",
+        ),
     ];
     for (text, expected) in cases {
         let (_dir, path) = write(text);

@@ -74,7 +74,8 @@ fn v2_inputs_are_columns_with_shapes_and_datatypes_checked() {
     assert_eq!(parsed.batch.get("hours"), Some(&Values::Float(vec![Some(40.0), None])));
     assert_eq!(parsed.batch.get("age"), Some(&Values::Int(vec![Some(39), Some(50)])));
 
-    let bad = |inputs: serde_json::Value| v2_request(&json!({ "inputs": inputs }), &schema(), 100).expect_err("refused");
+    let bad =
+        |inputs: serde_json::Value| v2_request(&json!({ "inputs": inputs }), &schema(), 100).expect_err("refused");
     let e = bad(json!([{ "name": "age", "shape": [3], "datatype": "INT64", "data": [1, 2] }]));
     assert_eq!((e.status.as_u16(), e.body.message.as_str()), (400, "input `age` has shape [3] but 2 data element(s)"));
     let e = bad(json!([{ "name": "age", "shape": [2], "datatype": "INT64", "data": [1, "x"] }]));

@@ -35,7 +35,8 @@ fn sticky_keys_always_land_on_the_same_place_and_spread_evenly() {
     assert_ne!(key_unit(b"user-17"), key_unit(b"user-18"));
     // 10,000 keys on a 90/10 split: within 3 standard deviations (sd = 30) of 1,000
     let w = [9.0, 1.0];
-    let to_second = (0..10_000).filter(|i| pick(key_unit(format!("user-{i}").as_bytes()), 0.0, &w) == Pick::Route(1)).count();
+    let to_second =
+        (0..10_000).filter(|i| pick(key_unit(format!("user-{i}").as_bytes()), 0.0, &w) == Pick::Route(1)).count();
     assert!((910..=1090).contains(&to_second), "{to_second}");
     let random = (0..10_000).filter(|_| random_unit() < 0.1).count();
     assert!((910..=1090).contains(&random), "{random}");

@@ -42,18 +42,38 @@ fn client_mistakes_are_4xx_answers_in_kiln_terms_and_notes_are_counted() {
         body
     };
     let cases: Vec<(Value, u16, &str, &str)> = vec![
-        (edit(&|r| {
-            r.remove("age");
-        }), 422, "invalid_rows", "column `age` is missing (the model reads it as a numeric feature)"),
-        (edit(&|r| {
-            r.insert("zip".into(), json!("02139"));
-        }), 422, "invalid_rows", "column `zip` is not in the model's schema"),
-        (edit(&|r| {
-            r.insert("hours_per_week".into(), json!("forty"));
-        }), 422, "invalid_rows", "column `hours_per_week`: 3 value(s) are string where int is declared (row 1, 2, 3)"),
-        (edit(&|r| {
-            r.insert("capital_gain".into(), json!("Infinity"));
-        }), 422, "invalid_rows", "column `capital_gain`: 3 value(s) are NaN or infinite (row 1, 2, 3)"),
+        (
+            edit(&|r| {
+                r.remove("age");
+            }),
+            422,
+            "invalid_rows",
+            "column `age` is missing (the model reads it as a numeric feature)",
+        ),
+        (
+            edit(&|r| {
+                r.insert("zip".into(), json!("02139"));
+            }),
+            422,
+            "invalid_rows",
+            "column `zip` is not in the model's schema",
+        ),
+        (
+            edit(&|r| {
+                r.insert("hours_per_week".into(), json!("forty"));
+            }),
+            422,
+            "invalid_rows",
+            "column `hours_per_week`: 3 value(s) are string where int is declared (row 1, 2, 3)",
+        ),
+        (
+            edit(&|r| {
+                r.insert("capital_gain".into(), json!("Infinity"));
+            }),
+            422,
+            "invalid_rows",
+            "column `capital_gain`: 3 value(s) are NaN or infinite (row 1, 2, 3)",
+        ),
         (json!({ "rows": [] }), 400, "bad_request", "the body has no `instances` array"),
         (instances(&rows, 0..51), 413, "too_many_rows", "the request holds 51 rows"),
         (instances(&rows, 0..45), 413, "body_too_large", "larger than this server's limit of 20000 bytes"),
@@ -67,9 +87,12 @@ fn client_mistakes_are_4xx_answers_in_kiln_terms_and_notes_are_counted() {
         assert!(answer["error"]["fix"].as_str().is_some_and(|f| !f.is_empty()));
     }
     // the row check's problems come as data too
-    let (_, answer, _) = ask(&rows_url, &edit(&|r| {
-        r.remove("age");
-    }));
+    let (_, answer, _) = ask(
+        &rows_url,
+        &edit(&|r| {
+            r.remove("age");
+        }),
+    );
     assert_eq!(answer["error"]["rows"]["problems"][0]["column"], "age");
     assert_eq!(answer["error"]["rows"]["problems"][0]["problem"], "missing_column");
     // unknown model, unknown version, malformed JSON, an unknown endpoint
@@ -85,22 +108,27 @@ fn client_mistakes_are_4xx_answers_in_kiln_terms_and_notes_are_counted() {
     assert_eq!(answer["error"]["message"], "the request body is not valid JSON: it ends too early at line 1 column 15");
 
     // unseen categories and missing values are scored and counted
-    let (status, answer, headers) = ask(&rows_url, &edit(&|r| {
-        r.insert("workclass".into(), json!("Astronaut"));
-        r.insert("occupation".into(), Value::Null);
-    }));
+    let (status, answer, headers) = ask(
+        &rows_url,
+        &edit(&|r| {
+            r.insert("workclass".into(), json!("Astronaut"));
+            r.insert("occupation".into(), Value::Null);
+        }),
+    );
     assert_eq!(status, 200, "{answer}");
     let (_, text) = rt.block_on(get(&client, &format!("{base}/metrics")));
     assert_eq!(metric(&text, "kiln_serve_unseen_categories_total{model=\"adult\",column=\"workclass\"}"), Some(3.0));
     assert_eq!(metric(&text, "kiln_serve_missing_values_total{model=\"adult\",column=\"occupation\"}"), Some(3.0));
-    assert!(metric(&text, "kiln_serve_errors_total{model=\"adult\",kind=\"client\"}").is_some_and(|n| n >= 8.0), "{text}");
+    assert!(
+        metric(&text, "kiln_serve_errors_total{model=\"adult\",kind=\"client\"}").is_some_and(|n| n >= 8.0),
+        "{text}"
+    );
     // a generated request id, in the header and the body
     let id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).expect("request id");
     assert_eq!(answer["request_id"], id);
     // a given one is kept
-    let response = rt
-        .block_on(client.post(&rows_url).header("x-request-id", "req-42").json(&good).send())
-        .expect("send");
+    let response =
+        rt.block_on(client.post(&rows_url).header("x-request-id", "req-42").json(&good).send()).expect("send");
     assert_eq!(response.headers()["x-request-id"], "req-42");
     let answer: Value = rt.block_on(response.json()).expect("json");
     assert_eq!(answer["request_id"], "req-42");
@@ -125,7 +153,8 @@ fn load_beyond_the_limits_is_shed_and_shutdown_drains_requests_in_flight() {
     let base = format!("http://{}", server.addr());
     let client = client();
     let slow = json!({ "delay_ms": 400 });
-    let response = rt.block_on(client.put(format!("{base}/admin/models/adult/faults")).json(&slow).send()).expect("faults");
+    let response =
+        rt.block_on(client.put(format!("{base}/admin/models/adult/faults")).json(&slow).send()).expect("faults");
     assert_eq!(response.status().as_u16(), 200);
     let burst = |n: usize| {
         (0..n)

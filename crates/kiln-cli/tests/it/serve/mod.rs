@@ -7,6 +7,7 @@
 mod breaker;
 mod limits;
 mod numbers;
+mod process;
 mod registry;
 
 use std::path::Path;
@@ -80,7 +81,11 @@ pub(crate) fn v2_inputs(batch: &Batch, rows: std::ops::Range<usize>) -> Value {
 }
 
 /// POST `body` to `url`; (status, JSON body, headers).
-pub(crate) async fn post(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value, reqwest::header::HeaderMap) {
+pub(crate) async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+) -> (u16, Value, reqwest::header::HeaderMap) {
     let response = client.post(url).json(body).send().await.expect("request");
     let status = response.status().as_u16();
     let headers = response.headers().clone();

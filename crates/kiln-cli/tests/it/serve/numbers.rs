@@ -66,7 +66,8 @@ fn served_probabilities_equal_kiln_predict_bit_for_bit_for_every_model_kind() {
                 let tasks: Vec<_> = chunk
                     .iter()
                     .map(|&r| {
-                        let (client, rows, url) = (client.clone(), rows.clone(), format!("{base}/v1/models/adult-{kind}:predict"));
+                        let (client, rows, url) =
+                            (client.clone(), rows.clone(), format!("{base}/v1/models/adult-{kind}:predict"));
                         tokio::spawn(async move { (r, post(&client, &url, &instances(&rows, r..r + 1)).await) })
                     })
                     .collect();

@@ -16,7 +16,8 @@ const EVALUATION: &str = "[evaluation]\nci = { method = \"bootstrap\", replicate
 
 /// `kiln run` with rules and a GBDT of `rounds` rounds; the registered version.
 fn run(store: &str, dir: &std::path::Path, rounds: u32) -> i64 {
-    let models = format!("{}\n[[models]]\nkind = \"gbdt\"\nname = \"gbdt\"\nnum_iterations = {rounds}\n", adult_rules());
+    let models =
+        format!("{}\n[[models]]\nkind = \"gbdt\"\nname = \"gbdt\"\nnum_iterations = {rounds}\n", adult_rules());
     let config = adult_config(dir, &format!("run{rounds}"), &models, EVALUATION);
     let bundle = dir.join(format!("gbdt{rounds}.safetensors")).display().to_string();
     let report = dir.join(format!("report{rounds}")).display().to_string();
@@ -77,7 +78,10 @@ fn the_server_follows_alias_moves_refuses_a_changed_bundle_and_falls_back_to_the
     assert!(moved.elapsed() < Duration::from_secs(5), "{:?}", moved.elapsed());
     assert_eq!(seen, v2);
     let (_, text) = rt.block_on(get(&client, &format!("{base}/metrics")));
-    assert_eq!(metric(&text, "kiln_serve_reloads_total{model=\"adult\",source=\"adult@champion\",outcome=\"loaded\"}"), Some(1.0));
+    assert_eq!(
+        metric(&text, "kiln_serve_reloads_total{model=\"adult\",source=\"adult@champion\",outcome=\"loaded\"}"),
+        Some(1.0)
+    );
 
     // roll back: v1 again
     let (code, _, err) = kiln_at(&store, &["-q", "models", "rollback", "adult"]);
