@@ -16,7 +16,8 @@ kiln-data      kiln-core
 kiln-eval      kiln-core kiln-kernels
 kiln-train     kiln-core kiln-data kiln-eval kiln-kernels
 kiln-pipeline  kiln-core kiln-data kiln-eval kiln-train kiln-track kiln-kernels
-kiln-cli       kiln-core kiln-data kiln-eval kiln-train kiln-track kiln-kernels kiln-pipeline
+kiln-serve     kiln-core kiln-track
+kiln-cli       kiln-core kiln-data kiln-eval kiln-train kiln-track kiln-kernels kiln-pipeline kiln-serve
 "
 kiln_deps() { # crate: its direct kiln dependencies, one per line
   cargo tree --locked -p "$1" -e normal --all-features --depth 1 --prefix none --format '{p}' 2>/dev/null \
@@ -46,6 +47,13 @@ must_not_depend kiln-core rusqlite
 # serving scores trees with kiln-core's own code: no training library
 must_not_depend kiln-core lightgbm3-sys
 if [ -d crates/kiln-track ]; then must_not_depend kiln-track candle-core; must_not_depend kiln-track polars; fi
+# the serving binary: inference through kiln-core and the registry, nothing of training,
+# polars, candle, LightGBM or evaluation
+if [ -d crates/kiln-serve ]; then
+  for forbidden in polars candle-core lightgbm3-sys kiln-train kiln-eval kiln-data; do
+    must_not_depend kiln-serve "$forbidden"
+  done
+fi
 must_not_depend kiln-eval polars
 must_not_depend kiln-kernels polars
 must_not_depend kiln-kernels candle-core

@@ -68,6 +68,8 @@ pub enum Command {
     Audit(commands::track::AuditArgs),
     /// The chain from an alias or run back to the data it was trained on.
     Lineage(commands::track::LineageArgs),
+    /// Serve registered models over HTTP (the same flags as `kiln-serve`).
+    Serve(kiln_serve::ServeArgs),
 }
 
 /// Run kiln with `args` (including the program name). Returns the exit code.
@@ -93,6 +95,7 @@ where
         Command::Data(cmd) => commands::data::run(cmd, &cli.store, progress, out),
         Command::Train(args) => commands::train::train(args, &cli.store, progress, out),
         Command::Predict(args) => commands::train::predict(args, progress, out),
+        Command::Serve(args) => kiln_serve::run(args, Some(&cli.store)).map(|()| EXIT_OK).map_err(anyhow::Error::from),
         Command::Eval(args) => commands::eval::eval(args, &cli.store, progress, out),
         Command::Runs(args) => commands::track::runs(args, &cli.store, out),
         Command::Models(args) => commands::track::models(args, &cli.store, out),

@@ -2,7 +2,8 @@
 
 fn main() {
     let filter = tracing_subscriber::EnvFilter::try_from_env(kiln_cli::env::KILN_LOG)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // `kiln serve` reports its address, alias moves and breaker changes at info
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,kiln_serve=info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

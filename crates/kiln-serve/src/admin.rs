@@ -37,7 +37,8 @@ fn authorise(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
             "start the server with the token in KILN_SERVE_TOKEN (or serving.admin_token_env)",
         ));
     };
-    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let given =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
         return Ok(());
     }
@@ -96,7 +97,11 @@ async fn breaker(
     Ok(Json(json!({ "model": name, "breakers": states })))
 }
 
-async fn faults(State(app): State<Arc<App>>, Path(name): Path<String>, headers: HeaderMap) -> Result<Json<FaultSettings>, ApiError> {
+async fn faults(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<FaultSettings>, ApiError> {
     authorise(&app, &headers)?;
     Ok(Json(app.served(&name)?.faults.get()))
 }
@@ -117,5 +122,6 @@ async fn set_faults(
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> Result<T, ApiError> {
     let value = crate::protocol::json_body(body)?;
-    serde_json::from_value(value).map_err(|_| ApiError::bad_request("the body does not have the expected fields", format!("send {shape}")))
+    serde_json::from_value(value)
+        .map_err(|_| ApiError::bad_request("the body does not have the expected fields", format!("send {shape}")))
 }

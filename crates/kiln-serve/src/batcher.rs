@@ -8,7 +8,7 @@
 //! and inside a batch to the same bits), so batching never changes an answer.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -143,10 +143,7 @@ impl Worker {
                 // others were queued: wait a little for more
                 Err(_) if jobs.len() > 1 => {
                     let left = deadline.saturating_duration_since(Instant::now());
-                    match receiver.recv_timeout(left) {
-                        Ok(job) => Some(job),
-                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-                    }
+                    receiver.recv_timeout(left).ok()
                 }
                 Err(_) => None,
             };

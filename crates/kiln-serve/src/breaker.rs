@@ -203,8 +203,7 @@ impl Breaker {
             }
             inner.state = State::Closed;
             inner.outcomes.clear();
-            (from != StateKind::Closed)
-                .then_some(Transition { from, to: StateKind::Closed, trigger: None, value: 0.0 })
+            (from != StateKind::Closed).then_some(Transition { from, to: StateKind::Closed, trigger: None, value: 0.0 })
         })
     }
 
@@ -212,8 +211,13 @@ impl Breaker {
         Duration::from_secs_f64(self.settings.open_seconds)
     }
 
-    /// The first trigger the closed window pulls, once it holds `min_requests`.
+    /// The first trigger the closed window pulls: non-finite outputs at once, the others
+    /// once it holds `min_requests`.
     fn judge(&self, outcomes: &VecDeque<Outcome>) -> Option<(Trigger, f64)> {
+        let non_finite: usize = outcomes.iter().map(|o| o.non_finite).sum();
+        if non_finite >= self.settings.max_non_finite.max(1) {
+            return Some((Trigger::NonFinite, non_finite as f64));
+        }
         if outcomes.len() < self.settings.min_requests {
             return None;
         }

@@ -1,7 +1,7 @@
 //! The command line of `kiln-serve` (and of `kiln serve`, which takes the same flags).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
@@ -26,9 +26,6 @@ pub struct ServeArgs {
     /// A bundle file to serve without the registry, as SERVED=PATH. Repeatable.
     #[arg(long = "bundle", value_name = "[SERVED=]PATH")]
     pub bundles: Vec<String>,
-    /// The kiln store whose registry holds the models.
-    #[arg(long, value_name = "PATH")]
-    pub store: Option<PathBuf>,
     /// Where to listen (loopback unless told otherwise).
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<SocketAddr>,
@@ -45,8 +42,9 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The config these flags describe.
-    pub fn to_config(&self) -> Result<ServeConfig> {
+    /// The config these flags describe, with the models of the registry in `store` (none:
+    /// the config's, or `.kiln/kiln.db`).
+    pub fn to_config(&self, store: Option<&Path>) -> Result<ServeConfig> {
         let mut config = match &self.config {
             Some(path) => ServeConfig::read(path)?,
             None => ServeConfig::with_models(Vec::new()),
@@ -68,8 +66,8 @@ impl ServeArgs {
         if let Some(bind) = self.bind {
             config.bind = bind;
         }
-        if let Some(store) = &self.store {
-            config.store = store.clone();
+        if let Some(store) = store {
+            config.store = store.to_path_buf();
         }
         if let Some(dir) = &self.log_dir {
             config.log = Some(LogSettings::new(dir.clone()));

@@ -253,7 +253,10 @@ impl ServeConfig {
         let mut names = std::collections::HashSet::new();
         for model in &self.models {
             if !names.insert(model.name.as_str()) {
-                return Err(format!("model `{}` is served twice; give each [[serving.models]] its own name", model.name));
+                return Err(format!(
+                    "model `{}` is served twice; give each [[serving.models]] its own name",
+                    model.name
+                ));
             }
             model.check().map_err(|e| format!("serving.models `{}`: {e}", model.name))?;
         }

@@ -100,7 +100,13 @@ impl Loader {
     }
 
     /// Load `source` and start its route.
-    pub fn route(&self, settings: &ModelSettings, source: &Source, role: Role, faults: &Arc<Faults>) -> Result<Arc<Route>> {
+    pub fn route(
+        &self,
+        settings: &ModelSettings,
+        source: &Source,
+        role: Role,
+        faults: &Arc<Faults>,
+    ) -> Result<Arc<Route>> {
         let loaded = self.registry.load(source)?;
         self.route_of(settings, source.clone(), role, loaded, faults)
     }
@@ -205,26 +211,14 @@ impl Served {
         canary.steps[step.min(canary.steps.len() - 1)] / 100.0
     }
 
-    /// The route a request goes to: `u` in [0, 1) (a hash of its sticky key, or random) falls
-    /// in the canary's share first, then in the routes' shares by weight.
+    /// The route a request goes to ([`pick`]).
     pub fn choose(&self, u: f64, now: Instant) -> Arc<Route> {
-        let canary = self.canary_share(now);
-        if let Some((route, _)) = &self.canary
-            && u < canary
-        {
-            return route.clone();
+        let weights: Vec<f64> = self.routes.iter().map(|(_, w)| *w).collect();
+        match (pick(u, self.canary_share(now), &weights), &self.canary) {
+            (Pick::Canary, Some((route, _))) => route.clone(),
+            (Pick::Route(i), _) => self.routes[i].0.clone(),
+            (Pick::Canary, None) => self.routes[0].0.clone(),
         }
-        let u = if canary < 1.0 { (u - canary).max(0.0) / (1.0 - canary) } else { u };
-        let total: f64 = self.routes.iter().map(|(_, w)| w).sum();
-        let mut at = u * total;
-        for (route, weight) in &self.routes {
-            if at < *weight {
-                return route.clone();
-            }
-            at -= weight;
-        }
-        let last = self.routes.iter().rev().find(|(_, w)| *w > 0.0).unwrap_or(&self.routes[0]);
-        last.0.clone()
     }
 
     /// The route serving registry version `version`, if any.
@@ -240,6 +234,35 @@ impl Served {
         versions.dedup();
         versions
     }
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    Canary,
+    /// The route at this index.
+    Route(usize),
+}
+
+/// The route of a request whose key is `u` in [0, 1): below `canary` (the canary's share) it
+/// goes to the canary; the rest of [0, 1) is shared among the routes by weight. The same `u`
+/// always picks the same route for the same shares, so a sticky user stays on it (and a
+/// growing canary only takes users over, never gives them back).
+pub fn pick(u: f64, canary: f64, weights: &[f64]) -> Pick {
+    if u < canary {
+        return Pick::Canary;
+    }
+    let u = if canary < 1.0 { (u - canary) / (1.0 - canary) } else { 0.0 };
+    let total: f64 = weights.iter().sum();
+    let mut at = u * total;
+    for (i, weight) in weights.iter().enumerate() {
+        if at < *weight {
+            return Pick::Route(i);
+        }
+        at -= weight;
+    }
+    // rounding at the top end: the last route with weight
+    Pick::Route(weights.iter().rposition(|w| *w > 0.0).unwrap_or(0))
 }
 
 /// A number in [0, 1) from `key` (FNV-1a, then a final mix): the same key always lands on

@@ -53,7 +53,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub body: ErrorBody,
+    /// Boxed: answers are built on the error path only, and results stay small.
+    pub body: Box<ErrorBody>,
     /// Seconds a client should wait before trying again (503).
     pub retry_after: Option<u64>,
 }
@@ -73,7 +74,7 @@ pub struct ErrorBody {
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Self {
-        let body = ErrorBody { kind, message: message.into(), fix: fix.into(), rows: None };
+        let body = Box::new(ErrorBody { kind, message: message.into(), fix: fix.into(), rows: None });
         Self { status, body, retry_after: None }
     }
 
@@ -130,7 +131,7 @@ impl IntoResponse for ApiError {
         struct Wrapper {
             error: ErrorBody,
         }
-        let mut response = (self.status, Json(Wrapper { error: self.body })).into_response();
+        let mut response = (self.status, Json(Wrapper { error: *self.body })).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }

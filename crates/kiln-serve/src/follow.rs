@@ -94,7 +94,11 @@ fn follow_fallback(served: &Served, primary: &Route, loader: &Loader) {
     let settings = crate::config::ModelSettings::single(served.name.clone(), primary.source.clone());
     match loader.run_fallback(&settings, primary) {
         Ok(Some(route)) => served.set_fallback(route),
-        Ok(None) => tracing::warn!(model = %served.name, "the new version's run has no rules baseline; the fallback stays"),
-        Err(e) => tracing::warn!(model = %served.name, error = %e, "cannot load the new run's rules baseline; the fallback stays"),
+        Ok(None) => {
+            tracing::warn!(model = %served.name, "the new version's run has no rules baseline; the fallback stays")
+        }
+        Err(e) => {
+            tracing::warn!(model = %served.name, error = %e, "cannot load the new run's rules baseline; the fallback stays")
+        }
     }
 }

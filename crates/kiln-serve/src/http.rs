@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tower::ServiceBuilder;
-use tower::limit::ConcurrencyLimitLayer;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower::timeout::TimeoutLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
@@ -43,7 +43,8 @@ pub fn router(app: Arc<App>) -> Router {
             async move { overloaded(&metrics, &error) }
         }))
         .layer(LoadShedLayer::new())
-        .layer(ConcurrencyLimitLayer::new(limits.max_concurrent))
+        // one limit for every inference route (a layer on a router wraps each route alone)
+        .layer(GlobalConcurrencyLimitLayer::new(limits.max_concurrent))
         .layer(TimeoutLayer::new(Duration::from_millis(limits.timeout_ms)));
     let inference = Router::new()
         .route("/v2/models/{name}/infer", post(v2_infer))
@@ -62,7 +63,12 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(inference)
         .merge(admin::router())
         .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint", "see docs/serving.md for the endpoints")
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint",
+                "see docs/serving.md for the endpoints",
+            )
         })
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeId::default()))
@@ -248,7 +254,16 @@ async fn answer(
     let started = Instant::now();
     let body = match body {
         Ok(body) => body,
-        Err(rejection) => return finish(&app, name, protocol, started, Err(body_error(&rejection, app.limits.max_body_bytes)), headers),
+        Err(rejection) => {
+            return finish(
+                &app,
+                name,
+                protocol,
+                started,
+                Err(body_error(&rejection, app.limits.max_body_bytes)),
+                headers,
+            );
+        }
     };
     let sticky_header = app.served.get(name).and_then(|s| match &s.sticky {
         Some(Sticky::Header(h)) => headers.get(h.as_str()).and_then(|v| v.to_str().ok()).map(str::to_owned),

@@ -15,7 +15,7 @@ use crate::config::Sticky;
 use crate::deploy::{Role, Route, Served, key_unit, random_unit};
 use crate::error::ApiError;
 use crate::metrics::{ColumnLabels, ModelLabels};
-use crate::predlog::{Entry, Route as LogRoute};
+use crate::predlog::Route as LogRoute;
 use crate::protocol::{self, Parsed};
 use crate::state::App;
 
@@ -75,10 +75,7 @@ pub async fn infer(app: &Arc<App>, request: &Request<'_>) -> Result<Answer, ApiE
     let route = match request.version {
         Some(version) => served.by_version(version).ok_or_else(|| {
             let served_versions: Vec<String> = served.versions().iter().map(|v| format!("v{v}")).collect();
-            ApiError::unknown_model(
-                format!("version {version} of `{}` is not served", served.name),
-                &served_versions,
-            )
+            ApiError::unknown_model(format!("version {version} of `{}` is not served", served.name), &served_versions)
         })?,
         None => served.choose(sticky_unit(&served, request, &parsed.batch), now),
     };
@@ -109,14 +106,16 @@ pub async fn infer(app: &Arc<App>, request: &Request<'_>) -> Result<Answer, ApiE
             ))
         })?;
         answer = Some(score_fallback(&fallback, &batch).await?);
-        app.metrics.fallback_rows.get_or_create(&ModelLabels { model: served.name.clone() }).inc_by(batch.n_rows() as u64);
+        app.metrics
+            .fallback_rows
+            .get_or_create(&ModelLabels { model: served.name.clone() })
+            .inc_by(batch.n_rows() as u64);
         answered_by = fallback;
     }
-    let (scores, outputs) = answer.unwrap_or_default();
+    let outputs = answer.unwrap_or_default();
     let loaded = &answered_by.live().loaded;
     let route_name = route_label(answered_by.role);
     app.log(request, &served.name, loaded, log_route(answered_by.role), &batch, outputs.clone(), now);
-    let _ = scores;
     Ok(Answer { outputs, version: loaded.resolved.version, route: route_name, id })
 }
 
@@ -129,7 +128,7 @@ fn check(loaded: &crate::source::Loaded, batch: &Batch) -> RowReport {
 fn sticky_unit(served: &Served, request: &Request<'_>, batch: &Batch) -> f64 {
     let key = match &served.sticky {
         Some(Sticky::Header(_)) => request.sticky_header.clone(),
-        Some(Sticky::Column(column)) => batch.get(column).and_then(|values| first_value(values)),
+        Some(Sticky::Column(column)) => batch.get(column).and_then(first_value),
         None => None,
     };
     key.map_or_else(random_unit, |k| key_unit(k.as_bytes()))
@@ -177,7 +176,7 @@ async fn score_on(
     admit: Admit,
     batch: &Arc<Batch>,
     unusual: bool,
-) -> Result<Option<(Vec<f64>, Batch)>, ApiError> {
+) -> Result<Option<Batch>, ApiError> {
     let live = route.live();
     let started = Instant::now();
     let receiver = live.batcher.submit(batch.clone()).map_err(|_| {
@@ -196,7 +195,7 @@ async fn score_on(
                 let outputs = live.loaded.model.outputs().assemble(batch, &scores).map_err(|e| {
                     ApiError::internal(format!("the outputs of `{}` cannot be assembled: {e}", route.model))
                 })?;
-                Some((scores, outputs))
+                Some(outputs)
             }
         }
         Err(e) => {
@@ -211,23 +210,22 @@ async fn score_on(
 }
 
 /// Score on the fallback route.
-async fn score_fallback(fallback: &Route, batch: &Arc<Batch>) -> Result<(Vec<f64>, Batch), ApiError> {
+async fn score_fallback(fallback: &Route, batch: &Arc<Batch>) -> Result<Batch, ApiError> {
     let live = fallback.live();
     let receiver = live
         .batcher
         .submit(batch.clone())
         .map_err(|_| ApiError::overloaded(format!("the fallback queue of `{}` is full", fallback.model)))?;
-    let scores = receiver
-        .await
-        .unwrap_or_else(|_| Err("the scoring thread stopped".into()))
-        .map_err(|e| ApiError::internal(format!("the model of `{}` and its fallback both failed: {e}", fallback.model)))?;
+    let scores = receiver.await.unwrap_or_else(|_| Err("the scoring thread stopped".into())).map_err(|e| {
+        ApiError::internal(format!("the model of `{}` and its fallback both failed: {e}", fallback.model))
+    })?;
     let outputs = live
         .loaded
         .model
         .outputs()
         .assemble(batch, &scores)
         .map_err(|e| ApiError::internal(format!("the fallback's outputs cannot be assembled: {e}")))?;
-    Ok((scores, outputs))
+    Ok(outputs)
 }
 
 /// Score a copy of the request on the shadow, off the response path: its outputs go to the
@@ -248,7 +246,8 @@ fn shadow_copy(app: Arc<App>, served: Arc<Served>, shadow: Arc<Route>, batch: Ar
         };
         let Ok(Ok(scores)) = receiver.await else { return };
         let Ok(outputs) = live.loaded.model.outputs().assemble(&batch, &scores) else { return };
-        let entry = app.entry(&request_id, received_ms, &served.name, &live.loaded, LogRoute::Shadow, &batch, outputs, now);
+        let entry =
+            app.entry(&request_id, received_ms, &served.name, &live.loaded, LogRoute::Shadow, &batch, outputs, now);
         app.append(entry);
     });
 }
@@ -279,7 +278,8 @@ pub fn route_label(role: Role) -> &'static str {
 
 fn log_route(role: Role) -> LogRoute {
     match role {
-        Role::Primary | Role::Canary => LogRoute::Primary,
+        Role::Primary => LogRoute::Primary,
+        Role::Canary => LogRoute::Canary,
         Role::Shadow => LogRoute::Shadow,
         Role::Fallback => LogRoute::Fallback,
     }

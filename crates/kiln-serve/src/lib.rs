@@ -37,9 +37,10 @@ pub use config::ServeConfig;
 pub use error::{Error, Result};
 pub use server::{Server, start};
 
-/// Serve what `args` describe until SIGTERM or Ctrl-C (a runtime of its own).
-pub fn run(args: &ServeArgs) -> Result<()> {
-    let config = args.to_config()?;
+/// Serve what `args` describe (models from the registry in `store`) until SIGTERM or
+/// Ctrl-C, on a runtime of its own.
+pub fn run(args: &ServeArgs, store: Option<&std::path::Path>) -> Result<()> {
+    let config = args.to_config(store)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -130,7 +130,11 @@ impl Metrics {
             registry: Registry::default(),
         };
         let r = &mut registry;
-        r.register("requests", "Requests answered, by model, version, route, protocol and status code", m.requests.clone());
+        r.register(
+            "requests",
+            "Requests answered, by model, version, route, protocol and status code",
+            m.requests.clone(),
+        );
         r.register("errors", "Requests that failed, by model and kind (client or server)", m.errors.clone());
         r.register("request_duration_seconds", "Time to answer a request", m.latency.clone());
         r.register("rows", "Rows scored, by model, version and route", m.rows.clone());

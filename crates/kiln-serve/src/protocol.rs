@@ -80,12 +80,14 @@ pub fn v2_request(body: &Value, schema: &Schema, max_rows: usize) -> Result<Pars
         .ok_or_else(|| ApiError::bad_request("the body has no `inputs` array", fix))?;
     let mut builder = Builder::default();
     for (i, input) in inputs.iter().enumerate() {
-        let name = input.get("name").and_then(Value::as_str).ok_or_else(|| {
-            ApiError::bad_request(format!("input {} has no `name`", i + 1), fix)
-        })?;
-        let datatype = input.get("datatype").and_then(Value::as_str).ok_or_else(|| {
-            ApiError::bad_request(format!("input `{name}` has no `datatype`"), fix)
-        })?;
+        let name = input
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::bad_request(format!("input {} has no `name`", i + 1), fix))?;
+        let datatype = input
+            .get("datatype")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::bad_request(format!("input `{name}` has no `datatype`"), fix))?;
         let declared = v2_dtype(datatype).ok_or_else(|| {
             ApiError::bad_request(format!("input `{name}` has datatype `{datatype}`, which kiln does not read"), fix)
         })?;
@@ -187,9 +189,11 @@ impl Builder {
     /// Add the column `name` from `cells`, in the schema's type (or, for a column the schema
     /// does not have, in the type given: the row check reports it).
     fn column(&mut self, name: &str, schema: &Schema, cells: &[&Value], declared: Option<DType>) {
-        let dtype = schema.column(name).map(|c| c.dtype).or(declared).unwrap_or_else(|| {
-            cells.iter().find(|c| !c.is_null()).map_or(DType::String, |c| found(c))
-        });
+        let dtype = schema
+            .column(name)
+            .map(|c| c.dtype)
+            .or(declared)
+            .unwrap_or_else(|| cells.iter().find(|c| !c.is_null()).map_or(DType::String, |c| found(c)));
         let mut wrong: Vec<usize> = Vec::new();
         let mut first_found = None;
         let mut bad = |row: usize, cell: &Value| {
@@ -198,7 +202,9 @@ impl Builder {
         };
         let values = match dtype {
             DType::Int => Values::Int(convert(cells, &mut bad, |c| match c {
-                Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64)),
+                Value::Number(n) => {
+                    n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64))
+                }
                 _ => None,
             })),
             DType::Float => Values::Float(convert(cells, &mut bad, |c| match c {
@@ -223,7 +229,11 @@ impl Builder {
 }
 
 /// The cells as `T` (null: missing), calling `bad` for each that is not.
-fn convert<T>(cells: &[&Value], bad: &mut impl FnMut(usize, &Value), read: impl Fn(&Value) -> Option<T>) -> Vec<Option<T>> {
+fn convert<T>(
+    cells: &[&Value],
+    bad: &mut impl FnMut(usize, &Value),
+    read: impl Fn(&Value) -> Option<T>,
+) -> Vec<Option<T>> {
     cells
         .iter()
         .enumerate()

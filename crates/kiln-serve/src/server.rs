@@ -64,12 +64,8 @@ pub async fn start(config: ServeConfig) -> Result<Server> {
         loader: loader.clone(),
     });
     let stop = Arc::new(Notify::new());
-    let follower = tokio::spawn(crate::follow::follow(
-        served,
-        loader,
-        Duration::from_millis(config.poll_ms),
-        stop.clone(),
-    ));
+    let follower =
+        tokio::spawn(crate::follow::follow(served, loader, Duration::from_millis(config.poll_ms), stop.clone()));
     let router = crate::http::router(app.clone());
     let stopped = stop.clone();
     let task = tokio::spawn(async move {
@@ -82,7 +78,8 @@ pub async fn start(config: ServeConfig) -> Result<Server> {
 fn loader(config: &ServeConfig, metrics: Arc<Metrics>) -> Result<Loader> {
     let needs_store = config.models.iter().any(|m| {
         let mut sources = m.routes.iter().map(|r| &r.source).chain(m.shadow.iter()).chain(m.fallback.iter());
-        sources.any(|s| !matches!(s, Source::File(_))) || m.canary.as_ref().is_some_and(|c| !matches!(c.source, Source::File(_)))
+        sources.any(|s| !matches!(s, Source::File(_)))
+            || m.canary.as_ref().is_some_and(|c| !matches!(c.source, Source::File(_)))
     });
     let registry = Registry::open(&config.store, needs_store)?;
     Ok(Loader { registry, batching: config.batching.clone(), queue: config.limits.queue, metrics })
@@ -121,7 +118,10 @@ impl Server {
         self.follower.abort();
         let log = self.app.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(log) = log {
-            let stats = log.close().map_err(|e| Error::Log(e.to_string()))?;
+            let closed = tokio::task::spawn_blocking(move || log.close())
+                .await
+                .map_err(|e| Error::Log(format!("closing the prediction log failed: {e}")))?;
+            let stats = closed.map_err(|e| Error::Log(e.to_string()))?;
             tracing::info!(rows = stats.rows_written, dropped = stats.rows_dropped, "prediction log closed");
         }
         tracing::info!("kiln-serve stopped");

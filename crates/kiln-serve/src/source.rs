@@ -109,8 +109,11 @@ impl Loaded {
     /// Load the bundle `resolved` names, checking its SHA-256 when the registry recorded one.
     pub fn load(reference: &str, resolved: Resolved) -> Result<Self> {
         let path = &resolved.path;
-        let bytes = std::fs::read(path)
-            .map_err(|source| Error::ReadBundle { reference: reference.into(), path: path.clone(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::ReadBundle {
+            reference: reference.into(),
+            path: path.clone(),
+            source,
+        })?;
         let sha256 = kiln_track::sha256_hex(&bytes);
         if let Some(expected) = &resolved.sha256
             && *expected != sha256
@@ -177,7 +180,13 @@ impl Registry {
         let registry_error = |e| Error::Registry { reference: source.to_string(), source: Box::new(e) };
         let version = match source {
             Source::File(path) => {
-                return Ok(Resolved { name: source.default_name(), version: 0, path: path.clone(), sha256: None, run_id: None });
+                return Ok(Resolved {
+                    name: source.default_name(),
+                    version: 0,
+                    path: path.clone(),
+                    sha256: None,
+                    run_id: None,
+                });
             }
             Source::Alias { name, alias } => self.store()?.resolve_alias(name, alias).map_err(registry_error)?,
             Source::Version { name, version } => self.store()?.model_version(name, *version).map_err(registry_error)?,

@@ -10,6 +10,7 @@ mod init;
 mod predict;
 mod resume;
 mod run_eval;
+mod serve;
 mod track_cmds;
 mod train_predict;
 

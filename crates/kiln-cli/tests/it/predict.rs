@@ -12,7 +12,7 @@ use polars::prelude::{DataFrame, ParquetReader, SerReader};
 use crate::{kiln_at, repo};
 
 /// The Adult config's data sections (paths made absolute), with `models` and `evaluation`.
-fn adult_config(dir: &Path, name: &str, models: &str, evaluation: &str) -> PathBuf {
+pub(crate) fn adult_config(dir: &Path, name: &str, models: &str, evaluation: &str) -> PathBuf {
     let text = std::fs::read_to_string(repo("configs/adult.toml")).expect("adult.toml");
     let data = &text[..text.find("[[models]]").expect("models")];
     let data = data.replace("../datasets/", &format!("{}/", repo("datasets")));
@@ -22,18 +22,18 @@ fn adult_config(dir: &Path, name: &str, models: &str, evaluation: &str) -> PathB
 }
 
 /// The rules model of the shipped Adult config.
-fn adult_rules() -> String {
+pub(crate) fn adult_rules() -> String {
     let text = std::fs::read_to_string(repo("configs/adult.toml")).expect("adult.toml");
     let start = text.find("[[models]]\nkind = \"rules\"").expect("rules");
     let end = text.find("[[models]]\nkind = \"linear\"").expect("linear");
     text[start..end].to_string()
 }
 
-fn read_parquet(path: &Path) -> DataFrame {
+pub(crate) fn read_parquet(path: &Path) -> DataFrame {
     ParquetReader::new(std::fs::File::open(path).expect("open")).finish().expect("parquet")
 }
 
-fn floats(df: &DataFrame, name: &str) -> Vec<f64> {
+pub(crate) fn floats(df: &DataFrame, name: &str) -> Vec<f64> {
     df.column(name)
         .expect(name)
         .as_materialized_series()
@@ -44,7 +44,7 @@ fn floats(df: &DataFrame, name: &str) -> Vec<f64> {
         .collect()
 }
 
-fn texts(df: &DataFrame, name: &str) -> Vec<String> {
+pub(crate) fn texts(df: &DataFrame, name: &str) -> Vec<String> {
     df.column(name)
         .expect(name)
         .as_materialized_series()
@@ -56,7 +56,7 @@ fn texts(df: &DataFrame, name: &str) -> Vec<String> {
 }
 
 /// Train `config` into `bundle`, then predict the raw adult.test with it.
-fn train_and_predict(store: &str, config: &Path, bundle: &Path, preds: &Path) {
+pub(crate) fn train_and_predict(store: &str, config: &Path, bundle: &Path, preds: &Path) {
     let (config, bundle) = (config.display().to_string(), bundle.display().to_string());
     let (code, _, err) = kiln_at(store, &["-q", "train", &config, "--out", &bundle]);
     assert_eq!(code, 0, "{err}");
