@@ -153,7 +153,7 @@ if serving kiln-serve; then
   port=$(free_port)
   # --store: the scratch store, so that nothing reads the repository's .kiln
   # shellcheck disable=SC2086 # KILN_SERVE_ARGS is a list of flags
-  setsid "$KILN_SERVE_BIN" --bundle "adult-gbdt=$work/kiln/adult-gbdt.safetensors" \
+  NO_COLOR=1 setsid "$KILN_SERVE_BIN" --bundle "adult-gbdt=$work/kiln/adult-gbdt.safetensors" \
     --bundle "adult-mlp=$work/kiln/adult-mlp.safetensors" --store "$store" --bind "127.0.0.1:$port" ${KILN_SERVE_ARGS:-} \
     >"$work/kiln-serve.log" 2>&1 &
   pid=$!
