@@ -1,3 +1,6 @@
+//! The breaker's state machine driven with explicit times: each trigger, the window's
+//! minimum, half-open probes, an operator's reset.
+
 use super::*;
 
 fn settings() -> BreakerSettings {
