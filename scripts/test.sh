@@ -2,17 +2,17 @@
 # The test command: every test of the workspace, the docs, and the architecture checks.
 # Sets up what the tests need on a fresh machine: the Rust toolchain, LightGBM's build tools
 # (scripts/build-deps.sh), plus numpy and safetensors for the Python script that reproduces
-# kiln's predictions from a bundle.
+# kiln's predictions from a bundle, and pyarrow, which reads kiln-serve's prediction log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln-target}"
 source scripts/build-deps.sh
 
-if ! python3 -c "import numpy, safetensors" 2>/dev/null; then
-  echo "== installing numpy and safetensors (for scripts/bundle_check.py)"
-  python3 -m pip install --quiet --disable-pip-version-check numpy safetensors
+if ! python3 -c "import numpy, safetensors, pyarrow" 2>/dev/null; then
+  echo "== installing numpy, safetensors (scripts/bundle_check.py) and pyarrow (the prediction log)"
+  python3 -m pip install --quiet --disable-pip-version-check numpy safetensors pyarrow
 fi
-python3 -c "import numpy, safetensors" || { echo "numpy and safetensors are required by the tests" >&2; exit 1; }
+python3 -c "import numpy, safetensors, pyarrow" || { echo "numpy, safetensors and pyarrow are required by the tests" >&2; exit 1; }
 export KILN_REQUIRE_PYTHON=1
 
 cargo test --workspace --locked

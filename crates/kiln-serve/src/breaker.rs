@@ -107,8 +107,15 @@ pub struct Transition {
 #[derive(Debug)]
 enum State {
     Closed,
-    Open { until: Instant },
-    HalfOpen { admitted: usize },
+    Open {
+        until: Instant,
+    },
+    /// `since`: when the current round of probes began (a round whose probes never all
+    /// came back, say refused by a full queue, is started again after `open_seconds`).
+    HalfOpen {
+        admitted: usize,
+        since: Instant,
+    },
 }
 
 #[derive(Debug)]
@@ -146,13 +153,18 @@ impl Breaker {
             State::Closed => (Admit::Model, None),
             State::Open { until } if now < until => (Admit::Fallback, None),
             State::Open { .. } => {
-                inner.state = State::HalfOpen { admitted: 1 };
+                inner.state = State::HalfOpen { admitted: 1, since: now };
                 inner.outcomes.clear();
                 let t = Transition { from: StateKind::Open, to: StateKind::HalfOpen, trigger: None, value: 0.0 };
                 (Admit::Probe, Some(t))
             }
-            State::HalfOpen { ref mut admitted } if *admitted < self.settings.probes => {
+            State::HalfOpen { ref mut admitted, .. } if *admitted < self.settings.probes => {
                 *admitted += 1;
+                (Admit::Probe, None)
+            }
+            State::HalfOpen { since, .. } if now >= since + self.open_for() => {
+                inner.state = State::HalfOpen { admitted: 1, since: now };
+                inner.outcomes.clear();
                 (Admit::Probe, None)
             }
             State::HalfOpen { .. } => (Admit::Fallback, None),

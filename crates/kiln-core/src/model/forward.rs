@@ -5,7 +5,7 @@
 //! The arithmetic follows kiln-train's training forward pass in evaluation mode operation by
 //! operation (same products, bias added in the same place, same order of sums), so that the
 //! two give the same numbers; each row's outputs depend on that row only, whatever the thread
-//! count.
+//! count and whatever rows it is scored with (every product has the same shape: `product`).
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -37,19 +37,15 @@ impl Network {
             let rows = out.len() / n_out;
             let dense = &data.dense[start * data.n_dense..(start + rows) * data.n_dense];
             let codes = &data.codes[start * data.n_codes..(start + rows) * data.n_codes];
-            if rows == 1 {
-                self.forward_row(dense, codes, out, scratch);
-            } else {
-                self.forward_block(dense, codes, rows, out, scratch);
-            }
+            self.forward_block(dense, codes, rows, out, scratch);
         };
         if data.n_rows == 0 {
             return Ok(outputs);
         }
         if data.n_rows <= BATCH {
             // One block (a single row, a small request): on the calling thread, with buffers
-            // for its rows only (at least two: see `forward_row`).
-            run(&mut Scratch::new(self, data.n_rows.max(2)), (0, outputs.as_mut_slice()));
+            // for its rows only.
+            run(&mut Scratch::new(self, data.n_rows), (0, outputs.as_mut_slice()));
         } else {
             // Each task reuses its buffers across the blocks it runs.
             outputs.par_chunks_mut(BATCH * n_out).enumerate().for_each_init(|| Scratch::new(self, BATCH), run);
@@ -79,16 +75,6 @@ impl Network {
             }
         }
         Ok(())
-    }
-
-    /// One row into `out`, scored as a block of two copies of it: `faer` multiplies a single
-    /// row by another kernel than a block, whose sums run in another order, so a row alone
-    /// would not get the bits it gets among other rows.
-    fn forward_row(&self, dense: &[f32], codes: &[u32], out: &mut [f32], scratch: &mut Scratch) {
-        let (dense, codes) = ([dense, dense].concat(), [codes, codes].concat());
-        let mut two = vec![0.0; 2 * out.len()];
-        self.forward_block(&dense, &codes, 2, &mut two, scratch);
-        out.copy_from_slice(&two[..out.len()]);
     }
 
     /// `rows` rows of dense features and codes into `out` (`rows * n_outputs`).
@@ -237,12 +223,35 @@ fn dense_forward(x: &[f32], rows: usize, layer: &DenseLayer, out: &mut [f32]) {
     product(x, rows, layer, out, Accum::Add);
 }
 
-/// `out (accum)= x · weightᵀ`, on the calling thread.
+/// Rows per matrix product. Every product multiplies exactly this many rows (the last ones
+/// padded), so that `faer` picks the same kernel and blocking of the sums for every call: a
+/// row's outputs then depend on that row alone, not on how many rows it is scored with or
+/// where it sits among them (a batch file, one request, requests batched by a server). A
+/// multiple of every SIMD width's row tile, so that no row falls in a partial tile.
+const PRODUCT_ROWS: usize = 32;
+
+/// `out (accum)= x · weightᵀ`, on the calling thread, [`PRODUCT_ROWS`] rows at a time.
 fn product(x: &[f32], rows: usize, layer: &DenseLayer, out: &mut [f32], accum: Accum) {
-    let dst = MatMut::from_row_major_slice_mut(&mut out[..rows * layer.n_out], rows, layer.n_out);
-    let lhs = MatRef::from_row_major_slice(&x[..rows * layer.n_in], rows, layer.n_in);
-    let rhs = MatRef::from_row_major_slice(&layer.weight, layer.n_out, layer.n_in).transpose();
-    matmul(dst, accum, lhs, rhs, 1.0f32, Par::Seq);
+    let (n_in, n_out) = (layer.n_in, layer.n_out);
+    let rhs = MatRef::from_row_major_slice(&layer.weight, n_out, n_in).transpose();
+    let full = rows / PRODUCT_ROWS * PRODUCT_ROWS;
+    for start in (0..full).step_by(PRODUCT_ROWS) {
+        let dst = &mut out[start * n_out..(start + PRODUCT_ROWS) * n_out];
+        let dst = MatMut::from_row_major_slice_mut(dst, PRODUCT_ROWS, n_out);
+        let lhs = MatRef::from_row_major_slice(&x[start * n_in..(start + PRODUCT_ROWS) * n_in], PRODUCT_ROWS, n_in);
+        matmul(dst, accum, lhs, rhs, 1.0f32, Par::Seq);
+    }
+    let tail = rows - full;
+    if tail == 0 {
+        return;
+    }
+    let mut lhs = vec![0.0f32; PRODUCT_ROWS * n_in];
+    lhs[..tail * n_in].copy_from_slice(&x[full * n_in..rows * n_in]);
+    let mut dst = vec![0.0f32; PRODUCT_ROWS * n_out];
+    dst[..tail * n_out].copy_from_slice(&out[full * n_out..rows * n_out]);
+    let lhs_ref = MatRef::from_row_major_slice(&lhs, PRODUCT_ROWS, n_in);
+    matmul(MatMut::from_row_major_slice_mut(&mut dst, PRODUCT_ROWS, n_out), accum, lhs_ref, rhs, 1.0f32, Par::Seq);
+    out[full * n_out..rows * n_out].copy_from_slice(&dst[..tail * n_out]);
 }
 
 /// The activation of one value; GELU is the tanh approximation.

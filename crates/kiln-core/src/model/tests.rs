@@ -338,6 +338,10 @@ fn rows_score_the_same_on_the_calling_thread_and_among_parallel_blocks() {
         assert_eq!(all[row], score(row..row + 1)[0], "row {row} alone");
     }
     assert_eq!(&all[..BATCH + 1], &score(0..BATCH + 1)[..], "a last block of one row");
+    // Windows at odd offsets (as requests batched by a server cut them): the same bits.
+    for window in [7..988, 1000..2200, 3..4, 33..98] {
+        assert_eq!(&all[window.clone()], &score(window.clone())[..], "rows {window:?}");
+    }
 }
 
 /// A binary prior bundle with the given classes and decision threshold.

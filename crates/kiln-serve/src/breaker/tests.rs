@@ -1,3 +1,6 @@
+//! The breaker's state machine driven with explicit times: each trigger, the window's
+//! minimum, half-open probes, an operator's reset.
+
 use super::*;
 
 fn settings() -> BreakerSettings {
@@ -125,4 +128,25 @@ fn p95_is_the_nearest_rank() {
     assert_eq!(p95((1..=100).rev().map(f64::from).collect()), 95.0);
     // 1..=10: rank ceil(9.5) = 10
     assert_eq!(p95((1..=10).map(f64::from).collect()), 10.0);
+}
+
+#[test]
+fn probes_that_never_come_back_are_sent_again_after_open_seconds() {
+    let breaker = Breaker::new(settings(), None);
+    let t0 = Instant::now();
+    breaker.force(true, t0).expect("opened");
+    let later = t0 + Duration::from_secs(5);
+    for _ in 0..3 {
+        assert_eq!(breaker.admit(later).0, Admit::Probe);
+    }
+    // none recorded (refused before scoring, say): the fallback answers until the round is
+    // over, then a new round of probes starts
+    assert_eq!(breaker.admit(later + Duration::from_millis(4_999)).0, Admit::Fallback);
+    let again = later + Duration::from_secs(5);
+    assert_eq!(breaker.admit(again).0, Admit::Probe);
+    assert_eq!(breaker.record(Admit::Probe, ok(1.0), again), None);
+    assert_eq!(breaker.admit(again).0, Admit::Probe);
+    assert_eq!(breaker.admit(again).0, Admit::Probe);
+    assert_eq!(breaker.record(Admit::Probe, ok(1.0), again), None);
+    assert_eq!(breaker.record(Admit::Probe, ok(1.0), again).map(|t| t.to), Some(StateKind::Closed));
 }

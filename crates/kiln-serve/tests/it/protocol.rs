@@ -128,3 +128,28 @@ fn outputs_are_written_as_v2_tensors_and_as_row_objects() {
         json!([{ "p_>50K": 0.25, "predicted": "<=50K" }, { "p_>50K": 0.75, "predicted": ">50K" }])
     );
 }
+
+#[test]
+fn floats_read_from_json_keep_every_bit() {
+    // values of every magnitude, written as serde_json writes them (shortest round-trip text)
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let values: Vec<f64> = (0..2000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let v = f64::from_bits(state >> 2);
+            if v.is_finite() { v } else { 0.1 }
+        })
+        .chain([0.1 + 0.2, 1.0 / 3.0, f64::MIN_POSITIVE, f64::MAX, 5e-324])
+        .collect();
+    let body = format!(
+        "{{\"inputs\": [{{\"name\": \"hours\", \"shape\": [{}], \"datatype\": \"FP64\", \"data\": {}}}]}}",
+        values.len(),
+        serde_json::to_string(&values).expect("json")
+    );
+    let parsed = v2_request(&json_body(body.as_bytes()).expect("json"), &schema(), 10_000).expect("parsed");
+    let Some(Values::Float(read)) = parsed.batch.get("hours") else { panic!("hours") };
+    let same = read.iter().zip(&values).all(|(a, b)| a.map(f64::to_bits) == Some(b.to_bits()));
+    assert!(same, "a float lost bits on the way through JSON");
+}

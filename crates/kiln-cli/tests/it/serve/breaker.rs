@@ -40,6 +40,7 @@ fn every_trigger_opens_the_breaker_the_rules_fallback_answers_and_probes_close_i
     let served = vec![model, from_file("adult-rules", &rules)];
     let rows = adult_test_rows(&config);
     let rt = runtime();
+    let _in_runtime = rt.enter();
     let server = rt.block_on(kiln_serve::start(loopback(served))).expect("server");
     let base = format!("http://{}", server.addr());
     let client = client();

@@ -27,9 +27,10 @@ fn client_mistakes_are_4xx_answers_in_kiln_terms_and_notes_are_counted() {
     let (config, bundle) = gbdt(dir.path());
     let rows = adult_test_rows(&config);
     let mut serve = loopback(vec![from_file("adult", &bundle)]);
-    serve.limits.max_body_bytes = 20_000;
-    serve.limits.max_rows = 50;
+    serve.limits.max_body_bytes = 10_000;
+    serve.limits.max_rows = 20;
     let rt = runtime();
+    let _in_runtime = rt.enter();
     let server = rt.block_on(kiln_serve::start(serve)).expect("server");
     let base = format!("http://{}", server.addr());
     let client = client();
@@ -72,11 +73,11 @@ fn client_mistakes_are_4xx_answers_in_kiln_terms_and_notes_are_counted() {
             }),
             422,
             "invalid_rows",
-            "column `capital_gain`: 3 value(s) are NaN or infinite (row 1, 2, 3)",
+            "column `capital_gain`: 3 value(s) are string where int is declared (row 1, 2, 3)",
         ),
         (json!({ "rows": [] }), 400, "bad_request", "the body has no `instances` array"),
-        (instances(&rows, 0..51), 413, "too_many_rows", "the request holds 51 rows"),
-        (instances(&rows, 0..45), 413, "body_too_large", "larger than this server's limit of 20000 bytes"),
+        (instances(&rows, 0..21), 413, "too_many_rows", "the request holds 21 rows; this server scores at most 20"),
+        (instances(&rows, 0..45), 413, "body_too_large", "larger than this server's limit of 10000 bytes"),
     ];
     for (body, status, kind, message) in cases {
         let (found, answer, _) = ask(&rows_url, &body);
@@ -149,6 +150,7 @@ fn load_beyond_the_limits_is_shed_and_shutdown_drains_requests_in_flight() {
     let mut serve = loopback(vec![from_file("adult", &bundle)]);
     serve.limits.max_concurrent = 2;
     let rt = runtime();
+    let _in_runtime = rt.enter();
     let server = rt.block_on(kiln_serve::start(serve)).expect("server");
     let base = format!("http://{}", server.addr());
     let client = client();

@@ -9,6 +9,7 @@ mod limits;
 mod numbers;
 mod process;
 mod registry;
+mod rollout;
 
 use std::path::Path;
 use std::time::Duration;
@@ -107,4 +108,50 @@ pub(crate) fn row_probabilities(answer: &Value) -> Vec<f64> {
 /// The value of a metric line that starts with `prefix` in a Prometheus exposition.
 pub(crate) fn metric(text: &str, prefix: &str) -> Option<f64> {
     text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
+
+/// One row of the prediction log.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Logged {
+    pub request_id: String,
+    pub row: u32,
+    pub route: String,
+    pub version: i64,
+}
+
+/// Every row of every segment under `dir`, sorted.
+pub(crate) fn logged_rows(dir: &Path) -> Vec<Logged> {
+    use arrow_array::{Int64Array, StringArray, UInt32Array};
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("dir").map_while(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().contains(".arrows") {
+                files.push(path);
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for file in files {
+        let reader = arrow_ipc::reader::StreamReader::try_new(std::fs::File::open(&file).expect("open"), None);
+        for batch in reader.expect("stream").map_while(Result::ok) {
+            let column = |name: &str| batch.column_by_name(name).unwrap_or_else(|| panic!("{name}")).clone();
+            let (ids, row, route, version) = (column("request_id"), column("row"), column("route"), column("version"));
+            let ids = ids.as_any().downcast_ref::<StringArray>().expect("utf8");
+            let row = row.as_any().downcast_ref::<UInt32Array>().expect("u32");
+            let route = route.as_any().downcast_ref::<StringArray>().expect("utf8");
+            let version = version.as_any().downcast_ref::<Int64Array>().expect("i64");
+            rows.extend((0..batch.num_rows()).map(|i| Logged {
+                request_id: ids.value(i).to_owned(),
+                row: row.value(i),
+                route: route.value(i).to_owned(),
+                version: version.value(i),
+            }));
+        }
+    }
+    rows.sort();
+    rows
 }

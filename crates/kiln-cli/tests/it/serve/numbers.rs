@@ -35,6 +35,7 @@ fn served_probabilities_equal_kiln_predict_bit_for_bit_for_every_model_kind() {
     let rows = adult_test_rows(&config.expect("a config"));
     assert_eq!(rows.n_rows(), 16_281);
     let rt = runtime();
+    let _in_runtime = rt.enter();
     let server = rt.block_on(kiln_serve::start(loopback(models))).expect("server");
     let base = format!("http://{}", server.addr());
     let client = client();

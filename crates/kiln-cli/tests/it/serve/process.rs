@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{adult_test_rows, client, get, instances, metric, post, runtime};
+use super::{adult_test_rows, client, get, instances, logged_rows, metric, post, runtime};
 use crate::kiln_at;
 use crate::predict::adult_config;
 
@@ -39,35 +39,6 @@ fn spawn(bundle: &Path, log_dir: &Path) -> (Child, String) {
     (child, format!("http://{addr}"))
 }
 
-/// Every row of every segment under `dir`: (request id, row).
-fn logged_rows(dir: &Path) -> Vec<(String, u32)> {
-    let mut files: Vec<PathBuf> = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("dir").map_while(Result::ok) {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.to_string_lossy().contains(".arrows") {
-                files.push(path);
-            }
-        }
-    }
-    let mut rows = Vec::new();
-    for file in files {
-        let reader = arrow_ipc::reader::StreamReader::try_new(std::fs::File::open(&file).expect("open"), None);
-        for batch in reader.expect("stream").map_while(Result::ok) {
-            let ids = batch.column_by_name("request_id").expect("request_id");
-            let ids = ids.as_any().downcast_ref::<arrow_array::StringArray>().expect("utf8");
-            let row = batch.column_by_name("row").expect("row");
-            let row = row.as_any().downcast_ref::<arrow_array::UInt32Array>().expect("u32");
-            rows.extend((0..batch.num_rows()).map(|i| (ids.value(i).to_owned(), row.value(i))));
-        }
-    }
-    rows.sort();
-    rows
-}
-
 #[test]
 fn kiln_serve_keeps_every_flushed_row_through_a_kill_and_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -81,6 +52,7 @@ fn kiln_serve_keeps_every_flushed_row_through_a_kill_and_stops_gracefully_on_sig
     let log_dir = dir.path().join("log");
     let (mut child, base) = spawn(&bundle, &log_dir);
     let rt = runtime();
+    let _in_runtime = rt.enter();
     let client = client();
 
     // the admin endpoints need the token
@@ -108,7 +80,8 @@ fn kiln_serve_keeps_every_flushed_row_through_a_kill_and_stops_gracefully_on_sig
     assert_eq!(written, Some(150.0));
     child.kill().expect("kill -9");
     child.wait().expect("wait");
-    assert_eq!(logged_rows(&log_dir), expected, "every flushed row survives the kill");
+    let logged: Vec<(String, u32)> = logged_rows(&log_dir).into_iter().map(|r| (r.request_id, r.row)).collect();
+    assert_eq!(logged, expected, "every flushed row survives the kill");
 
     // the next start recovers the open segment; SIGTERM stops it with exit 0
     let (mut child, base) = spawn(&bundle, &log_dir);

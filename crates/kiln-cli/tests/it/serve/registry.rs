@@ -52,6 +52,7 @@ fn the_server_follows_alias_moves_refuses_a_changed_bundle_and_falls_back_to_the
     config.store = store.clone().into();
     config.poll_ms = 100;
     let rt = runtime();
+    let _in_runtime = rt.enter();
     let server = rt.block_on(kiln_serve::start(config)).expect("server");
     let base = format!("http://{}", server.addr());
     let client = client();

@@ -1,0 +1,111 @@
+//! Rollout over real HTTP: a traffic split kept sticky by a header, a shadow whose outputs go
+//! to the prediction log and never to the client, and a canary whose share grows in steps.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use kiln_serve::config::{Canary, ModelSettings, RouteSettings, Sticky};
+use kiln_serve::source::Source;
+use serde_json::Value;
+
+use super::{adult_test_rows, client, instances, logged_rows, loopback, runtime};
+use crate::kiln_at;
+use crate::predict::{adult_config, adult_rules};
+
+/// Register three versions of `adult` with `kiln train`: GBDTs of 5 and 8 rounds, the rules.
+fn register(dir: &std::path::Path) -> (String, std::path::PathBuf) {
+    let store = dir.join("kiln.db").display().to_string();
+    let mut config = None;
+    for (name, model) in [
+        ("g5", "[[models]]\nkind = \"gbdt\"\nnum_iterations = 5\n".to_string()),
+        ("g8", "[[models]]\nkind = \"gbdt\"\nnum_iterations = 8\n".to_string()),
+        ("rules", adult_rules()),
+    ] {
+        let path = adult_config(dir, name, &model, "");
+        let bundle = dir.join(format!("{name}.safetensors")).display().to_string();
+        let (code, _, err) = kiln_at(&store, &["-q", "train", &path.display().to_string(), "--out", &bundle]);
+        assert_eq!(code, 0, "{err}");
+        config = Some(path);
+    }
+    (store, config.expect("config"))
+}
+
+fn version(v: i64) -> Source {
+    Source::Version { name: "adult".into(), version: v }
+}
+
+#[test]
+fn a_sticky_split_keeps_users_on_one_version_and_the_shadow_is_only_logged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, config) = register(dir.path());
+    let rows = adult_test_rows(&config);
+    let mut model = ModelSettings::single("adult".into(), version(1));
+    model.routes.push(RouteSettings { source: version(2), weight: 1.0 });
+    model.sticky = Some(Sticky::Header("x-user-id".into()));
+    model.shadow = Some(version(3));
+    let mut serve = loopback(vec![model]);
+    serve.store = store.into();
+    let log_dir = dir.path().join("log");
+    serve.log = Some(kiln_serve::predlog::LogSettings::new(log_dir.clone()));
+    let rt = runtime();
+    let _in_runtime = rt.enter();
+    let server = rt.block_on(kiln_serve::start(serve)).expect("server");
+    let url = format!("http://{}/v1/models/adult:predict", server.addr());
+    let client = client();
+    let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for round in 0..2 {
+        for user in 0..20 {
+            let body = instances(&rows, user * 2..user * 2 + 2);
+            let request = client.post(&url).header("x-user-id", format!("user-{user}")).json(&body).send();
+            let answer: Value = rt.block_on(rt.block_on(request).expect("send").json()).expect("json");
+            assert_eq!(answer["route"], "primary", "round {round}: {answer}");
+            seen.entry(format!("user-{user}")).or_default().push(answer["version"].as_i64().expect("version"));
+        }
+    }
+    assert!(seen.values().all(|v| v[0] == v[1]), "a user changed version: {seen:?}");
+    let versions: std::collections::BTreeSet<i64> = seen.values().map(|v| v[0]).collect();
+    assert_eq!(versions.into_iter().collect::<Vec<_>>(), [1, 2], "{seen:?}");
+    rt.block_on(server.shutdown()).expect("shutdown");
+    // 40 requests of 2 rows answered, and the same rows scored by the shadow (version 3)
+    let logged = logged_rows(&log_dir);
+    let count = |route: &str, version: Option<i64>| {
+        logged.iter().filter(|r| r.route == route && version.is_none_or(|v| r.version == v)).count()
+    };
+    assert_eq!(count("primary", None), 80);
+    assert_eq!(count("shadow", Some(3)), 80);
+    assert_eq!(logged.len(), 160);
+}
+
+#[test]
+fn a_canary_takes_its_share_in_steps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, config) = register(dir.path());
+    let rows = adult_test_rows(&config);
+    let mut model = ModelSettings::single("adult".into(), version(1));
+    model.canary = Some(Canary { source: version(2), steps: vec![0.0, 100.0], step_seconds: 3.0 });
+    let mut serve = loopback(vec![model]);
+    serve.store = store.into();
+    let rt = runtime();
+    let _in_runtime = rt.enter();
+    let started = Instant::now();
+    let server = rt.block_on(kiln_serve::start(serve)).expect("server");
+    let url = format!("http://{}/v1/models/adult:predict", server.addr());
+    let client = client();
+    let ask = || -> (i64, String) {
+        let answer: Value = rt
+            .block_on(rt.block_on(client.post(&url).json(&instances(&rows, 0..1)).send()).expect("send").json())
+            .expect("json");
+        (answer["version"].as_i64().expect("version"), answer["route"].as_str().expect("route").to_owned())
+    };
+    // step 0: the canary has 0 %
+    assert!(started.elapsed() < Duration::from_secs(3), "the server took too long to start for this test");
+    for _ in 0..10 {
+        assert_eq!(ask(), (1, "primary".into()));
+    }
+    // step 1 (from 3 s): 100 %
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(started.elapsed()) + Duration::from_millis(200));
+    for _ in 0..10 {
+        assert_eq!(ask(), (2, "canary".into()));
+    }
+    rt.block_on(server.shutdown()).expect("shutdown");
+}
