@@ -89,8 +89,10 @@ pub struct Outcome {
     pub latency_ms: f64,
     /// Rows whose outputs were NaN or infinite.
     pub non_finite: usize,
-    /// A numeric value outside the training range or an unseen category.
-    pub unusual: bool,
+    /// Rows scored.
+    pub rows: usize,
+    /// Rows with a numeric value outside the training range or a category the model never saw.
+    pub unusual_rows: usize,
 }
 
 /// A change of state, to log and count.
@@ -253,7 +255,9 @@ impl Breaker {
                 return Some((Trigger::Latency, p95));
             }
         }
-        let unusual = outcomes.iter().filter(|o| o.unusual).count() as f64 / n;
+        let rows: usize = outcomes.iter().map(|o| o.rows).sum();
+        let unusual_rows: usize = outcomes.iter().map(|o| o.unusual_rows).sum();
+        let unusual = if rows == 0 { 0.0 } else { unusual_rows as f64 / rows as f64 };
         (unusual > s.max_unusual_share).then_some((Trigger::UnusualInputs, unusual))
     }
 

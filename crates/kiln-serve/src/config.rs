@@ -126,8 +126,8 @@ pub struct BreakerSettings {
     pub budget_from: Option<PathBuf>,
     /// Opens when this many rows of the window scored NaN or infinity.
     pub max_non_finite: usize,
-    /// Opens when more than this share of the window's requests held a numeric value outside
-    /// the training range or a category the model never saw.
+    /// Opens when more than this share of the window's rows held a numeric value outside the
+    /// training range or a category the model never saw.
     pub max_unusual_share: f64,
     /// Seconds open before probing.
     pub open_seconds: f64,
@@ -142,7 +142,9 @@ pub struct Batching {
     /// The most rows scored in one call.
     pub max_rows: usize,
     /// The longest a request waits for others (µs), and only when others are already queued:
-    /// a lone request is scored at once.
+    /// a lone request is scored at once. 0 (the default) scores what is queued without
+    /// waiting: batches still grow with the load, and clients that wait for their answer
+    /// before sending again are never held back (a wait helps only bursts of requests).
     pub max_wait_us: u64,
     /// Threads that score, per model version.
     pub workers: usize,
@@ -184,7 +186,7 @@ impl Default for BreakerSettings {
 impl Default for Batching {
     fn default() -> Self {
         let workers = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
-        Self { max_rows: 1024, max_wait_us: 500, workers }
+        Self { max_rows: 1024, max_wait_us: 0, workers }
     }
 }
 

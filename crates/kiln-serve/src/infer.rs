@@ -85,7 +85,7 @@ pub async fn infer(app: &Arc<App>, request: &Request<'_>) -> Result<Answer, ApiE
     if !report.is_ok() {
         return Err(ApiError::invalid_rows(report));
     }
-    let unusual = count_inputs(app, &served, &route, &report, &batch);
+    let unusual_rows = count_inputs(app, &served, &route, &report, &batch);
     let batch = Arc::new(batch);
     if let Some(shadow) = &served.shadow {
         shadow_copy(app.clone(), served.clone(), shadow.clone(), batch.clone(), request);
@@ -94,7 +94,7 @@ pub async fn infer(app: &Arc<App>, request: &Request<'_>) -> Result<Answer, ApiE
     note_transition(app, &route, transition);
     let mut answer = match admit {
         Admit::Fallback => None,
-        Admit::Model | Admit::Probe => score_on(app, &route, admit, &batch, unusual).await?,
+        Admit::Model | Admit::Probe => score_on(app, &route, admit, &batch, unusual_rows).await?,
     };
     let mut answered_by = route.clone();
     if answer.is_none() {
@@ -143,29 +143,45 @@ fn first_value(values: &Values) -> Option<String> {
     }
 }
 
-/// Count missing values, unseen categories and out-of-range numbers per column; whether the
-/// request held any unseen or out-of-range value.
-fn count_inputs(app: &App, served: &Served, route: &Route, report: &RowReport, batch: &Batch) -> bool {
+/// Count missing values, unseen categories and out-of-range numbers per column; the rows
+/// that hold an unseen category or an out-of-range number.
+fn count_inputs(app: &App, served: &Served, route: &Route, report: &RowReport, batch: &Batch) -> usize {
     let labels = |column: &str| ColumnLabels { model: served.name.clone(), column: column.into() };
-    let mut unusual = false;
     for note in &report.notes {
         app.metrics.missing_values.get_or_create(&labels(&note.column)).inc_by(note.missing as u64);
         app.metrics.unseen_categories.get_or_create(&labels(&note.column)).inc_by(note.unseen as u64);
-        unusual |= note.unseen > 0;
     }
     let live = route.live();
-    for (column, (low, high)) in &live.loaded.ranges {
-        let outside = match batch.get(column) {
-            Some(Values::Float(v)) => v.iter().flatten().filter(|x| **x < *low || **x > *high).count(),
-            Some(Values::Int(v)) => v.iter().flatten().filter(|x| (**x as f64) < *low || (**x as f64) > *high).count(),
-            _ => 0,
+    let loaded = &live.loaded;
+    let mut unusual = vec![false; batch.n_rows()];
+    for (column, (low, high)) in &loaded.ranges {
+        let outside = |x: f64| x < *low || x > *high;
+        let mut count = 0;
+        let mut mark = |row: usize, bad: bool| {
+            if bad {
+                unusual[row] = true;
+                count += 1;
+            }
         };
-        if outside > 0 {
-            app.metrics.out_of_range.get_or_create(&labels(column)).inc_by(outside as u64);
-            unusual = true;
+        match batch.get(column) {
+            Some(Values::Float(v)) => v.iter().enumerate().for_each(|(r, x)| mark(r, x.is_some_and(outside))),
+            Some(Values::Int(v)) => {
+                v.iter().enumerate().for_each(|(r, x)| mark(r, x.is_some_and(|x| outside(x as f64))))
+            }
+            _ => {}
+        }
+        if count > 0 {
+            app.metrics.out_of_range.get_or_create(&labels(column)).inc_by(count);
         }
     }
-    unusual
+    for (column, vocabulary) in &loaded.vocabularies {
+        if let Some(Values::Text(v)) = batch.get(column) {
+            for (row, value) in v.iter().enumerate() {
+                unusual[row] |= value.as_ref().is_some_and(|x| !vocabulary.contains(x));
+            }
+        }
+    }
+    unusual.iter().filter(|u| **u).count()
 }
 
 /// Score on `route`; none when the model failed or gave non-finite outputs (the fallback
@@ -175,7 +191,7 @@ async fn score_on(
     route: &Arc<Route>,
     admit: Admit,
     batch: &Arc<Batch>,
-    unusual: bool,
+    unusual_rows: usize,
 ) -> Result<Option<Batch>, ApiError> {
     let live = route.live();
     let started = Instant::now();
@@ -184,7 +200,8 @@ async fn score_on(
         ApiError::overloaded(format!("the queue of `{}` is full", route.model))
     })?;
     let reply = receiver.await.unwrap_or_else(|_| Err("the scoring thread stopped".into()));
-    let mut outcome = Outcome { latency_ms: started.elapsed().as_secs_f64() * 1e3, unusual, ..Outcome::default() };
+    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+    let mut outcome = Outcome { latency_ms, rows: batch.n_rows(), unusual_rows, ..Outcome::default() };
     let result = match reply {
         Ok(scores) => {
             outcome.non_finite = non_finite_rows(&scores, live.loaded.model.n_outputs());

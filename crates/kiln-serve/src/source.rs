@@ -3,7 +3,7 @@
 //! registry, and the rules baseline a run exported beside its chosen model (the breaker's
 //! fallback).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -101,6 +101,8 @@ pub struct Loaded {
     pub model: Model,
     /// Training range (min, max) of each numeric feature, from the bundle's reference.
     pub ranges: HashMap<String, (f64, f64)>,
+    /// The categories each categorical feature was trained on (the preprocessor's vocabulary).
+    pub vocabularies: HashMap<String, HashSet<String>>,
     /// Columns never written to the prediction log.
     pub pii: Vec<String>,
 }
@@ -140,8 +142,14 @@ impl Loaded {
                 _ => None,
             })
             .collect();
+        let vocabularies = manifest
+            .preprocessor
+            .categorical
+            .iter()
+            .map(|c| (c.name.clone(), c.vocabulary.iter().cloned().collect()))
+            .collect();
         let pii = manifest.schema.columns.iter().filter(|c| c.pii).map(|c| c.name.clone()).collect();
-        Ok(Self { resolved, sha256, manifest, model, ranges, pii })
+        Ok(Self { resolved, sha256, manifest, model, ranges, vocabularies, pii })
     }
 
     /// `NAME@vN` (or the file) of what was loaded.

@@ -8,7 +8,7 @@ fn settings() -> BreakerSettings {
 }
 
 fn ok(latency_ms: f64) -> Outcome {
-    Outcome { latency_ms, ..Outcome::default() }
+    Outcome { latency_ms, rows: 1, ..Outcome::default() }
 }
 
 /// Record `outcomes` as closed-state requests; the last transition.
@@ -67,14 +67,16 @@ fn one_non_finite_row_opens_it_at_once() {
 }
 
 #[test]
-fn unusual_inputs_open_it_above_their_share() {
+fn unusual_inputs_open_it_above_their_share_of_rows() {
     let breaker = Breaker::new(settings(), None);
-    let odd = Outcome { unusual: true, ..Outcome::default() };
-    // 2 of 4 = 0.5, not above the default 0.5; the third makes 3 of 5
-    assert_eq!(feed(&breaker, Instant::now(), &[odd, ok(1.0), odd, ok(1.0)]), None);
-    let t = feed(&breaker, Instant::now(), &[odd]).expect("opens");
+    let rows = |rows, unusual_rows| Outcome { rows, unusual_rows, ..Outcome::default() };
+    // a large request with a few unusual rows weighs as its rows: 2 + 1 of 4 + 100 + 4 + 4
+    // rows is far from half
+    assert_eq!(feed(&breaker, Instant::now(), &[rows(4, 2), rows(100, 1), rows(4, 0), rows(4, 0)]), None);
+    // 3 + 60 = 63 of 112 + 4 = 116 rows (0.543) is above the default 0.5
+    let t = feed(&breaker, Instant::now(), &[rows(4, 60)]).expect("opens");
     assert_eq!(t.trigger, Some(Trigger::UnusualInputs));
-    assert_eq!(t.value, 0.6);
+    assert_eq!(t.value, 63.0 / 116.0);
 }
 
 #[test]
