@@ -98,12 +98,13 @@ impl MakeRequestId for MakeId {
 }
 
 fn overloaded(metrics: &crate::metrics::Metrics, error: &tower::BoxError) -> Response {
-    metrics.shed.inc();
     if error.is::<tower::timeout::error::Elapsed>() {
+        metrics.timeouts.inc();
         let mut e = ApiError::overloaded("the request took longer than the server's timeout (limits.timeout_ms)");
         e.body.kind = "timeout";
         return e.into_response();
     }
+    metrics.shed.inc();
     ApiError::overloaded("the server is handling as many requests as it may (limits.max_concurrent)").into_response()
 }
 

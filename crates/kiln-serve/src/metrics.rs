@@ -101,6 +101,7 @@ pub struct Metrics {
     pub unseen_categories: Family<ColumnLabels, Counter>,
     pub out_of_range: Family<ColumnLabels, Counter>,
     pub shed: Counter,
+    pub timeouts: Counter,
     pub reloads: Family<ReloadLabels, Counter>,
     pub served_version: Family<SourceLabels, Gauge>,
     pub log_rows_written: Gauge,
@@ -123,6 +124,7 @@ impl Metrics {
             unseen_categories: Family::default(),
             out_of_range: Family::default(),
             shed: Counter::default(),
+            timeouts: Counter::default(),
             reloads: Family::default(),
             served_version: Family::default(),
             log_rows_written: Gauge::default(),
@@ -146,6 +148,11 @@ impl Metrics {
         r.register("unseen_categories", "Categories the model never saw, per column", m.unseen_categories.clone());
         r.register("out_of_range", "Numeric values outside the training range, per column", m.out_of_range.clone());
         r.register("shed", "Requests refused with 503 because the server was at its limits", m.shed.clone());
+        r.register(
+            "timeouts",
+            "Requests answered 503 because they took longer than limits.timeout_ms",
+            m.timeouts.clone(),
+        );
         r.register("reloads", "Model loads after an alias moved, by outcome", m.reloads.clone());
         r.register("served_version", "The registry version each source serves now", m.served_version.clone());
         r.register("log_rows_written", "Rows written to the prediction log", m.log_rows_written.clone());

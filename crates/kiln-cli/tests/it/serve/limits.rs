@@ -190,3 +190,38 @@ fn load_beyond_the_limits_is_shed_and_shutdown_drains_requests_in_flight() {
     let refused = rt.block_on(client.get(format!("{base}/v2/health/live")).send());
     assert!(refused.is_err(), "the server still answers after shutdown");
 }
+
+#[test]
+fn a_request_over_the_timeout_is_answered_503_and_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, bundle) = gbdt(dir.path());
+    let rows = adult_test_rows(&config);
+    let mut serve = loopback(vec![from_file("adult", &bundle)]);
+    serve.limits.timeout_ms = 150;
+    let rt = runtime();
+    let _in_runtime = rt.enter();
+    let server = rt.block_on(kiln_serve::start(serve)).expect("server");
+    let base = format!("http://{}", server.addr());
+    let client = client();
+    let slow = json!({ "delay_ms": 600 });
+    let response =
+        rt.block_on(client.put(format!("{base}/admin/models/adult/faults")).json(&slow).send()).expect("faults");
+    assert_eq!(response.status().as_u16(), 200);
+    let (status, answer, headers) =
+        rt.block_on(post(&client, &format!("{base}/v1/models/adult:predict"), &instances(&rows, 0..1)));
+    assert_eq!((status, &answer["error"]["kind"]), (503, &json!("timeout")), "{answer}");
+    assert_eq!(headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    let (_, text) = rt.block_on(get(&client, &format!("{base}/metrics")));
+    assert_eq!(
+        (metric(&text, "kiln_serve_timeouts_total"), metric(&text, "kiln_serve_shed_total")),
+        (Some(1.0), Some(0.0))
+    );
+    // the server answers on once the slow scoring is over
+    let cleared = rt.block_on(client.put(format!("{base}/admin/models/adult/faults")).json(&json!({})).send());
+    assert_eq!(cleared.expect("faults").status().as_u16(), 200);
+    std::thread::sleep(Duration::from_millis(600));
+    let (status, answer, _) =
+        rt.block_on(post(&client, &format!("{base}/v1/models/adult:predict"), &instances(&rows, 0..1)));
+    assert_eq!(status, 200, "{answer}");
+    rt.block_on(server.shutdown()).expect("shutdown");
+}

@@ -77,6 +77,35 @@ fn a_sticky_split_keeps_users_on_one_version_and_the_shadow_is_only_logged() {
 }
 
 #[test]
+fn a_split_sticky_by_a_column_keeps_each_value_on_one_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, config) = register(dir.path());
+    let rows = adult_test_rows(&config);
+    let mut model = ModelSettings::single("adult".into(), version(1));
+    model.routes.push(RouteSettings { source: version(2), weight: 1.0 });
+    model.sticky = Some(Sticky::Column("fnlwgt".into()));
+    let mut serve = loopback(vec![model]);
+    serve.store = store.into();
+    let rt = runtime();
+    let _in_runtime = rt.enter();
+    let server = rt.block_on(kiln_serve::start(serve)).expect("server");
+    let url = format!("http://{}/v1/models/adult:predict", server.addr());
+    let client = client();
+    let mut seen: BTreeMap<usize, Vec<i64>> = BTreeMap::new();
+    for _ in 0..2 {
+        for row in 0..30 {
+            let (status, answer, _) = rt.block_on(super::post(&client, &url, &instances(&rows, row..row + 1)));
+            assert_eq!(status, 200, "{answer}");
+            seen.entry(row).or_default().push(answer["version"].as_i64().expect("version"));
+        }
+    }
+    assert!(seen.values().all(|v| v[0] == v[1]), "a value changed version: {seen:?}");
+    let versions: std::collections::BTreeSet<i64> = seen.values().map(|v| v[0]).collect();
+    assert_eq!(versions.len(), 2, "{seen:?}");
+    rt.block_on(server.shutdown()).expect("shutdown");
+}
+
+#[test]
 fn a_canary_takes_its_share_in_steps() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, config) = register(dir.path());
