@@ -125,3 +125,56 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> Result<T, 
     serde_json::from_value(value)
         .map_err(|_| ApiError::bad_request("the body does not have the expected fields", format!("send {shape}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+
+    use super::authorise;
+    use crate::config::{Batching, Limits};
+    use crate::deploy::Loader;
+    use crate::metrics::Metrics;
+    use crate::source::Registry;
+    use crate::state::App;
+
+    fn app(token: Option<&str>, loopback: bool) -> App {
+        let metrics = Arc::new(Metrics::new());
+        let registry = Registry::open(std::path::Path::new("unused.db"), false).expect("no store needed");
+        App {
+            served: Default::default(),
+            metrics: metrics.clone(),
+            log: Mutex::new(None),
+            limits: Limits::default(),
+            admin_token: token.map(str::to_owned),
+            loopback,
+            loader: Loader { registry, batching: Batching::default(), queue: 1, metrics },
+        }
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).expect("header"));
+        headers
+    }
+
+    #[test]
+    fn without_a_token_admin_answers_on_loopback_only() {
+        assert!(authorise(&app(None, true), &HeaderMap::new()).is_ok());
+        let refused = authorise(&app(None, false), &HeaderMap::new()).expect_err("refused");
+        assert_eq!((refused.status, refused.body.kind), (StatusCode::FORBIDDEN, "admin_disabled"));
+    }
+
+    #[test]
+    fn with_a_token_admin_needs_it_on_every_bind() {
+        for loopback in [true, false] {
+            let app = app(Some("s3cret"), loopback);
+            assert!(authorise(&app, &bearer("s3cret")).is_ok());
+            for headers in [HeaderMap::new(), bearer("s3cre"), bearer("s3cret!")] {
+                let refused = authorise(&app, &headers).expect_err("refused");
+                assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+            }
+        }
+    }
+}
