@@ -38,7 +38,9 @@ fn sticky_keys_always_land_on_the_same_place_and_spread_evenly() {
     let to_second =
         (0..10_000).filter(|i| pick(key_unit(format!("user-{i}").as_bytes()), 0.0, &w) == Pick::Route(1)).count();
     assert!((910..=1090).contains(&to_second), "{to_second}");
+    // random draws (seeded by the process id): within 5 standard deviations, a failure once
+    // in about two million runs
     let random = (0..10_000).filter(|_| random_unit() < 0.1).count();
-    assert!((910..=1090).contains(&random), "{random}");
+    assert!((850..=1150).contains(&random), "{random}");
     assert!((0..1000).map(|_| random_unit()).all(|u| (0.0..1.0).contains(&u)));
 }
