@@ -126,7 +126,7 @@ async fn model_ready(State(app): State<Arc<App>>, Path(name): Path<String>) -> R
 async fn model_metadata(State(app): State<Arc<App>>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     let served = app.served(&name)?;
     let live = served.routes[0].0.live();
-    Ok(Json(metadata(&app, &name, &served, &live.loaded)))
+    Ok(Json(metadata(&name, &served, &live.loaded)))
 }
 
 async fn version_metadata(
@@ -135,7 +135,7 @@ async fn version_metadata(
 ) -> Result<Json<Value>, ApiError> {
     let served = app.served(&name)?;
     let route = version_of(&served, &version)?;
-    Ok(Json(metadata(&app, &name, &served, &route.live().loaded)))
+    Ok(Json(metadata(&name, &served, &route.live().loaded)))
 }
 
 fn version_of(served: &crate::deploy::Served, text: &str) -> Result<Arc<crate::deploy::Route>, ApiError> {
@@ -146,7 +146,7 @@ fn version_of(served: &crate::deploy::Served, text: &str) -> Result<Arc<crate::d
 }
 
 /// The Open Inference Protocol's model metadata, with kiln's details in `parameters`.
-fn metadata(app: &App, name: &str, served: &crate::deploy::Served, loaded: &crate::source::Loaded) -> Value {
+fn metadata(name: &str, served: &crate::deploy::Served, loaded: &crate::source::Loaded) -> Value {
     let schema = &loaded.manifest.schema;
     let inputs: Vec<Value> = schema
         .features()
@@ -177,7 +177,6 @@ fn metadata(app: &App, name: &str, served: &crate::deploy::Served, loaded: &crat
             })
         })
         .collect();
-    let _ = app;
     json!({
         "name": name,
         "versions": served.versions().iter().map(i64::to_string).collect::<Vec<_>>(),

@@ -111,6 +111,8 @@ impl Server {
     /// Stop accepting connections, let the requests in flight finish, stop following the
     /// registry and close the prediction log.
     pub async fn shutdown(self) -> Result<()> {
+        // wake every waiter (the server's drain, the follower), and leave a permit for a
+        // waiter not yet polled
         self.stop.notify_waiters();
         self.stop.notify_one();
         let served = self.task.await.map_err(|e| Error::Serve(std::io::Error::other(e)))?;

@@ -77,18 +77,23 @@ fn trained_scores(config: &Path, bundle: &Path) -> Vec<f64> {
     model.predict(&table.df).expect("predict").values
 }
 
-#[test]
-fn predict_equals_the_trained_model_bit_for_bit_for_every_model_kind() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = dir.path().join("kiln.db").display().to_string();
-    let kinds = [
+/// One small model of every kind kiln trains, as `[[models]]` entries for the Adult config.
+pub(crate) fn every_kind() -> [(&'static str, String); 6] {
+    [
         ("prior", "[[models]]\nkind = \"prior\"\n".to_string()),
         ("rules", adult_rules()),
         ("linear", "[[models]]\nkind = \"linear\"\nepochs = 2\n".into()),
         ("gbdt", "[[models]]\nkind = \"gbdt\"\nnum_iterations = 20\n".into()),
         ("mlp", "[[models]]\nkind = \"mlp\"\nhidden = [32]\nnorm = \"layer\"\nepochs = 1\n".into()),
         ("resnet", "[[models]]\nkind = \"resnet\"\nd_block = 16\nn_blocks = 1\nembedding_dim = 4\nepochs = 1\n".into()),
-    ];
+    ]
+}
+
+#[test]
+fn predict_equals_the_trained_model_bit_for_bit_for_every_model_kind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("kiln.db").display().to_string();
+    let kinds = every_kind();
     for (kind, model) in kinds {
         let config = adult_config(dir.path(), kind, &model, "");
         let bundle = dir.path().join(format!("{kind}.safetensors"));

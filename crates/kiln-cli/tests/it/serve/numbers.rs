@@ -5,20 +5,13 @@
 use std::sync::Arc;
 
 use super::{adult_test_rows, client, from_file, instances, loopback, post, row_probabilities, runtime, v2_inputs};
-use crate::predict::{adult_config, adult_rules, floats, read_parquet, texts, train_and_predict};
+use crate::predict::{adult_config, every_kind, floats, read_parquet, texts, train_and_predict};
 
 #[test]
 fn served_probabilities_equal_kiln_predict_bit_for_bit_for_every_model_kind() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = dir.path().join("kiln.db").display().to_string();
-    let kinds = [
-        ("prior", "[[models]]\nkind = \"prior\"\n".to_string()),
-        ("rules", adult_rules()),
-        ("linear", "[[models]]\nkind = \"linear\"\nepochs = 2\n".into()),
-        ("gbdt", "[[models]]\nkind = \"gbdt\"\nnum_iterations = 20\n".into()),
-        ("mlp", "[[models]]\nkind = \"mlp\"\nhidden = [32]\nnorm = \"layer\"\nepochs = 1\n".into()),
-        ("resnet", "[[models]]\nkind = \"resnet\"\nd_block = 16\nn_blocks = 1\nembedding_dim = 4\nepochs = 1\n".into()),
-    ];
+    let kinds = every_kind();
     let mut models = Vec::new();
     let mut expected = Vec::new();
     let mut config = None;
