@@ -104,6 +104,12 @@ impl Batcher {
         Self { sender }
     }
 
+    /// Queue `batch` and wait for its scores (an error when the queue is full).
+    pub async fn score(&self, batch: Arc<Batch>) -> Result<Reply, QueueFull> {
+        let receiver = self.submit(batch)?;
+        Ok(receiver.await.unwrap_or_else(|_| Err("the scoring thread stopped".into())))
+    }
+
     /// Queue `batch` for scoring; the receiver gets its scores.
     pub fn submit(&self, batch: Arc<Batch>) -> Result<oneshot::Receiver<Reply>, QueueFull> {
         let (reply, receiver) = oneshot::channel();

@@ -195,11 +195,10 @@ async fn score_on(
 ) -> Result<Option<Batch>, ApiError> {
     let live = route.live();
     let started = Instant::now();
-    let receiver = live.batcher.submit(batch.clone()).map_err(|_| {
+    let reply = live.batcher.score(batch.clone()).await.map_err(|_| {
         app.metrics.shed.inc();
         ApiError::overloaded(format!("the queue of `{}` is full", route.model))
     })?;
-    let reply = receiver.await.unwrap_or_else(|_| Err("the scoring thread stopped".into()));
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     let mut outcome = Outcome { latency_ms, rows: batch.n_rows(), unusual_rows, ..Outcome::default() };
     let result = match reply {
@@ -229,13 +228,14 @@ async fn score_on(
 /// Score on the fallback route.
 async fn score_fallback(fallback: &Route, batch: &Arc<Batch>) -> Result<Batch, ApiError> {
     let live = fallback.live();
-    let receiver = live
+    let scores = live
         .batcher
-        .submit(batch.clone())
-        .map_err(|_| ApiError::overloaded(format!("the fallback queue of `{}` is full", fallback.model)))?;
-    let scores = receiver.await.unwrap_or_else(|_| Err("the scoring thread stopped".into())).map_err(|e| {
-        ApiError::internal(format!("the model of `{}` and its fallback both failed: {e}", fallback.model))
-    })?;
+        .score(batch.clone())
+        .await
+        .map_err(|_| ApiError::overloaded(format!("the fallback queue of `{}` is full", fallback.model)))?
+        .map_err(|e| {
+            ApiError::internal(format!("the model of `{}` and its fallback both failed: {e}", fallback.model))
+        })?;
     let outputs = live
         .loaded
         .model
@@ -257,11 +257,14 @@ fn shadow_copy(app: Arc<App>, served: Arc<Served>, shadow: Arc<Route>, batch: Ar
             tracing::debug!(model = %served.name, "the shadow cannot score these rows");
             return;
         }
-        let Ok(receiver) = live.batcher.submit(batch.clone()) else {
-            app.metrics.shed.inc();
-            return;
+        let scores = match live.batcher.score(batch.clone()).await {
+            Ok(Ok(scores)) => scores,
+            Ok(Err(_)) => return,
+            Err(_) => {
+                app.metrics.shed.inc();
+                return;
+            }
         };
-        let Ok(Ok(scores)) = receiver.await else { return };
         let Ok(outputs) = live.loaded.model.outputs().assemble(&batch, &scores) else { return };
         let entry =
             app.entry(&request_id, received_ms, &served.name, &live.loaded, LogRoute::Shadow, &batch, outputs, now);
