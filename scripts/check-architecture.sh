@@ -15,9 +15,10 @@ kiln-track     -
 kiln-data      kiln-core
 kiln-eval      kiln-core kiln-kernels
 kiln-train     kiln-core kiln-data kiln-eval kiln-kernels
-kiln-pipeline  kiln-core kiln-data kiln-eval kiln-train kiln-track kiln-kernels
-kiln-serve     kiln-core kiln-track
-kiln-cli       kiln-core kiln-data kiln-eval kiln-train kiln-track kiln-kernels kiln-pipeline kiln-serve
+kiln-pipeline  kiln-core kiln-data kiln-eval kiln-train kiln-track kiln-kernels kiln-monitor
+kiln-monitor   kiln-core
+kiln-serve     kiln-core kiln-track kiln-monitor
+kiln-cli       kiln-core kiln-data kiln-eval kiln-train kiln-track kiln-kernels kiln-pipeline kiln-serve kiln-monitor
 "
 kiln_deps() { # crate: its direct kiln dependencies, one per line
   cargo tree --locked -p "$1" -e normal --all-features --depth 1 --prefix none --format '{p}' 2>/dev/null \
@@ -55,6 +56,7 @@ if [ -d crates/kiln-serve ]; then
   done
 fi
 must_not_depend kiln-eval polars
+must_not_depend kiln-monitor polars
 must_not_depend kiln-kernels polars
 must_not_depend kiln-kernels candle-core
 

@@ -1,0 +1,1 @@
+//! kiln-monitor's integration tests: drift statistics against scipy and Evidently fixtures.
