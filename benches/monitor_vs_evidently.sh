@@ -22,8 +22,8 @@
 #
 #   benches/monitor_vs_evidently.sh
 # ROWS="1000000 10000000" (rows per window); TOOLS="kiln evidently evidently-stattests nannyml"
-# chooses the tools (without kiln: the peers alone, no ratios); MAX_PEER_ROWS skips the peers
-# above that many rows (recorded as skipped); KILN_BIN uses a binary already built instead of
+# chooses the tools (without kiln: the peers alone, no ratios); PEER_MAX_ROWS="evidently=1000000"
+# skips a peer above that many rows (recorded as skipped, with the reason); KILN_BIN uses a binary already built instead of
 # `cargo build --release -p kiln-cli`; PYTHON creates the virtual environment (pinned packages:
 # benches/peers/requirements-monitor.txt); KILN_MONITOR_BENCH_DIR keeps the data and the virtual
 # environment (reused when the requirements have not changed) instead of a temporary folder
@@ -38,7 +38,7 @@ export NML_DISABLE_USAGE_LOGGING=1 DO_NOT_TRACK=1
 PYTHON=${PYTHON:-python3}
 ROWS=${ROWS:-1000000 10000000}
 TOOLS=${TOOLS:-kiln evidently evidently-stattests nannyml}
-MAX_PEER_ROWS=${MAX_PEER_ROWS:-}
+PEER_MAX_ROWS=${PEER_MAX_ROWS:-}
 SEED=${SEED:-7}
 requirements=benches/peers/requirements-monitor.txt
 peer=benches/peers/monitor_peers.py
@@ -109,8 +109,9 @@ for rows in $ROWS; do
   fi
   for tool in evidently evidently-stattests nannyml; do
     using "$tool" || continue
-    if [ -n "$MAX_PEER_ROWS" ] && [ "$rows" -gt "$MAX_PEER_ROWS" ]; then
-      args+=(--skipped "$tool: not run at $rows rows (MAX_PEER_ROWS=$MAX_PEER_ROWS)")
+    max_rows=$(tr ' ' '\n' <<<"$PEER_MAX_ROWS" | sed -n "s/^$tool=//p")
+    if [ -n "$max_rows" ] && [ "$rows" -gt "$max_rows" ]; then
+      args+=(--skipped "$tool: not run at $rows rows (PEER_MAX_ROWS: $PEER_MAX_ROWS)")
       continue
     fi
     if [ "${REUSE_PEER_RESULTS:-0}" = 1 ] && [ -f "$data/$tool.json" ] && [ -f "$data/$tool.time" ]; then

@@ -402,10 +402,23 @@ def fmt(x, digits=2):
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.{digits}f}"
 
 
-def compare(kiln_checks, peer, tests):
+def kiln_value(check, p_value):
+    """kiln's p-value of a check (`p_value`, else a score that is one), or its statistic
+    (`statistic` where the score is a p-value, else the score); None where it has none."""
+    score = float(check["score"])
+    reported = check.get("p_value")
+    score_is_p = check["test"] in P_VALUE_TESTS and (reported is None or float(reported) == score)
+    if p_value:
+        return float(reported) if reported is not None else (score if score_is_p else None)
+    if score_is_p:
+        return None if check.get("statistic") is None else float(check["statistic"])
+    return score
+
+
+def compare(kiln_checks, peer, tests, p_value_tests):
     """Largest |kiln − peer| per statistic over every (slice, group, feature) the peer scored
-    with one of `tests` (its names mapped to kiln's: for a test whose score is a p-value, kiln's
-    `p_value` is compared), the peer's scores kiln has no check for, and the drift verdicts that
+    with one of `tests` (its names mapped to kiln's; for the peer's `p_value_tests`, whose score
+    is a p-value, kiln's p-value is compared), the peer's scores kiln has no check for, and the drift verdicts that
     differ."""
     kiln = {(c["slice"], str(c["group"]), c["feature"], c["test"]): c for c in kiln_checks}
     kiln_tests = {}
@@ -421,8 +434,12 @@ def compare(kiln_checks, peer, tests):
         if check is None:
             missing.append(f"{'/'.join(key)}: {peer['tool']} {score['test']}, kiln {kiln_tests.get(key, 'nothing')}")
             continue
-        value = check["p_value"] if score["test"] in P_VALUE_TESTS else check["score"]
-        diff = math.inf if value is None else abs(float(value) - score["score"])
+        is_p = score["test"] in p_value_tests
+        value = kiln_value(check, p_value=is_p)
+        if value is None:
+            missing.append(f"{'/'.join(key)}: kiln's {test} check has no {'p-value' if is_p else 'statistic'}")
+            continue
+        diff = abs(value - score["score"])
         counts[test] = counts.get(test, 0) + 1
         if diff > worst.get(test, (-1.0, None))[0]:
             worst[test] = (diff, key)
@@ -485,7 +502,7 @@ def report_agreement(kiln_checks, peers):
             tests = {t: t for t in EVIDENTLY_TESTS.values()}
         else:
             tests = {"ks": "ks"}
-        worst, counts, missing, decisions = compare(kiln_checks, peer, tests)
+        worst, counts, missing, decisions = compare(kiln_checks, peer, tests, P_VALUE_TESTS if exact else set())
         for test, (diff, key) in sorted(worst.items()):
             if exact:
                 verdict = "ok" if diff <= TOLERANCE else f"DIFFERS by more than {TOLERANCE:g}"
