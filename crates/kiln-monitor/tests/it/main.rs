@@ -1,1 +1,2 @@
 //! kiln-monitor's integration tests: drift statistics against scipy and Evidently fixtures.
+mod monitor;
