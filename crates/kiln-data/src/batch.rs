@@ -115,5 +115,6 @@ pub fn batch_frame(batch: &Batch) -> Result<DataFrame> {
             }
         })
         .collect();
-    DataFrame::new_infer_height(columns).map_err(|source| Error::Polars { doing: "assembling the output columns", source })
+    DataFrame::new_infer_height(columns)
+        .map_err(|source| Error::Polars { doing: "assembling the output columns", source })
 }

@@ -171,20 +171,31 @@ impl MonitoringConfig {
         let test = |k: &str, name: Option<&str>| -> Result<Option<StatTest>> {
             match name {
                 None | Some("auto") => Ok(None),
-                Some(name) => name.parse::<StatTest>().map(Some).map_err(|e| Error::Config { key: key(k), problem: e.to_string() }),
+                Some(name) => name
+                    .parse::<StatTest>()
+                    .map(Some)
+                    .map_err(|e| Error::Config { key: key(k), problem: e.to_string() }),
             }
         };
         let threshold = |k: &str, t: Option<f64>| -> Result<Option<f64>> {
             match t {
                 Some(t) if !(t.is_finite() && t >= 0.0) => Err(Error::Config {
                     key: key(k),
-                    problem: format!("{t} is not a finite number >= 0; give a p-value level such as 0.05 or a distance such as 0.1"),
+                    problem: format!(
+                        "{t} is not a finite number >= 0; give a p-value level such as 0.05 or a distance such as 0.1"
+                    ),
                 }),
                 t => Ok(t),
             }
         };
-        let defaults = ColumnOptions { test: test("stattest", Some(&self.stattest))?, threshold: threshold("threshold", self.threshold)? };
-        let scores = ColumnOptions { test: test("score_stattest", self.score_stattest.as_deref())?, threshold: defaults.threshold };
+        let defaults = ColumnOptions {
+            test: test("stattest", Some(&self.stattest))?,
+            threshold: threshold("threshold", self.threshold)?,
+        };
+        let scores = ColumnOptions {
+            test: test("score_stattest", self.score_stattest.as_deref())?,
+            threshold: defaults.threshold,
+        };
         let mut features = BTreeMap::new();
         let mut skipped = Vec::new();
         for (name, f) in &self.features {
@@ -206,7 +217,10 @@ impl MonitoringConfig {
             }
         };
         if !(self.level > 0.0 && self.level < 1.0) {
-            return Err(Error::Config { key: key("level"), problem: format!("{} is not a level strictly between 0 and 1, such as 0.95", self.level) });
+            return Err(Error::Config {
+                key: key("level"),
+                problem: format!("{} is not a level strictly between 0 and 1, such as 0.95", self.level),
+            });
         }
         Ok(MonitorPlan {
             defaults,
@@ -232,7 +246,10 @@ impl MonitoringConfig {
                 length: parse_duration(every).map_err(|problem| Error::Config { key, problem })?,
                 time_column: w.time_column.clone(),
             }),
-            _ => Err(Error::Config { key, problem: "give either `rows = N` or `every = \"1h\"`, not both or neither".into() }),
+            _ => Err(Error::Config {
+                key,
+                problem: "give either `rows = N` or `every = \"1h\"`, not both or neither".into(),
+            }),
         }
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! Used by `kiln monitor` (through kiln-pipeline) and by kiln-serve's live drift gauges.
 
+pub mod cbpe;
 pub mod check;
 pub mod config;
 pub mod error;

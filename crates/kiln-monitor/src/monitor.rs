@@ -153,11 +153,18 @@ pub fn findings(windows: &[WindowResult], plan: &MonitorPlan) -> (Vec<Finding>, 
             if let Some(d) = g.dataset.filter(|d| d.drifted) {
                 add(
                     "dataset_drift",
-                    format!("{name}: {} of {} features drifted ({:.0}% ≥ drift_share {:.0}%)", d.n_drifted, d.n_columns, d.share * 100.0, plan.drift_share * 100.0),
+                    format!(
+                        "{name}: {} of {} features drifted ({:.0}% ≥ drift_share {:.0}%)",
+                        d.n_drifted,
+                        d.n_columns,
+                        d.share * 100.0,
+                        plan.drift_share * 100.0
+                    ),
                     true,
                 );
             }
-            let drifted: Vec<&str> = g.features.iter().filter(|f| f.result.drifted).map(|f| f.feature.as_str()).collect();
+            let drifted: Vec<&str> =
+                g.features.iter().filter(|f| f.result.drifted).map(|f| f.feature.as_str()).collect();
             if g.slice == OVERALL.0 {
                 for f in &drifted {
                     add("feature_drift", format!("`{f}` drifted overall"), false);
@@ -169,7 +176,11 @@ pub fn findings(windows: &[WindowResult], plan: &MonitorPlan) -> (Vec<Finding>, 
                 }
             }
             if let Some(s) = g.scores.as_ref().filter(|s| s.result.drifted) {
-                add("score_drift", format!("{name}: the model's scores drifted ({} {:.4})", s.result.test, s.result.score), true);
+                add(
+                    "score_drift",
+                    format!("{name}: the model's scores drifted ({} {:.4})", s.result.test, s.result.score),
+                    true,
+                );
             }
             for m in g.estimated.iter().chain(&g.realised).filter(|m| m.dropped) {
                 add(

@@ -23,7 +23,9 @@ pub enum Error {
     #[error("{}: this bundle holds no monitoring references (it was written by an older kiln)\nhint: export the model again with `kiln run`, or monitor against the training data with `kiln monitor --config CONFIG --data FILE`", path.display())]
     NoSketches { path: PathBuf },
     /// Windows by time without times.
-    #[error("[monitoring] window: windows by time need each row's time\nhint: set `time_column` to a column of milliseconds since the epoch, or monitor the prediction log (`--log`), whose rows carry their time")]
+    #[error(
+        "[monitoring] window: windows by time need each row's time\nhint: set `time_column` to a column of milliseconds since the epoch, or monitor the prediction log (`--log`), whose rows carry their time"
+    )]
     NoTimes,
     /// A time column that cannot give times.
     #[error("[monitoring] window: time column `{column}`: {problem}")]

@@ -157,10 +157,11 @@ fn references(
     match against {
         Against::Bundle { bundle, path } => {
             let reference = &bundle.manifest.reference;
-            let references = References::from_bundle(reference, bundle.manifest.decision_threshold).map_err(|e| match e {
-                kiln_monitor::Error::NoSketches => Error::NoSketches { path: path.to_path_buf() },
-                e => Error::from(e),
-            })?;
+            let references =
+                References::from_bundle(reference, bundle.manifest.decision_threshold).map_err(|e| match e {
+                    kiln_monitor::Error::NoSketches => Error::NoSketches { path: path.to_path_buf() },
+                    e => Error::from(e),
+                })?;
             Ok((references, Source { kind: "bundle".into(), name: path.display().to_string(), rows: reference.rows }))
         }
         Against::Data(config) => {
@@ -170,7 +171,10 @@ fn references(
             let features = feature_columns(df, schema)?;
             let group = |rows: Option<&[u32]>| -> GroupReference {
                 with_refs(&features, |cols| GroupReference {
-                    features: cols.iter().map(|(n, c)| (n.to_string(), Reference::Data(Profile::of(*c, rows)))).collect(),
+                    features: cols
+                        .iter()
+                        .map(|(n, c)| (n.to_string(), Reference::Data(Profile::of(*c, rows))))
+                        .collect(),
                     scores: None,
                     performance: None,
                 })
@@ -213,7 +217,9 @@ fn slicing_rows(df: &DataFrame, schema: &Schema, specs: &[SliceSpec]) -> Result<
 fn windows(current: &CurrentRows, windows: &Windows) -> Result<Vec<Window>> {
     let n = current.df.height();
     match windows {
-        Windows::Whole => Ok(vec![Window { label: format!("rows 0–{}", n.saturating_sub(1)), rows: (0..n as u32).collect() }]),
+        Windows::Whole => {
+            Ok(vec![Window { label: format!("rows 0–{}", n.saturating_sub(1)), rows: (0..n as u32).collect() }])
+        }
         Windows::Rows(size) => Ok((0..n)
             .step_by(*size)
             .map(|start| {
@@ -267,7 +273,9 @@ fn time_values(df: &DataFrame, column: &str) -> Result<Vec<i64>> {
 /// Write `report.json`, `report.md` and `report.html` into `dir`, each atomically.
 pub fn write_monitor_report(dir: &Path, report: &MonitorReport) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|source| Error::ReportFolder { path: dir.to_path_buf(), source })?;
-    let json = serde_json::to_string_pretty(report).map_err(|source| Error::Json { what: "the monitoring report", source })? + "\n";
+    let json = serde_json::to_string_pretty(report)
+        .map_err(|source| Error::Json { what: "the monitoring report", source })?
+        + "\n";
     let files = [
         ("report.json", json),
         ("report.md", kiln_monitor::render::markdown(report)),

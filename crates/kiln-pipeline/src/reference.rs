@@ -47,7 +47,12 @@ pub fn slice_specs(schema: &Schema, configured: &[SliceConfig]) -> Vec<SliceSpec
     } else {
         configured
             .iter()
-            .map(|c| SliceSpec { name: c.display_name(), by: c.by.clone(), bands: c.bands.clone(), value: c.value.clone() })
+            .map(|c| SliceSpec {
+                name: c.display_name(),
+                by: c.by.clone(),
+                bands: c.bands.clone(),
+                value: c.value.clone(),
+            })
             .collect()
     };
     specs.into_iter().filter(|s| s.by.iter().all(|c| schema.column(c).is_none_or(|c| !c.pii))).collect()
@@ -57,7 +62,12 @@ pub fn slice_specs(schema: &Schema, configured: &[SliceConfig]) -> Vec<SliceSpec
 pub fn slice_configs(specs: &[SliceSpec]) -> Vec<SliceConfig> {
     specs
         .iter()
-        .map(|s| SliceConfig { by: s.by.clone(), bands: s.bands.clone(), value: s.value.clone(), name: Some(s.name.clone()) })
+        .map(|s| SliceConfig {
+            by: s.by.clone(),
+            bands: s.bands.clone(),
+            value: s.value.clone(),
+            name: Some(s.name.clone()),
+        })
         .collect()
 }
 

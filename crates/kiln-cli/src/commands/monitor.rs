@@ -64,13 +64,16 @@ pub fn monitor_cmd(args: &MonitorArgs, store: &Path, progress: Progress, out: &m
     let against = match (&bundle, &bundle_path, &config) {
         (Some(bundle), Some(path), _) => Against::Bundle { bundle, path },
         (_, _, Some(config)) => Against::Data(config),
-        _ => anyhow::bail!("nothing to compare against\nhint: give --bundle, --model or --config (whose training data is then the reference)"),
+        _ => anyhow::bail!(
+            "nothing to compare against\nhint: give --bundle, --model or --config (whose training data is then the reference)"
+        ),
     };
     let current = match (&args.data, &args.log) {
         (Some(data), _) => CurrentRows::read(data, &against, config.as_ref())?,
         (None, Some(log)) => {
             let model = args.model.as_deref().unwrap_or_default();
-            let since = args.since.as_deref().map(parse_duration).transpose().map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            let since =
+                args.since.as_deref().map(parse_duration).transpose().map_err(|e| anyhow::anyhow!("--since: {e}"))?;
             super::monitor_log::read(log, model, store, since)?
         }
         (None, None) => anyhow::bail!("no rows to check\nhint: give --data FILE, or --log DIR with --model"),
@@ -109,8 +112,7 @@ fn tables(report: &MonitorReport) -> Vec<Table> {
     for f in &report.findings {
         findings.push(vec![f.window.to_string(), f.message.clone(), if f.drift { "yes".into() } else { "".into() }]);
     }
-    let mut groups =
-        Table::new(&["window", "group", "rows", "drifted", "share", "scores"]).titled("groups");
+    let mut groups = Table::new(&["window", "group", "rows", "drifted", "share", "scores"]).titled("groups");
     for w in &report.windows {
         for g in &w.groups {
             let (drifted, share) = match (&g.dataset, &g.skipped) {

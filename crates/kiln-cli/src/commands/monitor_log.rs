@@ -30,7 +30,11 @@ pub fn read(log: &Path, model: &str, store: &Path, since: Option<Duration>) -> a
     let n = rows.times_ms.len() as u64;
     let scores = (schema.task != Task::Multiclass).then_some(rows.scores);
     Ok(CurrentRows {
-        source: Source { kind: "log".into(), name: format!("{} ({model} v{version}, {} segments)", log.display(), rows.segments.len()), rows: n },
+        source: Source {
+            kind: "log".into(),
+            name: format!("{} ({model} v{version}, {} segments)", log.display(), rows.segments.len()),
+            rows: n,
+        },
         df,
         scores,
         times: Some(rows.times_ms),

@@ -52,10 +52,17 @@ pub fn html(report: &MonitorReport) -> String {
     findings(&mut out, report);
     over_time(&mut out, report);
     for w in &report.windows {
-        let _ = writeln!(out, "<h2>Window {}: {} <span class=\"muted\">({} rows)</span></h2>", w.index, esc(&w.label), w.rows);
+        let _ = writeln!(
+            out,
+            "<h2>Window {}: {} <span class=\"muted\">({} rows)</span></h2>",
+            w.index,
+            esc(&w.label),
+            w.rows
+        );
         groups_table(&mut out, &w.groups);
         for g in w.groups.iter().filter(|g| g.skipped.is_none()) {
-            let drifted: Vec<&FeatureResult> = g.features.iter().chain(&g.scores).filter(|f| f.result.drifted).collect();
+            let drifted: Vec<&FeatureResult> =
+                g.features.iter().chain(&g.scores).filter(|f| f.result.drifted).collect();
             if g.slice == "overall" {
                 features_table(&mut out, g);
             }
@@ -100,7 +107,11 @@ fn over_time(out: &mut String, report: &MonitorReport) {
     for w in &report.windows {
         for g in &w.groups {
             for f in g.features.iter().chain(&g.scores) {
-                let line = series.entry(f.feature.clone()).or_default().entry(group_name(g)).or_insert_with(|| vec![f64::NAN; report.windows.len()]);
+                let line = series
+                    .entry(f.feature.clone())
+                    .or_default()
+                    .entry(group_name(g))
+                    .or_insert_with(|| vec![f64::NAN; report.windows.len()]);
                 line[w.index] = f.result.score;
                 thresholds.insert(f.feature.clone(), f.result.threshold);
                 *drifted.entry((f.feature.clone(), group_name(g))).or_default() |= f.result.drifted;
@@ -116,7 +127,12 @@ fn over_time(out: &mut String, report: &MonitorReport) {
             .map(|(g, v)| (g.clone(), v.clone()))
             .collect();
         if lines.len() > 1 || drifted.get(&(feature.clone(), "overall".into())).copied().unwrap_or(false) {
-            plots.push_str(&svg::over_time(&format!("{feature}: drift score by window"), &lines, thresholds[feature], report.windows.len()));
+            plots.push_str(&svg::over_time(
+                &format!("{feature}: drift score by window"),
+                &lines,
+                thresholds[feature],
+                report.windows.len(),
+            ));
         }
     }
     if !plots.is_empty() {
@@ -135,7 +151,10 @@ fn groups_table(out: &mut String, groups: &[GroupResult]) {
         };
         let scores = g.scores.as_ref().map_or("—".into(), |s| format!("{} {}", s.result.test, num(s.result.score)));
         let metrics = |ms: &[crate::report::MetricResult]| {
-            ms.iter().map(|m| format!("{} {} [{}, {}]", esc(&m.metric), num(m.value), num(m.low), num(m.high))).collect::<Vec<_>>().join("<br>")
+            ms.iter()
+                .map(|m| format!("{} {} [{}, {}]", esc(&m.metric), num(m.value), num(m.low), num(m.high)))
+                .collect::<Vec<_>>()
+                .join("<br>")
         };
         let _ = writeln!(
             out,

@@ -21,7 +21,11 @@ pub(crate) fn num(v: f64) -> String {
         return "—".into();
     }
     let a = v.abs();
-    if a != 0.0 && !(1e-4..1e6).contains(&a) { format!("{v:.3e}") } else { format!("{:.4}", v).trim_end_matches('0').trim_end_matches('.').to_string() }
+    if a != 0.0 && !(1e-4..1e6).contains(&a) {
+        format!("{v:.3e}")
+    } else {
+        format!("{:.4}", v).trim_end_matches('0').trim_end_matches('.').to_string()
+    }
 }
 
 /// "drift" or "no drift".
@@ -84,7 +88,10 @@ pub fn markdown(report: &MonitorReport) -> String {
 
 fn group_row(out: &mut String, g: &GroupResult) {
     let metrics = |ms: &[crate::report::MetricResult]| {
-        ms.iter().map(|m| format!("{} {} [{}, {}]", m.metric, num(m.value), num(m.low), num(m.high))).collect::<Vec<_>>().join("; ")
+        ms.iter()
+            .map(|m| format!("{} {} [{}, {}]", m.metric, num(m.value), num(m.low), num(m.high)))
+            .collect::<Vec<_>>()
+            .join("; ")
     };
     let (drifted, share) = match (&g.dataset, &g.skipped) {
         (_, Some(why)) => (md(why), "—".into()),

@@ -29,30 +29,57 @@ pub(super) fn shares(title: &str, plot: &Plot) -> String {
     let top = if top > 0.0 { top * 1.1 } else { 1.0 };
     let (pw, ph) = (W - LEFT - 12.0, H - TOP - BOTTOM);
     let mut out = String::new();
-    let _ = write!(out, "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\">", esc(title));
+    let _ = write!(
+        out,
+        "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\">",
+        esc(title)
+    );
     let _ = write!(out, "<text x=\"{LEFT}\" y=\"16\" font-size=\"13\" font-weight=\"600\">{}</text>", esc(title));
     legend(&mut out, &[("reference", REFERENCE), ("current", CURRENT)], W - 170.0);
     for k in 0..=4 {
         let v = top * k as f64 / 4.0;
         let y = TOP + ph - ph * k as f64 / 4.0;
-        let _ = write!(out, "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#e6e6e6\"/><text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text>", c(LEFT + pw), c(y), c(y), c(LEFT - 4.0), c(y + 3.0), num(v));
+        let _ = write!(
+            out,
+            "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#e6e6e6\"/><text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text>",
+            c(LEFT + pw),
+            c(y),
+            c(y),
+            c(LEFT - 4.0),
+            c(y + 3.0),
+            num(v)
+        );
     }
     if n > 0 {
         let slot = pw / n as f64;
         let bar = (slot * 0.4).max(0.5);
         for i in 0..n {
-            for (j, (v, colour)) in [(plot.reference[i], REFERENCE), (plot.current[i], CURRENT)].into_iter().enumerate() {
+            for (j, (v, colour)) in [(plot.reference[i], REFERENCE), (plot.current[i], CURRENT)].into_iter().enumerate()
+            {
                 if !v.is_finite() {
                     continue;
                 }
                 let h = ph * v / top;
                 let x = LEFT + slot * i as f64 + slot * 0.1 + bar * j as f64;
-                let _ = write!(out, "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{colour}\"/>", c(x), c(TOP + ph - h), c(bar), c(h));
+                let _ = write!(
+                    out,
+                    "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{colour}\"/>",
+                    c(x),
+                    c(TOP + ph - h),
+                    c(bar),
+                    c(h)
+                );
             }
         }
         labels(&mut out, plot, n, slot, TOP + ph);
     }
-    let _ = write!(out, "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#444\"/>", c(LEFT + pw), c(TOP + ph), c(TOP + ph));
+    let _ = write!(
+        out,
+        "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#444\"/>",
+        c(LEFT + pw),
+        c(TOP + ph),
+        c(TOP + ph)
+    );
     out.push_str("</svg>");
     out
 }
@@ -63,13 +90,27 @@ fn labels(out: &mut String, plot: &Plot, n: usize, slot: f64, y: f64) {
     if plot.categories.is_empty() {
         for i in (0..plot.edges.len()).step_by(step) {
             let x = LEFT + slot * i as f64;
-            let _ = write!(out, "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{}</text>", c(x), c(y + 14.0), num(plot.edges[i]));
+            let _ = write!(
+                out,
+                "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{}</text>",
+                c(x),
+                c(y + 14.0),
+                num(plot.edges[i])
+            );
         }
     } else {
         for (i, name) in plot.categories.iter().enumerate().step_by(step) {
             let short: String = name.chars().take(12).collect();
             let x = LEFT + slot * (i as f64 + 0.5);
-            let _ = write!(out, "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\" transform=\"rotate(-30 {} {})\">{}</text>", c(x), c(y + 12.0), c(x), c(y + 12.0), esc(&short));
+            let _ = write!(
+                out,
+                "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\" transform=\"rotate(-30 {} {})\">{}</text>",
+                c(x),
+                c(y + 12.0),
+                c(x),
+                c(y + 12.0),
+                esc(&short)
+            );
         }
     }
 }
@@ -77,7 +118,13 @@ fn labels(out: &mut String, plot: &Plot, n: usize, slot: f64, y: f64) {
 fn legend(out: &mut String, items: &[(&str, &str)], x: f64) {
     for (i, (name, colour)) in items.iter().enumerate() {
         let x = x + 85.0 * i as f64;
-        let _ = write!(out, "<rect x=\"{}\" y=\"7\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{}\" y=\"16\" font-size=\"11\">{}</text>", c(x), c(x + 14.0), esc(name));
+        let _ = write!(
+            out,
+            "<rect x=\"{}\" y=\"7\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{}\" y=\"16\" font-size=\"11\">{}</text>",
+            c(x),
+            c(x + 14.0),
+            esc(name)
+        );
     }
 }
 
@@ -89,22 +136,60 @@ pub(super) fn over_time(title: &str, series: &[(String, Vec<f64>)], threshold: f
     let px = |i: usize| LEFT + if windows > 1 { pw * i as f64 / (windows - 1) as f64 } else { pw / 2.0 };
     let py = |v: f64| TOP + ph - ph * v / top;
     let mut out = String::new();
-    let _ = write!(out, "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\">", esc(title));
+    let _ = write!(
+        out,
+        "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\">",
+        esc(title)
+    );
     let _ = write!(out, "<text x=\"{LEFT}\" y=\"16\" font-size=\"13\" font-weight=\"600\">{}</text>", esc(title));
     for k in 0..=4 {
         let v = top * k as f64 / 4.0;
-        let _ = write!(out, "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#e6e6e6\"/><text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text>", c(LEFT + pw), c(py(v)), c(py(v)), c(LEFT - 4.0), c(py(v) + 3.0), num(v));
+        let _ = write!(
+            out,
+            "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#e6e6e6\"/><text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text>",
+            c(LEFT + pw),
+            c(py(v)),
+            c(py(v)),
+            c(LEFT - 4.0),
+            c(py(v) + 3.0),
+            num(v)
+        );
     }
-    let _ = write!(out, "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#cf222e\" stroke-dasharray=\"5 4\"/>", c(LEFT + pw), c(py(threshold)), c(py(threshold)));
+    let _ = write!(
+        out,
+        "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#cf222e\" stroke-dasharray=\"5 4\"/>",
+        c(LEFT + pw),
+        c(py(threshold)),
+        c(py(threshold))
+    );
     for i in 0..windows {
-        let _ = write!(out, "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{i}</text>", c(px(i)), c(TOP + ph + 14.0));
+        let _ = write!(
+            out,
+            "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{i}</text>",
+            c(px(i)),
+            c(TOP + ph + 14.0)
+        );
     }
     for (k, (name, values)) in series.iter().enumerate() {
         let colour = PALETTE[k % PALETTE.len()];
-        let points: Vec<String> =
-            values.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(i, v)| format!("{},{}", c(px(i)), c(py(*v)))).collect();
-        let _ = write!(out, "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>", points.join(" "));
-        let _ = write!(out, "<text x=\"{}\" y=\"{}\" font-size=\"10\" fill=\"{colour}\">{}</text>", c(LEFT + 4.0 + 120.0 * (k % 4) as f64), c(H - 8.0 - 12.0 * (k / 4) as f64), esc(&name.chars().take(22).collect::<String>()));
+        let points: Vec<String> = values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(i, v)| format!("{},{}", c(px(i)), c(py(*v))))
+            .collect();
+        let _ = write!(
+            out,
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>",
+            points.join(" ")
+        );
+        let _ = write!(
+            out,
+            "<text x=\"{}\" y=\"{}\" font-size=\"10\" fill=\"{colour}\">{}</text>",
+            c(LEFT + 4.0 + 120.0 * (k % 4) as f64),
+            c(H - 8.0 - 12.0 * (k / 4) as f64),
+            esc(&name.chars().take(22).collect::<String>())
+        );
     }
     out.push_str("</svg>");
     out

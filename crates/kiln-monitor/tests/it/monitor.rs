@@ -61,7 +61,10 @@ fn group_rows(r: &Rows, b: bool) -> Vec<u32> {
 }
 
 fn slicing(r: &Rows) -> Vec<SlicingRows> {
-    vec![SlicingRows { name: "g".into(), groups: vec![("a".into(), group_rows(r, false)), ("b".into(), group_rows(r, true))] }]
+    vec![SlicingRows {
+        name: "g".into(),
+        groups: vec![("a".into(), group_rows(r, false)), ("b".into(), group_rows(r, true))],
+    }]
 }
 
 /// Exact references (the reference rows themselves), overall and per segment value.
@@ -138,7 +141,10 @@ fn a_shift_in_one_segment_is_found_there_only() {
     assert!(drifted(w, "g", "a").is_empty());
     assert_eq!(drifted(w, "g", "b"), ["x2"]);
     let (found, drift) = findings(&windows, &plan);
-    assert!(found.iter().any(|f| f.kind == "segment_drift" && f.message.contains("`x2` drifted only for g = b")), "{found:?}");
+    assert!(
+        found.iter().any(|f| f.kind == "segment_drift" && f.message.contains("`x2` drifted only for g = b")),
+        "{found:?}"
+    );
     assert!(drift, "a quarter of segment b's features drifted: {found:?}");
 }
 
@@ -206,7 +212,8 @@ fn bad_inputs_are_clear_errors() {
     assert!(err.to_string().contains("skip = true"), "{err}");
     // a feature the rows lack
     let fewer: Vec<_> = cols.iter().filter(|(n, _)| *n != "c").cloned().collect();
-    let err = check_windows(&refs, &Current { columns: &fewer, scores: None }, &[window], &[], &plan).expect_err("lacks c");
+    let err =
+        check_windows(&refs, &Current { columns: &fewer, scores: None }, &[window], &[], &plan).expect_err("lacks c");
     assert!(matches!(&err, Error::UnknownFeature { column, .. } if column == "c"), "{err}");
     // a config key that does not fit names the key
     let err = toml::from_str::<MonitoringConfig>("stattest = \"nope\"").expect("parses").plan().expect_err("bad test");

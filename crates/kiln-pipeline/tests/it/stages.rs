@@ -123,9 +123,8 @@ fn each_stage_produces_what_it_says_and_models_score_as_their_exported_bundles()
     for (index, fitted) in trained.models.iter().enumerate() {
         // Export, read the bundle back and score the test rows through kiln-core alone.
         let path = dir.path().join(format!("{}.safetensors", fitted.name));
-        let exported = prepared
-            .export(&trained, index, evaluated.test_metrics(index), Some(&path), &mut tracker)
-            .expect("export");
+        let exported =
+            prepared.export(&trained, index, evaluated.test_metrics(index), Some(&path), &mut tracker).expect("export");
         assert_eq!(exported.sha256, kiln_track::sha256_file(&path).expect("hash"));
         let bundle = Bundle::read(&path).expect("bundle");
         assert_eq!(bundle.manifest.architecture, fitted.finished.architecture, "the real architecture");

@@ -50,8 +50,11 @@ pub fn read_rows(
     score_column: &str,
 ) -> Result<LoggedRows, ReadError> {
     let folder = dir.join(model).join(format!("v{version}"));
-    let entries = std::fs::read_dir(&folder)
-        .map_err(|_| ReadError::NoFolder { dir: dir.to_path_buf(), model: model.into(), version })?;
+    let entries = std::fs::read_dir(&folder).map_err(|_| ReadError::NoFolder {
+        dir: dir.to_path_buf(),
+        model: model.into(),
+        version,
+    })?;
     let mut segments: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.to_str().is_some_and(|s| s.ends_with(".arrows") || s.ends_with(".arrows.open")))
