@@ -95,6 +95,7 @@ for rows in $ROWS; do
     "$py" "$peer" generate --rows "$rows" --seed "$SEED" --out "$data"
     echo "$SEED" >"$data/seed"
   fi
+  "$py" "$peer" config --rows "$rows" --seed "$SEED" --out "$data"
   args=(--data "$data")
   if using kiln; then
     echo "== kiln monitor, $rows rows (load $(cut -d' ' -f1 /proc/loadavg))" >&2

@@ -3,7 +3,7 @@ Evidently's DataDriftPreset and NannyML's UnivariateDriftCalculator, on the same
 
 Subcommands (benches/monitor_vs_evidently.sh runs them in this order):
 
-  generate --rows N --seed S --out DIR
+  generate --rows N --seed S --out DIR     (config --rows N --seed S --out DIR: the config alone)
       A reference and a current window of N rows each (seeded numpy), written as
       DIR/reference.parquet and DIR/current.parquet, with the kiln config DIR/kiln.toml that names
       the reference as its training data, and DIR/meta.json (features, segments, the shifts).
@@ -187,7 +187,17 @@ numeric = [{quote(NUMERIC)}]
 categorical = [{quote(CATEGORICAL)}]
 segment = [{quote(SEGMENTS)}]
 drop = ["score"]                # the model's score: its drift needs a bundle, not this config
+
+[monitoring]
+stattest = "auto"               # Evidently's choice by column type and size, as the peers make it
 """
+
+
+def write_config(args):
+    path = os.path.join(args.out, "kiln.toml")
+    with open(path + ".tmp", "w") as f:
+        f.write(config_toml(args.rows, args.seed))
+    os.replace(path + ".tmp", path)
 
 
 def generate(args):
@@ -201,8 +211,7 @@ def generate(args):
         size = os.path.getsize(path) / 2**20
         print(f"{path}: {args.rows} rows, {size:.0f} MiB, {time.perf_counter() - start:.1f} s", file=sys.stderr)
         del table
-    with open(os.path.join(args.out, "kiln.toml"), "w") as f:
-        f.write(config_toml(args.rows, args.seed))
+    write_config(args)
     meta = {
         "rows": args.rows,
         "seed": args.seed,
@@ -532,6 +541,10 @@ def main():
     g.add_argument("--rows", type=int, required=True)
     g.add_argument("--seed", type=int, default=7)
     g.add_argument("--out", required=True)
+    c = sub.add_parser("config")
+    c.add_argument("--rows", type=int, required=True)
+    c.add_argument("--seed", type=int, default=7)
+    c.add_argument("--out", required=True)
     r = sub.add_parser("run")
     r.add_argument("--tool", choices=list(TOOLS), required=True)
     r.add_argument("--data", required=True)
@@ -546,6 +559,8 @@ def main():
     args = parser.parse_args()
     if args.command == "generate":
         generate(args)
+    elif args.command == "config":
+        write_config(args)
     elif args.command == "run":
         run(args)
     else:
