@@ -349,7 +349,7 @@ fn add_realised(
                 for (metric, value) in &slice.metrics {
                     let (Some(v), Some(ci)) = (value.value, value.ci) else { continue };
                     let test = tested.and_then(|t| t.metrics.get(metric)).copied();
-                    let dropped = test.is_some_and(|t| v < t - plan.max_metric_drop);
+                    let dropped = test.is_some_and(|t| ci.hi < t - plan.max_metric_drop);
                     group.realised.push(MetricResult {
                         metric: metric.clone(),
                         value: v,
