@@ -30,11 +30,44 @@ struct Expected {
     threshold: f64,
 }
 
+/// A sample as the fixture gives it: its values, or a seed and recipe (`seeded` in the script).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Values {
+    Stored(Vec<f64>),
+    Seeded { seed: u64, n: usize, kind: String, shift: f64, scale: f64 },
+}
+
+impl Values {
+    /// The sorted values, drawn from kiln's generator with the script's exact arithmetic.
+    fn sorted(&self) -> Vec<f64> {
+        let mut values = match self {
+            Values::Stored(values) => values.clone(),
+            Values::Seeded { seed, n, kind, shift, scale } => {
+                let mut rng = Rng::new(*seed);
+                (0..*n)
+                    .map(|_| match kind.as_str() {
+                        "sum4" => {
+                            let total = rng.uniform() + rng.uniform() + rng.uniform() + rng.uniform();
+                            ((total - 2.0) * scale * 100.0 + shift * 100.0).floor() / 100.0
+                        }
+                        "product2" => (rng.uniform() * rng.uniform() * scale * 100.0 + shift * 100.0).floor() / 100.0,
+                        "integers" => (rng.uniform() * scale).floor() + shift,
+                        other => panic!("unknown recipe {other} in the fixture"),
+                    })
+                    .collect()
+            }
+        };
+        values.sort_by(f64::total_cmp);
+        values
+    }
+}
+
 #[derive(Deserialize)]
 struct NumericCase {
     name: String,
-    reference: Vec<f64>,
-    current: Vec<f64>,
+    reference: Values,
+    current: Values,
     ks_statistic: f64,
     ks_p_value: f64,
     wasserstein: f64,
@@ -80,7 +113,8 @@ fn assert_close(found: f64, expected: f64, what: &str) {
 #[test]
 fn numeric_statistics_equal_scipy_and_evidently() {
     for case in fixture().numeric {
-        let (reference, current) = (Sample::Sorted(&case.reference), Sample::Sorted(&case.current));
+        let (reference_values, current_values) = (case.reference.sorted(), case.current.sorted());
+        let (reference, current) = (Sample::Sorted(&reference_values), Sample::Sorted(&current_values));
         let ks = ks_2samp(&reference, &current);
         assert_close(ks.statistic, case.ks_statistic, &format!("{} ks statistic", case.name));
         assert_close(ks.p_value, case.ks_p_value, &format!("{} ks p-value", case.name));
