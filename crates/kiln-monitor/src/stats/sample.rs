@@ -54,11 +54,16 @@ impl<'a> Sample<'a> {
         if values.is_empty() {
             return Err(Error::EmptySample { column: column.to_string(), side });
         }
-        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite { column: column.to_string(), side, index });
-        }
-        if let Some(index) = values.windows(2).position(|pair| pair[1] < pair[0]) {
-            return Err(Error::Unsorted { column: column.to_string(), side, index: index + 1 });
+        // One pass: a NaN fails `is_finite`, and a value below its predecessor is unsorted.
+        let mut previous = f64::NEG_INFINITY;
+        for (index, value) in values.iter().enumerate() {
+            if !value.is_finite() {
+                return Err(Error::NonFinite { column: column.to_string(), side, index });
+            }
+            if *value < previous {
+                return Err(Error::Unsorted { column: column.to_string(), side, index });
+            }
+            previous = *value;
         }
         Ok(())
     }

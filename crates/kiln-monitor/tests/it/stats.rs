@@ -6,7 +6,7 @@ use std::path::Path;
 
 use kiln_core::rng::Rng;
 use kiln_monitor::Error;
-use kiln_monitor::stats::divergence::psi_numeric;
+use kiln_monitor::stats::divergence::{hellinger_numeric, jensenshannon_numeric, psi_numeric};
 use kiln_monitor::stats::kolmogorov::kstwo_sf;
 use kiln_monitor::stats::ks::ks_2samp;
 use kiln_monitor::stats::special::{erfc, gamma_q, normal_cdf};
@@ -220,6 +220,12 @@ fn sketch_statistics_stay_within_their_stated_bounds() {
         for (a, b) in shares_raw.iter().zip(&shares_sketch) {
             assert!((a - b).abs() <= 2.0 * cdf_bound, "share {a} {b}");
         }
+        let total_variation = shares_raw.len() as f64 * cdf_bound;
+        let (js_raw, js_sketch) = (jensenshannon_numeric(&raw, &cur), jensenshannon_numeric(&sketch, &cur));
+        assert!((js_raw - js_sketch).abs() <= (std::f64::consts::LN_2 * total_variation).sqrt(), "js");
+        // Unrounded normal draws: all values distinct, so both use the same edges.
+        let (h_raw, h_sketch) = (hellinger_numeric(&raw, &cur), hellinger_numeric(&sketch, &cur));
+        assert!((h_raw - h_sketch).abs() <= total_variation.sqrt(), "hellinger {h_raw} {h_sketch}");
         let (psi_raw, psi_sketch) = (psi_numeric(&raw, &cur), psi_numeric(&sketch, &cur));
         assert!((psi_raw - psi_sketch).abs() <= 0.02 + 0.05 * psi_raw, "psi {psi_raw} {psi_sketch}");
     }
