@@ -22,6 +22,11 @@ pub enum Error {
         "column `{column}`: the {side} values are not sorted ascending at position {index}\nhint: sort the finite values before testing"
     )]
     Unsorted { column: String, side: &'static str, index: usize },
+    /// A reference sketch that cannot describe a sample.
+    #[error(
+        "column `{column}`: the {side} sketch {problem}\nhint: rebuild the reference sketch from the training data"
+    )]
+    InvalidSketch { column: String, side: &'static str, problem: &'static str },
     /// A drift test name kiln does not know.
     #[error("unknown drift test `{name}`\nhint: choose one of {choices}")]
     UnknownStatTest { name: String, choices: String },
