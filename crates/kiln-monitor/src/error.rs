@@ -24,6 +24,12 @@ pub enum Error {
     )]
     SingleClassReference { class: &'static str, n_rows: usize },
 
+    /// A window too large for exact pair counts.
+    #[error(
+        "`{column}` has {n_rows} rows, more than the 4294967295 one window can hold\nhint: split the data into smaller windows (by time or row count)"
+    )]
+    WindowTooLarge { column: String, n_rows: usize },
+
     /// A setting of performance estimation is out of its range.
     #[error("`{key}` is {value}, expected {expected}\nhint: fix `{key}` in the [monitoring] section of the config")]
     InvalidSetting { key: String, value: String, expected: String },

@@ -7,7 +7,8 @@
 //! 2. A window of new, unlabelled scores becomes a [`ScoredWindow`]: sorted once, calibrated.
 //! 3. Its estimated ROC AUC and accuracy are NannyML's (`estimate_roc_auc`, `estimate_accuracy`),
 //!    and [`ScoredWindow::realised_intervals`] gives the range in which the realised metrics
-//!    should fall once the labels come back (a parametric bootstrap of the labels).
+//!    should fall once the labels come back (a parametric bootstrap of the calibration and the
+//!    labels).
 //!
 //! **Calibration is always applied.** NannyML first checks whether the scores are already
 //! calibrated (expected calibration error before and after isotonic calibration over ten random
@@ -29,6 +30,7 @@ mod estimate;
 mod interval;
 mod isotonic;
 mod realised;
+mod uncertainty;
 mod window;
 
 pub use compress::MIN_CALIBRATION_POINTS;
