@@ -171,10 +171,13 @@ impl ScoredWindow {
 fn draw_runs(replicates: &mut [Replicate], runs: &[TieRun]) {
     for stretch in runs.chunks(RUNS_PER_STRETCH) {
         for replicate in replicates.iter_mut() {
+            // Work on copies held in registers, written back once per stretch.
+            let (mut rng, mut pairs) = (replicate.rng.clone(), replicate.pairs);
             for run in stretch {
-                let positives = draw_labels(&mut replicate.rng, run, &replicate.point_probabilities);
-                replicate.pairs.add_run(positives, u64::from(run.len) - positives);
+                let positives = draw_labels(&mut rng, run, &replicate.point_probabilities);
+                pairs.add_run(positives, u64::from(run.len) - positives);
             }
+            (replicate.rng, replicate.pairs) = (rng, pairs);
         }
     }
 }
@@ -243,7 +246,13 @@ mod tests {
         let window = ScoredWindow::new(&calibrator, &scores, 0.5).expect("valid window");
         let config = IntervalConfig { seed: 9, ..IntervalConfig::default() };
         let first = window.realised_intervals(&config).expect("valid config");
-        assert_eq!(first, window.realised_intervals(&config).expect("valid config"));
+        // The same on one thread as on four: each replicate has its own stream.
+        for threads in [1, 4] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
+            assert_eq!(first, pool.install(|| window.realised_intervals(&config)).expect("valid config"));
+        }
+        let other_seed = IntervalConfig { seed: 10, ..config };
+        assert_ne!(first, window.realised_intervals(&other_seed).expect("valid config"));
         assert!(first.accuracy.lower < first.accuracy.upper);
         for bad in [
             IntervalConfig { level: 1.0, ..config },
