@@ -242,6 +242,24 @@ fn the_intervals_cover_the_realised_metrics_at_their_level() {
 }
 
 #[test]
+fn already_calibrated_scores_are_estimated_as_without_calibration() {
+    // Scores that are the true probabilities: NannyML would skip calibration and estimate the
+    // accuracy as the mean of p (predicted positive) or 1 - p. Always calibrating changes that
+    // estimate by far less than the window's own uncertainty.
+    let calibrated = |world: World| World { scores: world.scores.iter().map(|score| score.sqrt()).collect(), ..world };
+    let reference = calibrated(world(&mut Rng::new(16), 50_000, 0.0, 1.0));
+    let calibrator = Calibrator::fit(&reference.scores, &reference.labels).expect("valid reference");
+    let window = calibrated(world(&mut Rng::new(17), 20_000, 0.8, 0.5));
+    let estimate = cbpe::estimate_performance(&calibrator, &window.scores, THRESHOLD, &IntervalConfig::default())
+        .expect("valid window");
+    let uncalibrated: f64 = window.scores.iter().map(|&p| if p >= THRESHOLD { p } else { 1.0 - p }).sum::<f64>()
+        / window.scores.len() as f64;
+    let half_width = (estimate.accuracy.interval.upper - estimate.accuracy.interval.lower) / 2.0;
+    let moved = (estimate.accuracy.estimate - uncalibrated).abs();
+    assert!(moved < half_width / 2.0, "calibration moved the estimate by {moved}, half-width {half_width}");
+}
+
+#[test]
 fn a_compressed_calibrator_estimates_almost_the_same() {
     let calibrator = reference_calibrator(12, 50_000);
     let small = calibrator.compress(32).expect("valid size");
