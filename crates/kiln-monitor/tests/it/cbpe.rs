@@ -302,3 +302,20 @@ fn a_window_of_one_row_has_an_accuracy_but_no_roc_auc() {
     assert!(estimate.roc_auc.is_none());
     assert!((estimate.accuracy.estimate - calibrator.predict(0.9)).abs() < 1e-15);
 }
+
+#[test]
+fn a_window_of_one_repeated_score_ranks_nothing() {
+    // Every row tied: the estimated curve is the diagonal and every replicate's pairs are all
+    // ties, so both the estimate and the interval of the ROC AUC are exactly one half.
+    let calibrator = reference_calibrator(18, 5_000);
+    let scores = vec![0.4; 1_000];
+    let estimate =
+        cbpe::estimate_performance(&calibrator, &scores, THRESHOLD, &IntervalConfig::default()).expect("valid window");
+    let auc = estimate.roc_auc.expect("a probability strictly between 0 and 1");
+    // Exactly one half but for NannyML's rounding of the running sums to 5 decimals, which
+    // bends the diagonal by at most 0.5e-5 over sums of about 300: a relative 1e-7 at most.
+    assert!((auc.estimate - 0.5).abs() < 1e-7, "{auc:?}");
+    assert_eq!((auc.interval.lower, auc.interval.upper), (0.5, 0.5));
+    // Nothing is predicted positive at 0.4 < 0.5: the accuracy is the share of negatives.
+    assert!((estimate.accuracy.estimate - (1.0 - calibrator.predict(0.4))).abs() < 1e-12);
+}
