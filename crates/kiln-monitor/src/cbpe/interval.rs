@@ -8,8 +8,9 @@
 //! reference rows. Both are simulated by a parametric bootstrap: each replicate first redraws the
 //! calibration's block probabilities from their posteriors (see `uncertainty`), then draws every
 //! row's label from its redrawn probability, with kiln's seeded generator (replicate `r` uses the
-//! stream `Rng::derive(seed, r)`, so the result does not depend on the number of threads) and computes the realised metrics in one pass
-//! over the ranked window. The interval at level `1 - α` runs from the `α/2` to the `1 - α/2`
+//! stream `Rng::derive(seed, r)`, so the result does not depend on the number of threads), and
+//! computes the realised metrics in one pass over the ranked window (replicates run side by side,
+//! in parallel batches, over stretches of the ranking that stay in cache). The interval at level `1 - α` runs from the `α/2` to the `1 - α/2`
 //! quantile of the replicates (linear interpolation between order statistics, numpy's default).
 //! Replicates whose labels are all of one class have no realised ROC AUC and are left out of its
 //! interval.
@@ -35,7 +36,7 @@ pub struct IntervalConfig {
     pub level: f64,
     /// The number of bootstrap replicates (default 200).
     pub replicates: usize,
-    /// The seed of the label draws (default 0).
+    /// The seed of the draws (default 0): the same seed gives the same intervals.
     pub seed: u64,
 }
 
