@@ -35,6 +35,9 @@ pub fn ks_2samp(reference: &Sample<'_>, current: &Sample<'_>) -> KsResult {
 
 /// sup |F_ref - F_cur| over every point where either CDF changes, both one-sided limits.
 pub fn statistic(reference: &Sample<'_>, current: &Sample<'_>) -> f64 {
+    if let (Sample::Sorted(a), Sample::Sorted(b)) = (reference, current) {
+        return statistic_sorted(a, b);
+    }
     let (mut ref_cursor, mut cur_cursor) = (reference.cursor(), current.cursor());
     let (mut max_diff, mut min_diff) = (0.0f64, 0.0f64);
     merged_points(reference, current, |x| {
@@ -45,6 +48,32 @@ pub fn statistic(reference: &Sample<'_>, current: &Sample<'_>) -> f64 {
             min_diff = min_diff.min(diff);
         }
     });
+    let min_s = (-min_diff).clamp(0.0, 1.0);
+    if min_s > max_diff { min_s } else { max_diff }
+}
+
+/// The statistic of two sorted samples in one merge: the ECDFs at each distinct value, as
+/// scipy's `searchsorted(side="right") / n` gives them.
+fn statistic_sorted(a: &[f64], b: &[f64]) -> f64 {
+    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    let (mut i, mut j) = (0usize, 0usize);
+    let (mut max_diff, mut min_diff) = (0.0f64, 0.0f64);
+    while i < a.len() || j < b.len() {
+        let x = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => x.min(*y),
+            (Some(x), None) | (None, Some(x)) => *x,
+            (None, None) => break,
+        };
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        let diff = i as f64 / n1 - j as f64 / n2;
+        max_diff = max_diff.max(diff);
+        min_diff = min_diff.min(diff);
+    }
     let min_s = (-min_diff).clamp(0.0, 1.0);
     if min_s > max_diff { min_s } else { max_diff }
 }

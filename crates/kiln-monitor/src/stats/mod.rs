@@ -58,21 +58,23 @@ impl Inputs<'_> {
         }
     }
 
-    /// Number of distinct values of both sides together; a sketch stands for a continuous
-    /// column (`usize::MAX`): store a low-cardinality numeric column as counts instead.
-    pub fn n_distinct(&self) -> usize {
+    /// Number of distinct values of both sides together, counted no further than `cap`; a
+    /// sketch stands for a continuous column (`cap`): store a low-cardinality numeric column
+    /// as counts instead.
+    pub fn n_distinct_up_to(&self, cap: usize) -> usize {
         match self {
             Inputs::Numeric { reference: Sample::Sorted(r), current: Sample::Sorted(c) } => {
-                counts::distinct_union_sorted(r, c)
+                counts::distinct_union_sorted_up_to(r, c, cap)
             }
-            Inputs::Numeric { .. } => usize::MAX,
-            Inputs::Categorical(counts) => counts.n_keys(),
+            Inputs::Numeric { .. } => cap,
+            Inputs::Categorical(counts) => counts.n_keys().min(cap),
         }
     }
 
-    /// Evidently's default test for this column.
+    /// Evidently's default test for this column (which only asks whether there are more than
+    /// 5 distinct values, so the count stops at 6).
     pub fn default_test(&self) -> StatTest {
-        StatTest::default_for(self.kind(), self.reference_rows(), self.n_distinct())
+        StatTest::default_for(self.kind(), self.reference_rows(), self.n_distinct_up_to(6))
     }
 
     fn check(&self, column: &str) -> Result<()> {

@@ -42,11 +42,17 @@ impl<'a> Sample<'a> {
         let values = match self {
             Sample::Sorted(values) => *values,
             Sample::Sketch(sketch) => {
-                if sketch.quantiles.len() < 2 || sketch.count == 0 {
+                if sketch.count == 0 {
                     return Err(Error::EmptySample { column: column.to_string(), side });
                 }
+                let invalid = |problem| Error::InvalidSketch { column: column.to_string(), side, problem };
+                if sketch.quantiles.len() < 2 {
+                    return Err(invalid(
+                        "has fewer than two quantiles (it needs at least the minimum and the maximum)",
+                    ));
+                }
                 if !sketch.mean.is_finite() || !sketch.std.is_finite() || sketch.std < 0.0 {
-                    return Err(Error::NonFinite { column: column.to_string(), side, index: 0 });
+                    return Err(invalid("has a mean or standard deviation that is not a finite number >= 0"));
                 }
                 sketch.quantiles
             }
@@ -54,11 +60,16 @@ impl<'a> Sample<'a> {
         if values.is_empty() {
             return Err(Error::EmptySample { column: column.to_string(), side });
         }
-        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite { column: column.to_string(), side, index });
-        }
-        if let Some(index) = values.windows(2).position(|pair| pair[1] < pair[0]) {
-            return Err(Error::Unsorted { column: column.to_string(), side, index: index + 1 });
+        // One pass: a NaN fails `is_finite`, and a value below its predecessor is unsorted.
+        let mut previous = f64::NEG_INFINITY;
+        for (index, value) in values.iter().enumerate() {
+            if !value.is_finite() {
+                return Err(Error::NonFinite { column: column.to_string(), side, index });
+            }
+            if *value < previous {
+                return Err(Error::Unsorted { column: column.to_string(), side, index });
+            }
+            previous = *value;
         }
         Ok(())
     }
