@@ -13,6 +13,7 @@ pub mod counts;
 pub mod divergence;
 pub mod kolmogorov;
 pub mod ks;
+mod merge;
 pub mod sample;
 pub mod special;
 pub mod stattest;
