@@ -18,7 +18,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use manifest::{Architecture, DataHashes, Manifest, PREPROCESS_CENTER, PREPROCESS_FILL, PREPROCESS_SCALE};
-pub use reference::{FeatureReference, REFERENCE_BINS, ReferenceDistributions};
+pub use reference::{
+    CalibrationBlock, CalibrationMap, FeatureReference, REFERENCE_BINS, REFERENCE_QUANTILES, ReferenceDistributions,
+    ScoreReference, SegmentReference, SliceSpec, mean_std, quantiles,
+};
 pub use tensor::{TensorData, TensorDtype, TensorSpec};
 pub(crate) use tensor::{show_shape, show_shape_spec};
 

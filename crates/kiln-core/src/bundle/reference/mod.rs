@@ -5,8 +5,19 @@
 //! present values in each bin, plus the share of missing values. Categorical features: the
 //! share of rows in each entry of the preprocessor's vocabulary, with values mapped exactly as
 //! [`Preprocessor::transform`] maps them. This module computes; it does not compare.
+//!
+//! For monitoring, every numeric reference also holds a quantile sketch
+//! ([`REFERENCE_QUANTILES`] + 1 exact quantiles of the present values, their count, mean and
+//! standard deviation): a CDF read from it by linear interpolation is within
+//! `1 / REFERENCE_QUANTILES` of the data's at every point, and its size does not depend on the
+//! number of rows. [`sets`] holds the references per segment, of the model's scores and the
+//! slicings that cut new rows the same way.
 
 use serde::{Deserialize, Serialize};
+
+mod sets;
+
+pub use sets::{CalibrationBlock, CalibrationMap, ScoreReference, SegmentReference, SliceSpec};
 
 use crate::error::{Error, Result};
 use crate::preprocess::{CategoricalState, ColumnRef, MISSING_CATEGORY, Preprocessor};
@@ -14,11 +25,29 @@ use crate::preprocess::{CategoricalState, ColumnRef, MISSING_CATEGORY, Preproces
 /// Number of quantile bins for a numeric feature (fewer when edges coincide).
 pub const REFERENCE_BINS: usize = 10;
 
+/// Number of intervals of a numeric feature's quantile sketch: it holds the `k / 256`
+/// quantiles for `k = 0..=256` (rank error at most 1/256 ≈ 0.4% when read by interpolation).
+pub const REFERENCE_QUANTILES: usize = 256;
+
 /// The reference distribution of every feature, numeric features first, in the
 /// preprocessor's order.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ReferenceDistributions {
     pub features: Vec<FeatureReference>,
+    /// Rows the feature references were computed on (0 in bundles written before monitoring).
+    #[serde(default)]
+    pub rows: u64,
+    /// How the rows were sliced for the per-segment references (the `[evaluation]` slices, or
+    /// one slicing per segment column).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slicings: Vec<SliceSpec>,
+    /// The feature (training rows) and score (test rows) references of every slice group with
+    /// enough rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<SegmentReference>,
+    /// The model's scores on the test rows, with its test metrics and calibration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scores: Option<ScoreReference>,
 }
 
 /// The reference distribution of one feature.
@@ -36,6 +65,18 @@ pub enum FeatureReference {
         proportions: Vec<f64>,
         /// Share of rows whose value was missing or not finite.
         missing_fraction: f64,
+        /// The sketch: the `k / REFERENCE_QUANTILES` quantiles of the present values (numpy's
+        /// linear interpolation), empty when none was present.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        quantiles: Vec<f64>,
+        /// Number of present (finite) values.
+        #[serde(default)]
+        count: u64,
+        /// Mean and population standard deviation (ddof 0) of the present values.
+        #[serde(default)]
+        mean: f64,
+        #[serde(default)]
+        std: f64,
     },
     Categorical {
         name: String,
@@ -44,6 +85,12 @@ pub enum FeatureReference {
         /// Share of all rows in each category, summing to 1 (missing values count as
         /// `__missing__` when the vocabulary has it, else as `__other__`).
         proportions: Vec<f64>,
+        /// Number of rows, missing values included.
+        #[serde(default)]
+        count: u64,
+        /// Share of rows whose value was missing.
+        #[serde(default)]
+        missing_fraction: f64,
     },
 }
 
@@ -91,7 +138,13 @@ impl ReferenceDistributions {
             };
             features.push(categorical_reference(state, values));
         }
-        Ok(Self { features })
+        let rows = columns.first().map_or(0, |(_, c)| c.len() as u64);
+        Ok(Self { features, rows, ..Self::default() })
+    }
+
+    /// Whether the bundle holds the monitoring sketches (bundles written before them do not).
+    pub fn has_sketches(&self) -> bool {
+        self.rows > 0
     }
 
     /// The reference of one feature, by name.
@@ -107,29 +160,58 @@ fn numeric_reference(name: &str, values: &[Option<f64>]) -> FeatureReference {
     present.sort_unstable_by(f64::total_cmp);
     let edges = quantile_edges(&present);
     let proportions = histogram(&present, &edges).into_iter().map(|c| c as f64 / present.len() as f64).collect();
-    FeatureReference::Numeric { name: name.to_string(), edges, proportions, missing_fraction }
+    let (mean, std) = mean_std(&present);
+    FeatureReference::Numeric {
+        name: name.to_string(),
+        edges,
+        proportions,
+        missing_fraction,
+        quantiles: quantiles(&present, REFERENCE_QUANTILES),
+        count: present.len() as u64,
+        mean,
+        std,
+    }
+}
+
+/// The mean and population standard deviation (two passes, as numpy's `mean` and `std`).
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (0.0, 0.0);
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// The `k / parts` quantiles of sorted values for `k = 0..=parts`, interpolated linearly
+/// between order statistics (numpy's default); empty for no values.
+pub fn quantiles(sorted: &[f64], parts: usize) -> Vec<f64> {
+    if sorted.is_empty() || parts == 0 {
+        return Vec::new();
+    }
+    let n = sorted.len();
+    (0..=parts)
+        .map(|k| {
+            // Position (n - 1) * k / parts, split into whole and fractional parts in integers
+            // so that quantiles which fall on a value are exact.
+            let scaled = (n - 1) * k;
+            let (low, rest) = (scaled / parts, scaled % parts);
+            if rest == 0 {
+                sorted[low]
+            } else {
+                let fraction = rest as f64 / parts as f64;
+                sorted[low] + fraction * (sorted[low + 1] - sorted[low])
+            }
+        })
+        .collect()
 }
 
 /// The 0, 1/B, …, 1 quantiles of sorted finite values, deduplicated; `[v, v]` for one value.
 fn quantile_edges(sorted: &[f64]) -> Vec<f64> {
     let Some(&last) = sorted.last() else { return Vec::new() };
-    let n = sorted.len();
-    let mut edges: Vec<f64> = Vec::with_capacity(REFERENCE_BINS + 1);
-    for k in 0..=REFERENCE_BINS {
-        // Position (n - 1) * k / B, split into whole and fractional parts in integers so
-        // that quantiles which fall on a value are exact.
-        let scaled = (n - 1) * k;
-        let (low, rest) = (scaled / REFERENCE_BINS, scaled % REFERENCE_BINS);
-        let value = if rest == 0 {
-            sorted[low]
-        } else {
-            let fraction = rest as f64 / REFERENCE_BINS as f64;
-            sorted[low] + fraction * (sorted[low + 1] - sorted[low])
-        };
-        if edges.last().is_none_or(|&previous| value > previous) {
-            edges.push(value);
-        }
-    }
+    let mut edges = quantiles(sorted, REFERENCE_BINS);
+    edges.dedup_by(|next, previous| *next <= *previous);
     if edges.len() == 1 {
         edges.push(last);
     }
@@ -155,6 +237,7 @@ fn categorical_reference(state: &CategoricalState, values: &[Option<&str>]) -> F
         state.vocabulary.iter().enumerate().skip(1).map(|(i, v)| (v.as_str(), i)).collect();
     let missing_index = if state.missing_seen { index.get(MISSING_CATEGORY).copied().unwrap_or(0) } else { 0 };
     let mut counts = vec![0u64; state.vocabulary.len()];
+    let missing = values.iter().filter(|v| v.is_none()).count();
     for value in values {
         let code = match value {
             Some(v) => index.get(v).copied().unwrap_or(0),
@@ -167,6 +250,8 @@ fn categorical_reference(state: &CategoricalState, values: &[Option<&str>]) -> F
         name: state.name.clone(),
         categories: state.vocabulary.clone(),
         proportions: counts.into_iter().map(|c| c as f64 / n_rows).collect(),
+        count: values.len() as u64,
+        missing_fraction: missing as f64 / n_rows,
     }
 }
 
