@@ -182,10 +182,17 @@ pub fn findings(windows: &[WindowResult], plan: &MonitorPlan) -> (Vec<Finding>, 
                 }
             }
             if let Some(s) = g.scores.as_ref().filter(|s| s.result.drifted) {
+                let (drift, note) = match s.result.p_value {
+                    Some(p) if g.slice != OVERALL.0 => {
+                        let level = s.result.threshold / judged as f64;
+                        (p < level, format!("; drift below p = {level:.2e} over {judged} groups"))
+                    }
+                    _ => (true, String::new()),
+                };
                 add(
                     "score_drift",
-                    format!("{name}: the model's scores drifted ({} {:.4})", s.result.test, s.result.score),
-                    true,
+                    format!("{name}: the model's scores drifted ({} {:.4}{note})", s.result.test, s.result.score),
+                    drift,
                 );
             }
             for m in g.estimated.iter().chain(&g.realised).filter(|m| m.dropped) {
