@@ -28,7 +28,7 @@ pub mod wasserstein;
 use serde::Serialize;
 
 pub use counts::AlignedCounts;
-pub use sample::{Sample, Sketch, sketch_quantiles};
+pub use sample::{Sample, Sketch};
 pub use stattest::{FeatureKind, ScoreKind, StatTest};
 
 use crate::error::{Error, Result};

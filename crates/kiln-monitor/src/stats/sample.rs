@@ -35,29 +35,6 @@ pub enum Sample<'a> {
     Sketch(Sketch<'a>),
 }
 
-/// The m quantiles a sketch holds, of finite values sorted ascending: numpy's
-/// `np.quantile(values, np.linspace(0, 1, m))` with its default linear method, including its
-/// interpolation from the upper neighbour above the midpoint (so equal to numpy bit for bit).
-/// Empty when `values` is empty or `m < 2`.
-pub fn sketch_quantiles(sorted: &[f64], m: usize) -> Vec<f64> {
-    if sorted.is_empty() || m < 2 {
-        return Vec::new();
-    }
-    let last = sorted.len() - 1;
-    crate::stats::binning::linspace(0.0, 1.0, m)
-        .into_iter()
-        .map(|q| {
-            let virtual_index = last as f64 * q;
-            let previous = virtual_index.floor();
-            let gamma = virtual_index - previous;
-            let below = (previous as usize).min(last);
-            let (a, b) = (sorted[below], sorted[(below + 1).min(last)]);
-            let diff = b - a;
-            if gamma >= 0.5 { b - diff * (1.0 - gamma) } else { a + diff * gamma }
-        })
-        .collect()
-}
-
 impl<'a> Sample<'a> {
     /// Checks the sample: not empty, finite, sorted; `side` ("reference" or "current") and
     /// `column` name it in the error.
