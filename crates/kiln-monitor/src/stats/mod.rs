@@ -4,8 +4,13 @@
 //! choice among them, per-column thresholds, and the share of drifted columns.
 //!
 //! Numeric samples come as sorted finite values or as a reference sketch ([`Sample`]);
-//! categories as counts aligned over the union of keys ([`AlignedCounts`]). Nothing here
-//! allocates in proportion to the sample: every pass is a merge over sorted inputs.
+//! categories as counts aligned over the union of keys ([`AlignedCounts`]). Every pass is a
+//! merge over sorted inputs (KS and Wasserstein split it over rayon's threads); nothing
+//! allocates in proportion to the sample except the value counts of a numeric column tested
+//! by its values (chi-squared or Z), which hold one count per distinct value.
+//!
+//! Entry point: [`test_column`] runs one test (or Evidently's default choice) on one column
+//! with its threshold; [`dataset_drift`] turns the columns' verdicts into the dataset's.
 
 pub mod binning;
 pub mod categorical;
@@ -13,6 +18,7 @@ pub mod counts;
 pub mod divergence;
 pub mod kolmogorov;
 pub mod ks;
+mod merge;
 pub mod sample;
 pub mod special;
 pub mod stattest;

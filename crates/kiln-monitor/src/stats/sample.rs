@@ -168,9 +168,10 @@ impl<'a> Sample<'a> {
         }
     }
 
-    /// A cursor at the left end, to walk the CDF from left to right.
-    pub(crate) fn cursor(&self) -> Cursor<'a> {
-        Cursor { sample: *self, below: 0, at_or_below: 0 }
+    /// A cursor at `x`, to walk the CDF from there to the right.
+    pub(crate) fn cursor_from(&self, x: f64) -> Cursor<'a> {
+        let below = self.points().partition_point(|v| *v < x);
+        Cursor { sample: *self, below, at_or_below: below }
     }
 }
 
@@ -194,28 +195,11 @@ impl Cursor<'_> {
         while self.at_or_below < points.len() && points[self.at_or_below] <= x {
             self.at_or_below += 1;
         }
-        (self.sample.cdf_from_rank(self.below, x), self.sample.cdf_from_rank(self.at_or_below, x))
-    }
-}
-
-/// The points of both samples in ascending order, each distinct value once.
-pub(crate) fn merged_points(reference: &Sample<'_>, current: &Sample<'_>, mut visit: impl FnMut(f64)) {
-    let (a, b) = (reference.points(), current.points());
-    let (mut i, mut j) = (0, 0);
-    let mut last = f64::NEG_INFINITY;
-    let mut first = true;
-    while i < a.len() || j < b.len() {
-        let next = if j >= b.len() || (i < a.len() && a[i] <= b[j]) {
-            i += 1;
-            a[i - 1]
-        } else {
-            j += 1;
-            b[j - 1]
-        };
-        if first || next > last {
-            visit(next);
-            last = next;
-            first = false;
+        let left = self.sample.cdf_from_rank(self.below, x);
+        if self.at_or_below == self.below {
+            // `x` is not one of this sample's points: the CDF is continuous there.
+            return (left, left);
         }
+        (left, self.sample.cdf_from_rank(self.at_or_below, x))
     }
 }

@@ -183,5 +183,7 @@ mod tests {
         assert_eq!(StatTest::default_for(Categorical, 1000, 3), StatTest::ChiSquare);
         assert_eq!(StatTest::default_for(Categorical, 1000, 2), StatTest::Z);
         assert_eq!(StatTest::default_for(Categorical, 1001, 2), StatTest::JensenShannon);
+        assert!(!StatTest::Ks.accepts(Categorical) && !StatTest::Wasserstein.accepts(Categorical));
+        assert!(StatTest::ChiSquare.accepts(Numeric) && StatTest::Psi.accepts(Categorical));
     }
 }

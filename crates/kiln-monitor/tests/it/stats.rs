@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use kiln_core::bundle::quantiles;
 use kiln_core::rng::Rng;
 use kiln_monitor::Error;
 use kiln_monitor::stats::divergence::{hellinger_numeric, jensenshannon_numeric, psi_numeric};
@@ -91,6 +92,14 @@ struct Special {
     gammaincc: Vec<(f64, f64, f64)>,
     erfc: Vec<(f64, f64)>,
     ndtr: Vec<(f64, f64)>,
+    quantiles: Vec<QuantileCase>,
+}
+
+#[derive(Deserialize)]
+struct QuantileCase {
+    values: Vec<f64>,
+    m: usize,
+    expected: Vec<f64>,
 }
 
 fn fixture() -> Fixture {
@@ -169,19 +178,15 @@ fn special_functions_equal_scipy() {
     for (z, expected) in special.ndtr {
         assert_close(normal_cdf(z), expected, &format!("ndtr({z})"));
     }
-}
-
-/// numpy's default (linear) quantiles at k / (m - 1) of sorted values.
-fn sketch_points(sorted: &[f64], m: usize) -> Vec<f64> {
-    let n = sorted.len();
-    (0..m)
-        .map(|k| {
-            let h = k as f64 / (m - 1) as f64 * (n - 1) as f64;
-            let low = h.floor() as usize;
-            let high = (low + 1).min(n - 1);
-            sorted[low] + (h - low as f64) * (sorted[high] - sorted[low])
-        })
-        .collect()
+    // The bundle's sketch (kiln_core::bundle::quantiles) against np.quantile: the bounds
+    // assume numpy's linear quantiles.
+    for case in special.quantiles {
+        let found = quantiles(&case.values, case.m - 1);
+        assert_eq!(found.len(), case.expected.len());
+        for (f, e) in found.iter().zip(&case.expected) {
+            assert!((f - e).abs() <= 1e-12 * e.abs().max(1.0), "np.quantile of {} values: {f} {e}", case.values.len());
+        }
+    }
 }
 
 fn population_std(values: &[f64]) -> (f64, f64) {
@@ -202,7 +207,7 @@ fn sketch_statistics_stay_within_their_stated_bounds() {
     for (n_ref, n_cur, m, shift) in [(20_000, 5_000, 201, 0.0), (5_000, 30_000, 101, 0.3), (50_000, 800, 257, -0.2)] {
         let reference = sorted_normal(&mut rng, n_ref, 0.0, 1.0);
         let current = sorted_normal(&mut rng, n_cur, shift, 1.2);
-        let points = sketch_points(&reference, m);
+        let points = quantiles(&reference, m - 1);
         let (mean, std) = population_std(&reference);
         let sketch = Sample::Sketch(Sketch { quantiles: &points, count: n_ref as u64, mean, std });
         let (raw, cur) = (Sample::Sorted(&reference), Sample::Sorted(&current));
@@ -228,7 +233,7 @@ fn sketch_statistics_stay_within_their_stated_bounds() {
         let (h_raw, h_sketch) = (hellinger_numeric(&raw, &cur), hellinger_numeric(&sketch, &cur));
         assert!((h_raw - h_sketch).abs() <= total_variation.sqrt(), "hellinger {h_raw} {h_sketch}");
         // Two sketches: each side adds its own CDF bound.
-        let current_points = sketch_points(&current, m);
+        let current_points = quantiles(&current, m - 1);
         let (cur_mean, cur_std) = population_std(&current);
         let cur_sketch =
             Sample::Sketch(Sketch { quantiles: &current_points, count: n_cur as u64, mean: cur_mean, std: cur_std });
