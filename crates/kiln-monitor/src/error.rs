@@ -49,6 +49,11 @@ pub enum Error {
         "column `{column}`: the {side} values are not sorted ascending at position {index}\nhint: sort the finite values before testing"
     )]
     Unsorted { column: String, side: &'static str, index: usize },
+    /// A reference sketch that cannot describe a sample.
+    #[error(
+        "column `{column}`: the {side} sketch {problem}\nhint: rebuild the reference sketch from the training data"
+    )]
+    InvalidSketch { column: String, side: &'static str, problem: &'static str },
     /// A drift test name kiln does not know.
     #[error("unknown drift test `{name}`\nhint: choose one of {choices}")]
     UnknownStatTest { name: String, choices: String },
@@ -79,6 +84,12 @@ pub enum Error {
         "all {n_rows} reference labels are {class}, so scores cannot be calibrated against them\nhint: calibrate on the test split of a model trained on both classes"
     )]
     SingleClassReference { class: &'static str, n_rows: usize },
+
+    /// A window too large for exact pair counts.
+    #[error(
+        "`{column}` has {n_rows} rows, more than the 4294967295 one window can hold\nhint: split the data into smaller windows (by time or row count)"
+    )]
+    WindowTooLarge { column: String, n_rows: usize },
 
     /// A setting of performance estimation is out of its range.
     #[error("`{key}` is {value}, expected {expected}\nhint: fix `{key}` in the [monitoring] section of the config")]

@@ -88,7 +88,7 @@ pub fn check_windows(
             for slicing in slicings {
                 for (value, rows) in &slicing.groups {
                     let rows = intersect(rows, &window.rows);
-                    if rows.is_empty() {
+                    if rows.len() < plan.min_rows {
                         continue;
                     }
                     let group = Group { slice: &slicing.name, group: value, rows: Some(&rows), whole: false };
@@ -129,7 +129,7 @@ fn unreferenced(slice: &str, group: &str, rows: usize) -> GroupResult {
         slice: slice.to_string(),
         group: group.to_string(),
         rows: rows as u64,
-        skipped: Some("no reference: the training rows had too few of this group (or none)".into()),
+        skipped: Some("no reference: the training rows had too few rows of this group, or none".into()),
         features: Vec::new(),
         dataset: None,
         scores: None,
@@ -139,9 +139,15 @@ fn unreferenced(slice: &str, group: &str, rows: usize) -> GroupResult {
 }
 
 /// The findings in words, and whether any of them is drift.
+///
+/// A group's score drift judged by a p-value counts as drift only below the threshold divided
+/// by the number of groups judged in the window (Bonferroni): with twenty groups, one of them
+/// would otherwise cross 0.05 by chance in most windows. Feature drift in a group counts
+/// through the group's share of drifted features, as overall.
 pub fn findings(windows: &[WindowResult], plan: &MonitorPlan) -> (Vec<Finding>, bool) {
     let mut out = Vec::new();
     for w in windows {
+        let judged = w.groups.iter().filter(|g| g.slice != OVERALL.0 && g.dataset.is_some()).count().max(1);
         let overall = &w.groups[0];
         let overall_drifted: Vec<&str> =
             overall.features.iter().filter(|f| f.result.drifted).map(|f| f.feature.as_str()).collect();
@@ -176,10 +182,17 @@ pub fn findings(windows: &[WindowResult], plan: &MonitorPlan) -> (Vec<Finding>, 
                 }
             }
             if let Some(s) = g.scores.as_ref().filter(|s| s.result.drifted) {
+                let (drift, note) = match s.result.p_value {
+                    Some(p) if g.slice != OVERALL.0 => {
+                        let level = s.result.threshold / judged as f64;
+                        (p < level, format!("; drift below p = {level:.2e} over {judged} groups"))
+                    }
+                    _ => (true, String::new()),
+                };
                 add(
                     "score_drift",
-                    format!("{name}: the model's scores drifted ({} {:.4})", s.result.test, s.result.score),
-                    true,
+                    format!("{name}: the model's scores drifted ({} {:.4}{note})", s.result.test, s.result.score),
+                    drift,
                 );
             }
             for m in g.estimated.iter().chain(&g.realised).filter(|m| m.dropped) {
@@ -198,7 +211,11 @@ pub fn findings(windows: &[WindowResult], plan: &MonitorPlan) -> (Vec<Finding>, 
                 );
             }
             if g.skipped.as_deref().is_some_and(|s| s.starts_with("no reference")) {
-                add("new_group", format!("{name}: {} rows of a group the training rows did not have", g.rows), false);
+                add(
+                    "no_reference",
+                    format!("{name}: {} rows of a group the training rows had too few of", g.rows),
+                    false,
+                );
             }
         }
     }

@@ -45,7 +45,7 @@ pub fn calibrator(map: &CalibrationMap) -> Result<Calibrator> {
 }
 
 /// Estimated ROC AUC and accuracy of `scores` (the finite ones) against `reference`'s test
-/// values; a metric dropped when its estimate is more than `max_drop` below its test value.
+/// values; a metric dropped when its whole interval is more than `max_drop` below its test value.
 pub fn estimate(
     reference: &PerformanceReference,
     scores: &[f64],
@@ -62,7 +62,7 @@ pub fn estimate(
     let mut out = Vec::new();
     let mut push = |metric: &str, value: f64, low: f64, high: f64| {
         let test = reference.metrics.get(metric).copied();
-        let dropped = test.is_some_and(|t| value < t - max_drop);
+        let dropped = test.is_some_and(|t| high < t - max_drop);
         out.push(MetricResult { metric: metric.into(), value, low, high, reference: test, dropped });
     };
     if let Some(auc) = estimate.roc_auc {

@@ -124,7 +124,7 @@ pub struct MetricResult {
     /// The model's value on its test rows (the group's, when the bundle has it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<f64>,
-    /// Whether the value fell more than `max_metric_drop` below the reference.
+    /// Whether the whole interval lies more than `max_metric_drop` below the reference.
     pub dropped: bool,
 }
 
@@ -146,7 +146,7 @@ pub struct Check {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
     /// "dataset_drift", "feature_drift", "segment_drift", "score_drift", "metric_drop",
-    /// "new_group".
+    /// "no_reference".
     pub kind: String,
     pub window: usize,
     pub message: String,

@@ -10,22 +10,26 @@ use kiln_core::model::Model;
 use kiln_core::schema::{Schema, Task};
 use kiln_data::fit::{feature_columns, with_refs};
 use kiln_data::load;
+use kiln_eval::config::{AcceptanceConfig, CiConfig, EvaluationConfig};
+use kiln_eval::data::ModelOutput;
 use kiln_monitor::check::{Current, GroupReference};
 use kiln_monitor::config::{MonitorPlan, Windows};
 use kiln_monitor::monitor::{References, SlicingRows, Window, check_windows, findings};
 use kiln_monitor::profile::{Profile, Reference};
-use kiln_monitor::report::{MonitorReport, Settings, Source, WindowResult};
-use polars::prelude::DataFrame;
+use kiln_monitor::report::{MetricResult, MonitorReport, Settings, Source, WindowResult};
+use polars::prelude::{DataFrame, IdxCa, IdxSize};
 
 use crate::config::LoadedConfig;
 use crate::error::{Error, Result};
-use crate::evaluate::write_files;
+use crate::evaluate::{eval_data, evaluate_one, write_files};
 use crate::progress::Progress;
 use crate::reference::{slice_specs, slicings};
 use crate::score::Rows;
 
 /// Rows read for examples of bad cells.
 const EXAMPLES: usize = 5;
+/// Bootstrap replicates of the realised metrics' intervals.
+const REALISED_REPLICATES: usize = 400;
 
 /// What the current rows are compared against.
 pub enum Against<'a> {
@@ -107,10 +111,13 @@ pub fn monitor(
     let features = feature_columns(&current.df, &schema)?;
     let windows = windows(&current, &plan.windows)?;
     let slicing_rows = if plan.segments { slicing_rows(&current.df, &schema, &specs)? } else { Vec::new() };
-    let results = with_refs(&features, |columns| {
+    let mut results = with_refs(&features, |columns| {
         let current = Current { columns, scores: current.scores.as_deref() };
         check_windows(&references, &current, &windows, &slicing_rows, plan)
     })?;
+    if let Against::Bundle { bundle, .. } = against {
+        add_realised(&mut results, &windows, &current, bundle, plan)?;
+    }
     step.done();
     Ok(report(reference_source, current.source, results, plan))
 }
@@ -282,4 +289,78 @@ pub fn write_monitor_report(dir: &Path, report: &MonitorReport) -> Result<Vec<Pa
         ("report.html", kiln_monitor::render::html(report)),
     ];
     write_files(dir, files)
+}
+
+/// Realised metrics of each window and group when the current rows carry labels (binary
+/// models): kiln-eval's metrics with bootstrap intervals, against the bundle's test values.
+fn add_realised(
+    windows: &mut [WindowResult],
+    cuts: &[Window],
+    current: &CurrentRows,
+    bundle: &Bundle,
+    plan: &MonitorPlan,
+) -> Result<()> {
+    let schema = &bundle.manifest.schema;
+    let (Some(scores), target) = (&current.scores, &schema.target) else { return Ok(()) };
+    if schema.task != Task::Binary || current.df.column(target).is_err() {
+        return Ok(());
+    }
+    let reference = &bundle.manifest.reference;
+    let evaluation = EvaluationConfig {
+        metrics: vec!["roc_auc".into(), "accuracy".into()],
+        threshold: bundle.manifest.decision_threshold.unwrap_or(0.5),
+        min_slice_size: plan.min_rows,
+        slices: crate::reference::slice_configs(&reference.slicings),
+        ci: CiConfig { level: plan.level, replicates: REALISED_REPLICATES, ..CiConfig::default() },
+        ..EvaluationConfig::default()
+    };
+    for (result, cut) in windows.iter_mut().zip(cuts) {
+        let idx = IdxCa::from_vec("rows".into(), cut.rows.iter().map(|&r| r as IdxSize).collect());
+        let df = current
+            .df
+            .take(&idx)
+            .map_err(|source| kiln_data::Error::Polars { doing: "taking a window's rows", source })?;
+        let data = eval_data(&df, schema, &evaluation)?;
+        let output = ModelOutput {
+            name: "model".into(),
+            kind: String::new(),
+            baseline: false,
+            scores: cut.rows.iter().map(|&r| scores[r as usize]).collect(),
+            cost: Default::default(),
+            learning_curve: Vec::new(),
+        };
+        let report =
+            evaluate_one("monitor", "window", &data, output, (&evaluation, &AcceptanceConfig::default()), &[])?;
+        for slicing in &report.models[0].slicings {
+            for slice in slicing.slices.iter().filter(|s| !s.suppressed) {
+                let key = if slicing.name == kiln_eval::slices::OVERALL {
+                    ("overall", "all")
+                } else {
+                    (slicing.name.as_str(), slice.value.as_str())
+                };
+                let Some(group) = result.groups.iter_mut().find(|g| g.slice == key.0 && g.group == key.1) else {
+                    continue;
+                };
+                let tested = if key.0 == "overall" {
+                    reference.scores.as_ref()
+                } else {
+                    reference.segment(key.0, key.1).and_then(|s| s.scores.as_ref())
+                };
+                for (metric, value) in &slice.metrics {
+                    let (Some(v), Some(ci)) = (value.value, value.ci) else { continue };
+                    let test = tested.and_then(|t| t.metrics.get(metric)).copied();
+                    let dropped = test.is_some_and(|t| ci.hi < t - plan.max_metric_drop);
+                    group.realised.push(MetricResult {
+                        metric: metric.clone(),
+                        value: v,
+                        low: ci.lo,
+                        high: ci.hi,
+                        reference: test,
+                        dropped,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@ use kiln_core::schema::{Schema, Task};
 use kiln_data::fit::{feature_columns, with_refs};
 use kiln_eval::config::SliceConfig;
 use kiln_eval::slices::{OVERALL, Slicing, build_columns};
+use kiln_monitor::performance::fit_calibration;
 use kiln_train::target::{Target, read_target};
 use polars::prelude::DataFrame;
 
@@ -142,6 +143,8 @@ pub fn add_score_references(
         let mut out = ScoreReference::of_scores(&s);
         out.positive_rate = l.as_ref().map(|l| l.iter().filter(|&&y| y).count() as f64 / l.len().max(1) as f64);
         out.metrics = metrics.cloned().unwrap_or_default();
+        // a group with labels of one class (or non-finite scores) has no calibration
+        out.calibration = l.as_ref().and_then(|l| fit_calibration(&s, l).ok());
         out
     };
     reference.scores = Some(score_of(None, Some(&metrics.overall)));

@@ -17,25 +17,22 @@ impl ScoredWindow {
     /// NannyML's estimated ROC AUC. `None` when every calibrated probability is 0 or every one is
     /// 1 (no expected positives or no expected negatives: NannyML gives NaN).
     pub fn estimated_roc_auc(&self) -> Option<f64> {
-        let mut true_positives = Vec::with_capacity(self.n_rows() + 1);
-        let mut false_positives = Vec::with_capacity(self.n_rows() + 1);
-        true_positives.push(0.0);
-        false_positives.push(0.0);
-        let mut sum = 0.0;
-        for (row, &probability) in self.probabilities.iter().enumerate() {
-            sum += probability;
-            true_positives.push(round_5(sum));
-            false_positives.push(round_5((row + 1) as f64 - sum));
-        }
-        let total_true = true_positives[self.n_rows()];
-        let total_false = false_positives[self.n_rows()];
+        // The curve's last point first (the running sums' totals), then the area in a second
+        // pass over the same running sums.
+        let total: f64 = self.probabilities.iter().fold(0.0, |sum, probability| sum + probability);
+        let total_true = round_5(total);
+        let total_false = round_5(self.n_rows() as f64 - total);
         if total_true == 0.0 || total_false == 0.0 {
             return None;
         }
-        let mut area = 0.0;
-        for step in 1..true_positives.len() {
-            let width = false_positives[step] / total_false - false_positives[step - 1] / total_false;
-            area += width * (true_positives[step] / total_true + true_positives[step - 1] / total_true) / 2.0;
+        let (mut sum, mut area) = (0.0, 0.0);
+        let (mut true_rate, mut false_rate) = (0.0, 0.0);
+        for (row, &probability) in self.probabilities.iter().enumerate() {
+            sum += probability;
+            let next_true_rate = round_5(sum) / total_true;
+            let next_false_rate = round_5((row + 1) as f64 - sum) / total_false;
+            area += (next_false_rate - false_rate) * (next_true_rate + true_rate) / 2.0;
+            (true_rate, false_rate) = (next_true_rate, next_false_rate);
         }
         Some(area)
     }

@@ -7,12 +7,14 @@
 //! 2. A window of new, unlabelled scores becomes a [`ScoredWindow`]: sorted once, calibrated.
 //! 3. Its estimated ROC AUC and accuracy are NannyML's (`estimate_roc_auc`, `estimate_accuracy`),
 //!    and [`ScoredWindow::realised_intervals`] gives the range in which the realised metrics
-//!    should fall once the labels come back (a parametric bootstrap of the labels).
+//!    should fall once the labels come back (a parametric bootstrap of the calibration and the
+//!    labels).
 //!
 //! **Calibration is always applied.** NannyML first checks whether the scores are already
-//! calibrated (expected calibration error before and after isotonic calibration over ten random
-//! stratified 90/10 splits of the reference, calibrating only if it falls in every split, and
-//! never when the reference ROC AUC exceeds 0.999). kiln always calibrates, because: the check
+//! calibrated (`nannyml.calibration.needs_calibration`: the expected calibration error over 10
+//! bins before and after isotonic calibration, on the held-out tenths of ten random stratified
+//! splits of the reference pooled together, calibrating only if it falls; never when the
+//! reference ROC AUC exceeds 0.999). kiln always calibrates, because: the check
 //! depends on scikit-learn's random splits, so its outcome cannot be reproduced outside numpy and
 //! flips with the seed near its boundary; when the scores are already calibrated, isotonic
 //! regression fitted on the reference moves them only by the noise of its blocks, while an
@@ -29,6 +31,7 @@ mod estimate;
 mod interval;
 mod isotonic;
 mod realised;
+mod uncertainty;
 mod window;
 
 pub use compress::MIN_CALIBRATION_POINTS;

@@ -10,16 +10,16 @@ use crate::{Error, Result};
 pub(super) struct PairCount {
     positives: u64,
     negatives: u64,
-    /// Twice the number of correctly ordered pairs plus the number of tied pairs.
-    twice_concordant: u128,
+    /// Twice the number of correctly ordered pairs plus the number of tied pairs: at most
+    /// `n²/2`, so it fits for fewer than 2³² rows (checked by the callers).
+    twice_concordant: u64,
 }
 
 impl PairCount {
     /// Adds the next run of equal scores, holding `positives` and `negatives` rows.
     #[inline]
     pub(super) fn add_run(&mut self, positives: u64, negatives: u64) {
-        let above = 2 * u128::from(self.positives) + u128::from(positives);
-        self.twice_concordant += u128::from(negatives) * above;
+        self.twice_concordant += negatives * (2 * self.positives + positives);
         self.positives += positives;
         self.negatives += negatives;
     }
@@ -34,8 +34,8 @@ impl PairCount {
         if self.positives == 0 || self.negatives == 0 {
             return None;
         }
-        let pairs = 2 * u128::from(self.positives) * u128::from(self.negatives);
-        Some(self.twice_concordant as f64 / pairs as f64)
+        let pairs = 2.0 * self.positives as f64 * self.negatives as f64;
+        Some(self.twice_concordant as f64 / pairs)
     }
 }
 
@@ -50,6 +50,7 @@ pub fn roc_auc(labels: &[bool], scores: &[f64]) -> Result<Option<f64>> {
     if scores.is_empty() {
         return Err(Error::EmptyColumn { column: "scores".into() });
     }
+    super::window::check_size("scores", scores.len())?;
     if let Some(row) = scores.iter().position(|score| !score.is_finite()) {
         return Err(Error::NonFiniteScore { column: "scores".into(), row, value: scores[row] });
     }

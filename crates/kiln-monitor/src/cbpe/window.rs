@@ -2,7 +2,10 @@
 //! first), each with its calibrated probability, cut into runs of equal scores, and the model's
 //! decision at its threshold.
 
+use rayon::slice::ParallelSliceMut;
+
 use super::isotonic::Calibrator;
+use super::uncertainty::{CalibrationDraws, Segment};
 use crate::{Error, Result};
 
 /// The rows of one window, ranked by the model's score. Building it is the only sort; every
@@ -13,10 +16,15 @@ pub struct ScoredWindow {
     pub(super) scores: Vec<f64>,
     /// The calibrated probability of each score, in the same order.
     pub(super) probabilities: Vec<f64>,
-    /// The end (exclusive) of each run of equal scores in `scores`.
-    pub(super) tie_ends: Vec<usize>,
+    /// The runs of equal scores, in ranking order.
+    pub(super) runs: Vec<TieRun>,
     /// How many rows the model predicts positive (`score >= threshold`): the first ones.
     pub(super) n_predicted_positive: usize,
+    /// How many runs the model predicts positive: the first ones (a run's rows share a score, so
+    /// they lie on one side of the threshold).
+    pub(super) n_predicted_positive_runs: usize,
+    /// Redraws of the calibrator's probabilities, for the intervals.
+    pub(super) calibration_draws: CalibrationDraws,
 }
 
 impl ScoredWindow {
@@ -28,6 +36,7 @@ impl ScoredWindow {
         if scores.is_empty() {
             return Err(Error::EmptyColumn { column: "window scores".into() });
         }
+        check_size("window scores", scores.len())?;
         if let Some(row) = scores.iter().position(|score| !score.is_finite()) {
             return Err(Error::NonFiniteScore { column: "window scores".into(), row, value: scores[row] });
         }
@@ -39,12 +48,21 @@ impl ScoredWindow {
             });
         }
         let mut sorted = scores.to_vec();
-        sorted.sort_unstable_by(|a, b| b.total_cmp(a));
+        sorted.par_sort_unstable_by(|a, b| b.total_cmp(a));
         let probabilities = calibrate_sorted(calibrator, &sorted);
-        let mut tie_ends: Vec<usize> = (1..sorted.len()).filter(|&row| sorted[row] != sorted[row - 1]).collect();
-        tie_ends.push(sorted.len());
+        let runs = tie_runs(calibrator, &sorted);
         let n_predicted_positive = sorted.partition_point(|&score| score >= threshold);
-        Ok(Self { scores: sorted, probabilities, tie_ends, n_predicted_positive })
+        // The rows predicted positive end where a run ends: count the runs starting among them.
+        let n_predicted_positive_runs =
+            (0..n_predicted_positive).filter(|&row| row == 0 || sorted[row] != sorted[row - 1]).count();
+        Ok(Self {
+            scores: sorted,
+            probabilities,
+            runs,
+            n_predicted_positive,
+            n_predicted_positive_runs,
+            calibration_draws: CalibrationDraws::new(calibrator),
+        })
     }
 
     /// The number of rows.
@@ -61,12 +79,36 @@ impl ScoredWindow {
     pub fn probabilities(&self) -> &[f64] {
         &self.probabilities
     }
+}
 
-    /// The runs of equal scores, as `(start, end)` row ranges of the ranking.
-    pub(super) fn tie_runs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let starts = std::iter::once(0).chain(self.tie_ends.iter().copied());
-        starts.zip(self.tie_ends.iter().copied())
+/// Refuses a window of 2³² rows or more, whose pair counts could overflow.
+pub(super) fn check_size(column: &str, n_rows: usize) -> Result<()> {
+    if u32::try_from(n_rows).is_err() {
+        return Err(Error::WindowTooLarge { column: column.into(), n_rows });
     }
+    Ok(())
+}
+
+/// A run of rows with equal scores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct TieRun {
+    /// The number of rows (fewer than 2³², see [`check_size`]).
+    pub(super) len: u32,
+    /// Where the score falls among the calibrator's points.
+    pub(super) segment: Segment,
+}
+
+/// The runs of equal scores of a window sorted highest first.
+fn tie_runs(calibrator: &Calibrator, sorted: &[f64]) -> Vec<TieRun> {
+    let xs = calibrator.points().0;
+    let mut runs: Vec<TieRun> = Vec::new();
+    for (row, &score) in sorted.iter().enumerate() {
+        match runs.last_mut() {
+            Some(run) if sorted[row - 1] == score => run.len += 1,
+            _ => runs.push(TieRun { len: 1, segment: Segment::locate(xs, score) }),
+        }
+    }
+    runs
 }
 
 /// The calibrated probability of each score of a window sorted highest first. Equal scores share
@@ -97,8 +139,10 @@ mod tests {
     fn the_window_is_ranked_and_cut_into_runs_of_equal_scores() {
         let window = ScoredWindow::new(&calibrator(), &[0.3, 0.9, 0.3, 0.5, 0.9, 0.9], 0.5).expect("valid window");
         assert_eq!(window.scores, [0.9, 0.9, 0.9, 0.5, 0.3, 0.3]);
-        assert_eq!(window.tie_runs().collect::<Vec<_>>(), [(0, 3), (3, 4), (4, 6)]);
+        let runs: Vec<u32> = window.runs.iter().map(|run| run.len).collect();
+        assert_eq!(runs, [3, 1, 2]);
         assert_eq!(window.n_predicted_positive(), 4);
+        assert_eq!(window.n_predicted_positive_runs, 2);
         assert_eq!(window.probabilities()[0], 1.0);
         assert_eq!(window.probabilities()[3], 0.5);
         assert_eq!(window.probabilities()[5], 0.0);

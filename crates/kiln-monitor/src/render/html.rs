@@ -104,9 +104,16 @@ fn over_time(out: &mut String, report: &MonitorReport) {
     let mut series: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
     let mut thresholds: BTreeMap<String, f64> = BTreeMap::new();
     let mut drifted: BTreeMap<(String, String), bool> = BTreeMap::new();
+    // a group's line is drawn only when its test is the overall one (one threshold per plot)
+    let mut tests: BTreeMap<String, crate::stats::StatTest> = BTreeMap::new();
+    for w in &report.windows {
+        for f in w.groups[0].features.iter().chain(&w.groups[0].scores) {
+            tests.entry(f.feature.clone()).or_insert(f.result.test);
+        }
+    }
     for w in &report.windows {
         for g in &w.groups {
-            for f in g.features.iter().chain(&g.scores) {
+            for f in g.features.iter().chain(&g.scores).filter(|f| tests.get(&f.feature) == Some(&f.result.test)) {
                 let line = series
                     .entry(f.feature.clone())
                     .or_default()

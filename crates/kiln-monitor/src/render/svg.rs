@@ -88,14 +88,14 @@ pub(super) fn shares(title: &str, plot: &Plot) -> String {
 fn labels(out: &mut String, plot: &Plot, n: usize, slot: f64, y: f64) {
     let step = n.div_ceil(8).max(1);
     if plot.categories.is_empty() {
-        for i in (0..plot.edges.len()).step_by(step) {
+        for i in (0..plot.edges.len()).step_by(n.div_ceil(6).max(1)) {
             let x = LEFT + slot * i as f64;
             let _ = write!(
                 out,
                 "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{}</text>",
                 c(x),
                 c(y + 14.0),
-                num(plot.edges[i])
+                axis(plot.edges[i])
             );
         }
     } else {
@@ -113,6 +113,26 @@ fn labels(out: &mut String, plot: &Plot, n: usize, slot: f64, y: f64) {
             );
         }
     }
+}
+
+/// A short axis label: three significant digits, thousands as k and millions as M.
+fn axis(v: f64) -> String {
+    let a = v.abs();
+    let (scaled, unit) = if a >= 1e6 {
+        (v / 1e6, "M")
+    } else if a >= 1e3 {
+        (v / 1e3, "k")
+    } else {
+        (v, "")
+    };
+    let digits = if scaled.abs() >= 100.0 {
+        0
+    } else if scaled.abs() >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{scaled:.digits$}{unit}")
 }
 
 fn legend(out: &mut String, items: &[(&str, &str)], x: f64) {

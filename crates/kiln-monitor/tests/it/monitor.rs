@@ -206,8 +206,14 @@ fn bad_inputs_are_clear_errors() {
     let mut cols_missing = cols.clone();
     cols_missing[1] = ("x1", ColumnRef::Numeric(&missing));
     let window = Window { label: "all".into(), rows: (0..500).collect() };
-    let err = check_windows(&refs, &Current { columns: &cols_missing, scores: None }, &[window.clone()], &[], &plan)
-        .expect_err("all missing");
+    let err = check_windows(
+        &refs,
+        &Current { columns: &cols_missing, scores: None },
+        std::slice::from_ref(&window),
+        &[],
+        &plan,
+    )
+    .expect_err("all missing");
     assert!(matches!(&err, Error::AllMissing { column, .. } if column == "x1"), "{err}");
     assert!(err.to_string().contains("skip = true"), "{err}");
     // a feature the rows lack
