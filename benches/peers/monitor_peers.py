@@ -494,8 +494,8 @@ def table(args):
         print(f"| {skipped} | | | | | | | | |")
     for peer in peers:
         per = ", ".join(f"{k} {v:.2f} s" for k, v in peer["per_segment_column_s"].items())
-        load = " → ".join(f"{x:.1f}" for x in peer["load"])
-        print(f"\n{peer['tool']}: started {peer['started']}, load {load}; per segment column: {per}")
+        load = " → ".join(f"{x:.1f}" for x in peer.get("load", []))
+        print(f"\n{peer['tool']}: started {peer.get('started', '?')}, load {load}; per segment column: {per}")
     if kiln is not None and peers:
         fastest = min(peers, key=lambda p: p["whole_s"] + p["segments_s"])
         speedup = (fastest["whole_s"] + fastest["segments_s"]) / kiln["wall"]
