@@ -102,7 +102,7 @@ for rows in $ROWS; do
     rm -rf "$data/kiln-out"
     code=0
     /usr/bin/time -v -o "$data/kiln.time" "$KILN_BIN" monitor --config "$data/kiln.toml" --data "$data/current.parquet" \
-      --out "$data/kiln-out" --format json --quiet || code=$?
+      --out "$data/kiln-out" --format json --quiet >"$data/kiln-stdout.json" || code=$?
     # exit 1: drift found (a group whose share of drifted features reaches drift_share), 0: none
     if [ "$code" -gt 1 ]; then echo "kiln monitor failed with exit code $code" >&2; exit 2; fi
     echo "kiln monitor: exit $code"
