@@ -107,6 +107,14 @@ for rows in $ROWS; do
     if [ "$code" -gt 1 ]; then echo "kiln monitor failed with exit code $code" >&2; exit 2; fi
     echo "kiln monitor: exit $code"
     args+=(--kiln-report "$data/kiln-out/report.json" --kiln-time "$data/kiln.time")
+    if using nannyml; then
+      # untimed: Kolmogorov-Smirnov for every numeric feature, for NannyML's KS statistics
+      sed 's/^stattest = "auto".*/stattest = "ks"/' "$data/kiln.toml" >"$data/kiln-ks.toml"
+      rm -rf "$data/kiln-ks-out"
+      "$KILN_BIN" monitor --config "$data/kiln-ks.toml" --data "$data/current.parquet" --out "$data/kiln-ks-out" \
+        --format json --quiet >/dev/null || [ $? -eq 1 ]
+      args+=(--kiln-ks-report "$data/kiln-ks-out/report.json")
+    fi
   fi
   for tool in evidently evidently-stattests nannyml; do
     using "$tool" || continue

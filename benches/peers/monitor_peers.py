@@ -18,11 +18,12 @@ Subcommands (benches/monitor_vs_evidently.sh runs them in this order):
       that value: neither peer has segment-wise drift, so the loop over subsets is what a user
       writes), timing each part, and writes the scores and timings as JSON.
 
-  table --data DIR --peer JSON ... [--kiln-report JSON --kiln-time LOG] [--peer-time LOG ...]
+  table --data DIR --peer JSON ... [--kiln-report JSON --kiln-time LOG [--kiln-ks-report JSON]] [--peer-time LOG ...]
       Prints the table of times (whole window, per segment), ratios to kiln and peak memory
       (from `/usr/bin/time -v` logs), and compares kiln's scores with Evidently's for every
       (slice, group, feature) where both use the same statistic (largest absolute difference per
-      statistic; the goal is 1e-9), and kiln's Kolmogorov-Smirnov statistics with NannyML's.
+      statistic; the goal is 1e-9), and kiln's Kolmogorov-Smirnov statistics (from a second,
+      untimed run with `stattest = "ks"`) with NannyML's.
       Exits 1 when a statistic kiln shares with Evidently differs by more than 1e-9.
 
 File reading is timed apart from the drift computation for the peers: the read turns string
@@ -415,6 +416,21 @@ def fmt(x, digits=2):
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.{digits}f}"
 
 
+def with_statistics(report):
+    """kiln's flat checks, each with the test statistic its group's feature result holds
+    (for the p-value tests the score is the p-value)."""
+    statistics = {}
+    for window in report.get("windows", []):
+        for group in window.get("groups", []):
+            for feature in group.get("features", []):
+                key = (window["index"], group["slice"], group["group"], feature["feature"], feature["test"])
+                statistics[key] = feature.get("statistic")
+    return [
+        {**c, "statistic": statistics.get((c.get("window", 0), c["slice"], c["group"], c["feature"], c["test"]))}
+        for c in report["checks"]
+    ]
+
+
 def kiln_value(check, p_value):
     """kiln's p-value of a check (`p_value`, else a score that is one), or its statistic
     (`statistic` where the score is a p-value, else the score); None where it has none."""
@@ -473,7 +489,7 @@ def table(args):
     if args.kiln_report:
         kiln = time_log(args.kiln_time)
         with open(args.kiln_report) as f:
-            kiln_checks = json.load(f)["checks"]
+            kiln_checks = with_statistics(json.load(f))
     rows = meta["rows"]
     groups = sum(len(v) for v in meta["segments"].values())
     print(f"\n## {rows:,} rows per window: 20 features, whole window + {groups} segment values (3 segment columns)\n")
@@ -500,15 +516,20 @@ def table(args):
         fastest = min(peers, key=lambda p: p["whole_s"] + p["segments_s"])
         speedup = (fastest["whole_s"] + fastest["segments_s"]) / kiln["wall"]
         print(f"\nkiln against the fastest peer ({fastest['tool']}): {speedup:.1f}x on wall seconds, peer's reading excluded (target >= 20x)")
+    ks_checks = kiln_checks
+    if args.kiln_ks_report:
+        with open(args.kiln_ks_report) as f:
+            ks_checks = with_statistics(json.load(f))
     failed = False
     if kiln_checks:
-        failed = report_agreement(kiln_checks, peers)
+        failed = report_agreement(kiln_checks, ks_checks, peers)
     return 1 if failed else 0
 
 
-def report_agreement(kiln_checks, peers):
-    """Prints how kiln's scores agree with Evidently's (to 1e-9) and with NannyML's
-    Kolmogorov-Smirnov statistics; true when one of Evidently's statistics disagrees."""
+def report_agreement(kiln_checks, ks_checks, peers):
+    """Prints how kiln's scores agree with Evidently's (to 1e-9) and its Kolmogorov-Smirnov
+    statistics (`ks_checks`, from a run with `stattest = "ks"`) with NannyML's; true when one of
+    Evidently's statistics disagrees."""
     print(f"\nkiln's report: {len(kiln_checks)} checks")
     failed = False
     for peer in peers:
@@ -517,7 +538,8 @@ def report_agreement(kiln_checks, peers):
             tests = {t: t for t in EVIDENTLY_TESTS.values()}
         else:
             tests = {"ks": "ks"}
-        worst, counts, missing, decisions = compare(kiln_checks, peer, tests, P_VALUE_TESTS if exact else set())
+        checks = kiln_checks if exact else ks_checks
+        worst, counts, missing, decisions = compare(checks, peer, tests, P_VALUE_TESTS if exact else set())
         for test, (diff, key) in sorted(worst.items()):
             if exact:
                 verdict = "ok" if diff <= TOLERANCE else f"DIFFERS by more than {TOLERANCE:g}"
@@ -562,6 +584,7 @@ def main():
     t.add_argument("--skipped", action="append", help="a tool that did not run, with the reason")
     t.add_argument("--kiln-report")
     t.add_argument("--kiln-time")
+    t.add_argument("--kiln-ks-report", help="kiln's report with stattest = ks, for NannyML's KS")
     args = parser.parse_args()
     if args.command == "generate":
         generate(args)
