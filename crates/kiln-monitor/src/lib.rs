@@ -5,5 +5,6 @@
 //! Used by `kiln monitor` (through kiln-pipeline) and by kiln-serve's live drift gauges.
 
 pub mod error;
+pub mod stats;
 
 pub use error::{Error, Result};
