@@ -36,6 +36,17 @@ pub enum Error {
     /// A dataset verdict over no columns.
     #[error("no columns were tested, so there is no share of drifted columns\nhint: test at least one column")]
     NoColumns,
+    /// A live drift setting that cannot work.
+    #[error("monitoring.{key}: {message}")]
+    LiveSetting { key: &'static str, message: String },
+    /// The bundle was written before references held quantile sketches.
+    #[error(
+        "the bundle's reference holds no quantile sketches: live drift needs a bundle exported by this kiln\nhint: train and export the model again"
+    )]
+    NoSketches,
+    /// A setting names a feature the bundle does not know.
+    #[error("monitoring.{key}: the model has no feature `{feature}` (it has {})\nhint: name one of the model's features", .known.join(", "))]
+    UnknownFeature { key: &'static str, feature: String, known: Vec<String> },
 }
 
 /// kiln-monitor's result.

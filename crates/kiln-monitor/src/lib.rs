@@ -5,6 +5,7 @@
 //! Used by `kiln monitor` (through kiln-pipeline) and by kiln-serve's live drift gauges.
 
 pub mod error;
+pub mod live;
 pub mod stats;
 
 pub use error::{Error, Result};
