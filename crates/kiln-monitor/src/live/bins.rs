@@ -21,12 +21,57 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use kiln_core::bundle::FeatureReference;
 use kiln_core::columns::Values;
 use kiln_core::preprocess::MISSING_CATEGORY;
 
 use crate::stats::FeatureKind;
+
+/// A map from category text, hashed by [`FastHash`].
+pub(crate) type TextMap<V> = HashMap<String, V, BuildHasherDefault<FastHash>>;
+
+/// FxHash's multiply-rotate over 8-byte words: category look-ups are the hot loop of
+/// ingestion, and their keys are short. Only the bundle's categories are stored, so a request
+/// cannot fill a table with colliding keys.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FastHash(u64);
+
+impl FastHash {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for FastHash {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// Edges of a numeric column's bins, from the overall reference's quantile sketch.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,7 +167,7 @@ pub enum FeatureBins {
 #[derive(Debug, Clone)]
 pub struct Vocabulary {
     pub categories: Vec<String>,
-    lookup: HashMap<String, u32>,
+    lookup: TextMap<u32>,
     missing: u32,
 }
 
@@ -132,7 +177,7 @@ impl FeatureBins {
         match reference {
             FeatureReference::Numeric { quantiles, .. } => FeatureBins::Numeric(QuantileBins::new(quantiles, bins)),
             FeatureReference::Categorical { categories, .. } => {
-                let lookup: HashMap<String, u32> =
+                let lookup: TextMap<u32> =
                     categories.iter().enumerate().skip(1).map(|(i, c)| (c.clone(), i as u32)).collect();
                 let missing = lookup.get(MISSING_CATEGORY).copied().unwrap_or(0);
                 FeatureBins::Categorical(Vocabulary { categories: categories.clone(), lookup, missing })

@@ -51,7 +51,9 @@ pub struct LiveSettings {
     pub default_threshold: Option<f64>,
     /// Thresholds of single features, by name.
     pub thresholds: BTreeMap<String, f64>,
-    /// A group with fewer rows in the window is not judged.
+    /// A group with fewer rows in the window is not judged. Without any drift, the PSI of
+    /// `b` bins over `n` rows is about `(b - 1) / n`: keep `min_rows` at 10 × `bins` or more
+    /// for the default threshold 0.1.
     pub min_rows: u64,
 }
 
@@ -64,7 +66,7 @@ impl Default for LiveSettings {
             statistic: StatTest::Psi,
             default_threshold: None,
             thresholds: BTreeMap::new(),
-            min_rows: 500,
+            min_rows: 1000,
         }
     }
 }

@@ -7,7 +7,6 @@
 //! group the row is in. It takes the lock once per batch and allocates nothing per row: the
 //! scratch buffers live with the counts.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -15,7 +14,7 @@ use std::time::Instant;
 use kiln_core::bundle::{ReferenceDistributions, SliceSpec};
 use kiln_core::columns::{Batch, Values};
 
-use super::bins::{FeatureBins, QuantileBins};
+use super::bins::{FeatureBins, QuantileBins, TextMap};
 use super::judge::{self, Binned};
 use super::window::Ring;
 use super::{FeatureDrift, GroupReport, LiveReport, LiveSettings, OVERALL_GROUP, OVERALL_SLICE};
@@ -55,7 +54,7 @@ struct Feature {
 #[derive(Debug)]
 struct LiveSlicing {
     column: String,
-    groups: HashMap<String, u32>,
+    groups: TextMap<u32>,
 }
 
 /// One group's names, its reference rows and the reference share of each code.
@@ -282,7 +281,7 @@ impl Layout {
         let mut groups = vec![overall];
         let mut slicings = Vec::new();
         for spec in reference.slicings.iter().filter(|s| is_live(s)) {
-            let mut ids = HashMap::new();
+            let mut ids = TextMap::default();
             for segment in reference.segments.iter().filter(|s| s.slice == spec.name) {
                 let shares = |f: &Feature| segment.feature(&f.name).and_then(|r| f.bins.shares(r));
                 let score = score.as_ref().zip(segment.scores.as_ref()).map(|((b, _), s)| b.shares(&s.quantiles));
