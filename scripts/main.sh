@@ -4,7 +4,8 @@
 # file (sliced by segment, with intervals, fairness gaps and paired tests), checks the
 # acceptance gates, records the run, exports the best passing model and writes the report
 # folder; then the exported bundle scores the test file with `kiln predict`, and `kiln serve`
-# answers one request for it over HTTP on loopback (KILN_SERVE_PORT, default 18080).
+# answers one request for it over HTTP on loopback (KILN_SERVE_PORT, default 18080), after
+# `kiln monitor` checks the test split for drift against the bundle's references.
 # Builds kiln (the same build the tests use) on first run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,9 @@ config=${1:-configs/adult.toml}
 "$kiln" predict --bundle .kiln/bundles/adult.safetensors --data .kiln/splits/adult/test.parquet \
   --out .kiln/predictions/adult-test.parquet
 "$kiln" runs list --limit 5
+# drift of the test file against the bundle's references (exit 1 would mean drift found)
+"$kiln" monitor --bundle .kiln/bundles/adult.safetensors --config "$config" \
+  --data .kiln/splits/adult/test.parquet --out .kiln/monitor/adult
 
 port=${KILN_SERVE_PORT:-18080}
 "$kiln" serve --bundle adult=.kiln/bundles/adult.safetensors --bind "127.0.0.1:$port" &
@@ -43,3 +47,4 @@ print("kiln serve:", urllib.request.urlopen(request, timeout=10).read().decode()
 PY
 kill -TERM $server && wait $server
 echo "report: .kiln/reports/adult/report.html (also report.md, report.json)"
+echo "monitoring: .kiln/monitor/adult/report.html"

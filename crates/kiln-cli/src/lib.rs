@@ -70,6 +70,9 @@ pub enum Command {
     Lineage(commands::track::LineageArgs),
     /// Serve registered models over HTTP (the same flags as `kiln-serve`).
     Serve(kiln_serve::ServeArgs),
+    /// Check new rows or the prediction log for drift against a model's references, per
+    /// window and segment; estimated and realised metrics; exit 1 when drift is found.
+    Monitor(commands::monitor::MonitorArgs),
 }
 
 /// Run kiln with `args` (including the program name). Returns the exit code.
@@ -97,6 +100,7 @@ where
         Command::Predict(args) => commands::train::predict(args, progress, out),
         Command::Serve(args) => kiln_serve::run(args, Some(&cli.store)).map(|()| EXIT_OK).map_err(anyhow::Error::from),
         Command::Eval(args) => commands::eval::eval(args, &cli.store, progress, out),
+        Command::Monitor(args) => commands::monitor::monitor_cmd(args, &cli.store, progress, out),
         Command::Runs(args) => commands::track::runs(args, &cli.store, out),
         Command::Models(args) => commands::track::models(args, &cli.store, out),
         Command::Audit(args) => commands::track::audit(args, &cli.store, out),

@@ -19,8 +19,8 @@ use std::path::Path;
 
 pub use manifest::{Architecture, DataHashes, Manifest, PREPROCESS_CENTER, PREPROCESS_FILL, PREPROCESS_SCALE};
 pub use reference::{
-    CalibrationMap, FeatureReference, REFERENCE_BINS, REFERENCE_QUANTILES, ReferenceDistributions, ScoreReference,
-    SegmentReference, SliceSpec, mean_std, quantiles,
+    CalibrationBlock, CalibrationMap, FeatureReference, REFERENCE_BINS, REFERENCE_QUANTILES, ReferenceDistributions,
+    ScoreReference, SegmentReference, SliceSpec, mean_std, quantiles,
 };
 pub use tensor::{TensorData, TensorDtype, TensorSpec};
 pub(crate) use tensor::{show_shape, show_shape_spec};

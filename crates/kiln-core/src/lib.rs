@@ -19,6 +19,7 @@
 //!   run's device is chosen.
 //! - [`rng`]: kiln's own seeded generator, so results never depend on another crate's RNG.
 //! - [`hash`]: the one content hash used for data, schema and bundle versions.
+//! - [`text`]: escaping text for HTML and Markdown reports.
 //! - [`error`]: the crate's one `Error` enum.
 //!
 //! kiln-core sits at the bottom of the crate graph: it must not depend on polars, SQLite or
@@ -37,5 +38,6 @@ pub mod preprocess;
 pub mod rng;
 pub mod rows;
 pub mod schema;
+pub mod text;
 
 pub use error::{Error, Result};

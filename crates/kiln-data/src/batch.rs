@@ -95,6 +95,13 @@ pub fn write_batch(path: &Path, batch: &Batch) -> Result<()> {
             found: values.len(),
         });
     }
+    let mut df = batch_frame(batch)?;
+    let format = FileFormat::from_path(path).unwrap_or(FileFormat::Parquet);
+    crate::write::write_table(path, format, &mut df)
+}
+
+/// `batch` as a polars table (columns of equal length).
+pub fn batch_frame(batch: &Batch) -> Result<DataFrame> {
     let columns: Vec<Column> = batch
         .columns
         .iter()
@@ -108,8 +115,6 @@ pub fn write_batch(path: &Path, batch: &Batch) -> Result<()> {
             }
         })
         .collect();
-    let mut df = DataFrame::new_infer_height(columns)
-        .map_err(|source| Error::Polars { doing: "assembling the output columns", source })?;
-    let format = FileFormat::from_path(path).unwrap_or(FileFormat::Parquet);
-    crate::write::write_table(path, format, &mut df)
+    DataFrame::new_infer_height(columns)
+        .map_err(|source| Error::Polars { doing: "assembling the output columns", source })
 }

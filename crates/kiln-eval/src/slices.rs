@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::config::SliceConfig;
-use crate::data::{ColumnValues, EvalData};
+use crate::data::{ColumnValues, EvalData, SliceColumn};
 use crate::error::{Error, Result};
 
 /// The name of the slicing that holds every row.
@@ -32,7 +32,17 @@ pub struct Group {
 /// configured). Groups keep the order of their levels (or bands); empty groups are left out,
 /// since no row falls in them.
 pub fn build(data: &EvalData, configs: &[SliceConfig], segments: &[String]) -> Result<Vec<Slicing>> {
-    let n = data.n_rows();
+    build_columns(&data.columns, data.n_rows(), configs, segments)
+}
+
+/// [`build`] over `n` rows of the slicing columns alone (rows without labels, as a monitor
+/// sees them).
+pub fn build_columns(
+    columns: &[SliceColumn],
+    n: usize,
+    configs: &[SliceConfig],
+    segments: &[String],
+) -> Result<Vec<Slicing>> {
     let mut out = vec![Slicing {
         name: OVERALL.into(),
         columns: Vec::new(),
@@ -49,16 +59,16 @@ pub fn build(data: &EvalData, configs: &[SliceConfig], segments: &[String]) -> R
         configs
     };
     for config in configs {
-        out.push(slicing(data, config)?);
+        out.push(slicing(columns, n, config)?);
     }
     Ok(out)
 }
 
-fn slicing(data: &EvalData, config: &SliceConfig) -> Result<Slicing> {
+fn slicing(columns: &[SliceColumn], n: usize, config: &SliceConfig) -> Result<Slicing> {
     let name = config.display_name();
     let mut keyed: Vec<(Vec<String>, Vec<u32>)> = Vec::with_capacity(config.by.len());
     for column in &config.by {
-        let col = data.column(column).ok_or_else(|| Error::UnknownColumn {
+        let col = columns.iter().find(|c| &c.name == column).ok_or_else(|| Error::UnknownColumn {
             key: format!("slice `{name}`"),
             column: column.clone(),
             hint: "the evaluated rows have no such column: slice by a segment or protected column",
@@ -74,7 +84,6 @@ fn slicing(data: &EvalData, config: &SliceConfig) -> Result<Slicing> {
         keyed.push((levels, codes));
     }
     // Combine the codes of the crossed columns into one key per row, in level order.
-    let n = data.n_rows();
     let mut key_of: HashMap<Vec<u32>, usize> = HashMap::new();
     let mut keys: Vec<Vec<u32>> = Vec::new();
     let mut rows_of: Vec<Vec<u32>> = Vec::new();

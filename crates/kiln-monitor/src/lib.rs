@@ -4,8 +4,16 @@
 //!
 //! Used by `kiln monitor` (through kiln-pipeline) and by kiln-serve's live drift gauges.
 
+pub mod cbpe;
+pub mod check;
+pub mod config;
 pub mod error;
 pub mod live;
+pub mod monitor;
+pub mod performance;
+pub mod profile;
+pub mod render;
+pub mod report;
 pub mod stats;
 
 pub use error::{Error, Result};

@@ -35,6 +35,9 @@ pub struct RunConfig {
     /// `[acceptance]`: the gates a model must pass to ship.
     #[serde(default)]
     pub acceptance: kiln_eval::config::AcceptanceConfig,
+    /// `[monitoring]`: how `kiln monitor` judges new rows against the model's references.
+    #[serde(default)]
+    pub monitoring: kiln_monitor::config::MonitoringConfig,
 }
 
 /// A loaded config: its path, the raw text and the checked data plan.

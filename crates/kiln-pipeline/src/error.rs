@@ -16,6 +16,20 @@ pub enum Error {
     Core(Box<kiln_core::Error>),
     #[error(transparent)]
     Eval(Box<kiln_eval::Error>),
+    /// A drift check that could not run (the message names the column or key).
+    #[error(transparent)]
+    Monitor(Box<kiln_monitor::Error>),
+    /// A bundle written before bundles held monitoring references.
+    #[error("{}: this bundle holds no monitoring references (it was written by an older kiln)\nhint: export the model again with `kiln run`, or monitor against the training data with `kiln monitor --config CONFIG --data FILE`", path.display())]
+    NoSketches { path: PathBuf },
+    /// Windows by time without times.
+    #[error(
+        "[monitoring] window: windows by time need each row's time\nhint: set `time_column` to a column of milliseconds since the epoch, or monitor the prediction log (`--log`), whose rows carry their time"
+    )]
+    NoTimes,
+    /// A time column that cannot give times.
+    #[error("[monitoring] window: time column `{column}`: {problem}")]
+    TimeColumn { column: String, problem: String },
     /// Recording into the tracking store (boxed: the store's errors are large).
     #[error(transparent)]
     Track(Box<kiln_track::Error>),
@@ -168,7 +182,7 @@ macro_rules! boxed_from {
     )*};
 }
 
-boxed_from!(Data: kiln_data::Error, Train: kiln_train::Error, Core: kiln_core::Error, Eval: kiln_eval::Error, Track: kiln_track::Error);
+boxed_from!(Data: kiln_data::Error, Train: kiln_train::Error, Core: kiln_core::Error, Eval: kiln_eval::Error, Track: kiln_track::Error, Monitor: kiln_monitor::Error);
 
 /// The pipeline's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -7,17 +7,19 @@ use std::path::{Path, PathBuf};
 
 use kiln_core::schema::{Role, Schema, Task};
 use kiln_data::fit::{Plain, plain_column};
-use kiln_eval::config::{AcceptanceConfig, EvaluationConfig};
+use kiln_eval::config::{AcceptanceConfig, EvaluationConfig, SliceConfig};
 use kiln_eval::data::{ColumnValues, CurvePoint, DisplayColumn, EvalData, Labels, ModelOutput, SliceColumn};
 use kiln_eval::evaluate::{EvalInput, evaluate};
 use kiln_eval::gates::Verdict;
-use kiln_eval::report::EvalReport;
+use kiln_eval::report::{EvalReport, MetricValue};
+use kiln_eval::slices::OVERALL;
 use kiln_train::target::{Target, read_target};
 use polars::prelude::DataFrame;
 
 use crate::error::{Error, Result};
 use crate::prepare::Prepared;
 use crate::progress::Progress;
+use crate::reference::TestMetrics;
 use crate::score::{latency, size_of};
 use crate::timed;
 use crate::train::Trained;
@@ -110,12 +112,19 @@ impl Evaluated {
         Ok(Gated { chosen, verdicts: &self.report.verdicts })
     }
 
-    /// The overall test metrics of model `index`, for its bundle's manifest.
-    pub fn overall_metrics(&self, index: usize) -> BTreeMap<String, f64> {
-        self.report.models[index]
-            .overall()
-            .map(|s| s.metrics.iter().filter_map(|(k, v)| Some((k.clone(), v.value?))).collect())
-            .unwrap_or_default()
+    /// The test metrics of model `index`, overall (for its bundle's manifest) and per reported
+    /// slice group (for its monitoring references).
+    pub fn test_metrics(&self, index: usize) -> TestMetrics {
+        let values =
+            |m: &BTreeMap<String, MetricValue>| m.iter().filter_map(|(k, v)| Some((k.clone(), v.value?))).collect();
+        let model = &self.report.models[index];
+        let mut groups = BTreeMap::new();
+        for slicing in model.slicings.iter().filter(|s| s.name != OVERALL) {
+            for slice in slicing.slices.iter().filter(|s| !s.suppressed) {
+                groups.insert((slicing.name.clone(), slice.value.clone()), values(&slice.metrics));
+            }
+        }
+        TestMetrics { overall: model.overall().map(|s| values(&s.metrics)).unwrap_or_default(), groups }
     }
 }
 
@@ -149,23 +158,7 @@ pub fn eval_data(df: &DataFrame, schema: &Schema, evaluation: &EvaluationConfig)
         (_, Target::Values(v)) => Labels::Regression(v),
         (task, Target::Classes { .. }) => return Err(Error::LabelsForTask { task: task.as_str() }),
     };
-    let mut wanted: Vec<&str> =
-        schema.columns.iter().filter(|c| c.segment || c.protected).map(|c| c.name.as_str()).collect();
-    for slice in &evaluation.slices {
-        wanted.extend(slice.by.iter().map(String::as_str));
-    }
-    wanted.sort_unstable();
-    wanted.dedup();
-    let mut columns = Vec::with_capacity(wanted.len());
-    for name in wanted {
-        let column = schema.column(name).ok_or_else(|| Error::SliceColumn { column: name.to_string() })?;
-        let numeric = column.dtype.is_numeric() && column.role != Role::Categorical;
-        let values = match plain_column(df, name, numeric)? {
-            Plain::Numeric(v) => ColumnValues::Numeric(v),
-            Plain::Categorical(v) => categorical_codes(&v),
-        };
-        columns.push(SliceColumn { name: name.to_string(), values });
-    }
+    let columns = slice_columns(df, schema, &evaluation.slices)?;
     let mut display = Vec::new();
     for column in schema.columns.iter().filter(|c| c.role != Role::Drop) {
         let Plain::Categorical(values) = plain_column(df, &column.name, false)? else { continue };
@@ -183,6 +176,29 @@ pub fn eval_data(df: &DataFrame, schema: &Schema, evaluation: &EvaluationConfig)
         protected: schema.protected().map(|c| c.name.clone()).collect(),
         display,
     })
+}
+
+/// The segment and protected columns of `df`, and any column `slices` names, as kiln-eval's
+/// slicing columns.
+pub fn slice_columns(df: &DataFrame, schema: &Schema, slices: &[SliceConfig]) -> Result<Vec<SliceColumn>> {
+    let mut wanted: Vec<&str> =
+        schema.columns.iter().filter(|c| c.segment || c.protected).map(|c| c.name.as_str()).collect();
+    for slice in slices {
+        wanted.extend(slice.by.iter().map(String::as_str));
+    }
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut columns = Vec::with_capacity(wanted.len());
+    for name in wanted {
+        let column = schema.column(name).ok_or_else(|| Error::SliceColumn { column: name.to_string() })?;
+        let numeric = column.dtype.is_numeric() && column.role != Role::Categorical;
+        let values = match plain_column(df, name, numeric)? {
+            Plain::Numeric(v) => ColumnValues::Numeric(v),
+            Plain::Categorical(v) => categorical_codes(&v),
+        };
+        columns.push(SliceColumn { name: name.to_string(), values });
+    }
+    Ok(columns)
 }
 
 /// Codes in sorted order of the distinct values, with "(missing)" last.
@@ -207,6 +223,11 @@ pub fn write_report(dir: &Path, report: &EvalReport) -> Result<Vec<PathBuf>> {
         ("report.md", kiln_eval::render::markdown(report)),
         ("report.html", kiln_eval::render::html(report)),
     ];
+    write_files(dir, files)
+}
+
+/// Write each `(name, text)` into `dir` (which exists), atomically; the paths written.
+pub(crate) fn write_files(dir: &Path, files: impl IntoIterator<Item = (&'static str, String)>) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (name, text) in files {
         let path = dir.join(name);

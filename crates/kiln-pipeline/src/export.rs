@@ -2,13 +2,13 @@
 //! architecture and test metrics, model and preprocessor tensors), then registered as a new
 //! version of the project's model.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use kiln_core::bundle::{Bundle, Manifest};
+use kiln_core::bundle::Bundle;
 
 use crate::error::{Error, Result};
 use crate::prepare::Prepared;
+use crate::reference::{TestMetrics, add_score_references};
 use crate::timed;
 use crate::track::Tracker;
 use crate::train::{Trained, error_chain};
@@ -38,13 +38,23 @@ pub struct Registration<'a> {
 }
 
 impl Prepared {
-    /// The bundle of model `index` of `trained`, with `metrics` in its manifest.
-    pub fn bundle(&self, trained: &Trained, index: usize, metrics: BTreeMap<String, f64>) -> Result<Bundle> {
+    /// The bundle of model `index` of `trained`, with its overall test metrics in its manifest
+    /// and its test scores (overall and per slicing group) in its monitoring references.
+    pub fn bundle(&self, trained: &Trained, index: usize, metrics: impl Into<TestMetrics>) -> Result<Bundle> {
         let fitted = &trained.models[index];
-        let manifest = Manifest {
-            metrics,
-            ..self.manifest(index, fitted.finished.architecture.clone(), trained.git.as_ref(), &trained.device)?
-        };
+        let metrics = metrics.into();
+        let mut manifest =
+            self.manifest(index, fitted.finished.architecture.clone(), trained.git.as_ref(), &trained.device)?;
+        let min_rows = self.config().config.evaluation.min_slice_size;
+        add_score_references(
+            &mut manifest.reference,
+            &self.parts.test,
+            self.schema(),
+            &fitted.test_scores,
+            &metrics,
+            min_rows,
+        )?;
+        manifest.metrics = metrics.overall;
         Ok(Bundle::new(manifest, fitted.finished.tensors.clone()))
     }
 
@@ -55,7 +65,7 @@ impl Prepared {
         &self,
         trained: &Trained,
         index: usize,
-        metrics: BTreeMap<String, f64>,
+        metrics: impl Into<TestMetrics>,
         out: Option<&Path>,
         tracker: &mut dyn Tracker,
     ) -> Result<Exported> {

@@ -7,6 +7,8 @@
 //! and [`SplitParts::fit_preprocessor`] gives [`Prepared`], everything training needs.
 
 use kiln_core::bundle::ReferenceDistributions;
+
+use crate::reference::{segment_references, slice_specs};
 use kiln_core::preprocess::Preprocessor;
 use kiln_core::schema::{Schema, Task};
 use kiln_data::fit::{feature_columns, fit_preprocessor, with_refs};
@@ -155,7 +157,8 @@ pub struct Prepared {
     pub parts: SplitParts,
     /// Fitted on the training rows only.
     pub preprocessor: Preprocessor,
-    /// The training rows' feature distributions, stored in bundles for drift checks.
+    /// The training rows' feature distributions, overall and per slicing group, stored in
+    /// bundles for drift checks (the score references are added at export).
     pub reference: ReferenceDistributions,
     /// Values per row: the number of classes for multiclass, else 1.
     pub n_outputs: usize,
@@ -168,7 +171,16 @@ impl SplitParts {
             let plan = &self.config.plan;
             let preprocessor = fit_preprocessor(&plan.preprocess, &self.train, &self.schema)?;
             let features = feature_columns(&self.train, &self.schema)?;
-            let reference = with_refs(&features, |refs| ReferenceDistributions::fit(&preprocessor, refs))?;
+            let mut reference = with_refs(&features, |refs| ReferenceDistributions::fit(&preprocessor, refs))?;
+            let evaluation = &self.config.config.evaluation;
+            reference.slicings = slice_specs(&self.schema, &evaluation.slices);
+            reference.segments = segment_references(
+                &preprocessor,
+                &self.train,
+                &self.schema,
+                &reference.slicings,
+                evaluation.min_slice_size,
+            )?;
             let n_outputs = if self.schema.task == Task::Multiclass { self.schema.classes.len() } else { 1 };
             Ok(Prepared { parts: self, preprocessor, reference, n_outputs })
         })

@@ -79,7 +79,7 @@ pub fn run(
     let gated = evaluated.gate(&trained)?;
     let mut exported = None;
     if let (Some(bundle_out), Some(index), Some(verdict)) = (options.export, gated.chosen, gated.chosen_verdict()) {
-        let metrics = evaluated.overall_metrics(index);
+        let metrics = evaluated.test_metrics(index);
         let bundle = prepared.export(&trained, index, metrics, bundle_out, tracker)?;
         // the rules baseline goes beside it: the serving fallback while the model misbehaves
         if let Some(rules) = trained.models.iter().position(|m| m.finished.architecture.kind() == "rules")
@@ -87,7 +87,7 @@ pub fn run(
         {
             let name = format!("{project}-{}-{run_id}.safetensors", trained.models[rules].name);
             let path = bundle.path.parent().unwrap_or(Path::new(".")).join(name);
-            prepared.export(&trained, rules, evaluated.overall_metrics(rules), Some(&path), tracker)?;
+            prepared.export(&trained, rules, evaluated.test_metrics(rules), Some(&path), tracker)?;
         }
         let passed = verdict.passed;
         let verdict = serde_json::to_value(verdict)

@@ -45,6 +45,7 @@
 
 mod error;
 mod layout;
+pub mod read;
 mod recover;
 mod segment;
 mod settings;

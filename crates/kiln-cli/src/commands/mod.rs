@@ -3,6 +3,8 @@
 pub mod data;
 pub mod eval;
 pub mod init;
+pub mod monitor;
+pub mod monitor_log;
 pub mod report;
 pub mod run;
 pub mod track;

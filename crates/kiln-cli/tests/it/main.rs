@@ -7,6 +7,7 @@ mod configs;
 mod data_cmds;
 mod golden;
 mod init;
+mod monitor;
 mod predict;
 mod resume;
 mod run_eval;

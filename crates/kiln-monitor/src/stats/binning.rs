@@ -9,7 +9,7 @@
 //! is within `2 (1 / (m - 1) + 1 / n)` of the raw share (the CDF bound of
 //! [`crate::stats::sample`] at both edges).
 
-use crate::stats::counts::{AlignedCounts, distinct_sorted};
+use crate::stats::counts::{AlignedCounts, distinct_sorted_up_to};
 use crate::stats::sample::Sample;
 
 /// Reference distinct values up to which Evidently bins by value instead of by histogram.
@@ -50,7 +50,7 @@ pub fn histogram(sample: &Sample<'_>, edges: &[f64]) -> Vec<f64> {
 /// Evidently's reference and current shares of a numeric column (before any zero fill).
 pub fn numeric_shares(reference: &Sample<'_>, current: &Sample<'_>) -> (Vec<f64>, Vec<f64>) {
     if let (Sample::Sorted(r), Sample::Sorted(c)) = (reference, current)
-        && distinct_sorted(r) <= MAX_DISCRETE_VALUES
+        && distinct_sorted_up_to(r, MAX_DISCRETE_VALUES + 1) <= MAX_DISCRETE_VALUES
     {
         return AlignedCounts::from_sorted(r, c).shares();
     }

@@ -51,3 +51,27 @@ pub fn z_test(counts: &AlignedCounts) -> Tested {
     let z = (p1 - p2) / (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
     Tested { statistic: z, p_value: 2.0 * (1.0 - normal_cdf(z.abs())) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_key_has_nothing_to_test() {
+        let counts = AlignedCounts { reference: vec![7], current: vec![3] };
+        assert_eq!(chisquare(&counts), Tested { statistic: 0.0, p_value: 1.0 });
+        assert_eq!(z_test(&counts), Tested { statistic: 0.0, p_value: 1.0 });
+    }
+
+    #[test]
+    fn chisquare_by_hand() {
+        // Reference 30/70, current 20/30: expected 15/35, chi2 = 25/15 + 25/35 = 2.380952...,
+        // p = erfc(sqrt(chi2 / 2)) for one degree of freedom.
+        let counts = AlignedCounts { reference: vec![30, 70], current: vec![20, 30] };
+        let tested = chisquare(&counts);
+        let chi2 = 25.0 / 15.0 + 25.0 / 35.0;
+        assert!((tested.statistic - chi2).abs() < 1e-12);
+        let p = crate::stats::special::erfc((chi2 / 2.0).sqrt());
+        assert!((tested.p_value - p).abs() < 1e-14, "{} {p}", tested.p_value);
+    }
+}

@@ -98,19 +98,25 @@ impl AlignedCounts {
     }
 }
 
-/// Number of distinct values in a sorted slice.
-pub fn distinct_sorted(values: &[f64]) -> usize {
-    if values.is_empty() {
-        return 0;
+/// Number of distinct values in a sorted slice, counting no further than `cap` (so that
+/// asking "more than 20?" of ten million values stops early).
+pub fn distinct_sorted_up_to(values: &[f64], cap: usize) -> usize {
+    let mut distinct = usize::from(!values.is_empty());
+    for pair in values.windows(2) {
+        if distinct >= cap {
+            break;
+        }
+        distinct += usize::from(pair[1] != pair[0]);
     }
-    1 + values.windows(2).filter(|pair| pair[1] != pair[0]).count()
+    distinct
 }
 
-/// Number of distinct values in the union of two sorted slices.
-pub fn distinct_union_sorted(a: &[f64], b: &[f64]) -> usize {
+/// Number of distinct values in the union of two sorted slices, counting no further than
+/// `cap` (`usize::MAX` for the exact count).
+pub fn distinct_union_sorted_up_to(a: &[f64], b: &[f64], cap: usize) -> usize {
     let (mut i, mut j, mut distinct) = (0, 0, 0);
     let mut last: Option<f64> = None;
-    while i < a.len() || j < b.len() {
+    while (i < a.len() || j < b.len()) && distinct < cap {
         let next = if j >= b.len() || (i < a.len() && a[i] <= b[j]) {
             i += 1;
             a[i - 1]
@@ -140,6 +146,9 @@ mod tests {
         let numeric = AlignedCounts::from_sorted(&[0.0, 0.0, 1.0], &[1.0, 2.0]);
         assert_eq!(numeric.reference, vec![2, 1, 0]);
         assert_eq!(numeric.current, vec![0, 1, 1]);
-        assert_eq!(distinct_union_sorted(&[0.0, 0.0, 1.0], &[1.0, 2.0]), 3);
+        assert_eq!(distinct_union_sorted_up_to(&[0.0, 0.0, 1.0], &[1.0, 2.0], usize::MAX), 3);
+        assert_eq!(distinct_union_sorted_up_to(&[0.0, 0.0, 1.0], &[1.0, 2.0], 2), 2);
+        assert_eq!(distinct_sorted_up_to(&[0.0, 0.0, 1.0, 4.0], usize::MAX), 3);
+        assert_eq!(distinct_sorted_up_to(&[0.0, 0.0, 1.0, 4.0], 2), 2);
     }
 }

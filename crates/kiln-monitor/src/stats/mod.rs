@@ -4,8 +4,13 @@
 //! choice among them, per-column thresholds, and the share of drifted columns.
 //!
 //! Numeric samples come as sorted finite values or as a reference sketch ([`Sample`]);
-//! categories as counts aligned over the union of keys ([`AlignedCounts`]). Nothing here
-//! allocates in proportion to the sample: every pass is a merge over sorted inputs.
+//! categories as counts aligned over the union of keys ([`AlignedCounts`]). Every pass is a
+//! merge over sorted inputs (KS and Wasserstein split it over rayon's threads); nothing
+//! allocates in proportion to the sample except the value counts of a numeric column tested
+//! by its values (chi-squared or Z), which hold one count per distinct value.
+//!
+//! Entry point: [`test_column`] runs one test (or Evidently's default choice) on one column
+//! with its threshold; [`dataset_drift`] turns the columns' verdicts into the dataset's.
 
 pub mod binning;
 pub mod categorical;
@@ -13,6 +18,7 @@ pub mod counts;
 pub mod divergence;
 pub mod kolmogorov;
 pub mod ks;
+mod merge;
 pub mod sample;
 pub mod special;
 pub mod stattest;
@@ -58,21 +64,23 @@ impl Inputs<'_> {
         }
     }
 
-    /// Number of distinct values of both sides together; a sketch stands for a continuous
-    /// column (`usize::MAX`): store a low-cardinality numeric column as counts instead.
-    pub fn n_distinct(&self) -> usize {
+    /// Number of distinct values of both sides together, counted no further than `cap`; a
+    /// sketch stands for a continuous column (`cap`): store a low-cardinality numeric column
+    /// as counts instead.
+    pub fn n_distinct_up_to(&self, cap: usize) -> usize {
         match self {
             Inputs::Numeric { reference: Sample::Sorted(r), current: Sample::Sorted(c) } => {
-                counts::distinct_union_sorted(r, c)
+                counts::distinct_union_sorted_up_to(r, c, cap)
             }
-            Inputs::Numeric { .. } => usize::MAX,
-            Inputs::Categorical(counts) => counts.n_keys(),
+            Inputs::Numeric { .. } => cap,
+            Inputs::Categorical(counts) => counts.n_keys().min(cap),
         }
     }
 
-    /// Evidently's default test for this column.
+    /// Evidently's default test for this column (which only asks whether there are more than
+    /// 5 distinct values, so the count stops at 6).
     pub fn default_test(&self) -> StatTest {
-        StatTest::default_for(self.kind(), self.reference_rows(), self.n_distinct())
+        StatTest::default_for(self.kind(), self.reference_rows(), self.n_distinct_up_to(6))
     }
 
     fn check(&self, column: &str) -> Result<()> {

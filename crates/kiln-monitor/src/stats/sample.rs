@@ -42,11 +42,17 @@ impl<'a> Sample<'a> {
         let values = match self {
             Sample::Sorted(values) => *values,
             Sample::Sketch(sketch) => {
-                if sketch.quantiles.len() < 2 || sketch.count == 0 {
+                if sketch.count == 0 {
                     return Err(Error::EmptySample { column: column.to_string(), side });
                 }
+                let invalid = |problem| Error::InvalidSketch { column: column.to_string(), side, problem };
+                if sketch.quantiles.len() < 2 {
+                    return Err(invalid(
+                        "has fewer than two quantiles (it needs at least the minimum and the maximum)",
+                    ));
+                }
                 if !sketch.mean.is_finite() || !sketch.std.is_finite() || sketch.std < 0.0 {
-                    return Err(Error::NonFinite { column: column.to_string(), side, index: 0 });
+                    return Err(invalid("has a mean or standard deviation that is not a finite number >= 0"));
                 }
                 sketch.quantiles
             }
@@ -54,11 +60,16 @@ impl<'a> Sample<'a> {
         if values.is_empty() {
             return Err(Error::EmptySample { column: column.to_string(), side });
         }
-        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite { column: column.to_string(), side, index });
-        }
-        if let Some(index) = values.windows(2).position(|pair| pair[1] < pair[0]) {
-            return Err(Error::Unsorted { column: column.to_string(), side, index: index + 1 });
+        // One pass: a NaN fails `is_finite`, and a value below its predecessor is unsorted.
+        let mut previous = f64::NEG_INFINITY;
+        for (index, value) in values.iter().enumerate() {
+            if !value.is_finite() {
+                return Err(Error::NonFinite { column: column.to_string(), side, index });
+            }
+            if *value < previous {
+                return Err(Error::Unsorted { column: column.to_string(), side, index });
+            }
+            previous = *value;
         }
         Ok(())
     }
@@ -157,9 +168,10 @@ impl<'a> Sample<'a> {
         }
     }
 
-    /// A cursor at the left end, to walk the CDF from left to right.
-    pub(crate) fn cursor(&self) -> Cursor<'a> {
-        Cursor { sample: *self, below: 0, at_or_below: 0 }
+    /// A cursor at `x`, to walk the CDF from there to the right.
+    pub(crate) fn cursor_from(&self, x: f64) -> Cursor<'a> {
+        let below = self.points().partition_point(|v| *v < x);
+        Cursor { sample: *self, below, at_or_below: below }
     }
 }
 
@@ -183,28 +195,11 @@ impl Cursor<'_> {
         while self.at_or_below < points.len() && points[self.at_or_below] <= x {
             self.at_or_below += 1;
         }
-        (self.sample.cdf_from_rank(self.below, x), self.sample.cdf_from_rank(self.at_or_below, x))
-    }
-}
-
-/// The points of both samples in ascending order, each distinct value once.
-pub(crate) fn merged_points(reference: &Sample<'_>, current: &Sample<'_>, mut visit: impl FnMut(f64)) {
-    let (a, b) = (reference.points(), current.points());
-    let (mut i, mut j) = (0, 0);
-    let mut last = f64::NEG_INFINITY;
-    let mut first = true;
-    while i < a.len() || j < b.len() {
-        let next = if j >= b.len() || (i < a.len() && a[i] <= b[j]) {
-            i += 1;
-            a[i - 1]
-        } else {
-            j += 1;
-            b[j - 1]
-        };
-        if first || next > last {
-            visit(next);
-            last = next;
-            first = false;
+        let left = self.sample.cdf_from_rank(self.below, x);
+        if self.at_or_below == self.below {
+            // `x` is not one of this sample's points: the CDF is continuous there.
+            return (left, left);
         }
+        (left, self.sample.cdf_from_rank(self.at_or_below, x))
     }
 }

@@ -149,3 +149,41 @@ impl fmt::Display for FeatureKind {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_serialise_and_carry_evidently_defaults() {
+        for test in StatTest::ALL {
+            assert_eq!(test.name().parse::<StatTest>().expect("own name"), test);
+            let json = serde_json::to_string(&test).expect("serialises");
+            assert_eq!(json, format!("\"{}\"", test.name()));
+            let expected = if matches!(test, StatTest::Ks | StatTest::ChiSquare | StatTest::Z) { 0.05 } else { 0.1 };
+            assert_eq!(test.default_threshold(), expected, "{test}");
+        }
+        // At the threshold itself: KS drifts (p <= t), chi-squared and Z do not (p < t),
+        // distances do (d >= t).
+        assert!(StatTest::Ks.drifted(0.05, 0.05));
+        assert!(!StatTest::ChiSquare.drifted(0.05, 0.05));
+        assert!(!StatTest::Z.drifted(0.05, 0.05));
+        assert!(StatTest::Psi.drifted(0.1, 0.1));
+        assert!(!StatTest::Hellinger.drifted(0.099, 0.1));
+    }
+
+    #[test]
+    fn default_choice_follows_evidently() {
+        use FeatureKind::{Categorical, Numeric};
+        assert_eq!(StatTest::default_for(Numeric, 1000, 6), StatTest::Ks);
+        assert_eq!(StatTest::default_for(Numeric, 1000, 5), StatTest::ChiSquare);
+        assert_eq!(StatTest::default_for(Numeric, 1000, 2), StatTest::Z);
+        assert_eq!(StatTest::default_for(Numeric, 1001, 6), StatTest::Wasserstein);
+        assert_eq!(StatTest::default_for(Numeric, 1001, 5), StatTest::JensenShannon);
+        assert_eq!(StatTest::default_for(Categorical, 1000, 3), StatTest::ChiSquare);
+        assert_eq!(StatTest::default_for(Categorical, 1000, 2), StatTest::Z);
+        assert_eq!(StatTest::default_for(Categorical, 1001, 2), StatTest::JensenShannon);
+        assert!(!StatTest::Ks.accepts(Categorical) && !StatTest::Wasserstein.accepts(Categorical));
+        assert!(StatTest::ChiSquare.accepts(Numeric) && StatTest::Psi.accepts(Categorical));
+    }
+}

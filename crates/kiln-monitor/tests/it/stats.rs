@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use kiln_core::bundle::quantiles;
 use kiln_core::rng::Rng;
 use kiln_monitor::Error;
-use kiln_monitor::stats::divergence::psi_numeric;
+use kiln_monitor::stats::divergence::{hellinger_numeric, jensenshannon_numeric, psi_numeric};
 use kiln_monitor::stats::kolmogorov::kstwo_sf;
 use kiln_monitor::stats::ks::ks_2samp;
 use kiln_monitor::stats::special::{erfc, gamma_q, normal_cdf};
@@ -25,7 +26,8 @@ struct Fixture {
 
 #[derive(Deserialize)]
 struct Expected {
-    score: f64,
+    /// None where scipy's chisquare has no degrees of freedom (NaN); kiln reports p = 1.
+    score: Option<f64>,
     drifted: bool,
     threshold: f64,
 }
@@ -90,6 +92,14 @@ struct Special {
     gammaincc: Vec<(f64, f64, f64)>,
     erfc: Vec<(f64, f64)>,
     ndtr: Vec<(f64, f64)>,
+    quantiles: Vec<QuantileCase>,
+}
+
+#[derive(Deserialize)]
+struct QuantileCase {
+    values: Vec<f64>,
+    m: usize,
+    expected: Vec<f64>,
 }
 
 fn fixture() -> Fixture {
@@ -129,7 +139,7 @@ fn numeric_statistics_equal_scipy_and_evidently() {
             let test: StatTest = name.parse().expect("fixture names are kiln's");
             let result = test_column(&inputs, &case.name, ColumnOptions { test: Some(test), threshold: None })
                 .expect("valid inputs");
-            assert_close(result.score, expected.score, &format!("{} {name}", case.name));
+            assert_close(result.score, expected.score.unwrap_or(1.0), &format!("{} {name}", case.name));
             assert_eq!(result.drifted, expected.drifted, "{} {name} drifted", case.name);
             assert_eq!(result.threshold, expected.threshold, "{} {name} threshold", case.name);
         }
@@ -146,7 +156,7 @@ fn categorical_statistics_equal_evidently() {
             let test: StatTest = name.parse().expect("fixture names are kiln's");
             let result = test_column(&inputs, &case.name, ColumnOptions { test: Some(test), threshold: None })
                 .expect("valid inputs");
-            assert_close(result.score, expected.score, &format!("{} {name}", case.name));
+            assert_close(result.score, expected.score.unwrap_or(1.0), &format!("{} {name}", case.name));
             assert_eq!(result.drifted, expected.drifted, "{} {name} drifted", case.name);
             assert_eq!(result.threshold, expected.threshold, "{} {name} threshold", case.name);
         }
@@ -168,19 +178,15 @@ fn special_functions_equal_scipy() {
     for (z, expected) in special.ndtr {
         assert_close(normal_cdf(z), expected, &format!("ndtr({z})"));
     }
-}
-
-/// numpy's default (linear) quantiles at k / (m - 1) of sorted values.
-fn sketch_points(sorted: &[f64], m: usize) -> Vec<f64> {
-    let n = sorted.len();
-    (0..m)
-        .map(|k| {
-            let h = k as f64 / (m - 1) as f64 * (n - 1) as f64;
-            let low = h.floor() as usize;
-            let high = (low + 1).min(n - 1);
-            sorted[low] + (h - low as f64) * (sorted[high] - sorted[low])
-        })
-        .collect()
+    // The bundle's sketch (kiln_core::bundle::quantiles) against np.quantile: the bounds
+    // assume numpy's linear quantiles.
+    for case in special.quantiles {
+        let found = quantiles(&case.values, case.m - 1);
+        assert_eq!(found.len(), case.expected.len());
+        for (f, e) in found.iter().zip(&case.expected) {
+            assert!((f - e).abs() <= 1e-12 * e.abs().max(1.0), "np.quantile of {} values: {f} {e}", case.values.len());
+        }
+    }
 }
 
 fn population_std(values: &[f64]) -> (f64, f64) {
@@ -201,7 +207,7 @@ fn sketch_statistics_stay_within_their_stated_bounds() {
     for (n_ref, n_cur, m, shift) in [(20_000, 5_000, 201, 0.0), (5_000, 30_000, 101, 0.3), (50_000, 800, 257, -0.2)] {
         let reference = sorted_normal(&mut rng, n_ref, 0.0, 1.0);
         let current = sorted_normal(&mut rng, n_cur, shift, 1.2);
-        let points = sketch_points(&reference, m);
+        let points = quantiles(&reference, m - 1);
         let (mean, std) = population_std(&reference);
         let sketch = Sample::Sketch(Sketch { quantiles: &points, count: n_ref as u64, mean, std });
         let (raw, cur) = (Sample::Sorted(&reference), Sample::Sorted(&current));
@@ -220,6 +226,20 @@ fn sketch_statistics_stay_within_their_stated_bounds() {
         for (a, b) in shares_raw.iter().zip(&shares_sketch) {
             assert!((a - b).abs() <= 2.0 * cdf_bound, "share {a} {b}");
         }
+        let total_variation = shares_raw.len() as f64 * cdf_bound;
+        let (js_raw, js_sketch) = (jensenshannon_numeric(&raw, &cur), jensenshannon_numeric(&sketch, &cur));
+        assert!((js_raw - js_sketch).abs() <= (std::f64::consts::LN_2 * total_variation).sqrt(), "js");
+        // Unrounded normal draws: all values distinct, so both use the same edges.
+        let (h_raw, h_sketch) = (hellinger_numeric(&raw, &cur), hellinger_numeric(&sketch, &cur));
+        assert!((h_raw - h_sketch).abs() <= total_variation.sqrt(), "hellinger {h_raw} {h_sketch}");
+        // Two sketches: each side adds its own CDF bound.
+        let current_points = quantiles(&current, m - 1);
+        let (cur_mean, cur_std) = population_std(&current);
+        let cur_sketch =
+            Sample::Sketch(Sketch { quantiles: &current_points, count: n_cur as u64, mean: cur_mean, std: cur_std });
+        let both = ks_2samp(&sketch, &cur_sketch).statistic;
+        let both_bound = cdf_bound + 1.0 / (m - 1) as f64 + 1.0 / n_cur as f64;
+        assert!((ks_raw.statistic - both).abs() <= both_bound, "ks of two sketches");
         let (psi_raw, psi_sketch) = (psi_numeric(&raw, &cur), psi_numeric(&sketch, &cur));
         assert!((psi_raw - psi_sketch).abs() <= 0.02 + 0.05 * psi_raw, "psi {psi_raw} {psi_sketch}");
     }
@@ -239,6 +259,21 @@ fn bad_inputs_give_errors() {
     assert!(matches!(run(&values, &empty), Err(Error::EmptySample { side: "current", .. })));
     assert!(matches!(run(&values, &with_nan), Err(Error::NonFinite { index: 1, .. })));
     assert!(matches!(run(&unsorted, &values), Err(Error::Unsorted { index: 1, .. })));
+
+    let points = [0.0, 1.0, 2.0];
+    let bad_sketches = [
+        (Sketch { quantiles: &points[..1], count: 10, mean: 0.0, std: 1.0 }, "quantiles"),
+        (Sketch { quantiles: &points, count: 10, mean: f64::NAN, std: 1.0 }, "mean"),
+        (Sketch { quantiles: &[2.0, 1.0], count: 10, mean: 0.0, std: 1.0 }, "sorted"),
+    ];
+    for (sketch, what) in bad_sketches {
+        let inputs = Inputs::Numeric { reference: Sample::Sketch(sketch), current: Sample::Sorted(&values) };
+        let result = test_column(&inputs, "age", ColumnOptions::default());
+        assert!(matches!(result, Err(Error::InvalidSketch { .. } | Error::Unsorted { .. })), "{what}");
+    }
+    let empty_sketch = Sketch { quantiles: &points, count: 0, mean: 0.0, std: 1.0 };
+    let inputs = Inputs::Numeric { reference: Sample::Sketch(empty_sketch), current: Sample::Sorted(&values) };
+    assert!(matches!(test_column(&inputs, "age", ColumnOptions::default()), Err(Error::EmptySample { .. })));
 
     let error = "kolmogorov".parse::<StatTest>().expect_err("not a test name");
     assert!(error.to_string().contains("ks, wasserstein, psi, jensenshannon, chisquare, hellinger, z"), "{error}");

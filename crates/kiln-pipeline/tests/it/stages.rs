@@ -123,9 +123,8 @@ fn each_stage_produces_what_it_says_and_models_score_as_their_exported_bundles()
     for (index, fitted) in trained.models.iter().enumerate() {
         // Export, read the bundle back and score the test rows through kiln-core alone.
         let path = dir.path().join(format!("{}.safetensors", fitted.name));
-        let exported = prepared
-            .export(&trained, index, evaluated.overall_metrics(index), Some(&path), &mut tracker)
-            .expect("export");
+        let exported =
+            prepared.export(&trained, index, evaluated.test_metrics(index), Some(&path), &mut tracker).expect("export");
         assert_eq!(exported.sha256, kiln_track::sha256_file(&path).expect("hash"));
         let bundle = Bundle::read(&path).expect("bundle");
         assert_eq!(bundle.manifest.architecture, fitted.finished.architecture, "the real architecture");
@@ -149,7 +148,7 @@ fn each_stage_produces_what_it_says_and_models_score_as_their_exported_bundles()
         .export(
             &trained,
             chosen,
-            evaluated.overall_metrics(chosen),
+            evaluated.test_metrics(chosen),
             Some(&dir.path().join("chosen.safetensors")),
             &mut tracker,
         )
@@ -222,7 +221,7 @@ fn a_bundle_evaluated_alone_scores_the_test_rows_as_the_run_did() {
     let trained = prepared.train(&options, &mut tracker, &Silent).expect("train");
     let evaluated = prepared.evaluate(&trained, &Silent).expect("evaluate");
     let bundle = dir.path().join("linear.safetensors");
-    prepared.export(&trained, 0, evaluated.overall_metrics(0), Some(&bundle), &mut tracker).expect("export");
+    prepared.export(&trained, 0, evaluated.test_metrics(0), Some(&bundle), &mut tracker).expect("export");
     tracker.finished().expect("finish");
 
     // `kiln eval` of the bundle on the test part written by `kiln data split`.

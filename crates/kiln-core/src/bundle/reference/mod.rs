@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 mod sets;
 
-pub use sets::{CalibrationMap, ScoreReference, SegmentReference, SliceSpec};
+pub use sets::{CalibrationBlock, CalibrationMap, ScoreReference, SegmentReference, SliceSpec};
 
 use crate::error::{Error, Result};
 use crate::preprocess::{CategoricalState, ColumnRef, MISSING_CATEGORY, Preprocessor};

@@ -66,17 +66,28 @@ pub struct ScoreReference {
     /// The model's metrics on these rows (`roc_auc`, `accuracy`, …).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metrics: BTreeMap<String, f64>,
-    /// Isotonic calibration of the scores on these rows' labels: increasing `x` (scores) and
-    /// `y` (calibrated probabilities), read by linear interpolation and clipped at the ends.
+    /// Isotonic calibration of the scores on these rows' labels (binary models), as blocks of
+    /// scores sharing one probability; kiln-monitor's `cbpe::Calibrator` reads it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<CalibrationMap>,
 }
 
-/// A monotone map from scores to calibrated probabilities.
+/// A non-decreasing map from scores to calibrated probabilities: blocks of reference scores
+/// that share one probability (interpolated linearly between blocks, clipped at the ends).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CalibrationMap {
-    pub x: Vec<f64>,
-    pub y: Vec<f64>,
+    pub blocks: Vec<CalibrationBlock>,
+}
+
+/// One block of a [`CalibrationMap`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBlock {
+    pub score_min: f64,
+    pub score_max: f64,
+    /// The share of positives among the block's reference rows.
+    pub probability: f64,
+    /// The number of reference rows in the block.
+    pub weight: f64,
 }
 
 impl ScoreReference {
