@@ -100,18 +100,6 @@ pub enum Error {
         "the stored score calibration is invalid: {reason}\nhint: train the model again with `kiln train` so that the bundle stores a freshly fitted calibration"
     )]
     InvalidCalibration { reason: String },
-
-    /// A live drift setting that cannot work.
-    #[error("monitoring.{key}: {message}")]
-    LiveSetting { key: &'static str, message: String },
-    /// The bundle was written before references held quantile sketches.
-    #[error(
-        "the bundle's reference holds no quantile sketches: live drift needs a bundle exported by this kiln\nhint: train and export the model again"
-    )]
-    NoSketches,
-    /// A setting names a feature the bundle does not know.
-    #[error("monitoring.{key}: the model has no feature `{feature}` (it has {})\nhint: name one of the model's features", .known.join(", "))]
-    UnknownFeature { key: &'static str, feature: String, known: Vec<String> },
 }
 
 /// kiln-monitor's result.

@@ -84,7 +84,7 @@ impl LiveSettings {
 
     /// Settings that cannot work, as an error naming the key.
     pub fn check(&self) -> Result<()> {
-        let bad = |key: &'static str, message: String| Err(Error::LiveSetting { key, message });
+        let bad = |key: &str, problem: String| Err(Error::Config { key: format!("monitoring.{key}"), problem });
         if self.window.is_zero() {
             return bad("window_seconds", "the window must be longer than 0 s".into());
         }

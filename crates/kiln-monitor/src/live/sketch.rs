@@ -87,11 +87,9 @@ impl LiveSketch {
         if !reference.has_sketches() {
             return Err(Error::NoSketches);
         }
-        for name in settings.thresholds.keys() {
-            if reference.get(name).is_none() {
-                let known = reference.features.iter().map(|f| f.name().to_string()).collect();
-                return Err(Error::UnknownFeature { key: "thresholds", feature: name.clone(), known });
-            }
+        if let Some(name) = settings.thresholds.keys().find(|name| reference.get(name).is_none()) {
+            let hint = "monitoring.thresholds names a feature the model does not have: name one of its features";
+            return Err(Error::UnknownFeature { column: name.clone(), hint });
         }
         let layout = Layout::new(reference, &settings);
         let width = layout.groups.len() * layout.stride;

@@ -274,8 +274,8 @@ fn bad_settings_and_old_bundles_are_refused() {
     let err = LiveSketch::new(&reference(), unknown, t0).expect_err("unknown feature");
     assert_eq!(
         err.to_string(),
-        "monitoring.thresholds: the model has no feature `height` (it has x, y, sex, city)\n\
-         hint: name one of the model's features"
+        "unknown feature `height`\n\
+         hint: monitoring.thresholds names a feature the model does not have: name one of its features"
     );
     let cases: [(LiveSettings, &str); 5] = [
         (
