@@ -2,7 +2,7 @@
 //! bundle holds the reference of its training rows (per `sex` group, with the model's
 //! scores), served with a prior model as fallback. In-distribution rows give gauges without
 //! drift; shifted rows drift `x` and `y` only, and the breaker's `input_drift` trigger hands
-//! the traffic to the fallback. Every loop is bounded in count.
+//! the traffic to the fallback, whose rows are not sketched. Every loop is bounded in count.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -243,15 +243,16 @@ fn drift_gauges_follow_the_inputs_and_input_drift_opens_the_breaker() {
     // 2. x and y shifted: half of the features drift, the breaker opens on input drift and
     // the prior model answers
     let shifted = rows(6, 2_000, 3.0);
-    let mut answered_by_fallback = false;
+    let (mut answered_by_fallback, mut scored) = (false, 0);
     for start in (0..2_000).step_by(100) {
         if ask(&instances(&slice(&shifted, start..start + 100)))["route"] == "fallback" {
             answered_by_fallback = true;
             break;
         }
+        scored += 100;
     }
     assert!(answered_by_fallback, "{}", metrics());
-    let text = metrics();
+    let text = metrics_with_rows(1_200.0 + f64::from(scored));
     assert!(text.contains("to=\"open\",trigger=\"input_drift\"} 1"), "{text}");
     assert_eq!(metric(&text, &format!("kiln_serve_drifted_share{{{}}}", labels("overall", "all"))), Some(0.5));
     for (feature, drifted) in [("x", true), ("y", true), ("sex", false), ("city", false)] {
@@ -261,6 +262,13 @@ fn drift_gauges_follow_the_inputs_and_input_drift_opens_the_breaker() {
         assert_eq!(psi >= 0.1, drifted, "F {feature}: {psi}");
     }
     assert!(metric(&text, &score).expect("score drift") >= 0.1);
+
+    // 3. while open, the fallback answers and its rows are not added to any window
+    for _ in 0..3 {
+        assert_eq!(ask(&instances(&slice(&fresh, 0..100)))["route"], "fallback");
+    }
+    let rows = format!("kiln_serve_drift_window_rows{{{}}}", labels("overall", "all"));
+    assert_eq!(metric(&metrics(), &rows), Some(1_200.0 + f64::from(scored)));
     rt.block_on(server.shutdown()).expect("shutdown");
 }
 
