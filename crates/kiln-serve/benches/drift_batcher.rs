@@ -24,7 +24,7 @@ use kiln_core::schema::{Column, DType, Role, Schema, Task};
 use kiln_serve::batcher::{Batcher, Faults};
 use kiln_serve::config::{Batching, MonitoringSettings};
 use kiln_serve::drift::LiveDrift;
-use kiln_serve::source::{Loaded, Resolved};
+use kiln_serve::source::{Loaded, Resolved, Source};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let full = std::env::args().any(|arg| arg == "--bench");
@@ -42,7 +42,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for _ in 0..rounds {
             for monitored in [false, true] {
                 let settings = MonitoringSettings { min_rows: 1000, ..MonitoringSettings::default() };
-                let drift = monitored.then(|| LiveDrift::start("m", &loaded, &settings).map(Arc::new)).flatten();
+                let source = Source::File(path.clone());
+                let drift =
+                    monitored.then(|| LiveDrift::start("m", &source, &loaded, &settings).map(Arc::new)).flatten();
                 let batching = Batching { max_rows: 1024, max_wait_us: 0, workers: 1 };
                 let observe = Arc::new(|_: usize| {});
                 let batcher = Arc::new(Batcher::start(

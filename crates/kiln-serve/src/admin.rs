@@ -149,7 +149,7 @@ mod tests {
             limits: Limits::default(),
             admin_token: token.map(str::to_owned),
             loopback,
-            loader: Loader { registry, batching: Batching::default(), queue: 1, metrics, sketches: Default::default() },
+            loader: Loader { registry, batching: Batching::default(), queue: 1, metrics },
         }
     }
 

@@ -7,7 +7,7 @@
 //! A row's score does not depend on the rows scored with it (kiln-core scores a row alone
 //! and inside a batch to the same bits), so batching never changes an answer.
 //!
-//! After the answers are sent, a worker adds the scored rows to the version's live drift
+//! After the answers are sent, a worker adds the scored rows to its route's live drift
 //! sketch (when it has one): the sketch costs the requests nothing but a scoring thread's
 //! time.
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::batcher::{Batcher, Faults};
 use crate::breaker::Breaker;
 use crate::config::{Batching, Canary, ModelSettings, MonitoringSettings, Sticky};
-use crate::drift::{LiveDrift, Sketches};
+use crate::drift::LiveDrift;
 use crate::error::Result;
 use crate::metrics::{Metrics, SourceLabels, VersionLabels};
 use crate::source::{Loaded, Registry, Source};
@@ -84,7 +84,6 @@ pub struct Loader {
     pub batching: Batching,
     pub queue: usize,
     pub metrics: Arc<Metrics>,
-    pub sketches: Arc<Sketches>,
 }
 
 impl Loader {
@@ -108,7 +107,7 @@ impl Loader {
         let source_labels = SourceLabels { model: model.into(), source: source.to_string() };
         self.metrics.served_version.get_or_create(&source_labels).set(loaded.resolved.version);
         self.metrics.breaker_state.get_or_create(&source_labels).set(0);
-        let drift = monitoring.and_then(|m| self.sketches.get(model, &loaded, m));
+        let drift = monitoring.and_then(|m| LiveDrift::start(model, source, &loaded, m)).map(Arc::new);
         let batcher = Batcher::start(loaded.clone(), &self.batching, self.queue, faults, observe, drift.clone());
         Live { loaded, batcher, drift }
     }

@@ -1,11 +1,10 @@
-//! Live drift of the served versions: each loaded version (primary, canary or shadow; never
-//! the fallback) keeps a kiln-monitor [`LiveSketch`] of its inputs and scores, fed by its
-//! scoring threads after they answered. The verdict the breaker reads (the overall share of
-//! drifted features) is computed again at most every `refresh_ms`; the gauges on `/metrics`
-//! are computed when they are read.
+//! Live drift of the served versions: each route's loaded version (primary, canary or shadow;
+//! never the fallback) keeps a kiln-monitor [`LiveSketch`] of the rows it scored, fed by its
+//! scoring threads after they answered, so that the route's breaker judges its own traffic.
+//! The verdict the breaker reads (the overall share of drifted features) is computed again at
+//! most every `refresh_ms`; the gauges on `/metrics` are computed when they are read.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use kiln_core::columns::Batch;
@@ -13,12 +12,13 @@ use kiln_monitor::live::{LiveReport, LiveSketch};
 
 use crate::config::MonitoringSettings;
 use crate::metrics::{DriftLabels, GroupLabels, Metrics, ScoreDriftLabels};
-use crate::source::Loaded;
+use crate::source::{Loaded, Source};
 
-/// The live sketch of one served version.
+/// The live sketch of one route's version.
 #[derive(Debug)]
 pub struct LiveDrift {
     pub model: String,
+    pub source: String,
     pub version: i64,
     sketch: LiveSketch,
     n_outputs: usize,
@@ -28,9 +28,9 @@ pub struct LiveDrift {
 }
 
 impl LiveDrift {
-    /// The sketch of `loaded` served as `model`; none when monitoring is off, or when the
-    /// bundle holds no reference sketches (logged).
-    pub fn start(model: &str, loaded: &Loaded, settings: &MonitoringSettings) -> Option<Self> {
+    /// The sketch of `loaded` served as `model` from `source`; none when monitoring is off,
+    /// or when the bundle holds no reference sketches (logged once per load).
+    pub fn start(model: &str, source: &Source, loaded: &Loaded, settings: &MonitoringSettings) -> Option<Self> {
         if !settings.enabled {
             return None;
         }
@@ -40,6 +40,7 @@ impl LiveDrift {
         match LiveSketch::new(&loaded.manifest.reference, live, Instant::now()) {
             Ok(sketch) => Some(Self {
                 model: model.to_string(),
+                source: source.to_string(),
                 version,
                 sketch,
                 n_outputs: loaded.model.n_outputs(),
@@ -77,13 +78,14 @@ impl LiveDrift {
         self.sketch.report(now)
     }
 
-    /// Set the drift gauges of this version.
+    /// Set the drift gauges of this route's version.
     pub fn export(&self, metrics: &Metrics, now: Instant) {
         let report = self.report(now);
         let version = self.version.to_string();
         for group in &report.groups {
             let labels = GroupLabels {
                 model: self.model.clone(),
+                source: self.source.clone(),
                 version: version.clone(),
                 slice: group.slice.clone(),
                 group: group.group.clone(),
@@ -95,6 +97,7 @@ impl LiveDrift {
             for feature in group.features.iter().filter(|f| f.value.is_finite()) {
                 let labels = DriftLabels {
                     model: self.model.clone(),
+                    source: self.source.clone(),
                     version: version.clone(),
                     slice: group.slice.clone(),
                     group: group.group.clone(),
@@ -106,6 +109,7 @@ impl LiveDrift {
             if let Some(score) = group.score.as_ref().filter(|s| s.value.is_finite()) {
                 let labels = ScoreDriftLabels {
                     model: self.model.clone(),
+                    source: self.source.clone(),
                     version: version.clone(),
                     slice: group.slice.clone(),
                     group: group.group.clone(),
@@ -114,27 +118,5 @@ impl LiveDrift {
                 metrics.score_drift.get_or_create(&labels).set(score.value);
             }
         }
-    }
-}
-
-/// The sketches of the versions loaded so far, by model and bundle SHA-256: two routes that
-/// serve the same bundle share one sketch.
-#[derive(Debug, Default)]
-pub struct Sketches {
-    by_bundle: Mutex<HashMap<(String, String), Weak<LiveDrift>>>,
-}
-
-impl Sketches {
-    /// The sketch of `loaded` served as `model`: the one already kept for it, or a new one.
-    pub fn get(&self, model: &str, loaded: &Loaded, settings: &MonitoringSettings) -> Option<Arc<LiveDrift>> {
-        let mut by_bundle = self.by_bundle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        by_bundle.retain(|_, sketch| sketch.strong_count() > 0);
-        let key = (model.to_string(), loaded.sha256.clone());
-        if let Some(sketch) = by_bundle.get(&key).and_then(Weak::upgrade) {
-            return Some(sketch);
-        }
-        let sketch = Arc::new(LiveDrift::start(model, loaded, settings)?);
-        by_bundle.insert(key, Arc::downgrade(&sketch));
-        Some(sketch)
     }
 }

@@ -2,7 +2,7 @@
 //! (prometheus-client): requests, errors and latency per model, version and route; batch
 //! sizes; breaker state and transitions; fallback rows; missing values and unseen categories
 //! per column; shed requests; model reloads; the prediction log's rows; the live drift of
-//! every served version per slicing group and feature (set when `/metrics` is read).
+//! every served route per slicing group and feature (set when `/metrics` is read).
 
 use std::sync::atomic::AtomicU64;
 
@@ -79,6 +79,7 @@ pub struct ModelLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GroupLabels {
     pub model: String,
+    pub source: String,
     pub version: String,
     pub slice: String,
     pub group: String,
@@ -87,6 +88,7 @@ pub struct GroupLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DriftLabels {
     pub model: String,
+    pub source: String,
     pub version: String,
     pub slice: String,
     pub group: String,
@@ -97,6 +99,7 @@ pub struct DriftLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ScoreDriftLabels {
     pub model: String,
+    pub source: String,
     pub version: String,
     pub slice: String,
     pub group: String,

@@ -83,7 +83,7 @@ fn loader(config: &ServeConfig, metrics: Arc<Metrics>) -> Result<Loader> {
     });
     let registry = Registry::open(&config.store, needs_store)?;
     let (batching, queue) = (config.batching.clone(), config.limits.queue);
-    Ok(Loader { registry, batching, queue, metrics, sketches: Default::default() })
+    Ok(Loader { registry, batching, queue, metrics })
 }
 
 fn load_all(config: &ServeConfig, loader: &Loader) -> Result<Vec<Arc<Served>>> {

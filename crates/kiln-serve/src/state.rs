@@ -98,17 +98,14 @@ impl App {
         self.append(entry);
     }
 
-    /// Set the live drift gauges of every version served now (each sketch once, however many
-    /// routes serve its bundle); those of versions no longer served are dropped.
+    /// Set the live drift gauges of every route served now; those of versions no longer
+    /// served are dropped.
     pub fn export_drift(&self) {
         self.metrics.clear_drift();
         let now = Instant::now();
-        let mut seen: Vec<*const crate::drift::LiveDrift> = Vec::new();
         for served in self.served.values() {
             for route in served.all_routes() {
-                let Some(drift) = route.live().drift.clone() else { continue };
-                if !seen.contains(&Arc::as_ptr(&drift)) {
-                    seen.push(Arc::as_ptr(&drift));
+                if let Some(drift) = &route.live().drift {
                     drift.export(&self.metrics, now);
                 }
             }

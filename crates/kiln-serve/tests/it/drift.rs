@@ -164,12 +164,14 @@ fn metric(text: &str, prefix: &str) -> Option<f64> {
     text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
 }
 
-fn labels(slice: &str, group: &str) -> String {
-    format!("model=\"m\",version=\"0\",slice=\"{slice}\",group=\"{group}\"")
+/// The labels of a group of model `m` served from the file `source` (version 0).
+fn labels(source: &str, slice: &str, group: &str) -> String {
+    format!("model=\"m\",source=\"{source}\",version=\"0\",slice=\"{slice}\",group=\"{group}\"")
 }
 
-fn feature_drift(text: &str, slice: &str, group: &str, feature: &str) -> Option<f64> {
-    let prefix = format!("kiln_serve_drift{{{},feature=\"{feature}\",statistic=\"psi\"}}", labels(slice, group));
+fn feature_drift(text: &str, source: &str, slice: &str, group: &str, feature: &str) -> Option<f64> {
+    let prefix =
+        format!("kiln_serve_drift{{{},feature=\"{feature}\",statistic=\"psi\"}}", labels(source, slice, group));
     metric(text, &prefix)
 }
 
@@ -177,6 +179,10 @@ fn feature_drift(text: &str, slice: &str, group: &str, feature: &str) -> Option<
 fn drift_gauges_follow_the_inputs_and_input_drift_opens_the_breaker() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (model_path, prior_path) = bundles(dir.path());
+    let source = model_path.display().to_string();
+    let labels = |slice: &str, group: &str| labels(&source, slice, group);
+    let feature_drift =
+        |text: &str, slice: &str, group: &str, feature: &str| feature_drift(text, &source, slice, group, feature);
     let mut model = ModelSettings::single("m".into(), Source::File(model_path));
     model.fallback = Some(Source::File(prior_path));
     // PSI over b bins of n rows drawn from the reference itself is about (b - 1) / n: 16 bins
