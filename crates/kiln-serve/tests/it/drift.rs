@@ -1,7 +1,8 @@
 //! Live drift through a real server on loopback: a linear model over generated rows whose
 //! bundle holds the reference of its training rows (per `sex` group, with the model's
-//! scores), served with a prior model as fallback. In-distribution rows give gauges without
-//! drift; shifted rows drift `x` and `y` only, and the breaker's `input_drift` trigger hands
+//! scores), served with a copy of itself as shadow and a prior model as fallback.
+//! In-distribution rows give gauges without drift (the shadow's window holds a copy of every
+//! row); shifted rows drift `x` and `y` only, and the breaker's `input_drift` trigger hands
 //! the traffic to the fallback, whose rows are not sketched. Every loop is bounded in count.
 
 use std::collections::BTreeMap;
@@ -183,8 +184,13 @@ fn drift_gauges_follow_the_inputs_and_input_drift_opens_the_breaker() {
     let labels = |slice: &str, group: &str| labels(&source, slice, group);
     let feature_drift =
         |text: &str, slice: &str, group: &str, feature: &str| feature_drift(text, &source, slice, group, feature);
+    // the same model as shadow, from a copy of the file: a route, and a window, of its own
+    let shadow_path = dir.path().join("shadow.safetensors");
+    std::fs::copy(&model_path, &shadow_path).expect("copy");
+    let shadow_source = shadow_path.display().to_string();
     let mut model = ModelSettings::single("m".into(), Source::File(model_path));
     model.fallback = Some(Source::File(prior_path));
+    model.shadow = Some(Source::File(shadow_path));
     // PSI over b bins of n rows drawn from the reference itself is about (b - 1) / n: 16 bins
     // and 400 rows keep that far below the threshold 0.1
     model.monitoring = MonitoringSettings { bins: 16, min_rows: 400, refresh_ms: 0, ..MonitoringSettings::default() };
@@ -210,9 +216,10 @@ fn drift_gauges_follow_the_inputs_and_input_drift_opens_the_breaker() {
             client.get(format!("{base}/metrics")).send().await.expect("get").text().await.expect("text")
         })
     };
-    // the scoring threads add a batch after answering it: read until every row is in
-    let metrics_with_rows = |rows: f64| {
-        let prefix = format!("kiln_serve_drift_window_rows{{{}}}", labels("overall", "all"));
+    // the scoring threads add a batch after answering it (the shadow's after the answer is
+    // sent): read until every row is in
+    let rows_in = |source: &str, rows: f64| {
+        let prefix = format!("kiln_serve_drift_window_rows{{{}}}", super::drift::labels(source, "overall", "all"));
         for _ in 0..200 {
             let text = metrics();
             if metric(&text, &prefix) == Some(rows) {
@@ -220,8 +227,9 @@ fn drift_gauges_follow_the_inputs_and_input_drift_opens_the_breaker() {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("the window never held {rows} rows:\n{}", metrics());
+        panic!("the window of {source} never held {rows} rows:\n{}", metrics());
     };
+    let metrics_with_rows = |rows: f64| rows_in(&source, rows);
 
     // 1. 1,200 rows drawn like the training rows: every group judged, nothing drifted
     let fresh = rows(5, 1_200, 0.0);
@@ -229,6 +237,8 @@ fn drift_gauges_follow_the_inputs_and_input_drift_opens_the_breaker() {
         let part = slice(&fresh, start..start + 100);
         assert_eq!(ask(&instances(&part))["route"], "primary", "{}", metrics());
     }
+    // the shadow scored a copy of every request
+    rows_in(&shadow_source, 1_200.0);
     let text = metrics_with_rows(1_200.0);
     assert_eq!(
         metric(&text, &format!("kiln_serve_drifted_share{{{}}}", labels("overall", "all"))),
