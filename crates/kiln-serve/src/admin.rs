@@ -150,6 +150,7 @@ mod tests {
             admin_token: token.map(str::to_owned),
             loopback,
             loader: Loader { registry, batching: Batching::default(), queue: 1, metrics },
+            shadows: Default::default(),
         }
     }
 

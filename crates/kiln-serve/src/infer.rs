@@ -251,7 +251,9 @@ async fn score_fallback(fallback: &Route, batch: &Arc<Batch>) -> Result<Batch, A
 fn shadow_copy(app: Arc<App>, served: Arc<Served>, shadow: Arc<Route>, batch: Arc<Batch>, request: &Request<'_>) {
     let request_id = request.request_id.clone();
     let received_ms = request.received_ms;
+    let in_flight = app.shadows.start();
     tokio::spawn(async move {
+        let _in_flight = in_flight;
         let now = Instant::now();
         let live = shadow.live();
         if !check(&live.loaded, &batch).is_ok() {

@@ -18,6 +18,9 @@ use crate::predlog::PredictionLog;
 use crate::source::{Registry, Source};
 use crate::state::App;
 
+/// How long shutdown waits for shadow scorings still running.
+const SHADOW_DRAIN: Duration = Duration::from_secs(10);
+
 /// A running server.
 #[derive(Debug)]
 pub struct Server {
@@ -62,6 +65,7 @@ pub async fn start(config: ServeConfig) -> Result<Server> {
         admin_token,
         loopback: addr.ip().is_loopback(),
         loader: loader.clone(),
+        shadows: Default::default(),
     });
     let stop = Arc::new(Notify::new());
     let follower =
@@ -119,6 +123,13 @@ impl Server {
         let served = self.task.await.map_err(|e| Error::Serve(std::io::Error::other(e)))?;
         served.map_err(Error::Serve)?;
         self.follower.abort();
+        // the shadows score copies of answered requests: their rows belong in the log
+        if !self.app.shadows.wait_idle(SHADOW_DRAIN).await {
+            tracing::warn!(
+                "shadow scorings still running after {} s; their rows are not logged",
+                SHADOW_DRAIN.as_secs()
+            );
+        }
         let log = self.app.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(log) = log {
             let closed = tokio::task::spawn_blocking(move || log.close())

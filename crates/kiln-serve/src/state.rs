@@ -2,6 +2,7 @@
 //! limits and the admin token.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -28,6 +29,49 @@ pub struct App {
     pub loopback: bool,
     /// Loads models (the registry follower and `POST /admin/reload`).
     pub loader: Loader,
+    /// Shadow scorings still running after their answers (shutdown waits for them).
+    pub shadows: Arc<InFlight>,
+}
+
+/// A count of background tasks in flight, and a wait for none.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    count: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// Held by one task in flight; dropping it ends the task.
+#[derive(Debug)]
+pub struct InFlightGuard(Arc<InFlight>);
+
+impl InFlight {
+    /// Count one more task until the guard is dropped.
+    pub fn start(self: &Arc<Self>) -> InFlightGuard {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        InFlightGuard(self.clone())
+    }
+
+    /// Wait until no task is in flight, or `limit` has passed; whether none is.
+    pub async fn wait_idle(&self, limit: std::time::Duration) -> bool {
+        let waited = tokio::time::timeout(limit, async {
+            loop {
+                let idle = self.idle.notified();
+                if self.count.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        });
+        waited.await.is_ok()
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 impl App {
