@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bundle::mean_std;
 use crate::error::{Error, Result};
 
 /// The category a missing value becomes when the training data had missing values.
@@ -371,17 +372,6 @@ fn fit_numeric(config: &PreprocessConfig, name: &str, values: &[Option<f64>]) ->
         MissingIndicator::Never => false,
     };
     NumericState { name: name.to_string(), fill, center, scale, indicator }
-}
-
-/// Mean and population standard deviation (ddof = 0, as scikit-learn's StandardScaler).
-fn mean_std(values: &[f64]) -> (f64, f64) {
-    if values.is_empty() {
-        return (0.0, 0.0);
-    }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
-    (mean, var.sqrt())
 }
 
 fn median(values: &mut [f64]) -> f64 {

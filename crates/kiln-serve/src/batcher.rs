@@ -6,6 +6,10 @@
 //!
 //! A row's score does not depend on the rows scored with it (kiln-core scores a row alone
 //! and inside a batch to the same bits), so batching never changes an answer.
+//!
+//! After the answers are sent, a worker adds the scored rows to its route's live drift
+//! sketch (when it has one): the sketch costs the requests nothing but a scoring thread's
+//! time.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
@@ -16,6 +20,7 @@ use kiln_core::columns::{Batch, Values};
 use tokio::sync::oneshot;
 
 use crate::config::Batching;
+use crate::drift::LiveDrift;
 use crate::source::Loaded;
 
 /// Faults an operator (or a test) injects into one served model's scoring, to drill the
@@ -83,6 +88,7 @@ impl Batcher {
         queue: usize,
         faults: Arc<Faults>,
         observe: BatchObserver,
+        drift: Option<Arc<LiveDrift>>,
     ) -> Self {
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Job>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
@@ -94,6 +100,7 @@ impl Batcher {
                 max_wait: Duration::from_micros(settings.max_wait_us),
                 faults: faults.clone(),
                 observe: observe.clone(),
+                drift: drift.clone(),
             };
             let name = format!("kiln-score-{}-{i}", loaded.resolved.version);
             let spawned = std::thread::Builder::new().name(name).spawn(move || worker.run());
@@ -127,6 +134,7 @@ struct Worker {
     max_wait: Duration,
     faults: Arc<Faults>,
     observe: BatchObserver,
+    drift: Option<Arc<LiveDrift>>,
 }
 
 impl Worker {
@@ -174,6 +182,7 @@ impl Worker {
                             let _ = job.reply.send(Ok(scores[start..end].to_vec()));
                             start = end;
                         }
+                        self.sketch(&batch, &scores);
                     }
                     Err(e) => jobs.into_iter().for_each(|job| {
                         let _ = job.reply.send(Err(e.clone()));
@@ -184,9 +193,24 @@ impl Worker {
             None => {
                 for job in jobs {
                     (self.observe)(job.batch.n_rows());
-                    let _ = job.reply.send(self.predict(&job.batch));
+                    let reply = self.predict(&job.batch);
+                    let scores = match (&self.drift, &reply) {
+                        (Some(_), Ok(scores)) => Some(scores.clone()),
+                        _ => None,
+                    };
+                    let _ = job.reply.send(reply);
+                    if let Some(scores) = scores {
+                        self.sketch(&job.batch, &scores);
+                    }
                 }
             }
+        }
+    }
+
+    /// Add scored rows to the live drift sketch.
+    fn sketch(&self, batch: &Batch, scores: &[f64]) {
+        if let Some(drift) = &self.drift {
+            drift.ingest(batch, scores, Instant::now());
         }
     }
 

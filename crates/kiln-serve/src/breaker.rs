@@ -1,7 +1,7 @@
 //! The circuit breaker of one route. Closed, it judges the last `window` requests and opens
 //! on the first trigger: too many scoring errors, a p95 time in the model over the latency
-//! budget, non-finite outputs, or too many requests with inputs outside what the model was
-//! trained on. Open, every request is answered by the fallback. After `open_seconds` it is
+//! budget, non-finite outputs, too many requests with inputs outside what the model was
+//! trained on, or (when configured) too many features drifted over the live drift window. Open, every request is answered by the fallback. After `open_seconds` it is
 //! half-open: `probes` requests go to the model again and are judged together, closing the
 //! breaker when they pass and opening it again when they do not.
 //!
@@ -23,6 +23,8 @@ pub enum Trigger {
     Latency,
     NonFinite,
     UnusualInputs,
+    /// The share of drifted features over the live drift window reached its limit.
+    InputDrift,
     /// Half-open probes did not pass.
     Probes,
     /// Opened by an operator.
@@ -36,6 +38,7 @@ impl Trigger {
             Trigger::Latency => "latency",
             Trigger::NonFinite => "non_finite",
             Trigger::UnusualInputs => "unusual_inputs",
+            Trigger::InputDrift => "input_drift",
             Trigger::Probes => "probes",
             Trigger::Manual => "manual",
         }
@@ -93,6 +96,9 @@ pub struct Outcome {
     pub rows: usize,
     /// Rows with a numeric value outside the training range or a category the model never saw.
     pub unusual_rows: usize,
+    /// The overall share of drifted features of the version's live drift window when the
+    /// request was scored; none without live drift or while the window has too few rows.
+    pub drifted_share: Option<f64>,
 }
 
 /// A change of state, to log and count.
@@ -102,7 +108,8 @@ pub struct Transition {
     pub to: StateKind,
     /// Why it opened (none when it closed or went half-open).
     pub trigger: Option<Trigger>,
-    /// The figure that decided it: the error rate, p95 ms, non-finite rows or unusual share.
+    /// The figure that decided it: the error rate, p95 ms, non-finite rows, unusual share or
+    /// drifted share.
     pub value: f64,
 }
 
@@ -225,12 +232,15 @@ impl Breaker {
         Duration::from_secs_f64(self.settings.open_seconds)
     }
 
-    /// The first trigger the closed window pulls: non-finite outputs at once, the others
-    /// once it holds `min_requests`.
+    /// The first trigger the closed window pulls: non-finite outputs and input drift (which
+    /// has its own minimum of rows) at once, the others once it holds `min_requests`.
     fn judge(&self, outcomes: &VecDeque<Outcome>) -> Option<(Trigger, f64)> {
         let non_finite: usize = outcomes.iter().map(|o| o.non_finite).sum();
         if non_finite >= self.settings.max_non_finite.max(1) {
             return Some((Trigger::NonFinite, non_finite as f64));
+        }
+        if let Some(drift) = self.drift(outcomes) {
+            return Some(drift);
         }
         if outcomes.len() < self.settings.min_requests {
             return None;
@@ -258,7 +268,17 @@ impl Breaker {
         let rows: usize = outcomes.iter().map(|o| o.rows).sum();
         let unusual_rows: usize = outcomes.iter().map(|o| o.unusual_rows).sum();
         let unusual = if rows == 0 { 0.0 } else { unusual_rows as f64 / rows as f64 };
-        (unusual > s.max_unusual_share).then_some((Trigger::UnusualInputs, unusual))
+        if unusual > s.max_unusual_share {
+            return Some((Trigger::UnusualInputs, unusual));
+        }
+        self.drift(outcomes)
+    }
+
+    /// Input drift: the latest request's share of drifted features reached the limit.
+    fn drift(&self, outcomes: &VecDeque<Outcome>) -> Option<(Trigger, f64)> {
+        let limit = self.settings.input_drift_share?;
+        let share = outcomes.back()?.drifted_share?;
+        (share >= limit).then_some((Trigger::InputDrift, share))
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {

@@ -14,12 +14,20 @@
 //! sticky = { header = "x-user-id" }
 //! shadow = "adult@challenger"
 //! fallback = "adult-rules@champion"
-//! breaker = { latency_budget_ms = 20.0, max_error_rate = 0.2 }
+//! breaker = { latency_budget_ms = 20.0, max_error_rate = 0.2, input_drift_share = 0.3 }
+//!
+//! [serving.models.monitoring]
+//! window_seconds = 3600
+//! statistic = "psi"
 //! ```
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use kiln_monitor::live::LiveSettings;
+use kiln_monitor::stats::StatTest;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -77,9 +85,35 @@ pub struct ModelSettings {
     pub fallback: Option<Source>,
     #[serde(default)]
     pub breaker: BreakerSettings,
+    /// Live drift of the inputs and scores of every version it serves (not the fallback).
+    #[serde(default)]
+    pub monitoring: MonitoringSettings,
 }
 
-/// One route: a source and its weight.
+/// Live drift: every scored batch is added to its version's sketch, whose drift against the
+/// bundle's reference is exported on `/metrics` (and read by the breaker's `input_drift`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitoringSettings {
+    pub enabled: bool,
+    /// The sliding window's length (s).
+    pub window_seconds: f64,
+    /// Time buckets of the window: rows leave it a bucket at a time.
+    pub buckets: usize,
+    /// Bins of equal reference mass per numeric feature and for the scores.
+    pub bins: usize,
+    /// `psi`, `jensenshannon`, `hellinger`, `chisquare` or `ks` (Evidently's names).
+    pub statistic: StatTest,
+    /// Every feature's threshold (the test's default when absent): a distance, or a p-value
+    /// level for `ks` and `chisquare`.
+    pub threshold: Option<f64>,
+    /// Thresholds of single features, by name.
+    pub thresholds: BTreeMap<String, f64>,
+    /// Groups (overall, each segment value) with fewer rows in the window are not judged.
+    pub min_rows: u64,
+    /// How often the verdict the breaker reads is computed again (ms).
+    pub refresh_ms: u64,
+}
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSettings {
@@ -133,6 +167,9 @@ pub struct BreakerSettings {
     pub open_seconds: f64,
     /// Requests let through while half-open; all must pass to close.
     pub probes: usize,
+    /// Opens when this share of the features drifted over the monitoring window (overall,
+    /// once it holds `monitoring.min_rows` rows); off when absent.
+    pub input_drift_share: Option<f64>,
 }
 
 /// Adaptive batching: requests waiting for the same model are scored together.
@@ -179,7 +216,48 @@ impl Default for BreakerSettings {
             max_unusual_share: 0.5,
             open_seconds: 10.0,
             probes: 5,
+            input_drift_share: None,
         }
+    }
+}
+
+impl Default for MonitoringSettings {
+    fn default() -> Self {
+        let live = LiveSettings::default();
+        Self {
+            enabled: true,
+            window_seconds: live.window.as_secs_f64(),
+            buckets: live.buckets,
+            bins: live.bins,
+            statistic: live.statistic,
+            threshold: None,
+            thresholds: BTreeMap::new(),
+            min_rows: live.min_rows,
+            refresh_ms: 1000,
+        }
+    }
+}
+
+impl MonitoringSettings {
+    /// The live sketch's settings, checked (a message naming the key when they cannot work).
+    pub fn live(&self) -> std::result::Result<LiveSettings, String> {
+        if !(self.window_seconds.is_finite() && self.window_seconds > 0.0 && self.window_seconds < 1e9) {
+            return Err(format!(
+                "monitoring.window_seconds: {} is not a number of seconds above 0",
+                self.window_seconds
+            ));
+        }
+        let live = LiveSettings {
+            window: Duration::from_secs_f64(self.window_seconds),
+            buckets: self.buckets,
+            bins: self.bins,
+            statistic: self.statistic,
+            default_threshold: self.threshold,
+            thresholds: self.thresholds.clone(),
+            min_rows: self.min_rows,
+        };
+        live.check().map_err(|e| e.to_string())?;
+        Ok(live)
     }
 }
 
@@ -288,6 +366,7 @@ impl ModelSettings {
             canary: None,
             fallback: None,
             breaker: BreakerSettings::default(),
+            monitoring: MonitoringSettings::default(),
         }
     }
 
@@ -313,7 +392,13 @@ impl ModelSettings {
                 return Err("canary: `steps` must not decrease".into());
             }
         }
-        self.breaker.check()
+        self.breaker.check()?;
+        if self.monitoring.enabled {
+            self.monitoring.live()?;
+        } else if self.breaker.input_drift_share.is_some() {
+            return Err("breaker.input_drift_share needs live drift: set monitoring.enabled = true".into());
+        }
+        Ok(())
     }
 }
 
@@ -331,6 +416,9 @@ impl BreakerSettings {
         }
         if !(self.open_seconds.is_finite() && self.open_seconds >= 0.0) || self.probes == 0 {
             return Err("breaker: open_seconds >= 0 and probes >= 1".into());
+        }
+        if self.input_drift_share.is_some_and(|s| !(s > 0.0 && s <= 1.0)) {
+            return Err("breaker.input_drift_share is a share above 0 and at most 1".into());
         }
         Ok(())
     }

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use crate::batcher::{Batcher, Faults};
 use crate::breaker::Breaker;
-use crate::config::{Batching, Canary, ModelSettings, Sticky};
+use crate::config::{Batching, Canary, ModelSettings, MonitoringSettings, Sticky};
+use crate::drift::LiveDrift;
 use crate::error::Result;
 use crate::metrics::{Metrics, SourceLabels, VersionLabels};
 use crate::source::{Loaded, Registry, Source};
@@ -22,11 +23,12 @@ pub enum Role {
     Fallback,
 }
 
-/// A loaded model and its scoring threads.
+/// A loaded model, its scoring threads and its live drift sketch.
 #[derive(Debug)]
 pub struct Live {
     pub loaded: Arc<Loaded>,
     pub batcher: Batcher,
+    pub drift: Option<Arc<LiveDrift>>,
 }
 
 /// One source of a served model.
@@ -36,6 +38,8 @@ pub struct Route {
     pub source: Source,
     pub role: Role,
     pub breaker: Breaker,
+    /// Live drift settings of the versions it serves (none for the fallback).
+    pub monitoring: Option<MonitoringSettings>,
     live: RwLock<Arc<Live>>,
     /// The version and SHA-256 whose load failed last (not tried again until the alias moves).
     pub failed: Mutex<Option<(i64, String)>>,
@@ -83,8 +87,16 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// Scoring threads for `loaded`, serving `model` from `source`.
-    pub fn live(&self, model: &str, source: &Source, loaded: Arc<Loaded>, faults: Arc<Faults>) -> Live {
+    /// Scoring threads for `loaded`, serving `model` from `source`, feeding its live drift
+    /// sketch when `monitoring` is given and on.
+    pub fn live(
+        &self,
+        model: &str,
+        source: &Source,
+        loaded: Arc<Loaded>,
+        faults: Arc<Faults>,
+        monitoring: Option<&MonitoringSettings>,
+    ) -> Live {
         let labels = VersionLabels {
             model: model.into(),
             source: source.to_string(),
@@ -95,8 +107,9 @@ impl Loader {
         let source_labels = SourceLabels { model: model.into(), source: source.to_string() };
         self.metrics.served_version.get_or_create(&source_labels).set(loaded.resolved.version);
         self.metrics.breaker_state.get_or_create(&source_labels).set(0);
-        let batcher = Batcher::start(loaded.clone(), &self.batching, self.queue, faults, observe);
-        Live { loaded, batcher }
+        let drift = monitoring.and_then(|m| LiveDrift::start(model, source, &loaded, m)).map(Arc::new);
+        let batcher = Batcher::start(loaded.clone(), &self.batching, self.queue, faults, observe, drift.clone());
+        Live { loaded, batcher, drift }
     }
 
     /// Load `source` and start its route.
@@ -123,12 +136,14 @@ impl Loader {
         let mut breaker_settings = settings.breaker.clone();
         breaker_settings.enabled &= role != Role::Fallback;
         let budget = breaker_settings.budget_ms()?;
-        let live = self.live(&settings.name, &source, loaded, faults.clone());
+        let monitoring = (role != Role::Fallback).then(|| settings.monitoring.clone());
+        let live = self.live(&settings.name, &source, loaded, faults.clone(), monitoring.as_ref());
         Ok(Arc::new(Route {
             model: settings.name.clone(),
             source,
             role,
             breaker: Breaker::new(breaker_settings, budget),
+            monitoring,
             live: RwLock::new(Arc::new(live)),
             failed: Mutex::new(None),
         }))

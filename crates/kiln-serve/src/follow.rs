@@ -71,7 +71,8 @@ fn poll_route(served: &Served, route: &Route, loader: &Loader) -> bool {
     match crate::source::Loaded::load(&route.source.to_string(), resolved) {
         Ok(loaded) => {
             let to = loaded.resolved.version;
-            route.swap(loader.live(&served.name, &route.source, Arc::new(loaded), served.faults.clone()));
+            let (faults, monitoring) = (served.faults.clone(), route.monitoring.as_ref());
+            route.swap(loader.live(&served.name, &route.source, Arc::new(loaded), faults, monitoring));
             *failed = None;
             loader.metrics.reloads.get_or_create(&labels("loaded")).inc();
             tracing::info!(model = %served.name, source = %route.source, from, to, "the alias moved: now serving v{to}");

@@ -199,6 +199,7 @@ async fn metrics_text(State(app): State<Arc<App>>) -> Response {
         app.metrics.log_rows_written.set(stats.rows_written as i64);
         app.metrics.log_rows_dropped.set(stats.rows_dropped as i64);
     }
+    app.export_drift();
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     ([(header::CONTENT_TYPE, content_type)], app.metrics.encode()).into_response()
 }

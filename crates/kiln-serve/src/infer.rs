@@ -200,7 +200,8 @@ async fn score_on(
         ApiError::overloaded(format!("the queue of `{}` is full", route.model))
     })?;
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-    let mut outcome = Outcome { latency_ms, rows: batch.n_rows(), unusual_rows, ..Outcome::default() };
+    let drifted_share = live.drift.as_ref().and_then(|d| d.drifted_share());
+    let mut outcome = Outcome { latency_ms, rows: batch.n_rows(), unusual_rows, drifted_share, ..Outcome::default() };
     let result = match reply {
         Ok(scores) => {
             outcome.non_finite = non_finite_rows(&scores, live.loaded.model.n_outputs());

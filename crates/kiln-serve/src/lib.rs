@@ -8,7 +8,7 @@
 //! - [`protocol`]: the Open Inference Protocol (KServe v2) and rows JSON, read into columns
 //!   against the model's schema; [`infer`]: one request from body to answer.
 //! - [`http`] and [`admin`]: the axum routes and tower layers; [`metrics`]: Prometheus;
-//!   [`predlog`]: the prediction log.
+//!   [`drift`]: the live drift sketch of every served route; [`predlog`]: the prediction log.
 //! - [`server`]: start, serve, drain and stop; [`cli`]: the flags of `kiln-serve` and
 //!   `kiln serve`.
 //!
@@ -21,6 +21,7 @@ pub mod breaker;
 pub mod cli;
 pub mod config;
 pub mod deploy;
+pub mod drift;
 pub mod error;
 pub mod follow;
 pub mod http;

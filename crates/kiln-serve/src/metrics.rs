@@ -1,7 +1,10 @@
 //! The server's metrics, exposed on `GET /metrics` in the Prometheus text format
 //! (prometheus-client): requests, errors and latency per model, version and route; batch
 //! sizes; breaker state and transitions; fallback rows; missing values and unseen categories
-//! per column; shed requests; model reloads; the prediction log's rows.
+//! per column; shed requests; model reloads; the prediction log's rows; the live drift of
+//! every served route per slicing group and feature (set when `/metrics` is read).
+
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -73,6 +76,38 @@ pub struct ModelLabels {
     pub model: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GroupLabels {
+    pub model: String,
+    pub source: String,
+    pub version: String,
+    pub slice: String,
+    pub group: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DriftLabels {
+    pub model: String,
+    pub source: String,
+    pub version: String,
+    pub slice: String,
+    pub group: String,
+    pub feature: String,
+    pub statistic: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScoreDriftLabels {
+    pub model: String,
+    pub source: String,
+    pub version: String,
+    pub slice: String,
+    pub group: String,
+    pub statistic: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -106,6 +141,10 @@ pub struct Metrics {
     pub served_version: Family<SourceLabels, Gauge>,
     pub log_rows_written: Gauge,
     pub log_rows_dropped: Gauge,
+    pub drift: Family<DriftLabels, FloatGauge>,
+    pub score_drift: Family<ScoreDriftLabels, FloatGauge>,
+    pub drifted_share: Family<GroupLabels, FloatGauge>,
+    pub drift_rows: Family<GroupLabels, Gauge>,
 }
 
 impl Metrics {
@@ -129,6 +168,10 @@ impl Metrics {
             served_version: Family::default(),
             log_rows_written: Gauge::default(),
             log_rows_dropped: Gauge::default(),
+            drift: Family::default(),
+            score_drift: Family::default(),
+            drifted_share: Family::default(),
+            drift_rows: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -157,7 +200,27 @@ impl Metrics {
         r.register("served_version", "The registry version each source serves now", m.served_version.clone());
         r.register("log_rows_written", "Rows written to the prediction log", m.log_rows_written.clone());
         r.register("log_rows_dropped", "Rows the prediction log dropped (queue full)", m.log_rows_dropped.clone());
+        r.register(
+            "drift",
+            "Live drift statistic of each feature over the monitoring window, by version, slice, group and statistic",
+            m.drift.clone(),
+        );
+        r.register("score_drift", "Live drift statistic of the model's scores over the window", m.score_drift.clone());
+        r.register(
+            "drifted_share",
+            "Share of the features that drifted over the window, per slicing group (judged groups only)",
+            m.drifted_share.clone(),
+        );
+        r.register("drift_window_rows", "Rows in the live drift window, per slicing group", m.drift_rows.clone());
         Self { registry, ..m }
+    }
+
+    /// Forget every drift gauge (before setting those of the versions served now).
+    pub fn clear_drift(&self) {
+        self.drift.clear();
+        self.score_drift.clear();
+        self.drifted_share.clear();
+        self.drift_rows.clear();
     }
 
     /// The text exposition.

@@ -86,7 +86,8 @@ fn loader(config: &ServeConfig, metrics: Arc<Metrics>) -> Result<Loader> {
             || m.canary.as_ref().is_some_and(|c| !matches!(c.source, Source::File(_)))
     });
     let registry = Registry::open(&config.store, needs_store)?;
-    Ok(Loader { registry, batching: config.batching.clone(), queue: config.limits.queue, metrics })
+    let (batching, queue) = (config.batching.clone(), config.limits.queue);
+    Ok(Loader { registry, batching, queue, metrics })
 }
 
 fn load_all(config: &ServeConfig, loader: &Loader) -> Result<Vec<Arc<Served>>> {

@@ -142,6 +142,20 @@ impl App {
         self.append(entry);
     }
 
+    /// Set the live drift gauges of every route served now; those of versions no longer
+    /// served are dropped.
+    pub fn export_drift(&self) {
+        self.metrics.clear_drift();
+        let now = Instant::now();
+        for served in self.served.values() {
+            for route in served.all_routes() {
+                if let Some(drift) = &route.live().drift {
+                    drift.export(&self.metrics, now);
+                }
+            }
+        }
+    }
+
     /// The prediction log's counters, for the metrics.
     pub fn log_stats(&self) -> Option<LogStats> {
         self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(PredictionLog::stats)

@@ -1,6 +1,6 @@
 //! Numeric samples as the drift statistics take them: either the finite values themselves,
 //! sorted ascending, or a reference sketch as a bundle stores it (quantiles, count, mean and
-//! population standard deviation). Both expose one CDF, walked left to right by a [`Cursor`],
+//! population standard deviation). Both expose one CDF, walked left to right by a `Cursor`,
 //! so that every statistic has a single code path and merges in O(n + m).
 //!
 //! The sketch's CDF is piecewise linear through its points `(q_k, k / (m - 1))`; repeated

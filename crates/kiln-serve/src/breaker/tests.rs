@@ -152,3 +152,32 @@ fn probes_that_never_come_back_are_sent_again_after_open_seconds() {
     assert_eq!(breaker.record(Admit::Probe, ok(1.0), again), None);
     assert_eq!(breaker.record(Admit::Probe, ok(1.0), again).map(|t| t.to), Some(StateKind::Closed));
 }
+
+#[test]
+fn input_drift_opens_it_when_the_drifted_share_reaches_the_limit() {
+    let drift = BreakerSettings { input_drift_share: Some(0.5), ..settings() };
+    let breaker = Breaker::new(drift, None);
+    let t0 = Instant::now();
+    let drifted = |share: Option<f64>| Outcome { rows: 1, drifted_share: share, ..Outcome::default() };
+    // no verdict yet (too few rows in the drift window), then a share below the limit
+    assert_eq!(feed(&breaker, t0, &[drifted(None), drifted(Some(0.25)), drifted(Some(0.49))]), None);
+    // the drift window has its own minimum of rows: the breaker's min_requests (4) is not waited for
+    let t = feed(&breaker, t0, &[drifted(Some(0.5))]).expect("opens");
+    assert_eq!(
+        (t.from, t.to, t.trigger, t.value),
+        (StateKind::Closed, StateKind::Open, Some(Trigger::InputDrift), 0.5)
+    );
+    // half-open probes that still see the drift open it again
+    let later = t0 + Duration::from_secs(5);
+    assert_eq!(breaker.admit(later).0, Admit::Probe);
+    for _ in 0..2 {
+        assert_eq!(breaker.admit(later).0, Admit::Probe);
+    }
+    assert_eq!(breaker.record(Admit::Probe, drifted(Some(0.75)), later), None);
+    assert_eq!(breaker.record(Admit::Probe, drifted(Some(0.75)), later), None);
+    let t = breaker.record(Admit::Probe, drifted(Some(0.75)), later).expect("reopens");
+    assert_eq!((t.to, t.trigger), (StateKind::Open, Some(Trigger::Probes)));
+    // off by default: the same shares never open it
+    let off = Breaker::new(settings(), None);
+    assert_eq!(feed(&off, t0, &[drifted(Some(1.0)); 8]), None);
+}

@@ -27,7 +27,14 @@ sticky = { header = "x-user-id" }
 shadow = "adult@challenger"
 canary = { source = "adult@v9", steps = [5, 25, 100], step_seconds = 600 }
 fallback = "bundles/adult-rules.safetensors"
-breaker = { latency_budget_ms = 20.0, max_error_rate = 0.2, window = 50, min_requests = 10 }
+breaker = { latency_budget_ms = 20.0, max_error_rate = 0.2, window = 50, min_requests = 10, input_drift_share = 0.3 }
+
+[serving.models.monitoring]
+window_seconds = 600
+buckets = 10
+statistic = "jensenshannon"
+thresholds = { age = 0.2 }
+min_rows = 200
 
 [serving.batching]
 max_rows = 512
@@ -52,6 +59,10 @@ queue = 64
     assert_eq!(model.breaker.latency_budget_ms, Some(20.0));
     assert_eq!((model.breaker.window, model.breaker.probes), (50, 5));
     assert_eq!((config.batching.max_rows, config.limits.queue, config.limits.max_rows), (512, 64, 10_000));
+    assert_eq!(model.breaker.input_drift_share, Some(0.3));
+    let live = model.monitoring.live().expect("monitoring");
+    assert_eq!((live.window.as_secs(), live.buckets, live.bins, live.min_rows), (600, 10, 32, 200));
+    assert_eq!((live.statistic.name(), live.thresholds["age"], live.threshold()), ("jensenshannon", 0.2, 0.1));
 }
 
 #[test]
@@ -78,6 +89,34 @@ fn settings_that_cannot_work_are_refused_naming_the_key() {
         (
             "[serving]\n[[serving.models]]\nname = \"a\"\nroutes = [{ source = \"a@b\" }]\ncolour = 1\n",
             "unknown field `colour`",
+        ),
+        (
+            "[serving]\n[[serving.models]]\nname = \"a\"\nroutes = [{ source = \"a@b\" }]\nmonitoring = { buckets = 0 }\n",
+            "serving.models `a`: monitoring.buckets: 0 buckets: use 1 to 10000",
+        ),
+        (
+            "[serving]\n[[serving.models]]\nname = \"a\"\nroutes = [{ source = \"a@b\" }]\nmonitoring = { window_seconds = -1 }\n",
+            "monitoring.window_seconds: -1 is not a number of seconds above 0",
+        ),
+        (
+            "[serving]\n[[serving.models]]\nname = \"a\"\nroutes = [{ source = \"a@b\" }]\nmonitoring = { statistic = \"wasserstein\" }\n",
+            "monitoring.statistic: wasserstein is not computed from binned counts: use psi, jensenshannon, hellinger, chisquare, ks",
+        ),
+        (
+            "[serving]\n[[serving.models]]\nname = \"a\"\nroutes = [{ source = \"a@b\" }]\nmonitoring = { statistic = \"psy\" }\n",
+            "unknown variant `psy`, expected one of",
+        ),
+        (
+            "[serving]\n[[serving.models]]\nname = \"a\"\nroutes = [{ source = \"a@b\" }]\nmonitoring = { thresholds = { age = -0.5 } }\n",
+            "monitoring.thresholds: `age` = -0.5 is not a number >= 0",
+        ),
+        (
+            "[serving]\n[[serving.models]]\nname = \"a\"\nroutes = [{ source = \"a@b\" }]\nbreaker = { input_drift_share = 0.5 }\nmonitoring = { enabled = false }\n",
+            "breaker.input_drift_share needs live drift: set monitoring.enabled = true",
+        ),
+        (
+            "[serving]\n[[serving.models]]\nname = \"a\"\nroutes = [{ source = \"a@b\" }]\nbreaker = { input_drift_share = 0 }\n",
+            "breaker.input_drift_share is a share above 0 and at most 1",
         ),
     ];
     for (text, expected) in cases {

@@ -1,8 +1,9 @@
-//! kiln-serve tests without a trained model: the request forms, routing, the config and the
-//! prediction log. The server itself is tested over HTTP with trained Adult bundles in
+//! kiln-serve tests without a trained model: the request forms, routing, the config, the
+//! prediction log, and live drift over HTTP with bundles built from generated rows. The server itself is tested over HTTP with trained Adult bundles in
 //! kiln-cli's tests.
 
 mod config;
+mod drift;
 mod predlog;
 mod protocol;
 mod routing;

@@ -173,7 +173,8 @@ fn numeric_reference(name: &str, values: &[Option<f64>]) -> FeatureReference {
     }
 }
 
-/// The mean and population standard deviation (two passes, as numpy's `mean` and `std`).
+/// The mean and population standard deviation (two passes, as numpy's `mean` and `std` and
+/// scikit-learn's `StandardScaler`, ddof 0).
 pub fn mean_std(values: &[f64]) -> (f64, f64) {
     if values.is_empty() {
         return (0.0, 0.0);
