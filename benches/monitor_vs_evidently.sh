@@ -17,8 +17,9 @@
 # The peers run in benches/peers/monitor_peers.py, each in its own process under
 # `/usr/bin/time -v` (peak memory), timing the file reading apart. Prints one table per N
 # (seconds for the whole window and the segments, ratios to kiln, peak RSS) and the largest
-# difference between kiln's scores and Evidently's (and NannyML's Kolmogorov-Smirnov), and
-# writes it all to benches/results/monitor_vs_evidently-<date>.txt.
+# difference between kiln's scores and Evidently's, and between kiln's Kolmogorov-Smirnov
+# statistics (a second, untimed kiln run with `stattest = "ks"`) and NannyML's, and writes it all
+# to benches/results/monitor_vs_evidently-<date>.txt.
 #
 #   benches/monitor_vs_evidently.sh
 # ROWS="1000000 10000000" (rows per window); TOOLS="kiln evidently evidently-stattests nannyml"
