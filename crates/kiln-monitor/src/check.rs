@@ -1,6 +1,7 @@
-//! The checks of one slicing group of one window: every feature's drift test against its
-//! reference, the share of drifted features, and the scores' drift. Features are tested in
-//! parallel; nothing here reads files or knows where the rows came from.
+//! The checks of one window and its slicing groups: every feature's drift test against the
+//! group's reference, the share of drifted features, the scores' drift and the estimated
+//! metrics. Features are tested in parallel; nothing here reads files or knows where the rows
+//! came from.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,7 @@ use rayon::prelude::*;
 
 use crate::config::MonitorPlan;
 use crate::error::{Error, Result};
+use crate::grouped::{Cuts, profiles, score_profiles};
 use crate::performance::{PerformanceReference, estimate};
 use crate::profile::{Paired, Profile, Reference, pair};
 use crate::report::{FeatureResult, GroupResult, Plot};
@@ -43,69 +45,110 @@ impl Current<'_> {
     }
 }
 
-/// Where a group's rows are: its name and row indices (all rows for `None`).
+/// One group to check in a window: its names, rows (ascending), slicing index (the window
+/// itself has none) and reference (none: listed, not judged).
 #[derive(Debug, Clone, Copy)]
 pub struct Group<'a> {
     pub slice: &'a str,
     pub group: &'a str,
-    pub rows: Option<&'a [u32]>,
-    /// Whether this is the whole window (a column with no value there is an error; in a group
-    /// it is only left out).
-    pub whole: bool,
+    pub rows: &'a [u32],
+    pub slicing: Option<usize>,
+    pub reference: Option<&'a GroupReference>,
 }
 
-/// Check `group`'s rows of `current` against `reference`.
-pub fn check_group(
-    group: Group<'_>,
-    reference: &GroupReference,
+/// Check a window: `groups[0]` is the whole window, the others its slicing groups. Each
+/// feature's values are profiled once for all groups (see [`crate::grouped`]); features are
+/// tested in parallel.
+pub fn check_window(
+    groups: &[Group<'_>],
     current: &Current<'_>,
+    n_rows: usize,
     plan: &MonitorPlan,
-) -> Result<GroupResult> {
-    let n_rows = group.rows.map_or_else(|| current.columns.first().map_or(0, |(_, c)| c.len()), <[u32]>::len) as u64;
-    let mut result = GroupResult {
-        slice: group.slice.to_string(),
-        group: group.group.to_string(),
-        rows: n_rows,
+) -> Result<Vec<GroupResult>> {
+    let whole = groups[0];
+    let parts: Vec<(usize, &[u32])> = groups[1..].iter().map(|g| (g.slicing.unwrap_or(0), g.rows)).collect();
+    let cuts = Cuts::new(whole.rows, n_rows, &parts);
+    let judged = |g: &Group<'_>| g.reference.is_some() && g.rows.len() >= plan.min_rows;
+    let names: Vec<&str> = whole
+        .reference
+        .map(|r| r.features.iter().map(|(n, _)| n.as_str()).filter(|n| !plan.skipped.iter().any(|s| s == n)).collect())
+        .unwrap_or_default();
+    let tested: Vec<Vec<Option<FeatureResult>>> = names
+        .par_iter()
+        .map(|name| {
+            let column = current.column(name).ok_or_else(|| Error::UnknownFeature {
+                column: name.to_string(),
+                hint: "the current rows lack a feature the reference has: send every feature the model was trained on",
+            })?;
+            let (overall, each) = profiles(column, &cuts);
+            let profiles = std::iter::once(&overall).chain(&each);
+            groups
+                .iter()
+                .zip(profiles)
+                .enumerate()
+                .map(|(i, (g, profile))| match (judged(g), g.reference.and_then(|r| r.feature(name))) {
+                    (true, Some(reference)) => {
+                        test_feature(name, reference, profile, plan.options(name, kind_of(reference)), i == 0)
+                    }
+                    _ => Ok(None),
+                })
+                .collect()
+        })
+        .collect::<Result<_>>()?;
+    let scores = match current.scores {
+        Some(scores) => {
+            let (overall, each) = score_profiles(scores, &cuts);
+            std::iter::once(overall).chain(each).map(Some).collect()
+        }
+        None => vec![None; groups.len()],
+    };
+    let mut out = Vec::with_capacity(groups.len());
+    for (i, (g, score_profile)) in groups.iter().zip(scores).enumerate() {
+        let mut result = empty(g);
+        if !judged(g) {
+            result.skipped = Some(match g.reference {
+                None => "no reference: the training rows had too few rows of this group, or none".into(),
+                Some(_) => format!("{} rows, fewer than min_rows = {}", g.rows.len(), plan.min_rows),
+            });
+            out.push(result);
+            continue;
+        }
+        result.features = tested.iter().filter_map(|per_group| per_group[i].clone()).collect();
+        if !result.features.is_empty() {
+            result.dataset = Some(dataset_drift(result.features.iter().map(|f| &f.result), plan.drift_share)?);
+        }
+        let reference = g.reference.unwrap_or_else(|| unreachable!("a judged group has a reference"));
+        if let (Some(profile), Some(score_reference)) = (score_profile, &reference.scores) {
+            result.scores = test_feature("score", score_reference, &profile, plan.scores, false)?;
+        }
+        if let (Some(scores), Some(performance)) = (current.scores, &reference.performance) {
+            let picked: Vec<f64> = g.rows.iter().map(|&r| scores[r as usize]).collect();
+            result.estimated = estimate(performance, &picked, plan.level, plan.max_metric_drop, ESTIMATE_SEED)?;
+        }
+        out.push(result);
+    }
+    Ok(out)
+}
+
+fn empty(g: &Group<'_>) -> GroupResult {
+    GroupResult {
+        slice: g.slice.to_string(),
+        group: g.group.to_string(),
+        rows: g.rows.len() as u64,
         skipped: None,
         features: Vec::new(),
         dataset: None,
         scores: None,
         estimated: Vec::new(),
         realised: Vec::new(),
-    };
-    if (n_rows as usize) < plan.min_rows {
-        result.skipped = Some(format!("{n_rows} rows, fewer than min_rows = {}", plan.min_rows));
-        return Ok(result);
     }
-    let tested: Vec<Option<FeatureResult>> = reference
-        .features
-        .par_iter()
-        .filter(|(name, _)| !plan.skipped.contains(name))
-        .map(|(name, reference)| {
-            let column = current.column(name).ok_or_else(|| Error::UnknownFeature {
-                column: name.clone(),
-                hint: "the current rows lack a feature the reference has: send every feature the model was trained on",
-            })?;
-            let profile = Profile::of(column, group.rows);
-            test_feature(name, reference, &profile, plan.options(name, kind_of(reference)), group.whole)
-        })
-        .collect::<Result<_>>()?;
-    result.features = tested.into_iter().flatten().collect();
-    if !result.features.is_empty() {
-        result.dataset = Some(dataset_drift(result.features.iter().map(|f| &f.result), plan.drift_share)?);
+}
+
+impl GroupReference {
+    /// The reference of one feature, by name.
+    pub fn feature(&self, name: &str) -> Option<&Reference> {
+        self.features.iter().find(|(n, _)| n == name).map(|(_, r)| r)
     }
-    if let (Some(scores), Some(reference)) = (current.scores, &reference.scores) {
-        let profile = Profile::of_scores(scores, group.rows);
-        result.scores = test_feature("score", reference, &profile, plan.scores, false)?;
-    }
-    if let (Some(scores), Some(performance)) = (current.scores, &reference.performance) {
-        let picked: Vec<f64> = match group.rows {
-            Some(rows) => rows.iter().map(|&r| scores[r as usize]).collect(),
-            None => scores.to_vec(),
-        };
-        result.estimated = estimate(performance, &picked, plan.level, plan.max_metric_drop, ESTIMATE_SEED)?;
-    }
-    Ok(result)
 }
 
 /// One feature's test; `None` when the current side has no value and `required` is false.

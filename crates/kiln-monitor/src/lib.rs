@@ -8,6 +8,7 @@ pub mod cbpe;
 pub mod check;
 pub mod config;
 pub mod error;
+pub mod grouped;
 pub mod live;
 pub mod monitor;
 pub mod performance;

@@ -6,10 +6,12 @@
 use std::collections::BTreeMap;
 
 use kiln_core::bundle::{FeatureReference, ReferenceDistributions, ScoreReference};
+use kiln_core::preprocess::ColumnRef;
 
-use crate::check::{Current, Group, GroupReference, check_group};
+use crate::check::{Current, Group, GroupReference, check_window};
 use crate::config::MonitorPlan;
 use crate::error::{Error, Result};
+use crate::grouped::{Cuts, profiles};
 use crate::performance::PerformanceReference;
 use crate::profile::Reference;
 use crate::report::{Finding, GroupResult, WindowResult};
@@ -54,6 +56,38 @@ impl References {
     }
 }
 
+impl References {
+    /// Exact references from reference rows: every column whole and in each group of
+    /// `slicings` with at least `min_rows` rows (each column profiled once for all groups).
+    pub fn from_data(columns: &[(&str, ColumnRef<'_>)], slicings: &[SlicingRows], min_rows: usize) -> Self {
+        let n = columns.first().map_or(0, |(_, c)| c.len());
+        let all: Vec<u32> = (0..n as u32).collect();
+        let kept: Vec<(usize, &String, &Vec<u32>)> = slicings
+            .iter()
+            .enumerate()
+            .flat_map(|(s, slicing)| slicing.groups.iter().map(move |(value, rows)| (s, value, rows)))
+            .filter(|(_, _, rows)| rows.len() >= min_rows)
+            .collect();
+        let parts: Vec<(usize, &[u32])> = kept.iter().map(|(s, _, rows)| (*s, rows.as_slice())).collect();
+        let cuts = Cuts::new(&all, n, &parts);
+        let mut overall = GroupReference::default();
+        let mut groups = vec![GroupReference::default(); kept.len()];
+        for (name, column) in columns {
+            let (whole, each) = profiles(*column, &cuts);
+            overall.features.push((name.to_string(), Reference::Data(whole)));
+            for (group, profile) in groups.iter_mut().zip(each) {
+                group.features.push((name.to_string(), Reference::Data(profile)));
+            }
+        }
+        let groups = kept
+            .iter()
+            .zip(groups)
+            .map(|((s, value, _), group)| ((slicings[*s].name.clone(), (*value).clone()), group))
+            .collect();
+        Self { overall, groups }
+    }
+}
+
 /// One slicing of the current rows: each group's rows (ascending indices).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlicingRows {
@@ -80,25 +114,35 @@ pub fn check_windows(
     if windows.iter().all(|w| w.rows.is_empty()) {
         return Err(Error::EmptyWindow);
     }
+    let n_rows = current.columns.first().map_or(0, |(_, c)| c.len());
     let mut out = Vec::with_capacity(windows.len());
     for (index, window) in windows.iter().enumerate() {
-        let all = Group { slice: OVERALL.0, group: OVERALL.1, rows: Some(&window.rows), whole: true };
-        let mut groups = vec![check_group(all, &references.overall, current, plan)?];
+        let mut cut: Vec<(&str, &str, Vec<u32>, Option<usize>)> =
+            vec![(OVERALL.0, OVERALL.1, window.rows.clone(), None)];
         if plan.segments {
-            for slicing in slicings {
+            for (s, slicing) in slicings.iter().enumerate() {
                 for (value, rows) in &slicing.groups {
                     let rows = intersect(rows, &window.rows);
-                    if rows.len() < plan.min_rows {
-                        continue;
-                    }
-                    let group = Group { slice: &slicing.name, group: value, rows: Some(&rows), whole: false };
-                    match references.groups.get(&(slicing.name.clone(), value.clone())) {
-                        Some(reference) => groups.push(check_group(group, reference, current, plan)?),
-                        None => groups.push(unreferenced(&slicing.name, value, rows.len())),
+                    if rows.len() >= plan.min_rows {
+                        cut.push((&slicing.name, value, rows, Some(s)));
                     }
                 }
             }
         }
+        let groups: Vec<Group<'_>> = cut
+            .iter()
+            .map(|(slice, group, rows, slicing)| Group {
+                slice,
+                group,
+                rows,
+                slicing: *slicing,
+                reference: match slicing {
+                    None => Some(&references.overall),
+                    Some(_) => references.groups.get(&(slice.to_string(), group.to_string())),
+                },
+            })
+            .collect();
+        let groups = check_window(&groups, current, n_rows, plan)?;
         out.push(WindowResult { index, label: window.label.clone(), rows: window.rows.len() as u64, groups });
     }
     Ok(out)
@@ -122,20 +166,6 @@ fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
         }
     }
     out
-}
-
-fn unreferenced(slice: &str, group: &str, rows: usize) -> GroupResult {
-    GroupResult {
-        slice: slice.to_string(),
-        group: group.to_string(),
-        rows: rows as u64,
-        skipped: Some("no reference: the training rows had too few rows of this group, or none".into()),
-        features: Vec::new(),
-        dataset: None,
-        scores: None,
-        estimated: Vec::new(),
-        realised: Vec::new(),
-    }
 }
 
 /// The findings in words, and whether any of them is drift.

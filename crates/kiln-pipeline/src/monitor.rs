@@ -12,10 +12,9 @@ use kiln_data::fit::{feature_columns, with_refs};
 use kiln_data::load;
 use kiln_eval::config::{AcceptanceConfig, CiConfig, EvaluationConfig};
 use kiln_eval::data::ModelOutput;
-use kiln_monitor::check::{Current, GroupReference};
+use kiln_monitor::check::Current;
 use kiln_monitor::config::{MonitorPlan, Windows};
 use kiln_monitor::monitor::{References, SlicingRows, Window, check_windows, findings};
-use kiln_monitor::profile::{Profile, Reference};
 use kiln_monitor::report::{MetricResult, MonitorReport, Settings, Source, WindowResult};
 use polars::prelude::{DataFrame, IdxCa, IdxSize};
 
@@ -176,24 +175,8 @@ fn references(
             let table = table.ok_or(Error::NoSketches { path: path.clone() })?;
             let df = &table.df;
             let features = feature_columns(df, schema)?;
-            let group = |rows: Option<&[u32]>| -> GroupReference {
-                with_refs(&features, |cols| GroupReference {
-                    features: cols
-                        .iter()
-                        .map(|(n, c)| (n.to_string(), Reference::Data(Profile::of(*c, rows))))
-                        .collect(),
-                    scores: None,
-                    performance: None,
-                })
-            };
-            let mut references = References { overall: group(None), ..References::default() };
-            if plan.segments {
-                for slicing in slicing_rows(df, schema, specs)? {
-                    for (value, rows) in slicing.groups.iter().filter(|(_, r)| r.len() >= plan.min_rows) {
-                        references.groups.insert((slicing.name.clone(), value.clone()), group(Some(rows)));
-                    }
-                }
-            }
+            let slicings = if plan.segments { slicing_rows(df, schema, specs)? } else { Vec::new() };
+            let references = with_refs(&features, |cols| References::from_data(cols, &slicings, plan.min_rows));
             let source = Source { kind: "data".into(), name: path.display().to_string(), rows: df.height() as u64 };
             Ok((references, source))
         }
