@@ -2,7 +2,7 @@
 //! "train") and cost through kiln-eval (metrics overall and per slice, intervals, fairness,
 //! comparison against the baselines, acceptance gates), and the report folder.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use kiln_core::schema::{Role, Schema, Task};
@@ -203,10 +203,11 @@ pub fn slice_columns(df: &DataFrame, schema: &Schema, slices: &[SliceConfig]) ->
 
 /// Codes in sorted order of the distinct values, with "(missing)" last.
 fn categorical_codes(values: &[Option<String>]) -> ColumnValues {
-    let mut levels: Vec<&str> = values.iter().flatten().map(String::as_str).collect();
+    // the distinct values first (a hash set), then only those sorted
+    let distinct: HashSet<&str> = values.iter().flatten().map(String::as_str).collect();
+    let mut levels: Vec<&str> = distinct.into_iter().collect();
     levels.sort_unstable();
-    levels.dedup();
-    let index: BTreeMap<&str, u32> = levels.iter().enumerate().map(|(i, l)| (*l, i as u32)).collect();
+    let index: HashMap<&str, u32> = levels.iter().enumerate().map(|(i, l)| (*l, i as u32)).collect();
     let missing = levels.len() as u32;
     let codes = values.iter().map(|v| v.as_deref().map_or(missing, |v| index[v])).collect();
     let mut levels: Vec<String> = levels.into_iter().map(str::to_string).collect();
