@@ -105,19 +105,23 @@ pub fn check_window(
     let mut out = Vec::with_capacity(groups.len());
     for (i, (g, score_profile)) in groups.iter().zip(scores).enumerate() {
         let mut result = empty(g);
-        if !judged(g) {
-            result.skipped = Some(match g.reference {
-                None => "no reference: the training rows had too few rows of this group, or none".into(),
-                Some(_) => format!("{} rows, fewer than min_rows = {}", g.rows.len(), plan.min_rows),
-            });
-            out.push(result);
-            continue;
-        }
+        let reference = match g.reference {
+            Some(reference) if judged(g) => reference,
+            None => {
+                result.skipped = Some("no reference: the training rows had too few rows of this group, or none".into());
+                out.push(result);
+                continue;
+            }
+            Some(_) => {
+                result.skipped = Some(format!("{} rows, fewer than min_rows = {}", g.rows.len(), plan.min_rows));
+                out.push(result);
+                continue;
+            }
+        };
         result.features = tested.iter().filter_map(|per_group| per_group[i].clone()).collect();
         if !result.features.is_empty() {
             result.dataset = Some(dataset_drift(result.features.iter().map(|f| &f.result), plan.drift_share)?);
         }
-        let reference = g.reference.unwrap_or_else(|| unreachable!("a judged group has a reference"));
         if let (Some(profile), Some(score_reference)) = (score_profile, &reference.scores) {
             result.scores = test_feature("score", score_reference, &profile, plan.scores, false)?;
         }

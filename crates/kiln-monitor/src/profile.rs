@@ -4,11 +4,12 @@
 //! ([`Reference::from_bundle`]); current categories are folded into the bundle's vocabulary
 //! the way the model's preprocessor folds them, so both sides count the same keys.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use kiln_core::bundle::{FeatureReference, ScoreReference};
 use kiln_core::preprocess::{ColumnRef, MISSING_CATEGORY, OTHER_CATEGORY};
 
+use crate::grouped::{self, Cuts};
 use crate::stats::{AlignedCounts, Inputs, Sample, Sketch};
 
 /// One column's values on one side.
@@ -20,46 +21,14 @@ pub enum Profile {
 
 impl Profile {
     /// The profile of `column`'s rows `rows` (all rows when `None`). Non-finite numbers count
-    /// as missing.
-    pub fn of<'a>(column: ColumnRef<'a>, rows: Option<&[u32]>) -> Self {
-        match column {
-            ColumnRef::Numeric(values) => {
-                let mut sorted: Vec<f64> = match rows {
-                    None => values.iter().flatten().copied().filter(|v| v.is_finite()).collect(),
-                    Some(rows) => rows.iter().filter_map(|&r| values[r as usize]).filter(|v| v.is_finite()).collect(),
-                };
-                let n = rows.map_or(values.len(), <[u32]>::len);
-                let missing = (n - sorted.len()) as u64;
-                sort_floats(&mut sorted);
-                Profile::Numeric { sorted, missing }
-            }
-            ColumnRef::Categorical(values) => {
-                let mut counts: HashMap<&'a str, u64> = HashMap::new();
-                let mut missing = 0;
-                let mut add = |v: Option<&'a str>| match v {
-                    Some(v) => *counts.entry(v).or_default() += 1,
-                    None => missing += 1,
-                };
-                match rows {
-                    None => values.iter().for_each(|v| add(*v)),
-                    Some(rows) => rows.iter().for_each(|&r| add(values[r as usize])),
-                }
-                let counts = counts.into_iter().map(|(k, c)| (k.to_string(), c)).collect();
-                Profile::Categorical { counts, missing }
-            }
-        }
+    /// as missing. (Computed by [`crate::grouped`], which profiles a window and its groups.)
+    pub fn of(column: ColumnRef<'_>, rows: Option<&[u32]>) -> Self {
+        with_rows(column.len(), rows, |cuts| grouped::profiles(column, cuts).0)
     }
 
     /// The profile of scores (one per row; non-finite ones count as missing).
     pub fn of_scores(scores: &[f64], rows: Option<&[u32]>) -> Self {
-        let mut sorted: Vec<f64> = match rows {
-            None => scores.iter().copied().filter(|v| v.is_finite()).collect(),
-            Some(rows) => rows.iter().map(|&r| scores[r as usize]).filter(|v| v.is_finite()).collect(),
-        };
-        let n = rows.map_or(scores.len(), <[u32]>::len);
-        let missing = (n - sorted.len()) as u64;
-        sort_floats(&mut sorted);
-        Profile::Numeric { sorted, missing }
+        with_rows(scores.len(), rows, |cuts| grouped::score_profiles(scores, cuts).0)
     }
 
     /// Rows, missing ones included.
@@ -78,14 +47,17 @@ impl Profile {
     }
 }
 
-/// Sort finite numbers ascending, in parallel for large columns.
-pub fn sort_floats(values: &mut [f64]) {
-    use rayon::slice::ParallelSliceMut;
-    if values.len() > 1 << 16 {
-        values.par_sort_unstable_by(f64::total_cmp);
-    } else {
-        values.sort_unstable_by(f64::total_cmp);
-    }
+/// `f` of the cuts of `rows` (all `n` rows when `None`) into no group.
+fn with_rows<T>(n: usize, rows: Option<&[u32]>, f: impl FnOnce(&Cuts<'_>) -> T) -> T {
+    let all: Vec<u32>;
+    let rows = match rows {
+        Some(rows) => rows,
+        None => {
+            all = (0..n as u32).collect();
+            &all
+        }
+    };
+    f(&Cuts::new(rows, n, &[]))
 }
 
 /// One column's reference: exact (from data) or a bundle's sketch.

@@ -53,14 +53,10 @@ impl CurrentRows {
     /// Read a data file: with the read options and columns of `config` when given, else as
     /// plain Parquet or CSV with a header holding the bundle's columns.
     pub fn read(path: &Path, against: &Against<'_>, config: Option<&LoadedConfig>) -> Result<Self> {
-        let config = config.or(match against {
-            Against::Data(config) => Some(*config),
-            Against::Bundle { .. } => None,
-        });
         let table = match (config, against) {
             (Some(config), _) => load::load_path(&config.plan, path, "data to monitor", EXAMPLES)?,
+            (None, Against::Data(config)) => load::load_path(&config.plan, path, "data to monitor", EXAMPLES)?,
             (None, Against::Bundle { bundle, .. }) => load::load_for_schema(path, &bundle.manifest.schema, EXAMPLES)?,
-            (None, Against::Data(_)) => unreachable!("a data reference is its own config"),
         };
         if let Some(first) = table.findings.first() {
             return Err(Error::BadCells { path: path.to_path_buf(), count: first.count, first: first.summary() });
@@ -83,24 +79,17 @@ pub fn monitor(
     progress: &dyn Progress,
 ) -> Result<MonitorReport> {
     let step = progress.step("reading the reference".into());
-    let (schema, specs, reference_table) = match against {
-        Against::Data(config) => {
-            let table = load::load_path(&config.plan, &config.plan.train_path, "reference data", EXAMPLES)?;
-            let specs = slice_specs(&table.schema, &config.config.evaluation.slices);
-            (table.schema.clone(), specs, Some(table))
-        }
-        Against::Bundle { bundle, .. } => {
-            (bundle.manifest.schema.clone(), bundle.manifest.reference.slicings.clone(), None)
-        }
+    let (schema, specs, references, reference_source) = match against {
+        Against::Data(config) => data_references(config, plan)?,
+        Against::Bundle { bundle, path } => bundle_references(bundle, path)?,
     };
+    step.done();
     if let Some(name) = plan.features.keys().find(|n| schema.column(n).is_none_or(|c| !c.role.is_feature())) {
         return Err(Error::from(kiln_monitor::Error::UnknownFeature {
             column: name.clone(),
             hint: "[monitoring.features] names a column that is not a feature of the model: use a feature's name",
         }));
     }
-    let (references, reference_source) = references(against, reference_table.as_ref(), &schema, &specs, plan)?;
-    step.done();
     if let (Against::Bundle { bundle, path }, None) = (against, &current.scores) {
         let step = progress.step(format!("scoring {} rows", current.df.height()));
         current.scores = score(bundle, path, &current.df)?;
@@ -152,35 +141,28 @@ fn windows_text(windows: &Windows) -> String {
     }
 }
 
-/// The references of every group, and where they came from.
-fn references(
-    against: &Against<'_>,
-    table: Option<&load::Table>,
-    schema: &Schema,
-    specs: &[SliceSpec],
-    plan: &MonitorPlan,
-) -> Result<(References, Source)> {
-    match against {
-        Against::Bundle { bundle, path } => {
-            let reference = &bundle.manifest.reference;
-            let references =
-                References::from_bundle(reference, bundle.manifest.decision_threshold).map_err(|e| match e {
-                    kiln_monitor::Error::NoSketches => Error::NoSketches { path: path.to_path_buf() },
-                    e => Error::from(e),
-                })?;
-            Ok((references, Source { kind: "bundle".into(), name: path.display().to_string(), rows: reference.rows }))
-        }
-        Against::Data(config) => {
-            let path = config.plan.train_path.clone();
-            let table = table.ok_or(Error::NoSketches { path: path.clone() })?;
-            let df = &table.df;
-            let features = feature_columns(df, schema)?;
-            let slicings = if plan.segments { slicing_rows(df, schema, specs)? } else { Vec::new() };
-            let references = with_refs(&features, |cols| References::from_data(cols, &slicings, plan.min_rows));
-            let source = Source { kind: "data".into(), name: path.display().to_string(), rows: df.height() as u64 };
-            Ok((references, source))
-        }
-    }
+/// A bundle's schema, slicings and references (sketches).
+fn bundle_references(bundle: &Bundle, path: &Path) -> Result<(Schema, Vec<SliceSpec>, References, Source)> {
+    let reference = &bundle.manifest.reference;
+    let references = References::from_bundle(reference, bundle.manifest.decision_threshold).map_err(|e| match e {
+        kiln_monitor::Error::NoSketches => Error::NoSketches { path: path.to_path_buf() },
+        e => Error::from(e),
+    })?;
+    let source = Source { kind: "bundle".into(), name: path.display().to_string(), rows: reference.rows };
+    Ok((bundle.manifest.schema.clone(), reference.slicings.clone(), references, source))
+}
+
+/// The schema, slicings and exact references of a config's training file, read whole.
+fn data_references(config: &LoadedConfig, plan: &MonitorPlan) -> Result<(Schema, Vec<SliceSpec>, References, Source)> {
+    let path = &config.plan.train_path;
+    let table = load::load_path(&config.plan, path, "reference data", EXAMPLES)?;
+    let (df, schema) = (&table.df, &table.schema);
+    let specs = slice_specs(schema, &config.config.evaluation.slices);
+    let features = feature_columns(df, schema)?;
+    let slicings = if plan.segments { slicing_rows(df, schema, &specs)? } else { Vec::new() };
+    let references = with_refs(&features, |cols| References::from_data(cols, &slicings, plan.min_rows));
+    let source = Source { kind: "data".into(), name: path.display().to_string(), rows: df.height() as u64 };
+    Ok((table.schema, specs, references, source))
 }
 
 /// The model's score of each row: the positive class's probability (binary) or the

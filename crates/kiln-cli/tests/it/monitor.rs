@@ -177,7 +177,7 @@ fn the_prediction_log_of_a_served_model_is_monitored() {
     assert_eq!(report["current"]["kind"], "log");
     assert_eq!(report["current"]["rows"], 2000);
     assert_eq!(overall(&report)["scores"]["drifted"], true, "{:#}", overall(&report)["scores"]);
-    // nothing logged in the future
+    // a version the registry does not have
     let (code, _, err) = monitor(&store, &["--model", "synth@v9", "--log", &log, "--out", &out]);
     assert_eq!(code, 2, "an unknown version is an error");
     assert!(err.contains("synth"), "{err}");

@@ -45,8 +45,6 @@ fn rows(n: usize, seed: u64, shift: Option<(usize, f64, bool)>, score_shift: f64
     out
 }
 
-const NAMES: [&str; 4] = ["x0", "x1", "x2", "c"];
-
 fn columns(r: &Rows) -> Vec<(&'static str, ColumnRef<'_>)> {
     vec![
         ("x0", ColumnRef::Numeric(&r.x[0])),
@@ -224,5 +222,4 @@ fn bad_inputs_are_clear_errors() {
     // a config key that does not fit names the key
     let err = toml::from_str::<MonitoringConfig>("stattest = \"nope\"").expect("parses").plan().expect_err("bad test");
     assert!(err.to_string().contains("[monitoring] stattest"), "{err}");
-    assert_eq!(NAMES.len(), refs.overall.features.len());
 }
