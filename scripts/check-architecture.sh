@@ -15,10 +15,11 @@ kiln-track     -
 kiln-data      kiln-core
 kiln-eval      kiln-core kiln-kernels
 kiln-train     kiln-core kiln-data kiln-eval kiln-kernels
-kiln-pipeline  kiln-core kiln-data kiln-eval kiln-train kiln-track kiln-kernels kiln-monitor
+kiln-pipeline  kiln-core kiln-data kiln-eval kiln-train kiln-track kiln-kernels kiln-monitor kiln-log
 kiln-monitor   kiln-core
-kiln-serve     kiln-core kiln-track kiln-monitor
-kiln-cli       kiln-core kiln-data kiln-eval kiln-train kiln-track kiln-kernels kiln-pipeline kiln-serve kiln-monitor
+kiln-log       kiln-core kiln-track
+kiln-serve     kiln-core kiln-track kiln-monitor kiln-log
+kiln-cli       kiln-core kiln-data kiln-eval kiln-train kiln-track kiln-kernels kiln-pipeline kiln-serve kiln-monitor kiln-log
 "
 kiln_deps() { # crate: its direct kiln dependencies, one per line
   cargo tree --locked -p "$1" -e normal --all-features --depth 1 --prefix none --format '{p}' 2>/dev/null \
@@ -57,6 +58,7 @@ if [ -d crates/kiln-serve ]; then
 fi
 must_not_depend kiln-eval polars
 must_not_depend kiln-monitor polars
+must_not_depend kiln-log polars
 must_not_depend kiln-kernels polars
 must_not_depend kiln-kernels candle-core
 

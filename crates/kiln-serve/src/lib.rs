@@ -27,7 +27,7 @@ pub mod follow;
 pub mod http;
 pub mod infer;
 pub mod metrics;
-pub mod predlog;
+pub use kiln_log as predlog;
 pub mod protocol;
 pub mod server;
 pub mod source;

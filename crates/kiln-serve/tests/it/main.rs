@@ -4,6 +4,5 @@
 
 mod config;
 mod drift;
-mod predlog;
 mod protocol;
 mod routing;

@@ -18,7 +18,7 @@ use arrow_ipc::reader::StreamReader;
 use arrow_schema::{DataType, TimeUnit};
 use kiln_core::columns::{Batch, Values};
 use kiln_core::rng::Rng;
-use kiln_serve::predlog::{Entry, LogError, LogSettings, PredictionLog, Route};
+use kiln_log::{Entry, LogError, LogSettings, PredictionLog, Route};
 
 /// Named columns, as kiln holds them: what an entry becomes and what a segment reads back as.
 type Table = Vec<(String, Values)>;

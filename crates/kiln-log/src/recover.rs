@@ -17,7 +17,7 @@ const UNREADABLE: &str = ".arrows.unreadable";
 /// A metadata length above this is not one this log writes: the bytes are torn or foreign.
 const MAX_METADATA_LEN: usize = 64 << 20;
 
-/// One leftover segment, as [`crate::predlog::PredictionLog::start`] recovered it.
+/// One leftover segment, as [`crate::PredictionLog::start`] recovered it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovered {
     /// Where the segment is now (`.arrows`, or `.arrows.unreadable` without a schema).

@@ -282,7 +282,7 @@ mod tests {
     use kiln_core::columns::Batch;
 
     use super::*;
-    use crate::predlog::Route;
+    use crate::Route;
 
     fn entry(inputs: Vec<(&str, Values)>, outputs: Vec<(&str, Values)>) -> Entry {
         let batch = |cols: Vec<(&str, Values)>| Batch::new(cols.into_iter().map(|(n, v)| (n.to_owned(), v)).collect());

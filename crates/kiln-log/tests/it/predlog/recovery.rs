@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use kiln_core::rng::Rng;
-use kiln_serve::predlog::{Entry, LogSettings, PredictionLog, Route};
+use kiln_log::{Entry, LogSettings, PredictionLog, Route};
 
 use super::{
     append_table, batch_table, entry, expected_table, is_segment_name, read_stream, rows_per_segment, segments,

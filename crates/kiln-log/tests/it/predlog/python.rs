@@ -6,7 +6,7 @@ use std::path::Path;
 
 use kiln_core::columns::Values;
 use kiln_core::rng::Rng;
-use kiln_serve::predlog::{Entry, LogSettings, PredictionLog, Route};
+use kiln_log::{Entry, LogSettings, PredictionLog, Route};
 
 use super::{Table, entry, expected_table, segments, settings, wait_until};
 

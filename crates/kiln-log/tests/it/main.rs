@@ -1,0 +1,3 @@
+//! kiln-log tests: the prediction log written, rotated, recovered and read back (also by pyarrow).
+
+mod predlog;
