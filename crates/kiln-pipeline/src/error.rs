@@ -171,6 +171,10 @@ pub enum Error {
     },
     #[error("the label file {} has no column `{column}` (its columns: {found})\nhint: {hint}", path.display())]
     LabelColumn { path: PathBuf, column: String, found: String, hint: String },
+    #[error(
+        "the prediction log of `{model}` has no input column `{column}`\nhint: --id-column names an input column the requests carried; leave it out to join on request_id"
+    )]
+    NoLogColumn { model: String, column: String },
     #[error("the label file {} has no data rows", path.display())]
     NoLabels { path: PathBuf },
     #[error("the chosen model `{model}` is not among the trained models")]

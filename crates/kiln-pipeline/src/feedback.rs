@@ -2,7 +2,7 @@
 //!
 //! Labels arrive late and out of order, as CSV or Parquet files keyed by the request id a
 //! prediction was logged under (plus the row within the request), or by an id column the
-//! request carried. `ingest` checks every label against the log and the model's target and
+//! request carried. [`ingest`] checks every label against the log and the model's target and
 //! appends the accepted ones to the model's label store; [`labelled_rows`] reads the logged
 //! rows back with the stored label of each.
 //!
@@ -13,9 +13,11 @@
 //! Utf8, `row` UInt32 (null: every row of the request), `label` Utf8 (the class as text, a
 //! regression target's number as text), `labelled_at` and `ingested_at` Int64 (milliseconds
 //! since the Unix epoch, UTC), `source` Utf8 (the label file's path) and `source_sha256`
-//! Utf8. A key is never stored with two different labels: `ingest` refuses the second.
+//! Utf8. A key is never stored with two different labels: [`ingest`] refuses the second.
 //! Refused rows of an ingest are written to `labels/refused/<stamp>-<seq>.csv`.
 
+mod ingest;
+mod labels_file;
 mod store;
 mod time;
 
@@ -25,6 +27,7 @@ use std::path::{Path, PathBuf};
 use kiln_core::columns::{Batch, Values};
 use kiln_log::read::{LoggedRows, read_rows};
 
+pub use ingest::{IngestOptions, IngestReport, Reason, Refusal, ingest};
 pub use store::{LABELS_FOLDER, REFUSED_FOLDER};
 pub use time::parse_time_ms;
 

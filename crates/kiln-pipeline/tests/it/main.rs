@@ -2,6 +2,7 @@
 //! data, each stage's result checked against values computed independently of the pipeline.
 
 mod feedback;
+mod ingest;
 mod prepare;
 mod stages;
 
