@@ -188,3 +188,26 @@ fn labels_of_served_predictions_are_ingested_and_give_realised_metrics_per_windo
     assert_eq!(realised_auc(&monitored, 2), None);
     assert_eq!(realised_auc(&monitored, 3), None);
 }
+
+#[test]
+fn a_missing_label_file_or_log_is_an_error_with_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("kiln.db").display().to_string();
+    let log = dir.path().join("log");
+    std::fs::create_dir_all(log.join("synth/v1")).expect("log folder");
+    let log = log.display().to_string();
+    let missing = dir.path().join("nope.csv").display().to_string();
+    let (code, out, err) = ingest(&store, &["--labels", &missing, "--log", &log]);
+    assert_eq!((code, out), (2, Value::Null));
+    assert!(err.contains("nope.csv"), "{err}");
+    let labels = dir.path().join("l.csv");
+    std::fs::write(&labels, "request_id,label\nq-1,yes\n").expect("write");
+    let labels = labels.display().to_string();
+    let (code, _, err) =
+        kiln_at(&store, &["feedback", "ingest", "--labels", &labels, "--log", &log, "--model", "other"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no prediction log for model `other`") && err.contains("hint:"), "{err}");
+    let (code, _, err) = kiln_at(&store, &["feedback", "ingest", "--labels", &labels, "--log", &log]);
+    assert_eq!(code, 2, "--model is required");
+    assert!(err.contains("--model"), "{err}");
+}

@@ -242,3 +242,4 @@ fn an_id_column_labels_every_logged_row_carrying_the_value() {
     let text = no_label.to_string();
     assert!(text.contains("no column `label`") && text.contains("customer, outcome, when"), "{text}");
 }
+
