@@ -209,7 +209,9 @@ fn decide(
             label: c.label.clone(),
             detail,
         };
-        if let Some(labels) = c.targets.iter().map(|(id, row)| &in_file[&(id.as_str(), *row)]).find(|l| l.len() > 1) {
+        if let Some(labels) =
+            c.targets.iter().filter_map(|(id, row)| in_file.get(&(id.as_str(), *row))).find(|l| l.len() > 1)
+        {
             let labels: Vec<&str> = labels.iter().copied().collect();
             refused.push(refuse(format!("the file gives this key the labels {}", labels.join(", "))));
             continue;

@@ -242,4 +242,3 @@ fn an_id_column_labels_every_logged_row_carrying_the_value() {
     let text = no_label.to_string();
     assert!(text.contains("no column `label`") && text.contains("customer, outcome, when"), "{text}");
 }
-
