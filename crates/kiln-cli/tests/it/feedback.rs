@@ -207,6 +207,12 @@ fn a_missing_label_file_or_log_is_an_error_with_exit_2() {
         kiln_at(&store, &["feedback", "ingest", "--labels", &labels, "--log", &log, "--model", "other"]);
     assert_eq!(code, 2);
     assert!(err.contains("no prediction log for model `other`") && err.contains("hint:"), "{err}");
+    let garbled = dir.path().join("g.parquet");
+    std::fs::write(&garbled, "request_id,label\nq-1,yes\n").expect("write");
+    let garbled = garbled.display().to_string();
+    let (code, _, err) = ingest(&store, &["--labels", &garbled, "--log", &log]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read the label file") && err.contains("g.parquet"), "{err}");
     let (code, _, err) = kiln_at(&store, &["feedback", "ingest", "--labels", &labels, "--log", &log]);
     assert_eq!(code, 2, "--model is required");
     assert!(err.contains("--model"), "{err}");
