@@ -54,9 +54,13 @@ pub enum Error {
     RetrainBusy { model: String, holder: String },
     #[error("--model {model}: give the served model as NAME@ALIAS or NAME@vN (for example adult@champion)")]
     ModelTarget { model: String },
-    #[error("--model {model} is not a model of this config, whose project is `{project}`\nhint: retrain {project}@champion, or use the config of that model")]
+    #[error(
+        "--model {model} is not a model of this config, whose project is `{project}`\nhint: retrain {project}@champion, or use the config of that model"
+    )]
     ModelProject { model: String, project: String },
-    #[error("retraining run {run} exported no challenger\nhint: the config must train at least one model that is not a baseline")]
+    #[error(
+        "retraining run {run} exported no challenger\nhint: the config must train at least one model that is not a baseline"
+    )]
     NoChallenger { run: String },
     #[error("writing the retraining's config")]
     ConfigText {

@@ -138,10 +138,9 @@ pub fn retrain(request: &RetrainRequest<'_>, progress: &dyn Progress) -> Result<
         }
     };
     let interrupted = interrupted_retrainings(&store, &project)?;
-    let champion = match &target {
-        LineageTarget::Alias { name, alias } => store.resolve_alias(name, alias)?,
-        LineageTarget::Version { name, version } => store.model_version(name, *version)?,
-        LineageTarget::Run(_) => unreachable!("champion_target returns an alias or a version"),
+    let champion = match target {
+        Served::Alias(alias) => store.resolve_alias(&project, &alias)?,
+        Served::Version(version) => store.model_version(&project, version)?,
     };
     let parent = format!("{}@v{}", champion.name, champion.version);
     let champion_path = PathBuf::from(&champion.bundle_path);
@@ -189,10 +188,12 @@ pub fn retrain(request: &RetrainRequest<'_>, progress: &dyn Progress) -> Result<
         outcome: Mutex::new(None),
     };
     let bundle = kiln_dir.join("bundles").join(format!("{project}-challenger-{stamp}.safetensors"));
-    let train = TrainOptions { backend: request.backend.clone(), command: "retrain", resume: None, checkpoint_every: 0 };
+    let train =
+        TrainOptions { backend: request.backend.clone(), command: "retrain", resume: None, checkpoint_every: 0 };
     let options =
         RunOptions { train: &train, report_dir: Some(&report_dir), export: Some(Some(&bundle)), judge: Some(&judge) };
-    let mut tracker = RetrainTracker { inner: StoreTracker::new(request.store), params: retrain_params(&parent, &dataset) };
+    let mut tracker =
+        RetrainTracker { inner: StoreTracker::new(request.store), params: retrain_params(&parent, &dataset) };
     let summary = match run(train_config, &options, &mut tracker, progress)? {
         Outcome::Refused(report) => return Ok(RetrainOutcome::Refused(report)),
         Outcome::Done(summary) => summary,
@@ -219,17 +220,24 @@ pub fn retrain(request: &RetrainRequest<'_>, progress: &dyn Progress) -> Result<
     })))
 }
 
+/// The served model: an alias or a version of the config's project.
+enum Served {
+    Alias(String),
+    Version(i64),
+}
+
 /// `NAME@ALIAS` or `NAME@vN` of the config's project.
-fn champion_target(model: &str, project: &str) -> Result<LineageTarget> {
+fn champion_target(model: &str, project: &str) -> Result<Served> {
     let target: LineageTarget = model.parse().map_err(|_| Error::ModelTarget { model: model.to_string() })?;
-    let name = match &target {
-        LineageTarget::Alias { name, .. } | LineageTarget::Version { name, .. } => name,
+    let (name, served) = match target {
+        LineageTarget::Alias { name, alias } => (name, Served::Alias(alias)),
+        LineageTarget::Version { name, version } => (name, Served::Version(version)),
         LineageTarget::Run(_) => return Err(Error::ModelTarget { model: model.to_string() }),
     };
     if name != project {
         return Err(Error::ModelProject { model: model.to_string(), project: project.to_string() });
     }
-    Ok(target)
+    Ok(served)
 }
 
 /// The logged output read as each row's score: the positive class's probability (binary),
@@ -321,8 +329,8 @@ fn dataset_config(config: &LoadedConfig, dataset: &Path) -> Result<LoadedConfig>
     let parse_error =
         |source| Error::from(kiln_data::Error::ConfigParse { path: config.path.clone(), source: Box::new(source) });
     let mut table: toml::Table = toml::from_str(&config.text).map_err(parse_error)?;
-    let absolute = std::path::absolute(dataset)
-        .map_err(|source| Error::ReportFolder { path: dataset.to_path_buf(), source })?;
+    let absolute =
+        std::path::absolute(dataset).map_err(|source| Error::ReportFolder { path: dataset.to_path_buf(), source })?;
     if let Some(data) = table.get_mut("data").and_then(toml::Value::as_table_mut) {
         data.insert("train".into(), toml::Value::String(absolute.display().to_string()));
     }
@@ -381,8 +389,7 @@ fn point_challenger(store: &Store, name: &str, version: i64, run: &str, verdict:
         verdict.margin
     );
     let figures = serde_json::json!({ "run": run, "verdict": verdict.tests, "champion": verdict.champion });
-    let promotion =
-        Promotion { name, version, alias: CHALLENGER, actor: &kiln_track::default_actor(), force: None };
+    let promotion = Promotion { name, version, alias: CHALLENGER, actor: &kiln_track::default_actor(), force: None };
     store.promote_because(&promotion, Some((&reason, figures)))?;
     Ok(true)
 }

@@ -119,9 +119,8 @@ impl RetrainPlan {
     /// Check `config` for a `task` whose columns are `columns`.
     pub fn new(config: &RetrainConfig, task: Task, columns: &[&str]) -> Result<Self, KeyProblem> {
         let problem = |key: &'static str, problem: String| KeyProblem { key, problem };
-        let duration = |key: &'static str, text: &str| {
-            kiln_monitor::config::parse_duration(text).map_err(|p| problem(key, p))
-        };
+        let duration =
+            |key: &'static str, text: &str| kiln_monitor::config::parse_duration(text).map_err(|p| problem(key, p));
         let judge = match (&config.judge, config.judge_share) {
             (Some(_), Some(_)) => {
                 return Err(problem("judge", "give either `judge = \"3d\"` or `judge_share = 0.3`, not both".into()));
@@ -148,7 +147,10 @@ impl RetrainPlan {
             None => kiln_eval::evaluate::primary_metric(task),
             Some(name) => Metric::parse(name).filter(|m| m.applies_to(task)).ok_or_else(|| {
                 let names: Vec<&str> = Metric::for_task(task).iter().map(|m| m.name()).collect();
-                problem("metric", format!("`{name}` is not a metric of a {} task: use one of {}", task.as_str(), names.join(", ")))
+                problem(
+                    "metric",
+                    format!("`{name}` is not a metric of a {} task: use one of {}", task.as_str(), names.join(", ")),
+                )
             })?,
         };
         let segments = config.segments.clone().unwrap_or_default();

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use kiln_data::config::FileFormat;
 use kiln_data::load::{self, Source, Table};
-use polars::prelude::{Column, DataFrame, DataType, IdxCa, IdxSize, IntoColumn, NamedFrom, Series};
+use polars::prelude::{Column, DataFrame, IdxCa, IdxSize, IntoColumn, NamedFrom, Series};
 use serde::{Deserialize, Serialize};
 
 use crate::config::LoadedConfig;
@@ -175,7 +175,8 @@ pub fn assemble(assembly: &Assembly<'_>) -> Result<Dataset> {
         parent: assembly.parent.to_string(),
         created_at: kiln_track::format_rfc3339(kiln_track::now_ms()),
     };
-    let text = serde_json::to_string_pretty(&manifest).map_err(|source| Error::Json { what: "the dataset manifest", source })?;
+    let text = serde_json::to_string_pretty(&manifest)
+        .map_err(|source| Error::Json { what: "the dataset manifest", source })?;
     kiln_data::write::write_text(&manifest_path, &(text + "\n"))?;
     let judging_keys =
         held.judge.iter().map(|&i| (assembly.rows.request_ids[i].clone(), assembly.rows.rows[i])).collect();
@@ -189,7 +190,7 @@ pub fn logged_frame(rows: &LabelledRows, take: &[usize], like: &DataFrame, targe
     let idx = IdxCa::from_vec("rows".into(), take.iter().map(|&i| i as IdxSize).collect());
     let inputs = inputs.take(&idx).map_err(|source| polars_error("selecting the logged rows", source))?;
     let mut columns = Vec::with_capacity(like.width());
-    for column in like.get_columns() {
+    for column in like.columns() {
         let name = column.name().clone();
         let dtype = column.dtype();
         let values: Column = if name.as_str() == target {
@@ -201,10 +202,12 @@ pub fn logged_frame(rows: &LabelledRows, take: &[usize], like: &DataFrame, targe
                 Err(_) => Column::full_null(name.clone(), take.len(), dtype),
             }
         };
-        let cast = values.cast(dtype).map_err(|source| polars_error("converting a logged column to the data's type", source))?;
+        let cast = values
+            .cast(dtype)
+            .map_err(|source| polars_error("converting a logged column to the data's type", source))?;
         columns.push(cast);
     }
-    DataFrame::new(columns).map_err(|source| polars_error("assembling the logged rows", source))
+    DataFrame::new(take.len(), columns).map_err(|source| polars_error("assembling the logged rows", source))
 }
 
 fn hashed(paths: &[PathBuf]) -> Result<Vec<SourceFile>> {
@@ -222,6 +225,7 @@ fn polars_error(doing: &'static str, source: polars::error::PolarsError) -> Erro
 mod tests {
     use super::*;
     use kiln_core::columns::{Batch, Values};
+    use polars::prelude::DataType;
     use std::time::Duration;
 
     /// Six logged rows, the third a shadow copy of the second, the last without a label.
@@ -254,19 +258,20 @@ mod tests {
 
     #[test]
     fn logged_rows_take_the_data_columns_and_types() {
-        let like = DataFrame::new(vec![
+        let like = DataFrame::new(1, vec![
             Series::new("x".into(), [1.5f64]).into_column(),
             Series::new("z".into(), ["q"]).into_column(),
             Series::new("y".into(), ["1"]).into_column(),
         ])
         .expect("frame");
         let df = logged_frame(&rows(), &[0, 3], &like, "y").expect("frame");
-        assert_eq!(df.get_column_names_str(), vec!["x", "z", "y"]);
+        let names: Vec<&str> = df.columns().iter().map(|c| c.name().as_str()).collect();
+        assert_eq!(names, vec!["x", "z", "y"]);
         assert_eq!(df.column("x").expect("x").dtype(), &DataType::Float64);
-        let x: Vec<Option<f64>> = df.column("x").expect("x").f64().expect("f64").into_iter().collect();
+        let x: Vec<Option<f64>> = df.column("x").expect("x").f64().expect("f64").iter().collect();
         assert_eq!(x, vec![Some(0.0), Some(3.0)]);
         assert_eq!(df.column("z").expect("z").null_count(), 2);
-        let y: Vec<Option<&str>> = df.column("y").expect("y").str().expect("str").into_iter().collect();
+        let y: Vec<Option<&str>> = df.column("y").expect("y").str().expect("str").iter().collect();
         assert_eq!(y, vec![Some("1"), Some("1")]);
     }
 }

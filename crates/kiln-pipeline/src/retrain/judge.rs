@@ -143,11 +143,8 @@ fn bootstrap_bound(labels: &Labels, champion: &[f64], challenger: &[f64], s: &Te
         compute(s.metric, &outcomes(labels, models[m]), Some(w), &s.params)
     })
     .map_err(|e| e.to_string())?;
-    let (improvement, lower) = if s.metric.higher_is_better() {
-        (b.observed, b.ci_low)
-    } else {
-        (-b.observed, b.ci_high.map(|h| -h))
-    };
+    let (improvement, lower) =
+        if s.metric.higher_is_better() { (b.observed, b.ci_low) } else { (-b.observed, b.ci_high.map(|h| -h)) };
     Ok(Bound { champion: b.metric_b, challenger: b.metric_a, improvement, lower })
 }
 
@@ -188,7 +185,8 @@ mod tests {
     fn rows() -> (Labels, Vec<f64>, Vec<f64>) {
         let u = uniforms(3, 6000);
         let labels: Vec<bool> = u[..2000].iter().map(|&x| x < 0.3).collect();
-        let good = labels.iter().zip(&u[2000..4000]).map(|(&y, &e)| (0.35 * f64::from(u8::from(y)) + 0.65 * e)).collect();
+        let good =
+            labels.iter().zip(&u[2000..4000]).map(|(&y, &e)| 0.35 * f64::from(u8::from(y)) + 0.65 * e).collect();
         (Labels::Binary(labels), good, u[4000..].to_vec())
     }
 

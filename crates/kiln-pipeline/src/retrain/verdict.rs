@@ -10,10 +10,10 @@ use kiln_core::bundle::Bundle;
 use kiln_core::model::Model;
 use kiln_eval::config::SliceConfig;
 use kiln_eval::data::ModelOutput;
+use kiln_eval::evaluate::{EvalInput, evaluate};
 use kiln_eval::gates::Verdict;
 use kiln_eval::metrics::MetricParams;
 use kiln_eval::report::EvalReport;
-use kiln_eval::evaluate::{EvalInput, evaluate};
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
@@ -158,7 +158,11 @@ fn reasons(tested: &Verdict, gates: &Verdict, tests: &[PairedTest], margin: f64)
             let value = check.decided_value.map_or_else(|| "none".to_string(), |v| format!("{v:.4}"));
             reasons.push(format!(
                 "[acceptance] {} {} on the {rows} rows ({}): {value} {} {}",
-                check.metric, check.slice, check.note.as_deref().unwrap_or("gate"), check.op, check.threshold
+                check.metric,
+                check.slice,
+                check.note.as_deref().unwrap_or("gate"),
+                check.op,
+                check.threshold
             ));
         }
     }
