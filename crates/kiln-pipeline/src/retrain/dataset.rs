@@ -258,11 +258,14 @@ mod tests {
 
     #[test]
     fn logged_rows_take_the_data_columns_and_types() {
-        let like = DataFrame::new(1, vec![
-            Series::new("x".into(), [1.5f64]).into_column(),
-            Series::new("z".into(), ["q"]).into_column(),
-            Series::new("y".into(), ["1"]).into_column(),
-        ])
+        let like = DataFrame::new(
+            1,
+            vec![
+                Series::new("x".into(), [1.5f64]).into_column(),
+                Series::new("z".into(), ["q"]).into_column(),
+                Series::new("y".into(), ["1"]).into_column(),
+            ],
+        )
         .expect("frame");
         let df = logged_frame(&rows(), &[0, 3], &like, "y").expect("frame");
         let names: Vec<&str> = df.columns().iter().map(|c| c.name().as_str()).collect();

@@ -185,8 +185,7 @@ mod tests {
     fn rows() -> (Labels, Vec<f64>, Vec<f64>) {
         let u = uniforms(3, 6000);
         let labels: Vec<bool> = u[..2000].iter().map(|&x| x < 0.3).collect();
-        let good =
-            labels.iter().zip(&u[2000..4000]).map(|(&y, &e)| 0.35 * f64::from(u8::from(y)) + 0.65 * e).collect();
+        let good = labels.iter().zip(&u[2000..4000]).map(|(&y, &e)| 0.35 * f64::from(u8::from(y)) + 0.65 * e).collect();
         (Labels::Binary(labels), good, u[4000..].to_vec())
     }
 

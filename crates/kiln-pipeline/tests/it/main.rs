@@ -3,6 +3,7 @@
 
 mod feedback;
 mod prepare;
+mod retrain;
 mod stages;
 
 use std::path::{Path, PathBuf};
