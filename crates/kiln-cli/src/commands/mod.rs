@@ -3,9 +3,11 @@
 pub mod data;
 pub mod eval;
 pub mod init;
+pub mod lineage;
 pub mod monitor;
 pub mod monitor_log;
 pub mod report;
+pub mod retrain;
 pub mod run;
 pub mod track;
 pub mod train;
