@@ -159,6 +159,7 @@ fn done_tables(done: &Retrained) -> Vec<Table> {
             format!("{} (logged at or after {})", d.judge_rows, kiln_track::format_rfc3339(d.judge_cutoff_ms)),
         ),
         ("copies dropped", d.rows_deduplicated.to_string()),
+        ("drift", done.drift.map_or_else(|| "not asked".into(), |d| if d { "yes" } else { "no" }.to_string())),
         ("interrupted before", if done.interrupted.is_empty() { "-".into() } else { done.interrupted.join(", ") }),
     ] {
         summary.push(vec![item.to_string(), value]);

@@ -112,6 +112,9 @@ ci = {{ method = "bootstrap", replicates = 200, level = 0.95, seed = 7 }}
 [[evaluation.slices]]
 by = ["sex"]
 
+[monitoring]
+drift_share = 0.05
+
 [acceptance]
 decide_by = "ci"
 
@@ -369,7 +372,11 @@ fn a_challenger_with_the_logged_labels_passes_after_an_interrupted_one_and_a_ref
     assert!(matches!(err, kiln_pipeline::Error::RetrainBusy { .. }));
     drop(held);
 
-    let done = done(retrain(&project.request(), &Silent).expect("retrain"));
+    // asked for drift: the logged rows' tagged `fnlwgt` (2,000,000 and up) drifted
+    let mut request = project.request();
+    request.on_drift = true;
+    let done = done(retrain(&request, &Silent).expect("retrain"));
+    assert_eq!(done.drift, Some(true));
     assert_eq!(done.interrupted, vec![killed.to_string()]);
     assert_eq!((done.champion.as_str(), done.version), ("adult@v1", 2));
     assert!(done.passed && done.aliased, "{:#?}", done.verdict.reasons);
