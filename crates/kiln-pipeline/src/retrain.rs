@@ -17,7 +17,10 @@
 //!    at it, with the figures in the audit log.
 //!
 //! Every file is written atomically and every registry move is one transaction, so a process
-//! killed at any step leaves nothing half-written and the next retraining starts cleanly.
+//! killed at any step leaves nothing half-written and the next retraining starts cleanly. The
+//! kill -9 drills stop it at the failpoints `retrain.locked`, `retrain.dataset`,
+//! `retrain.judged` (verdict written, challenger not registered), `retrain.registered`,
+//! `retrain.recorded` and `retrain.aliased` ([`crate::failpoint`]).
 
 pub mod config;
 pub mod dataset;
@@ -139,6 +142,7 @@ pub fn retrain(request: &RetrainRequest<'_>, progress: &dyn Progress) -> Result<
             });
         }
     };
+    crate::failpoint::hit("retrain.locked");
     let interrupted = interrupted_retrainings(&store, &project)?;
     let champion = match target {
         Served::Alias(alias) => store.resolve_alias(&project, &alias)?,
@@ -182,6 +186,7 @@ pub fn retrain(request: &RetrainRequest<'_>, progress: &dyn Progress) -> Result<
         dir: &kiln_dir.join("datasets"),
     })?;
     step.done();
+    crate::failpoint::hit("retrain.dataset");
     let train_config = dataset_config(config, &dataset.path)?;
     let judge = HeldOutJudge {
         config,
@@ -204,10 +209,13 @@ pub fn retrain(request: &RetrainRequest<'_>, progress: &dyn Progress) -> Result<
     let (Some((_, version)), Some((verdict, judge_files))) = (summary.exported, judge.take()) else {
         return Err(Error::NoChallenger { run: summary.run_id });
     };
+    crate::failpoint::hit("retrain.registered");
     let mut report_files = summary.report_files;
     report_files.extend(judge_files);
     record(&store, &summary.run_id, &verdict, &report_files, &dataset)?;
+    crate::failpoint::hit("retrain.recorded");
     let aliased = verdict.passed && point_challenger(&store, &project, version, &summary.run_id, &verdict)?;
+    crate::failpoint::hit("retrain.aliased");
     Ok(RetrainOutcome::Done(Box::new(Retrained {
         champion: parent,
         run_id: summary.run_id,

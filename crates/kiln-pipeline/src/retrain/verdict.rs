@@ -80,6 +80,7 @@ impl Judge for HeldOutJudge<'_> {
                 .map_err(|source| Error::Json { what: "the retraining verdict", source })?,
         };
         *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some((verdict, files));
+        crate::failpoint::hit("retrain.judged");
         Ok(judged)
     }
 }
