@@ -66,8 +66,12 @@ pub enum Command {
     Models(commands::track::ModelsArgs),
     /// The hash-chained audit log: list events, verify the chain.
     Audit(commands::track::AuditArgs),
-    /// The chain from an alias or run back to the data it was trained on.
+    /// The chain from an alias or run back to the data it was trained on, through each
+    /// retraining.
     Lineage(commands::track::LineageArgs),
+    /// Retrain a served model on the labelled rows of its prediction log, judge the challenger
+    /// against it on the newest labelled rows, register it, alias it `challenger` when it passes.
+    Retrain(commands::retrain::RetrainArgs),
     /// Serve registered models over HTTP (the same flags as `kiln-serve`).
     Serve(kiln_serve::ServeArgs),
     /// Check new rows or the prediction log for drift against a model's references, per
@@ -110,6 +114,7 @@ where
         Command::Models(args) => commands::track::models(args, &cli.store, out),
         Command::Audit(args) => commands::track::audit(args, &cli.store, out),
         Command::Lineage(args) => commands::track::lineage(args, &cli.store, out),
+        Command::Retrain(args) => commands::retrain::retrain_cmd(args, &cli.store, progress, out),
     };
     match result {
         Ok(code) => code,
