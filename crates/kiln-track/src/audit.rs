@@ -41,6 +41,14 @@ pub enum AuditAction {
     Rollback,
     /// A gate was overridden (a forced promotion); always carries a reason.
     ForcedOverride,
+    /// A rollout of a challenger version began (in shadow).
+    RolloutStart,
+    /// A rollout moved to its next step (shadow to canary, or a larger canary share).
+    RolloutStep,
+    /// A rollout ended by promoting the challenger to `champion`.
+    RolloutPromote,
+    /// A rollout ended without promotion (its checks failed, or an operator aborted it).
+    RolloutRollback,
 }
 
 /// An event to append.
@@ -113,7 +121,7 @@ pub struct AuditReport {
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [AuditAction; 13] = [
+    pub const ALL: [AuditAction; 17] = [
         AuditAction::DataRead,
         AuditAction::Validate,
         AuditAction::Snapshot,
@@ -127,6 +135,10 @@ impl AuditAction {
         AuditAction::Promote,
         AuditAction::Rollback,
         AuditAction::ForcedOverride,
+        AuditAction::RolloutStart,
+        AuditAction::RolloutStep,
+        AuditAction::RolloutPromote,
+        AuditAction::RolloutRollback,
     ];
 
     /// The name stored in the log.
@@ -145,6 +157,10 @@ impl AuditAction {
             AuditAction::Promote => "promote",
             AuditAction::Rollback => "rollback",
             AuditAction::ForcedOverride => "forced_override",
+            AuditAction::RolloutStart => "rollout_start",
+            AuditAction::RolloutStep => "rollout_step",
+            AuditAction::RolloutPromote => "rollout_promote",
+            AuditAction::RolloutRollback => "rollout_rollback",
         }
     }
 }
@@ -163,7 +179,8 @@ impl FromStr for AuditAction {
             what: "audit action",
             text: text.to_owned(),
             hint: "use data_read, validate, snapshot, split, train, evaluate, compare, export, \
-                       predict, register, promote, rollback or forced_override",
+                       predict, register, promote, rollback, forced_override, rollout_start, \
+                       rollout_step, rollout_promote or rollout_rollback",
         })
     }
 }
