@@ -38,6 +38,9 @@ pub struct RunConfig {
     /// `[monitoring]`: how `kiln monitor` judges new rows against the model's references.
     #[serde(default)]
     pub monitoring: kiln_monitor::config::MonitoringConfig,
+    /// `[rollout]`: how `kiln rollout` moves a challenger from shadow to champion.
+    #[serde(default)]
+    pub rollout: crate::rollout::RolloutConfig,
 }
 
 /// A loaded config: its path, the raw text and the checked data plan.
@@ -72,6 +75,7 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedConfig, Error> {
     let plan = DataPlan::new(path, sections)?;
     check_evaluation(&config, &plan)
         .map_err(|source| Error::EvaluationConfig { path: path.to_path_buf(), source: Box::new(source) })?;
+    config.rollout.plan()?;
     Ok(LoadedConfig { path: path.to_path_buf(), text: text.to_string(), config, plan })
 }
 

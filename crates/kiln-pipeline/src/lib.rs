@@ -30,6 +30,7 @@ pub mod monitor;
 pub mod prepare;
 pub mod progress;
 pub mod reference;
+pub mod rollout;
 pub mod run;
 pub mod score;
 pub mod split_files;
