@@ -8,7 +8,8 @@
 //! that model (`kiln rollout`): in shadow its challenger scores a copy of every request
 //! (route `shadow`), in canary it answers the rollout's share of the traffic (route `canary`,
 //! keyed like any canary so sticky users stay put); when the rollout ends, its route is
-//! dropped (and a promotion has moved the alias, which the primary follows).
+//! dropped (and a promotion has moved the alias, which the primary follows). The counts of a
+//! rollout's route on `/metrics` start at zero when the server begins following it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,8 +96,8 @@ fn poll_rollout(served: &Served, loader: &Loader) {
     );
 }
 
-/// A route for the rollout's challenger in `role`; none (logged, not tried again for this
-/// rollout) when it cannot be loaded.
+/// A route for the rollout's challenger in `role`, its counts started afresh; none (logged,
+/// not tried again for this rollout) when it cannot be loaded.
 fn rollout_route(served: &Served, loader: &Loader, rollout: &Rollout, role: Role) -> Option<Arc<Route>> {
     let mut failed = served.rollout_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if *failed == Some(rollout.id) {
@@ -111,7 +112,11 @@ fn rollout_route(served: &Served, loader: &Loader, rollout: &Rollout, role: Role
     let route =
         loaded.and_then(|loaded| loader.route_of(&served.settings, source.clone(), role, loaded, &served.faults));
     match route {
-        Ok(route) => Some(route),
+        Ok(route) => {
+            let label = crate::infer::route_label(role);
+            loader.metrics.reset_route(&served.name, &source.to_string(), rollout.challenger_version, label);
+            Some(route)
+        }
         Err(e) => {
             *failed = Some(rollout.id);
             let labels =

@@ -251,6 +251,30 @@ impl Metrics {
         text
     }
 
+    /// Start the counts of `route` (`shadow` or `canary`) of `source` afresh: its scoring
+    /// outcomes and its breaker's openings. Done when a server begins following a rollout, so
+    /// that what a controller reads counts that rollout only.
+    pub fn reset_route(&self, model: &str, source: &str, version: i64, route: &str) {
+        for outcome in ["ok", "failed"] {
+            self.route_outcomes.remove(&OutcomeLabels {
+                model: model.into(),
+                source: source.into(),
+                version: version.to_string(),
+                route: route.into(),
+                outcome: outcome.into(),
+            });
+        }
+        for trigger in crate::breaker::Trigger::ALL {
+            let (to, trigger) = ("open".into(), trigger.as_str().into());
+            self.breaker_transitions.remove(&TransitionLabels {
+                model: model.into(),
+                source: source.into(),
+                to,
+                trigger,
+            });
+        }
+    }
+
     /// Count a breaker transition and set its state gauge.
     pub fn breaker(&self, model: &str, source: &str, transition: &Transition) {
         let labels = SourceLabels { model: model.into(), source: source.into() };

@@ -95,7 +95,11 @@ pub fn step(store: &Store, inputs: &StepInputs<'_>) -> Result<Evaluated> {
     let figures = gather(&rollout, &plan, &sources)?;
     let decision = decide(&plan, &rollout, &figures, inputs.now_ms);
     tracing::debug!(rollout = rollout.id, ?decision, "rollout evaluated");
-    let recorded = serde_json::to_value(&figures).unwrap_or_default();
+    let mut recorded = serde_json::to_value(&figures).unwrap_or_default();
+    if rollout.phase == RolloutPhase::Shadow {
+        // the canary is a new route: each server counts it from zero
+        recorded["counters"] = serde_json::json!({});
+    }
     let to = |to_phase, step, share, reason| Move {
         rollout: &rollout,
         to_phase,

@@ -63,13 +63,10 @@ pub struct StepFigures {
     pub metric_drop: Option<f64>,
     /// Whether the challenger's breaker opened during the step (or is open now).
     pub breaker_opened: bool,
-    /// Each server's counters of the challenger's routes now, by route: the base of the next
-    /// step's counts.
-    pub counters: BTreeMap<String, BTreeMap<String, Counters>>,
+    /// Each server's counters of the challenger's route now: the base of the next step's
+    /// counts while the route stays the same (a server starts a new route's counts at zero).
+    pub counters: BTreeMap<String, Counters>,
 }
-
-/// The routes a challenger's counters are kept for.
-const ROUTES: [&str; 2] = ["shadow", "canary"];
 
 /// What [`gather`] reads.
 #[derive(Debug, Clone, Copy)]
@@ -86,18 +83,15 @@ pub struct Sources<'a> {
 /// The figures of `rollout`'s current step.
 pub fn gather(rollout: &Rollout, plan: &RolloutPlan, sources: &Sources<'_>) -> Result<StepFigures> {
     let route = if rollout.phase == RolloutPhase::Canary { "canary" } else { "shadow" };
-    let bases: BTreeMap<String, BTreeMap<String, Counters>> =
+    // the base recorded with the last move (none after a move into a new route)
+    let bases: BTreeMap<String, Counters> =
         serde_json::from_value(rollout.figures["counters"].clone()).unwrap_or_default();
     let mut counters = BTreeMap::new();
     let mut step_counts = Counters::default();
     for scrape in sources.scrapes {
         let samples = samples(&scrape.server, &scrape.text)?;
-        let now: BTreeMap<String, Counters> = ROUTES
-            .iter()
-            .map(|r| (r.to_string(), challenger_counters(&samples, sources.model, rollout.challenger_version, r)))
-            .collect();
-        let base = bases.get(&scrape.server).and_then(|b| b.get(route)).copied();
-        let counted = since(now[route], base);
+        let now = challenger_counters(&samples, sources.model, rollout.challenger_version, route);
+        let counted = since(now, bases.get(&scrape.server).copied());
         step_counts.ok += counted.ok;
         step_counts.failed += counted.failed;
         step_counts.breaker_opens += counted.breaker_opens;
