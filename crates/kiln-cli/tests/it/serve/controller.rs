@@ -300,11 +300,59 @@ fn a_broken_challenger_is_rolled_back_from_shadow_and_from_canary_and_the_champi
     assert_eq!(code, 0);
     let models: Value = serde_json::from_str(&models).expect("json");
     assert_eq!(models[0]["aliases"]["champion"], 1, "the champion never moved");
+    refusals(&store, dir.path(), &serving);
     let events = audit(&store);
     assert_eq!(
         actions(&events),
-        ["rollout_start", "rollout_rollback", "rollout_start", "rollout_step", "rollout_rollback"]
+        [
+            "rollout_start",
+            "rollout_rollback",
+            "rollout_start",
+            "rollout_step",
+            "rollout_rollback",
+            "rollout_start",
+            "rollout_rollback"
+        ]
     );
     assert_eq!(events[1]["details"]["figures"]["challenger"]["failed"], 20);
+    assert_eq!(events[6]["reason"], "operator stop");
     serving.stop();
+}
+
+/// Mistakes answered with exit 2 and what to do; an abort.
+fn refusals(store: &str, dir: &Path, serving: &Serving) {
+    let config = rollout_config(dir);
+    let expect_error = |args: &[&str], words: &str| {
+        let (code, _, err) = kiln_at(store, args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(words), "{args:?}: {err}");
+    };
+    expect_error(&["rollout", "abort", "adult", "--reason", "x"], "has no active rollout");
+    expect_error(&["rollout", "status", "fraud"], "no model named fraud");
+    let bad = adult_config(dir, "bad", &adult_rules(), "[rollout]\nsteps = [50, 10]\n").display().to_string();
+    expect_error(&["rollout", "start", "adult", "--config", &bad], "[rollout] steps: 10 does not follow 50");
+    let unknown = adult_config(dir, "unknown", &adult_rules(), "[rollout]\nstep = [50]\n").display().to_string();
+    expect_error(&["rollout", "start", "adult", "--config", &unknown], "step");
+    expect_error(&["rollout", "start", "adult", "--version", "1", "--config", &config], "v1 is the champion already");
+    let (code, _, err) = kiln_at(store, &["-q", "rollout", "start", "adult", "--config", &config]);
+    assert_eq!(code, 0, "{err}");
+    expect_error(&["rollout", "start", "adult", "--config", &config], "already has an active rollout");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let log = serving.log.display().to_string();
+    let nowhere = format!("http://{closed}");
+    expect_error(&["rollout", "step", "adult", "--log", &log, "--server", &nowhere], "--server http://HOST:PORT");
+    let other = adult_config(dir, "other", &adult_rules(), "[rollout]\nshadow_requests = 5\n").display().to_string();
+    let args = ["rollout", "step", "adult", "--config", &other, "--log", &log, "--server", &serving.base];
+    expect_error(&args, "was started with another [rollout] plan");
+    let (code, out, err) =
+        kiln_at(store, &["rollout", "abort", "adult", "--reason", "operator stop", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let aborted: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!((&aborted["phase"], &aborted["reason"]), (&json!("aborted"), &json!("operator stop")));
+    // a cron step after the end reports it: exit 1 for a rollout that did not promote
+    let (code, out, _) =
+        kiln_at(store, &["rollout", "step", "adult", "--log", &log, "--server", &serving.base, "--format", "json"]);
+    assert_eq!(code, 1);
+    let ended: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!((&ended["state"], &ended["rollout"]["phase"]), (&json!("ended"), &json!("aborted")));
 }
