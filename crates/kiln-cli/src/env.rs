@@ -9,3 +9,6 @@ pub const KILN_ACTOR: &str = kiln_track::ACTOR_ENV;
 pub const KILN_LOG: &str = "KILN_LOG";
 /// Set to any value to disable colours.
 pub const NO_COLOR: &str = "NO_COLOR";
+/// Fault drills only: named points at which the process kills itself as `kill -9` would.
+/// (The name is owned by kiln-pipeline, which reads it in `failpoint::hit`.)
+pub const KILN_FAILPOINT: &str = kiln_pipeline::failpoint::ENV;
