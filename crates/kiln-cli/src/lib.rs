@@ -72,6 +72,9 @@ pub enum Command {
     /// Retrain a served model on the labelled rows of its prediction log, judge the challenger
     /// against it on the newest labelled rows, register it, alias it `challenger` when it passes.
     Retrain(commands::retrain::RetrainArgs),
+    /// Roll a challenger out against the champion: shadow, canary steps, then promotion or
+    /// rollback, each move decided on live figures and audited.
+    Rollout(commands::rollout::RolloutArgs),
     /// Serve registered models over HTTP (the same flags as `kiln-serve`).
     Serve(kiln_serve::ServeArgs),
     /// Check new rows or the prediction log for drift against a model's references, per
@@ -115,6 +118,7 @@ where
         Command::Audit(args) => commands::track::audit(args, &cli.store, out),
         Command::Lineage(args) => commands::track::lineage(args, &cli.store, out),
         Command::Retrain(args) => commands::retrain::retrain_cmd(args, &cli.store, progress, out),
+        Command::Rollout(args) => commands::rollout::rollout(args, &cli.store, cli.quiet, out, &mut *err),
     };
     match result {
         Ok(code) => code,

@@ -9,6 +9,7 @@ pub mod monitor;
 pub mod monitor_log;
 pub mod report;
 pub mod retrain;
+pub mod rollout;
 pub mod run;
 pub mod track;
 pub mod train;
