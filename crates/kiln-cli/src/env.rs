@@ -9,3 +9,5 @@ pub const KILN_ACTOR: &str = kiln_track::ACTOR_ENV;
 pub const KILN_LOG: &str = "KILN_LOG";
 /// Set to any value to disable colours.
 pub const NO_COLOR: &str = "NO_COLOR";
+/// MLflow's own variable for the tracking server's URL: `kiln runs export --mlflow`'s default.
+pub const MLFLOW_TRACKING_URI: &str = "MLFLOW_TRACKING_URI";

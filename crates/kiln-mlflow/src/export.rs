@@ -47,6 +47,16 @@ pub enum Action {
     Updated,
 }
 
+impl Action {
+    /// `created` or `updated`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Updated => "updated",
+        }
+    }
+}
+
 /// One kiln run in MLflow.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunExport {

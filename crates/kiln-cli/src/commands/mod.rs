@@ -3,6 +3,7 @@
 pub mod data;
 pub mod eval;
 pub mod init;
+pub mod mlflow;
 pub mod monitor;
 pub mod monitor_log;
 pub mod report;

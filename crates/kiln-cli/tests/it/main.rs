@@ -7,6 +7,10 @@ mod configs;
 mod data_cmds;
 mod golden;
 mod init;
+mod mlflow;
+/// The real `mlflow server` of kiln-mlflow's tests, shared rather than copied.
+#[path = "../../../kiln-mlflow/tests/it/server.rs"]
+mod mlflow_server;
 mod monitor;
 mod predict;
 mod resume;
