@@ -219,3 +219,28 @@ fn an_export_holds_every_run_and_version_and_exporting_again_duplicates_nothing(
     assert_eq!(after["models"]["churn"]["aliases"], json!({ "champion": "2", "challenger": "2" }));
     assert_eq!(after["runs"], back["runs"]);
 }
+
+#[test]
+fn a_server_without_the_artifact_proxy_gets_everything_but_the_files() {
+    if !mlflow_ready() {
+        return;
+    }
+    let server = MlflowServer::start_serving(false);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = populated_store(dir.path());
+    let client = MlflowClient::new(&server.url).expect("client");
+    let report = export(&store, &client, &[]).expect("export");
+    for run in &report.runs {
+        let present = |a: &&kiln_mlflow::ArtifactExport| a.outcome != ArtifactOutcome::Missing;
+        assert!(
+            run.artifacts
+                .iter()
+                .filter(present)
+                .all(|a| a.outcome == ArtifactOutcome::NotProxied || a.outcome == ArtifactOutcome::Changed),
+            "{run:?}"
+        );
+    }
+    let back = read_back(&server.url);
+    assert_runs_equal(&store, &back);
+    assert_eq!(back["models"]["churn"]["aliases"], json!({ "champion": "1", "challenger": "2" }));
+}

@@ -39,8 +39,14 @@ pub(crate) struct MlflowServer {
 }
 
 impl MlflowServer {
-    /// Starts a server and waits (boundedly) until `/health` answers.
+    /// Starts a server that proxies artifacts (`mlflow server`'s default) and waits
+    /// (boundedly) until `/health` answers.
     pub(crate) fn start() -> MlflowServer {
+        MlflowServer::start_serving(true)
+    }
+
+    /// Starts a server, with the artifact proxy or (`--no-serve-artifacts`) without it.
+    pub(crate) fn start_serving(artifacts: bool) -> MlflowServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("server.log")).expect("server log");
@@ -48,9 +54,13 @@ impl MlflowServer {
         command
             .arg("server")
             .arg("--backend-store-uri")
-            .arg(format!("sqlite:///{}", dir.path().join("mlflow.db").display()))
-            .arg("--artifacts-destination")
-            .arg(dir.path().join("artifacts"))
+            .arg(format!("sqlite:///{}", dir.path().join("mlflow.db").display()));
+        if artifacts {
+            command.arg("--artifacts-destination").arg(dir.path().join("artifacts"));
+        } else {
+            command.arg("--no-serve-artifacts").arg("--default-artifact-root").arg(dir.path().join("artifacts"));
+        }
+        command
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
