@@ -81,11 +81,19 @@ impl MlflowClient {
         &self.base
     }
 
-    /// The id of the experiment named `name`, created when missing.
+    /// The id of the experiment named `name`, created when missing ([`Error::DeletedExperiment`]
+    /// when it exists but was deleted).
     pub fn experiment_id(&self, name: &str) -> Result<String> {
         let endpoint = "experiments/get-by-name";
         match self.get(endpoint, &[("experiment_name", name)], "look up the experiment") {
-            Ok(answer) => return field_str(&answer, &["experiment", "experiment_id"], self, endpoint),
+            Ok(answer) => {
+                let id = field_str(&answer, &["experiment", "experiment_id"], self, endpoint)?;
+                if answer["experiment"].get("lifecycle_stage").and_then(Value::as_str) == Some("deleted") {
+                    let (url, name) = (self.base.clone(), name.to_string());
+                    return Err(Error::DeletedExperiment { url, name, experiment_id: id });
+                }
+                return Ok(id);
+            }
             Err(Error::Refused { code, .. }) if code == "RESOURCE_DOES_NOT_EXIST" => {}
             Err(e) => return Err(e),
         }

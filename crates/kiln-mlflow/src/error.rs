@@ -33,6 +33,11 @@ pub enum Error {
     /// The tracking server answered a request with an MLflow error.
     #[error("the MLflow tracking server at {url} refused to {action}: HTTP {status} {code}: {message}\nhint: {hint}")]
     Refused { url: String, action: String, status: u16, code: String, message: String, hint: &'static str },
+    /// The project's experiment exists in MLflow but was deleted, so it takes no runs.
+    #[error(
+        "the experiment {name:?} on the MLflow tracking server at {url} is deleted and takes no runs\nhint: restore it (`mlflow experiments restore --experiment-id {experiment_id}`) or remove it for good (`mlflow gc`), then export again"
+    )]
+    DeletedExperiment { url: String, name: String, experiment_id: String },
     /// A file to upload exists but could not be read.
     #[error("reading {path} to upload it to {url}")]
     ReadArtifact {

@@ -1,5 +1,5 @@
 //! Failures name the server and say what to check: nothing listening, a server that is not
-//! MLflow, MLflow refusing a request, and a run the store does not hold.
+//! MLflow, a deleted experiment, MLflow refusing a request, and a run the store does not hold.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -92,7 +92,7 @@ fn a_run_the_store_does_not_hold_is_a_store_error() {
 }
 
 #[test]
-fn mlflow_refusing_a_request_is_reported_with_its_code_and_the_url() {
+fn a_deleted_experiment_and_mlflow_refusing_a_request_are_reported_with_the_url() {
     if !mlflow_ready() {
         return;
     }
@@ -101,18 +101,39 @@ fn mlflow_refusing_a_request_is_reported_with_its_code_and_the_url() {
     let store = store_with_runs(dir.path(), 1);
     let detail = store.show_run(store.list_runs(&Default::default()).expect("runs")[0].id.as_str()).expect("run");
     let (key, value) = detail.params.iter().next().expect("a parameter");
+    let python = |script: String| {
+        let status = Command::new("python3").args(["-c", &script]).status().expect("python3");
+        assert!(status.success(), "{script}");
+    };
+    // The project's experiment was deleted in MLflow: it takes no runs until restored.
+    python(format!(
+        "import mlflow\nc = mlflow.MlflowClient('{url}')\nc.delete_experiment(c.create_experiment('{name}'))\n",
+        url = server.url,
+        name = detail.name,
+    ));
+    let client = MlflowClient::new(&server.url).expect("client");
+    let error = export(&store, &client, &[]).expect_err("deleted experiment");
+    assert!(matches!(error, Error::DeletedExperiment { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "the experiment {:?} on the MLflow tracking server at {} is deleted",
+            detail.name, server.url
+        )),
+        "{text}"
+    );
+    assert!(text.contains("hint: restore it (`mlflow experiments restore --experiment-id "), "{text}");
     // Someone logged the run into MLflow before, with another value for one of its parameters:
     // MLflow never changes a logged parameter.
-    let script = format!(
-        "import mlflow\nc = mlflow.MlflowClient('{url}')\ne = c.create_experiment('{name}')\n\
-         r = c.create_run(e, tags={{'kiln.run_id': '{id}'}})\nc.log_param(r.info.run_id, '{key}', '{value}-other')\n",
+    python(format!(
+        "import mlflow\nc = mlflow.MlflowClient('{url}')\ne = c.get_experiment_by_name('{name}').experiment_id\n\
+         c.restore_experiment(e)\nr = c.create_run(e, tags={{'kiln.run_id': '{id}'}})\n\
+         c.log_param(r.info.run_id, '{key}', '{value}-other')\n",
         url = server.url,
         name = detail.name,
         id = detail.id,
-    );
-    let status = Command::new("python3").args(["-c", &script]).status().expect("python3");
-    assert!(status.success());
-    let error = export(&store, &MlflowClient::new(&server.url).expect("client"), &[]).expect_err("refused");
+    ));
+    let error = export(&store, &client, &[]).expect_err("refused");
     match &error {
         Error::Refused { code, status, .. } => {
             assert_eq!(code, "INVALID_PARAMETER_VALUE");
