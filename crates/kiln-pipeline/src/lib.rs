@@ -25,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod evaluate;
 pub mod export;
+pub mod failpoint;
 pub mod monitor;
 pub mod prepare;
 pub mod progress;

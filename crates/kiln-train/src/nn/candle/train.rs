@@ -68,6 +68,32 @@ struct Candle<'a> {
     dropout: Option<Dropout>,
     /// The dropout generator's state when there is no dropout (it is then never drawn from).
     unused_dropout_state: [u64; 4],
+    /// Where each step's gradients meet before the update.
+    sync: GradientSync,
+}
+
+/// Where the gradients of one step meet between back-propagation and the optimizer update.
+///
+/// On one device they are the update's input as they are. Data-parallel training over several
+/// GPUs adds a variant here that sums them across ranks in place (an NCCL all-reduce through
+/// cudarc, as a candle custom op) before clipping and AdamW, so that every rank applies the
+/// same update: `docs/dev/decisions/004-data-parallel-training.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GradientSync {
+    /// One device: nothing to exchange.
+    Single,
+}
+
+impl GradientSync {
+    /// Combine this rank's gradients with the other ranks' (in place).
+    fn reduce(self, grads: &mut [Tensor]) -> candle_core::Result<()> {
+        match self {
+            Self::Single => {
+                let _ = grads;
+                Ok(())
+            }
+        }
+    }
 }
 
 impl<'a> Candle<'a> {
@@ -91,13 +117,14 @@ impl<'a> Candle<'a> {
             shuffle_rng: Rng::derive(input.seed, STREAM_SHUFFLE),
             unused_dropout_state: dropout_rng.state(),
             dropout: (params.dropout > 0.0).then(|| Dropout::new(params.dropout as f32, dropout_rng)),
+            sync: GradientSync::Single,
         })
     }
 }
 
 impl EpochTrainer for Candle<'_> {
     fn train_epoch(&mut self, epoch: usize, step: &mut usize) -> Result<f64> {
-        let Self { device, input, schedule, net, state, data, loss, order, shuffle_rng, dropout, .. } = self;
+        let Self { device, input, schedule, net, state, data, loss, order, shuffle_rng, dropout, sync, .. } = self;
         let (params, n_rows) = (input.params, input.train.n_rows);
         let err = candle_err("training a batch");
         shuffle_rng.shuffle(order);
@@ -120,7 +147,9 @@ impl EpochTrainer for Candle<'_> {
                 }
             };
             let lr = learning_rate(params.lr, *step, schedule.warmup_steps, schedule.total_steps);
-            state.step(&outputs, &grad_outputs, params.clip_norm, lr).map_err(&err)?;
+            let mut grads = state.gradients(&outputs, &grad_outputs).map_err(&err)?;
+            sync.reduce(&mut grads).map_err(&err)?;
+            state.apply(grads, params.clip_norm, lr).map_err(&err)?;
             *step += 1;
         }
         let loss_sum = match state.fused_mut() {
@@ -390,15 +419,9 @@ impl State {
         None
     }
 
-    /// Back-propagate `grad_outputs` from `outputs`, clip the gradients to `clip_norm` (global
-    /// L2 norm) and take one AdamW step at learning rate `lr`, as `nn::optim::AdamW` does.
-    fn step(
-        &mut self,
-        outputs: &Tensor,
-        grad_outputs: &Tensor,
-        clip_norm: Option<f64>,
-        lr: f64,
-    ) -> candle_core::Result<()> {
+    /// The gradient of every parameter for one batch: `grad_outputs` back-propagated from
+    /// `outputs`, in [`Params::vars`]' order (zeros for a parameter the batch did not reach).
+    fn gradients(&self, outputs: &Tensor, grad_outputs: &Tensor) -> candle_core::Result<Vec<Tensor>> {
         // Σ outputs · g has the gradient g with respect to the outputs.
         let grads = (outputs * grad_outputs)?.sum_all()?.backward()?;
         let mut g: Vec<Tensor> = Vec::with_capacity(self.params.vars.len());
@@ -409,13 +432,19 @@ impl State {
                 None => var.as_tensor().zeros_like()?,
             });
         }
+        Ok(g)
+    }
+
+    /// Clip the gradients `g` to `clip_norm` (global L2 norm) and take one AdamW step at
+    /// learning rate `lr`, as `nn::optim::AdamW` does.
+    fn apply(&mut self, mut g: Vec<Tensor>, clip_norm: Option<f64>, lr: f64) -> candle_core::Result<()> {
         self.t += 1;
         #[cfg(feature = "cuda")]
         if let Some(fused) = self.fused.as_mut() {
             return fused.step(&self.params, &g, (lr, self.weight_decay, self.t as u64), clip_norm);
         }
         if let Some(max_norm) = clip_norm {
-            let mut sum = Tensor::zeros((), DType::F32, outputs.device())?;
+            let mut sum = Tensor::zeros((), DType::F32, self.params.vars[0].device())?;
             for grad in &g {
                 sum = (sum + grad.sqr()?.sum_all()?)?;
             }
