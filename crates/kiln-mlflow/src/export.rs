@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use kiln_track::{Artifact, RunDetail, RunFilter, RunSort, RunStatus, Store};
+use kiln_track::{Artifact, RunDetail, RunFilter, RunId, RunSort, RunStatus, Store};
 use serde::Serialize;
 
 use crate::client::{MetricPoint, MlflowClient, MlflowRun};
@@ -97,15 +97,17 @@ pub enum ArtifactOutcome {
     NotProxied,
 }
 
-/// Exports the runs `run_ids` (ids or unique prefixes; every run of the store when empty), oldest
-/// first, and the model versions they produced, to the tracking server of `client`.
+/// Exports the runs `run_ids` (ids or unique prefixes, in that order; every run of the store,
+/// oldest first, when empty), then the model versions they produced, to the tracking server of
+/// `client`. Runs are read from the store one at a time.
 pub fn export(store: &Store, client: &MlflowClient, run_ids: &[String]) -> Result<ExportReport> {
-    let mut details = select_runs(store, run_ids)?;
-    details.sort_by(|a, b| (&a.started_at, a.id.as_str()).cmp(&(&b.started_at, b.id.as_str())));
+    let ids = select_runs(store, run_ids)?;
     let mut experiments: BTreeMap<String, String> = BTreeMap::new();
-    let mut runs = Vec::with_capacity(details.len());
+    let mut runs = Vec::with_capacity(ids.len());
     let mut mlflow_runs = BTreeMap::new();
-    for detail in &details {
+    let mut version_tags = Vec::new();
+    for id in &ids {
+        let detail = store.show_run(id.as_str())?;
         let experiment_id = match experiments.get(&detail.name) {
             Some(id) => id.clone(),
             None => {
@@ -114,30 +116,30 @@ pub fn export(store: &Store, client: &MlflowClient, run_ids: &[String]) -> Resul
                 id
             }
         };
-        let (exported, mlflow_run) = export_run(store, client, detail, &experiment_id)?;
+        let (exported, mlflow_run) = export_run(store, client, &detail, &experiment_id)?;
         tracing::info!(run = %detail.id, mlflow_run = %exported.mlflow_run_id, action = ?exported.action, "exported a run to MLflow");
         mlflow_runs.insert(detail.id.to_string(), mlflow_run);
+        version_tags.extend(detail.model_versions);
         runs.push(exported);
     }
-    let model_versions = export_versions(store, client, &details, &mlflow_runs)?;
+    let model_versions = export_versions(store, client, &version_tags, &mlflow_runs)?;
     Ok(ExportReport { url: client.url().to_string(), runs, model_versions })
 }
 
-fn select_runs(store: &Store, run_ids: &[String]) -> Result<Vec<RunDetail>> {
+/// The full ids of the runs to export, each once.
+fn select_runs(store: &Store, run_ids: &[String]) -> Result<Vec<RunId>> {
     if run_ids.is_empty() {
         let filter = RunFilter { sort: RunSort::Started { descending: false }, ..RunFilter::default() };
-        let all = store.list_runs(&filter)?;
-        return all.iter().map(|run| store.show_run(run.id.as_str()).map_err(Error::from)).collect();
+        return Ok(store.list_runs(&filter)?.into_iter().map(|run| run.id).collect());
     }
-    let mut seen = std::collections::BTreeSet::new();
-    let mut details = Vec::new();
-    for id in run_ids {
-        let detail = store.show_run(id)?;
-        if seen.insert(detail.id.to_string()) {
-            details.push(detail);
+    let mut ids: Vec<RunId> = Vec::with_capacity(run_ids.len());
+    for id_or_prefix in run_ids {
+        let id = store.resolve_run(id_or_prefix)?;
+        if !ids.contains(&id) {
+            ids.push(id);
         }
     }
-    Ok(details)
+    Ok(ids)
 }
 
 fn export_run(

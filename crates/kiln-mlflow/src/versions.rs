@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use kiln_track::{ModelVersion, RunDetail, Store};
+use kiln_track::{ModelVersion, Store};
 use serde::Serialize;
 
 use crate::client::{MlflowClient, MlflowRun, MlflowVersion};
@@ -30,17 +30,16 @@ pub struct VersionExport {
     pub aliases: Vec<String>,
 }
 
-/// The versions the exported `runs` produced, in name and version order, each registered from
-/// its run's `bundle` folder in `mlflow_runs` (keyed by kiln run id).
+/// The versions `NAME@vN` the exported runs `produced`, in name and version order, each
+/// registered from its run's `bundle` folder in `mlflow_runs` (keyed by kiln run id).
 pub(crate) fn export_versions(
     store: &Store,
     client: &MlflowClient,
-    runs: &[RunDetail],
+    produced: &[String],
     mlflow_runs: &BTreeMap<String, MlflowRun>,
 ) -> Result<Vec<VersionExport>> {
-    let mut wanted: Vec<(String, i64)> = runs
+    let mut wanted: Vec<(String, i64)> = produced
         .iter()
-        .flat_map(|run| run.model_versions.iter())
         .filter_map(|tag| match split_version_tag(tag) {
             (name, Some(version)) => Some((name.to_string(), version)),
             (_, None) => None,
