@@ -34,6 +34,7 @@ pub(crate) fn free_port() -> u16 {
 /// A running `mlflow server`; dropping it stops the server and its workers.
 pub(crate) struct MlflowServer {
     pub(crate) url: String,
+    port: u16,
     child: Child,
     dir: tempfile::TempDir,
 }
@@ -45,8 +46,21 @@ impl MlflowServer {
         MlflowServer::start_serving(true)
     }
 
-    /// Starts a server, with the artifact proxy or (`--no-serve-artifacts`) without it.
+    /// Starts a server, with the artifact proxy or (`--no-serve-artifacts`) without it. A server
+    /// that exits before answering (its port taken meanwhile) is started again on another port.
     pub(crate) fn start_serving(artifacts: bool) -> MlflowServer {
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            let mut server = MlflowServer::spawn(artifacts);
+            match server.wait_healthy() {
+                Ok(()) => return server,
+                Err(log) => last_log = log,
+            }
+        }
+        panic!("mlflow server exited before answering, three times; last log:\n{last_log}");
+    }
+
+    fn spawn(artifacts: bool) -> MlflowServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("server.log")).expect("server log");
@@ -68,18 +82,17 @@ impl MlflowServer {
         // Its own process group, so that the workers it forks stop with it.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let child = command.spawn().expect("start `mlflow server` (is mlflow installed for python3?)");
-        let mut server = MlflowServer { url: format!("http://127.0.0.1:{port}"), child, dir };
-        server.wait_healthy(port);
-        server
+        MlflowServer { url: format!("http://127.0.0.1:{port}"), port, child, dir }
     }
 
-    fn wait_healthy(&mut self, port: u16) {
+    /// Waits (boundedly) for `/health`; the server's log when it exited first.
+    fn wait_healthy(&mut self) -> Result<(), String> {
         for _ in 0..480 {
-            if let Some(status) = self.child.try_wait().expect("poll mlflow server") {
-                panic!("mlflow server exited ({status}) before answering:\n{}", self.log());
+            if self.child.try_wait().expect("poll mlflow server").is_some() {
+                return Err(self.log());
             }
-            if http_get(port, "/health").is_some_and(|answer| answer.starts_with("HTTP/1.1 200")) {
-                return;
+            if http_get(self.port, "/health").is_some_and(|answer| answer.starts_with("HTTP/1.1 200")) {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(250));
         }
