@@ -19,7 +19,8 @@ kiln-pipeline  kiln-core kiln-data kiln-eval kiln-train kiln-track kiln-kernels 
 kiln-monitor   kiln-core
 kiln-log       kiln-core kiln-track
 kiln-serve     kiln-core kiln-track kiln-monitor kiln-log
-kiln-cli       kiln-core kiln-data kiln-eval kiln-train kiln-track kiln-kernels kiln-pipeline kiln-serve kiln-monitor kiln-log
+kiln-mlflow    kiln-track
+kiln-cli       kiln-core kiln-data kiln-eval kiln-train kiln-track kiln-kernels kiln-pipeline kiln-serve kiln-monitor kiln-log kiln-mlflow
 "
 kiln_deps() { # crate: its direct kiln dependencies, one per line
   cargo tree --locked -p "$1" -e normal --all-features --depth 1 --prefix none --format '{p}' 2>/dev/null \
@@ -59,6 +60,8 @@ fi
 must_not_depend kiln-eval polars
 must_not_depend kiln-monitor polars
 must_not_depend kiln-log polars
+# the MLflow export speaks plain HTTP over kiln-track's records: no polars, candle or async runtime
+for forbidden in polars candle-core tokio; do must_not_depend kiln-mlflow "$forbidden"; done
 must_not_depend kiln-kernels polars
 must_not_depend kiln-kernels candle-core
 

@@ -60,7 +60,7 @@ pub enum Command {
     Predict(commands::train::PredictArgs),
     /// Evaluate a model bundle on labelled rows: sliced metrics, intervals, fairness, gates, report.
     Eval(commands::eval::EvalArgs),
-    /// Runs recorded in the tracking store: list, show, diff.
+    /// Runs recorded in the tracking store: list, show, diff, export to MLflow.
     Runs(commands::track::RunsArgs),
     /// The model registry: versions, aliases, promotion and rollback.
     Models(commands::track::ModelsArgs),
@@ -113,7 +113,7 @@ where
         Command::Eval(args) => commands::eval::eval(args, &cli.store, progress, out),
         Command::Monitor(args) => commands::monitor::monitor_cmd(args, &cli.store, progress, out),
         Command::Feedback(cmd) => commands::feedback::run(cmd, &cli.store, progress, out),
-        Command::Runs(args) => commands::track::runs(args, &cli.store, out),
+        Command::Runs(args) => commands::track::runs(args, &cli.store, progress, out),
         Command::Models(args) => commands::track::models(args, &cli.store, out),
         Command::Audit(args) => commands::track::audit(args, &cli.store, out),
         Command::Lineage(args) => commands::track::lineage(args, &cli.store, out),

@@ -5,6 +5,7 @@ pub mod eval;
 pub mod feedback;
 pub mod init;
 pub mod lineage;
+pub mod mlflow;
 pub mod monitor;
 pub mod monitor_log;
 pub mod report;

@@ -1,4 +1,4 @@
-//! `kiln runs list|show|diff`, `kiln models list|promote|rollback|history`,
+//! `kiln runs list|show|diff` (`runs export` is `commands::mlflow`), `kiln models list|promote|rollback|history`,
 //! `kiln audit log|verify` and `kiln lineage`'s arguments: argument parsing and result tables over the
 //! kiln-track store. The store does the work; this module only opens it and formats answers.
 
@@ -14,6 +14,7 @@ use kiln_track::{
 use serde::Serialize;
 
 use crate::output::{self, Format, Table, num};
+use crate::progress::Progress;
 use crate::{EXIT_FAILED, EXIT_OK};
 
 /// Options shared by every tracking command.
@@ -49,6 +50,10 @@ pub enum RunsCmd {
         /// Second run (id or unique prefix).
         b: String,
     },
+    /// Write runs (every run when none is named), their metric series, files and registered
+    /// model versions with aliases into an MLflow tracking server; exporting again updates
+    /// what is there instead of duplicating it.
+    Export(super::mlflow::RunsExportArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -173,9 +178,9 @@ pub(crate) fn open_store(path: &Path) -> anyhow::Result<Store> {
 }
 
 /// Entry point of `kiln runs`.
-pub(crate) fn runs(args: &RunsArgs, store: &Path, out: &mut dyn Write) -> anyhow::Result<i32> {
+pub(crate) fn runs(args: &RunsArgs, store: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
     let store = open_store(store)?;
-    runs_cmd(&store, &args.cmd, args.opts.format, out)
+    runs_cmd(&store, &args.cmd, args.opts.format, progress, out)
 }
 
 /// Entry point of `kiln models`.
@@ -196,11 +201,18 @@ pub(crate) fn lineage(args: &LineageArgs, store: &Path, out: &mut dyn Write) -> 
     super::lineage::lineage_cmd(&store, &args.target, args.opts.format, out)
 }
 
-pub(crate) fn runs_cmd(store: &Store, cmd: &RunsCmd, format: Format, out: &mut dyn Write) -> anyhow::Result<i32> {
+pub(crate) fn runs_cmd(
+    store: &Store,
+    cmd: &RunsCmd,
+    format: Format,
+    progress: Progress,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
     match cmd {
         RunsCmd::List(args) => runs_list(store, args, format, out),
         RunsCmd::Show { id } => runs_show(store, id, format, out),
         RunsCmd::Diff { a, b } => runs_diff(store, a, b, format, out),
+        RunsCmd::Export(args) => super::mlflow::runs_export(store, args, format, progress, out),
     }
 }
 
@@ -620,23 +632,23 @@ mod tests {
     fn runs_list_show_and_diff() {
         let (_dir, store, ids) = store_with_two_runs();
         let cmd = RunsCmd::List(list_args("auc>=0.9"));
-        let (code, out) = text(|out| runs_cmd(&store, &cmd, Format::Table, out));
+        let (code, out) = text(|out| runs_cmd(&store, &cmd, Format::Table, Progress::new(true), out));
         assert_eq!(code, EXIT_OK);
         assert!(out.starts_with("1 runs\n"), "{out}");
         assert!(out.contains(&ids[0]) && !out.contains(&ids[1]), "{out}");
         assert!(out.contains("0.91"), "{out}");
 
-        let (_, json) = text(|out| runs_cmd(&store, &cmd, Format::Json, out));
+        let (_, json) = text(|out| runs_cmd(&store, &cmd, Format::Json, Progress::new(true), out));
         let value: serde_json::Value = serde_json::from_str(&json).expect("json");
         assert_eq!(value[0]["id"], ids[0].as_str());
 
         let show = RunsCmd::Show { id: ids[1].clone() };
-        let (_, out) = text(|out| runs_cmd(&store, &show, Format::Markdown, out));
+        let (_, out) = text(|out| runs_cmd(&store, &show, Format::Markdown, Progress::new(true), out));
         assert!(out.contains("| lr | 0.01 |"), "{out}");
         assert!(out.contains("| auc | 0.87 | 2 | 0.5 | 0.87 |"), "{out}");
 
         let diff = RunsCmd::Diff { a: ids[0].clone(), b: ids[1].clone() };
-        let (_, out) = text(|out| runs_cmd(&store, &diff, Format::Table, out));
+        let (_, out) = text(|out| runs_cmd(&store, &diff, Format::Table, Progress::new(true), out));
         assert!(out.lines().any(|line| line.starts_with("*") && line.contains("lr")), "{out}");
         assert!(out.contains("-0.04"), "{out}");
     }

@@ -8,6 +8,10 @@ mod data_cmds;
 mod feedback;
 mod golden;
 mod init;
+mod mlflow;
+/// The real `mlflow server` of kiln-mlflow's tests, shared rather than copied.
+#[path = "../../../kiln-mlflow/tests/it/server.rs"]
+mod mlflow_server;
 mod monitor;
 mod predict;
 mod resume;
