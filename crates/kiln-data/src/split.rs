@@ -63,8 +63,14 @@ impl Split {
 
     /// The rows of `df` (the training file) that belong to `part`.
     pub fn select(&self, df: &DataFrame, part: Part) -> Result<DataFrame> {
-        let mask: BooleanChunked =
-            BooleanChunked::from_iter_values("mask".into(), self.parts.iter().map(|p| *p == part));
+        self.select_batch(df, 0, part)
+    }
+
+    /// The rows of `df`, rows `offset..` of the training data (a batch of it), that belong to
+    /// `part`.
+    pub fn select_batch(&self, df: &DataFrame, offset: usize, part: Part) -> Result<DataFrame> {
+        let sides = &self.parts[offset..offset + df.height()];
+        let mask: BooleanChunked = BooleanChunked::from_iter_values("mask".into(), sides.iter().map(|p| *p == part));
         df.filter(&mask).map_err(|source| Error::Polars { doing: "selecting split rows", source })
     }
 }

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use kiln_data::config::FileFormat;
 use kiln_data::findings::Severity;
 use kiln_data::load::{self, Source, Table};
+use kiln_data::stream::Opened;
 use kiln_data::synth::{self, SynthCase, SynthOptions};
 use kiln_data::write;
 use kiln_track::{AuditAction, NewAuditEvent};
@@ -291,9 +292,13 @@ fn snapshot(args: &SnapshotArgs, store: &Path, progress: Progress, out: &mut dyn
 
 fn split_cmd(args: &SplitArgs, store: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
     let config = load_config(&args.config)?;
-    let (train, test) = load_tables(&config, progress)?;
+    let plan = &config.plan;
+    // A folder or glob of Parquet files is read batch by batch, never whole.
+    let train = Opened::open(plan, Source::Train)?;
+    let test = plan.test_path.as_ref().map(|_| Opened::open(plan, Source::Test)).transpose()?;
     let step = progress.step(format!("writing splits to {}", args.out.display()));
-    let (manifest, manifest_path) = kiln_pipeline::split_files::write_split(&config, &train, test.as_ref(), &args.out)?;
+    let (manifest, manifest_path) =
+        kiln_pipeline::split_files::write_split_from(&config, &train, test.as_ref(), &args.out)?;
     step.done();
     audit(store, AuditAction::Split, &manifest.split_hash, serde_json::to_value(&manifest)?)?;
     let mut t = OutTable::new(&["part", "rows", "file", "data hash"]).titled(format!(
