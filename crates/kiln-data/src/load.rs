@@ -55,9 +55,17 @@ impl Table {
     /// Fail when loading found cells of the wrong type: commands other than `validate` cannot
     /// work on such data.
     pub fn ensure_parsed(&self) -> Result<()> {
+        self.ensure_parsed_at(0)
+    }
+
+    /// [`Table::ensure_parsed`] for a batch whose first row is row `start` (0-based) of its
+    /// file: the rows named count from the file's first row.
+    pub fn ensure_parsed_at(&self, start: usize) -> Result<()> {
         match self.findings.first() {
             None => Ok(()),
             Some(first) => {
+                let mut first = first.clone();
+                first.examples.iter_mut().for_each(|row| *row += start as u64);
                 Err(Error::InvalidData { path: self.path.clone(), count: self.findings.len(), first: first.summary() })
             }
         }

@@ -186,13 +186,14 @@ pub enum Batching {
 
 /// Read the data batch by batch, in sorted file order and row order: only the file columns in
 /// `columns` (all when `None`), then the partition columns typed by `dtype_of` (text when it
-/// knows no type). Each file is checked against the first one before its rows are read.
+/// knows no type). `visit` gets the file, the batch's first row within it (0-based) and the
+/// rows. Each file is checked against the first one before its rows are read.
 pub fn for_each_batch(
     parts: &Parts,
     columns: Option<&[String]>,
     batching: Batching,
     dtype_of: impl Fn(&str) -> Option<DType>,
-    mut visit: impl FnMut(&PartFile, DataFrame) -> Result<()>,
+    mut visit: impl FnMut(&PartFile, usize, DataFrame) -> Result<()>,
 ) -> Result<()> {
     let first = &parts.files[0];
     let (_, first_columns) = footer(&first.path)?;
@@ -232,7 +233,7 @@ pub fn for_each_batch(
                 df.with_column(column.into_column())
                     .map_err(|source| Error::Polars { doing: "adding a partition column", source })?;
             }
-            visit(file, df)?;
+            visit(file, start, df)?;
         }
     }
     Ok(())
@@ -242,7 +243,7 @@ pub fn for_each_batch(
 /// train on it.
 pub fn read_all(parts: &Parts, dtype_of: impl Fn(&str) -> Option<DType>) -> Result<DataFrame> {
     let mut all: Option<DataFrame> = None;
-    for_each_batch(parts, None, Batching::Files, dtype_of, |_, df| {
+    for_each_batch(parts, None, Batching::Files, dtype_of, |_, _, df| {
         match &mut all {
             None => all = Some(df),
             Some(acc) => {

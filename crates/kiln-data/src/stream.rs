@@ -1,8 +1,8 @@
 //! `validate` and `snapshot` over data read batch by batch: a folder or glob of Parquet files
 //! row group by row group (only the columns kept), folded into the accumulators of
 //! [`crate::validate::FileChecks`], [`crate::snapshot::FileHasher`] and
-//! [`crate::split::SplitRows`]. Peak memory is one batch plus the accumulators (about 13 bytes
-//! per training row at most: row hashes, strata, sides), not the data's size. For the same
+//! [`crate::split::SplitRows`]. Peak memory is one batch plus the accumulators (a few bytes
+//! per training row: row hashes, strata, sides), not the data's size. For the same
 //! rows, the report and the hashes equal those of the same rows read as one file.
 //!
 //! A single file (the test file, say) is read whole and folded as one batch.
@@ -70,12 +70,13 @@ impl Opened {
         }
     }
 
-    /// Visit the rows batch by batch in order, typed as declared; a batch's `path` is the file
-    /// it comes from, its findings' rows count from the batch's first row.
-    pub fn for_each(&self, plan: &DataPlan, mut visit: impl FnMut(&Table) -> Result<()>) -> Result<u64> {
+    /// Visit the rows batch by batch in order, typed as declared, with the batch's first row
+    /// within its file (0-based); a batch's `path` is the file it comes from, its findings'
+    /// rows count from the batch's first row. Returns the number of rows.
+    pub fn for_each(&self, plan: &DataPlan, mut visit: impl FnMut(&Table, usize) -> Result<()>) -> Result<u64> {
         match self {
             Opened::Whole(table) => {
-                visit(table)?;
+                visit(table, 0)?;
                 Ok(table.n_rows() as u64)
             }
             Opened::Parts { parts, schema, kept } => {
@@ -88,9 +89,9 @@ impl Opened {
                     Some(&columns),
                     Batching::RowGroups,
                     |k| plan.dtype(k),
-                    |file, df| {
+                    |file, start, df| {
                         n_rows += df.height() as u64;
-                        visit(&load::typed_batch(plan, &file.path, df, schema, limit)?)
+                        visit(&load::typed_batch(plan, &file.path, df, schema, limit)?, start)
                     },
                 )?;
                 if n_rows == 0 {
@@ -116,7 +117,7 @@ pub fn validate(config_path: &str, plan: &DataPlan) -> Result<ValidationReport> 
     let mut validator = Validator::new(config_path, &plan.validation, sources.len() > 1);
     for (role, data) in &sources {
         let mut checks = validator.file(role, &data.path().display().to_string(), data.schema());
-        data.for_each(plan, |batch| checks.add(batch))?;
+        data.for_each(plan, |batch, _| checks.add(batch))?;
         validator.finish_file(checks)?;
     }
     Ok(validator.finish())
@@ -135,8 +136,8 @@ pub fn snapshot(config_path: &str, plan: &DataPlan) -> Result<Snapshot> {
             "train" => Some(SplitRows::new(&plan.split, plan.split_seed, data.path(), data.schema())?),
             _ => None,
         };
-        let n_rows = data.for_each(plan, |batch| {
-            batch.ensure_parsed()?;
+        let n_rows = data.for_each(plan, |batch, start| {
+            batch.ensure_parsed_at(start)?;
             hasher.add(&batch.df)?;
             rows.as_mut().map_or(Ok(()), |r| r.add_rows(&batch.df, &plan.split))
         })?;

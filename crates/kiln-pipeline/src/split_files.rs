@@ -66,12 +66,12 @@ pub fn write_split_from(
 ) -> Result<(SplitManifest, PathBuf)> {
     let plan = &config.plan;
     let mut rows = SplitRows::new(&plan.split, plan.split_seed, train.path(), train.schema())?;
-    train.for_each(plan, |batch| {
-        batch.ensure_parsed()?;
+    train.for_each(plan, |batch, start| {
+        batch.ensure_parsed_at(start)?;
         rows.add_rows(&batch.df, &plan.split)
     })?;
     let n_test_rows = match test {
-        Some(test) => test.for_each(plan, Table::ensure_parsed)? as usize,
+        Some(test) => test.for_each(plan, |batch, start| batch.ensure_parsed_at(start))? as usize,
         None => 0,
     };
     let split = rows.assign(&plan.split, n_test_rows)?;
@@ -127,7 +127,7 @@ fn write_part(plan: &DataPlan, source: &SplitSource, path: &Path, schema: &Schem
         // Moved into the writer at the first batch, whose columns the writer takes.
         let mut target = Some(file);
         let mut offset = 0;
-        data.for_each(plan, |batch| {
+        data.for_each(plan, |batch, _| {
             let rows = match source {
                 SplitSource::Whole(_) => batch.df.clone(),
                 SplitSource::Part(_, split, part) => split.select_batch(&batch.df, offset, *part)?,
@@ -138,7 +138,7 @@ fn write_part(plan: &DataPlan, source: &SplitSource, path: &Path, schema: &Schem
                 None => writer.insert(
                     ParquetWriter::new(target.take().expect("the writer is made once"))
                         .with_compression(ParquetCompression::Zstd(None))
-                        .batched(&rows.schema())
+                        .batched(rows.schema())
                         .map_err(failed)?,
                 ),
             };

@@ -256,3 +256,34 @@ fn a_folder_is_parquet_and_cannot_be_declared_csv() {
     let error = plan_from(&dir.path().join("cfg.toml"), &text).expect_err("csv folder");
     assert!(error.to_string().contains("data.format"), "{error}");
 }
+
+#[test]
+fn cells_of_the_wrong_type_count_across_files_and_are_named_by_file_and_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let mut df = rows().slice(0, 2000);
+    // `income` as text, one cell not a number: row 1751 of the data, row 751 of its file.
+    let income = df.column("income").expect("income").as_materialized_series().cast(&polars::prelude::DataType::String);
+    let mut text: Vec<Option<String>> =
+        income.expect("as text").str().expect("text").iter().map(|v| v.map(str::to_string)).collect();
+    text[1750] = Some("n/a".into());
+    df.with_column(Series::new("income".into(), text).into_column()).expect("income");
+    write_parquet(&root.join("one.parquet"), &df, 4096);
+    write_parquet(&root.join("d/part-0.parquet"), &df.slice(0, 1000), 500);
+    write_parquet(&root.join("d/part-1.parquet"), &df.slice(1000, 1000), 500);
+
+    let report = streamed_report(&config(root, "d", None));
+    let whole = streamed_report(&config(root, "one.parquet", None));
+    assert_eq!(report, whole);
+    let typed = report.findings.iter().find(|f| f.check == Check::Type).expect("type finding");
+    assert_eq!((typed.column.as_deref(), typed.count, typed.examples.clone()), (Some("income"), 1, vec![1751]));
+    assert_eq!(typed.values, vec!["n/a".to_string()]);
+
+    let error = kiln_data::stream::snapshot("cfg", &config(root, "d", None)).expect_err("not parsed");
+    let text = error.to_string();
+    assert!(text.contains("part-1.parquet") && text.contains("rows 751"), "{text}");
+}
+
+fn streamed_report(plan: &kiln_data::plan::DataPlan) -> ValidationReport {
+    blank(kiln_data::stream::validate("cfg", plan).expect("validate"))
+}

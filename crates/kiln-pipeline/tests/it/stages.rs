@@ -232,8 +232,9 @@ fn split_files_of_a_folder_read_batch_by_batch_equal_those_of_one_file() {
     for (a, b) in whole.files.iter().zip(&streamed.files) {
         assert_eq!((a.n_rows, &a.data_hash), (b.n_rows, &b.data_hash), "{}", a.part);
         let read = |path: &str| {
+            use polars::prelude::SerReader;
             let file = std::fs::File::open(path).expect("open part");
-            polars::prelude::SerReader::finish(polars::prelude::ParquetReader::new(file)).expect("read part")
+            polars::prelude::ParquetReader::new(file).finish().expect("read part")
         };
         assert!(read(&a.path).equals_missing(&read(&b.path)), "{} rows", a.part);
     }
