@@ -85,6 +85,26 @@ pub enum Error {
         #[source]
         source: polars::error::PolarsError,
     },
+    #[error(
+        "no Parquet files match data.{what} = {spec}\nhint: a folder is read as every *.parquet file under it; check the path (relative to the config file) or the glob, e.g. data/events/**/*.parquet"
+    )]
+    NoParts { spec: PathBuf, what: &'static str },
+    #[error(
+        "data.{what} = {spec}: {problem}\nhint: use `*`, `?` and `**` (any folders) in the path, e.g. data/events/**/*.parquet"
+    )]
+    BadGlob { spec: PathBuf, what: &'static str, problem: String },
+    #[error(
+        "{path} does not match the other files of {spec}: {problem} (first file: {first})\nhint: write every file of the data set with the same columns and types, or move this one out of {spec}"
+    )]
+    PartMismatch { spec: PathBuf, path: PathBuf, first: PathBuf, problem: String },
+    #[error(
+        "{path}: partition folder `{key}={value}` does not parse as {dtype}, the type the config declares for `{key}`\nhint: rename the folder, or declare `{key}` with another type in [columns]"
+    )]
+    PartitionValue { path: PathBuf, key: String, value: String, dtype: String },
+    #[error(
+        "{path}: column `{key}` is both in the file and in a partition folder name\nhint: drop the column from the files, or name the folders after another key"
+    )]
+    PartitionClash { path: PathBuf, key: String },
     #[error("{path} has no column `{column}`\nhint: the file's columns are: {found}")]
     MissingFileColumn { path: PathBuf, column: String, found: String },
     #[error(

@@ -77,6 +77,11 @@ impl Examples {
         }
     }
 
+    /// Whether the example rows are all taken (later failures are only counted).
+    pub(crate) fn is_full(&self) -> bool {
+        self.rows.len() >= self.limit
+    }
+
     /// Record a failing text value at 0-based row `row_idx`, also keeping it among the
     /// distinct values quoted in the message.
     pub(crate) fn push_text(&mut self, row_idx: usize, value: &str) {

@@ -55,9 +55,17 @@ impl Table {
     /// Fail when loading found cells of the wrong type: commands other than `validate` cannot
     /// work on such data.
     pub fn ensure_parsed(&self) -> Result<()> {
+        self.ensure_parsed_at(0)
+    }
+
+    /// [`Table::ensure_parsed`] for a batch whose first row is row `start` (0-based) of its
+    /// file: the rows named count from the file's first row.
+    pub fn ensure_parsed_at(&self, start: usize) -> Result<()> {
         match self.findings.first() {
             None => Ok(()),
             Some(first) => {
+                let mut first = first.clone();
+                first.examples.iter_mut().for_each(|row| *row += start as u64);
                 Err(Error::InvalidData { path: self.path.clone(), count: self.findings.len(), first: first.summary() })
             }
         }
@@ -81,6 +89,11 @@ pub fn load(plan: &DataPlan, source: Source, max_examples: usize) -> Result<Tabl
 /// Load a file at `path` with the plan's columns and read options (for example new data to
 /// evaluate). `what` names the file in errors.
 pub fn load_path(plan: &DataPlan, path: &Path, what: &'static str, max_examples: usize) -> Result<Table> {
+    if crate::parts::is_multi(path) {
+        let parts = crate::parts::resolve(path, what)?;
+        let df = crate::parts::read_all(&parts, |name| plan.dtype(name))?;
+        return table_from_frame(plan, path, df, max_examples);
+    }
     let meta = std::fs::metadata(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             Error::FileNotFound { path: path.to_path_buf(), what }
@@ -92,14 +105,42 @@ pub fn load_path(plan: &DataPlan, path: &Path, what: &'static str, max_examples:
         return Err(Error::EmptyFile { path: path.to_path_buf() });
     }
     let format = FileFormat::from_path(path).unwrap_or(plan.read.format);
-    let (df, schema) = match format {
-        FileFormat::Csv => read_csv(plan, path)?,
-        FileFormat::Parquet => read_parquet(plan, path)?,
-    };
+    match format {
+        FileFormat::Csv => {
+            let (df, schema) = read_csv(plan, path)?;
+            typed_table(plan, path, df, schema, max_examples)
+        }
+        FileFormat::Parquet => table_from_frame(plan, path, parquet_frame(path)?, max_examples),
+    }
+}
+
+/// Rows read from Parquet (one file, several, or one batch of them) as a table with the plan's
+/// columns and declared types.
+pub(crate) fn table_from_frame(plan: &DataPlan, path: &Path, df: DataFrame, max_examples: usize) -> Result<Table> {
+    let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+    let schema = plan.schema(&names)?;
+    typed_table(plan, path, df, schema, max_examples)
+}
+
+fn typed_table(plan: &DataPlan, path: &Path, df: DataFrame, schema: Schema, max_examples: usize) -> Result<Table> {
     if df.height() == 0 {
         return Err(Error::NoRows { path: path.to_path_buf() });
     }
     let mut table = Table { path: path.to_path_buf(), df, schema, findings: Vec::new() };
+    finish_columns(&mut table, &plan.read, max_examples)?;
+    Ok(table)
+}
+
+/// A batch of rows typed like [`load`] does, without the check for rows (a row group may be
+/// empty). Columns the plan drops may be absent from `df`.
+pub(crate) fn typed_batch(
+    plan: &DataPlan,
+    path: &Path,
+    df: DataFrame,
+    schema: &Schema,
+    max_examples: usize,
+) -> Result<Table> {
+    let mut table = Table { path: path.to_path_buf(), df, schema: schema.clone(), findings: Vec::new() };
     finish_columns(&mut table, &plan.read, max_examples)?;
     Ok(table)
 }
@@ -185,6 +226,12 @@ const PARQUET_MAGIC: &[u8; 4] = b"PAR1";
 /// Read a Parquet file; a file without Parquet's markers is [`Error::NotParquet`] (a CSV
 /// file named `.parquet`, a truncated copy) rather than polars' complaint.
 pub(crate) fn parquet_frame(path: &Path) -> Result<DataFrame> {
+    let file = open_parquet(path)?;
+    ParquetReader::new(file).finish().map_err(|source| Error::ReadParquet { path: path.to_path_buf(), source })
+}
+
+/// Open a Parquet file after checking its markers ([`Error::NotParquet`] otherwise).
+pub(crate) fn open_parquet(path: &Path) -> Result<std::fs::File> {
     use std::io::{Read, Seek, SeekFrom};
     let read_error = |source| Error::ReadFile { path: path.to_path_buf(), source };
     let mut file = std::fs::File::open(path).map_err(read_error)?;
@@ -198,7 +245,7 @@ pub(crate) fn parquet_frame(path: &Path) -> Result<DataFrame> {
         return Err(Error::NotParquet { path: path.to_path_buf() });
     }
     file.seek(SeekFrom::Start(0)).map_err(read_error)?;
-    ParquetReader::new(file).finish().map_err(|source| Error::ReadParquet { path: path.to_path_buf(), source })
+    Ok(file)
 }
 
 pub(crate) fn polars_dtype(dtype: DType) -> DataType {
@@ -306,13 +353,6 @@ fn read_csv_as_text(
     Ok((df, schema.clone()))
 }
 
-fn read_parquet(plan: &DataPlan, path: &Path) -> Result<(DataFrame, Schema)> {
-    let df = parquet_frame(path)?;
-    let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
-    let schema = plan.schema(&names)?;
-    Ok((df, schema))
-}
-
 /// Trim, mark missing, map values, drop `drop` columns and enforce each column's declared
 /// type, recording cells that do not parse.
 fn finish_columns(table: &mut Table, read: &ReadOptions, max_examples: usize) -> Result<()> {
@@ -401,11 +441,16 @@ fn coerce(
         file: file.to_string(),
         column: Some(name.to_string()),
         count: examples.count,
-        message: format!("{} value(s) are not {}", examples.count, dtype.as_str()),
+        message: type_message(examples.count, dtype),
         examples: examples.rows,
         values: examples.values,
     };
     Ok((cast, Some(finding)))
+}
+
+/// The message of a `type` finding.
+pub(crate) fn type_message(count: u64, dtype: DType) -> String {
+    format!("{count} value(s) are not {}", dtype.as_str())
 }
 
 fn parse_bool(series: &Series) -> Result<Series> {

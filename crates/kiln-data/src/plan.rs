@@ -1,6 +1,6 @@
 //! The validated data plan: the config's data sections checked together, with paths resolved.
 //!
-//! `DataPlan::new` does no I/O. When the file has a header and the config does not list the
+//! `DataPlan::new` does no I/O beyond asking whether `data.train` is a folder. When the file has a header and the config does not list the
 //! column names, the name checks run again on the header in [`DataPlan::schema`].
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,15 +99,26 @@ impl DataPlan {
         let train_path = base.join(&data.train);
         let test_path = data.test.as_ref().map(|t| base.join(t));
 
+        // A folder or a glob: many Parquet files (the one filesystem look-up of the plan).
+        let multi = crate::parts::is_multi(&train_path);
+        if multi && data.format == Some(FileFormat::Csv) {
+            return Err(invalid(
+                "data.format",
+                format!("is \"csv\", but data.train = {} names a folder or glob", data.train.display()),
+                "folders and globs are read as Parquet files; name one CSV file, or convert the files to Parquet",
+            ));
+        }
         let format = match data.format {
             Some(f) => f,
-            None => FileFormat::from_path(&train_path).ok_or_else(|| {
-                invalid(
-                    "data.format",
-                    format!("is not set and cannot be told from the name {}", data.train.display()),
-                    "set data.format = \"csv\" or \"parquet\"",
-                )
-            })?,
+            None => FileFormat::from_path(&train_path).or_else(|| multi.then_some(FileFormat::Parquet)).ok_or_else(
+                || {
+                    invalid(
+                        "data.format",
+                        format!("is not set and cannot be told from the name {}", data.train.display()),
+                        "set data.format = \"csv\" or \"parquet\"",
+                    )
+                },
+            )?,
         };
         let separator = single_byte(&data.separator).ok_or_else(|| {
             invalid("data.separator", format!("is {:?}", data.separator), "use one ASCII character, e.g. \",\"")

@@ -6,8 +6,8 @@
 //! thread count or machine they come from; one changed cell changes it.
 
 use kiln_core::hash::content_hash;
-use kiln_core::schema::{Column, DType};
-use polars::prelude::DataType;
+use kiln_core::schema::{Column, DType, Schema};
+use polars::prelude::{DataFrame, DataType, Series};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -58,11 +58,15 @@ pub struct Snapshot {
 
 /// Hash the files and the split.
 pub fn snapshot(config: &str, train: &Table, test: Option<&Table>, split: &Split) -> Result<Snapshot> {
-    let schema_hash = train.schema.hash();
     let mut files = vec![file_version("train", train)?];
     if let Some(test) = test {
         files.push(file_version("test", test)?);
     }
+    Ok(assemble(config, train.schema.hash(), files, split))
+}
+
+/// The manifest from the schema's hash, the files' versions and the split.
+pub fn assemble(config: &str, schema_hash: String, files: Vec<FileVersion>, split: &Split) -> Snapshot {
     let split_version = SplitVersion {
         method: format!("{:?}", split.method).to_lowercase(),
         seed: split.seed,
@@ -78,7 +82,7 @@ pub fn snapshot(config: &str, train: &Table, test: Option<&Table>, split: &Split
     }
     parts.push(split_version.hash.as_bytes());
     let dataset_hash = content_hash(&parts);
-    Ok(Snapshot {
+    Snapshot {
         format: "kiln.snapshot.v1".into(),
         kiln_version: env!("CARGO_PKG_VERSION").into(),
         config: config.to_string(),
@@ -86,54 +90,85 @@ pub fn snapshot(config: &str, train: &Table, test: Option<&Table>, split: &Split
         dataset_hash,
         files,
         split: split_version,
-    })
+    }
 }
 
 /// Hash one table's data (every kept column, in schema order).
 pub fn file_version(role: &str, table: &Table) -> Result<FileVersion> {
-    let columns = table
-        .schema
-        .columns
-        .par_iter()
-        .map(|col| Ok(ColumnHash { name: col.name.clone(), hash: column_hash(table, col)? }))
-        .collect::<Result<Vec<_>>>()?;
-    let mut parts: Vec<&[u8]> = vec![b"kiln.data.v1"];
-    let n_rows = (table.n_rows() as u64).to_le_bytes();
-    parts.push(&n_rows);
-    for c in &columns {
-        parts.push(c.name.as_bytes());
-        parts.push(c.hash.as_bytes());
+    let mut hasher = FileHasher::new(role, &table.path.display().to_string(), &table.schema);
+    hasher.add(&table.df)?;
+    Ok(hasher.finish())
+}
+
+/// One file's content hash, fed batch by batch in row order: a BLAKE3 hasher per column (its
+/// result does not depend on how the bytes are cut).
+#[derive(Debug)]
+pub struct FileHasher {
+    role: String,
+    path: String,
+    n_rows: u64,
+    columns: Vec<(Column, blake3::Hasher)>,
+}
+
+impl FileHasher {
+    /// `schema` without dropped columns; `path` names the data in the manifest.
+    pub fn new(role: &str, path: &str, schema: &Schema) -> Self {
+        let columns = schema
+            .columns
+            .iter()
+            .map(|col| {
+                let mut hasher = blake3::Hasher::new();
+                hasher.update(b"kiln.column.v1");
+                hasher.update(&(col.name.len() as u64).to_le_bytes());
+                hasher.update(col.name.as_bytes());
+                hasher.update(col.dtype.as_str().as_bytes());
+                (col.clone(), hasher)
+            })
+            .collect();
+        Self { role: role.to_string(), path: path.to_string(), n_rows: 0, columns }
     }
-    Ok(FileVersion {
-        role: role.to_string(),
-        path: table.path.display().to_string(),
-        n_rows: table.n_rows() as u64,
-        data_hash: content_hash(&parts),
-        columns,
-    })
+
+    /// Fold the next rows.
+    pub fn add(&mut self, df: &DataFrame) -> Result<()> {
+        self.columns.par_iter_mut().try_for_each(|(col, hasher)| {
+            let series = df
+                .column(&col.name)
+                .map_err(|source| Error::Polars { doing: "looking up a column", source })?
+                .as_materialized_series();
+            hash_values(hasher, series, col.dtype)
+        })?;
+        self.n_rows += df.height() as u64;
+        Ok(())
+    }
+
+    pub fn finish(self) -> FileVersion {
+        let columns: Vec<ColumnHash> = self
+            .columns
+            .into_iter()
+            .map(|(col, hasher)| ColumnHash { name: col.name, hash: hasher.finalize().to_hex().to_string() })
+            .collect();
+        let mut parts: Vec<&[u8]> = vec![b"kiln.data.v1"];
+        let n_rows = self.n_rows.to_le_bytes();
+        parts.push(&n_rows);
+        for c in &columns {
+            parts.push(c.name.as_bytes());
+            parts.push(c.hash.as_bytes());
+        }
+        FileVersion { role: self.role, path: self.path, n_rows: self.n_rows, data_hash: content_hash(&parts), columns }
+    }
 }
 
 const MISSING: u8 = 0;
 const PRESENT: u8 = 1;
 
-fn column_hash(table: &Table, col: &Column) -> Result<String> {
-    let series = table
-        .df
-        .column(&col.name)
-        .map_err(|source| Error::Polars { doing: "looking up a column", source })?
-        .as_materialized_series();
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(b"kiln.column.v1");
-    hasher.update(&(col.name.len() as u64).to_le_bytes());
-    hasher.update(col.name.as_bytes());
-    hasher.update(col.dtype.as_str().as_bytes());
+fn hash_values(hasher: &mut blake3::Hasher, series: &Series, dtype: DType) -> Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let flush = |buf: &mut Vec<u8>, hasher: &mut blake3::Hasher| {
         hasher.update(buf);
         buf.clear();
     };
     let err = |source| Error::Polars { doing: "hashing a column", source };
-    match col.dtype {
+    match dtype {
         DType::Int => {
             let s = series.cast(&DataType::Int64).map_err(err)?;
             for v in s.i64().map_err(err)?.iter() {
@@ -145,7 +180,7 @@ fn column_hash(table: &Table, col: &Column) -> Result<String> {
                     None => buf.push(MISSING),
                 }
                 if buf.len() >= 1 << 20 {
-                    flush(&mut buf, &mut hasher);
+                    flush(&mut buf, hasher);
                 }
             }
         }
@@ -160,7 +195,7 @@ fn column_hash(table: &Table, col: &Column) -> Result<String> {
                     None => buf.push(MISSING),
                 }
                 if buf.len() >= 1 << 20 {
-                    flush(&mut buf, &mut hasher);
+                    flush(&mut buf, hasher);
                 }
             }
         }
@@ -176,13 +211,13 @@ fn column_hash(table: &Table, col: &Column) -> Result<String> {
                     None => buf.push(MISSING),
                 }
                 if buf.len() >= 1 << 20 {
-                    flush(&mut buf, &mut hasher);
+                    flush(&mut buf, hasher);
                 }
             }
         }
     }
-    flush(&mut buf, &mut hasher);
-    Ok(hasher.finalize().to_hex().to_string())
+    flush(&mut buf, hasher);
+    Ok(())
 }
 
 fn canonical_f64(v: f64) -> u64 {

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use kiln_data::config::FileFormat;
 use kiln_data::findings::Severity;
 use kiln_data::load::{self, Source, Table};
-use kiln_data::split;
+use kiln_data::stream::Opened;
 use kiln_data::synth::{self, SynthCase, SynthOptions};
 use kiln_data::write;
 use kiln_track::{AuditAction, NewAuditEvent};
@@ -206,14 +206,9 @@ fn describe(args: &DescribeArgs, progress: Progress, out: &mut dyn Write) -> any
 
 fn validate(args: &ValidateArgs, store: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
     let config = load_config(&args.config)?;
-    let (train, test) = load_tables(&config, progress)?;
-    let step = progress.step("validating");
-    let report = kiln_data::validate::validate(
-        &config.path.display().to_string(),
-        &config.plan.validation,
-        &train,
-        test.as_ref(),
-    )?;
+    // Batch by batch: a folder or glob of Parquet files is never held in memory whole.
+    let step = progress.step(format!("reading and validating {}", config.plan.train_path.display()));
+    let report = kiln_data::stream::validate(&config.path.display().to_string(), &config.plan)?;
     step.done();
     let details = serde_json::json!({
         "passed": report.passed(),
@@ -267,15 +262,9 @@ fn validate(args: &ValidateArgs, store: &Path, progress: Progress, out: &mut dyn
 
 fn snapshot(args: &SnapshotArgs, store: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
     let config = load_config(&args.config)?;
-    let (train, test) = load_tables(&config, progress)?;
-    train.ensure_parsed()?;
-    if let Some(t) = &test {
-        t.ensure_parsed()?;
-    }
-    let step = progress.step("hashing");
-    let plan = &config.plan;
-    let split = split::assign(&plan.split, plan.split_seed, &train, test.as_ref().map_or(0, Table::n_rows))?;
-    let snap = kiln_data::snapshot::snapshot(&config.path.display().to_string(), &train, test.as_ref(), &split)?;
+    // Batch by batch: a folder or glob of Parquet files is never held in memory whole.
+    let step = progress.step(format!("reading and hashing {}", config.plan.train_path.display()));
+    let snap = kiln_data::stream::snapshot(&config.path.display().to_string(), &config.plan)?;
     step.done();
     let path = args
         .out
@@ -303,9 +292,13 @@ fn snapshot(args: &SnapshotArgs, store: &Path, progress: Progress, out: &mut dyn
 
 fn split_cmd(args: &SplitArgs, store: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
     let config = load_config(&args.config)?;
-    let (train, test) = load_tables(&config, progress)?;
+    let plan = &config.plan;
+    // A folder or glob of Parquet files is read batch by batch, never whole.
+    let train = Opened::open(plan, Source::Train)?;
+    let test = plan.test_path.as_ref().map(|_| Opened::open(plan, Source::Test)).transpose()?;
     let step = progress.step(format!("writing splits to {}", args.out.display()));
-    let (manifest, manifest_path) = kiln_pipeline::split_files::write_split(&config, &train, test.as_ref(), &args.out)?;
+    let (manifest, manifest_path) =
+        kiln_pipeline::split_files::write_split_from(&config, &train, test.as_ref(), &args.out)?;
     step.done();
     audit(store, AuditAction::Split, &manifest.split_hash, serde_json::to_value(&manifest)?)?;
     let mut t = OutTable::new(&["part", "rows", "file", "data hash"]).titled(format!(

@@ -164,3 +164,60 @@ fn synth_interactions_writes_a_config_that_loads_validates_and_splits() {
         assert!(dir.path().join("split").join(format!("{part}.parquet")).exists(), "{part}");
     }
 }
+
+#[test]
+fn data_commands_read_a_folder_of_parquet_files_and_name_a_bad_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::create_dir_all(dir.path().join("events")).expect("folder");
+    for (i, rows) in [1200, 800, 1000].iter().enumerate() {
+        let out = path(&format!("events/part-{i}.parquet"));
+        let (code, _, err) = kiln(&[
+            "-q",
+            "data",
+            "synth",
+            "--rows",
+            &rows.to_string(),
+            "--seed",
+            &i.to_string(),
+            "--out",
+            &out,
+            "--no-config",
+        ]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, _, err) = kiln(&["-q", "data", "synth", "--rows", "10", "--out", &path("one.parquet")]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(dir.path().join("one.toml")).expect("config");
+    std::fs::write(dir.path().join("events.toml"), text.replace("train = \"one.parquet\"", "train = \"events\""))
+        .expect("write config");
+    let config = path("events.toml");
+
+    let (code, out, err) = kiln(&["-q", "data", "validate", &config, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+    assert_eq!(v["files"][0]["n_rows"], 3000, "{out}");
+    assert_eq!(v["files"][0]["path"], path("events"));
+    // Three seeds of the same generator: ids repeat across files, rows do not.
+    assert_eq!(code, 0, "{out}");
+    let (code, out, err) = kiln(&["-q", "data", "snapshot", &config, "--out", &path("snap.json"), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let snap: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(snap["files"][0]["n_rows"], 3000);
+    let (code, out, err) = kiln(&["-q", "data", "split", &config, "--out", &path("parts"), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let split: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(split["split_hash"], snap["split"]["hash"]);
+    let rows: u64 = split["files"].as_array().expect("files").iter().map(|f| f["n_rows"].as_u64().expect("rows")).sum();
+    assert_eq!(rows, 3000);
+
+    // A file of other columns among them: every command names it.
+    let odd = path("events/part-1b.parquet");
+    let (code, _, err) =
+        kiln(&["-q", "data", "synth", "--case", "interactions", "--rows", "50", "--out", &odd, "--no-config"]);
+    assert_eq!(code, 0, "{err}");
+    for command in ["validate", "snapshot", "describe"] {
+        let (code, _, err) = kiln(&["-q", "data", command, &config]);
+        assert_eq!(code, 2, "{command}: {err}");
+        assert!(err.contains("part-1b.parquet") && err.contains("does not match the other files"), "{command}: {err}");
+    }
+}

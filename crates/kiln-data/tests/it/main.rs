@@ -7,5 +7,6 @@ mod batch;
 mod common;
 mod golden;
 mod infer;
+mod partitions;
 mod snapshot_split;
 mod synth;

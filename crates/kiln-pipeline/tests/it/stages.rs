@@ -200,6 +200,48 @@ fn split_files_agree_with_the_snapshot_of_the_same_config() {
 }
 
 #[test]
+fn split_files_of_a_folder_read_batch_by_batch_equal_those_of_one_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = synth_project(dir.path(), 3_000, "\n[[models]]\nkind = \"prior\"\n");
+    let config = kiln_pipeline::config::load(&config_path).expect("config");
+    let loaded = prepare::load(config.clone(), &Silent).expect("load");
+    let (whole, _) =
+        kiln_pipeline::split_files::write_split(&config, &loaded.train, None, &dir.path().join("one")).expect("split");
+    // The same rows as three Parquet files of small row groups, in a folder.
+    let df = &loaded.train.df;
+    std::fs::create_dir_all(dir.path().join("many")).expect("folder");
+    for (i, (start, len)) in [(0, 1000), (1000, 1500), (2500, 500)].into_iter().enumerate() {
+        let file = std::fs::File::create(dir.path().join(format!("many/part-{i}.parquet"))).expect("create");
+        let mut piece = df.slice(start, len);
+        polars::prelude::ParquetWriter::new(file).with_row_group_size(Some(300)).finish(&mut piece).expect("write");
+    }
+    let text =
+        std::fs::read_to_string(&config_path).expect("config text").replace("train = \"s.csv\"", "train = \"many\"");
+    let folder_config = dir.path().join("many.toml");
+    std::fs::write(&folder_config, text).expect("write config");
+    let config = kiln_pipeline::config::load(&folder_config).expect("folder config");
+    let train = kiln_data::stream::Opened::open(&config.plan, kiln_data::load::Source::Train).expect("open");
+    assert!(matches!(train, kiln_data::stream::Opened::Parts { .. }));
+    let (streamed, _) =
+        kiln_pipeline::split_files::write_split_from(&config, &train, None, &dir.path().join("streamed"))
+            .expect("split");
+    assert_eq!(
+        (streamed.split_hash.as_str(), streamed.schema_hash.as_str()),
+        (whole.split_hash.as_str(), whole.schema_hash.as_str())
+    );
+    for (a, b) in whole.files.iter().zip(&streamed.files) {
+        assert_eq!((a.n_rows, &a.data_hash), (b.n_rows, &b.data_hash), "{}", a.part);
+        let read = |path: &str| {
+            use polars::prelude::SerReader;
+            let file = std::fs::File::open(path).expect("open part");
+            polars::prelude::ParquetReader::new(file).finish().expect("read part")
+        };
+        assert!(read(&a.path).equals_missing(&read(&b.path)), "{} rows", a.part);
+    }
+    assert_eq!(whole.files.iter().map(|f| f.n_rows).sum::<u64>(), 3_000);
+}
+
+#[test]
 fn a_bundle_evaluated_alone_scores_the_test_rows_as_the_run_did() {
     let dir = tempfile::tempdir().expect("tempdir");
     let extra =
