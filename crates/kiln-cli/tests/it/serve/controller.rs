@@ -2,7 +2,8 @@
 //! `kiln run`: a healthy challenger goes shadow → canary steps → champion, a controller that
 //! stopped is picked up at the recorded step by the next one, and a broken challenger (faults
 //! injected into its version only) is rolled back from shadow and from canary while the
-//! champion answers every request. The audit chain verifies after each.
+//! champion answers every request; a controller killed (as `kill -9` would) before or after a
+//! move leaves the rollout where the store says. The audit chain verifies after each.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -135,6 +136,26 @@ fn step(store: &str, config: &str, log: &Path, base: &str) -> (i32, Value) {
     (code, serde_json::from_str(&out).expect("json"))
 }
 
+/// `kiln rollout step` as a real process told to die at failpoint `point` as `kill -9` would;
+/// checks that it died there.
+fn killed_step(store: &str, config: &str, log: &Path, base: &str, point: &str) {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["--store", store, "-q", "rollout", "step", "adult", "--config", config, "--server", base, "--log"])
+        .arg(log)
+        .env("KILN_FAILPOINT", point)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("kiln");
+    assert_eq!(status.code(), None, "killed at {point}: {status:?}");
+}
+
+/// The rollout as `kiln rollout status` shows it.
+fn status(store: &str) -> Value {
+    let (code, out, err) = kiln_at(store, &["-q", "rollout", "status", "adult", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).expect("json")
+}
+
 /// The rollout events of the audit log, oldest first, and whether the chain verifies.
 fn audit(store: &str) -> Vec<Value> {
     let (code, _, err) = kiln_at(store, &["-q", "audit", "verify"]);
@@ -176,6 +197,9 @@ fn a_healthy_challenger_is_promoted_and_a_restarted_controller_goes_on_from_the_
         assert_eq!(serving.ask(user), (1, "primary".into()));
     }
     serving.settle("shadow", 20.0, 80);
+    // a controller killed after deciding, before moving: nothing moved, the chain is whole
+    killed_step(&store, &config, &serving.log, &serving.base, "rollout-decided");
+    assert_eq!((&status(&store)["phase"], audit(&store).len()), (&json!("shadow"), 1));
     let (code, moved) = step(&store, &config, &serving.log, &serving.base);
     assert_eq!((code, &moved["decision"]["decision"]), (0, &json!("advance")), "{moved}");
     assert_eq!(
@@ -288,9 +312,11 @@ fn a_broken_challenger_is_rolled_back_from_shadow_and_from_canary_and_the_champi
     assert!(answers.iter().any(|(_, r)| r == "fallback"), "{answers:?}");
     let failed = serving.outcomes("canary", "failed");
     assert!(failed > 0.0);
-    let (code, back) = step(&store, &config, &serving.log, &serving.base);
-    assert_eq!((code, &back["rollout"]["phase"]), (1, &json!("rolled_back")), "{back}");
-    let reason = back["decision"]["reason"].as_str().expect("reason");
+    // the controller that rolls it back is killed right after the move: the move stands
+    killed_step(&store, &config, &serving.log, &serving.base, "rollout-moved");
+    let back = status(&store);
+    assert_eq!(back["phase"], "rolled_back", "{back}");
+    let reason = back["reason"].as_str().expect("reason");
     assert!(reason.starts_with("canary step 1 (50 %): "), "{reason}");
     assert!(reason.contains("breaker opened") || reason.contains("error rate"), "{reason}");
     serving.reload();
