@@ -239,6 +239,10 @@ fn split_files_of_a_folder_read_batch_by_batch_equal_those_of_one_file() {
         assert!(read(&a.path).equals_missing(&read(&b.path)), "{} rows", a.part);
     }
     assert_eq!(whole.files.iter().map(|f| f.n_rows).sum::<u64>(), 3_000);
+    // `kiln run` and `kiln train` read the folder whole, as they read one file.
+    let folder_loaded = prepare::load(config, &Silent).expect("load the folder");
+    assert!(folder_loaded.train.df.equals_missing(&loaded.train.df));
+    assert_eq!(folder_loaded.train.schema, loaded.train.schema);
 }
 
 #[test]
