@@ -48,14 +48,14 @@ def read_rows(path):
     return rows
 
 
-def tilted_sample(rows, n, tilt, rng):
-    """n rows drawn with weights exp(tilt * z), z the standardized age plus hours per week."""
-    if tilt == 0.0:
-        return [rng.choice(rows) for _ in range(n)]
+def tilted_order(rows, tilt, rng):
+    """Every row once, in a random order drawn with weights exp(tilt * z), z the standardized
+    age plus hours per week (weighted sampling without replacement, Efraimidis-Spirakis keys):
+    the earlier rows are older people with longer hours, and no row is sent twice."""
     scores = [r["age"] / 13.6 + (r["hours_per_week"] or 40) / 12.3 for r in rows]
     mean = sum(scores) / len(scores)
-    weights = [math.exp(tilt * (s - mean)) for s in scores]
-    return rng.choices(rows, weights=weights, k=n)
+    keys = [-math.log(1.0 - rng.random()) / math.exp(tilt * (s - mean)) for s in scores]
+    return [row for _, row in sorted(zip(keys, rows), key=lambda pair: pair[0])]
 
 
 def send(base, model, row, request_id, timeout):
@@ -76,14 +76,18 @@ def main():
     p.add_argument("--data", default="datasets/adult/adult.test")
     p.add_argument("--rows", type=int, default=1000, help="requests to send (one row each)")
     p.add_argument("--tilt", type=float, default=0.0, help="0: the file's own mix; 1.0: a strong shift")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="the order's seed: keep it across rounds")
+    p.add_argument("--offset", type=int, default=0, help="skip this many rows of the order (earlier rounds)")
     p.add_argument("--prefix", default="req", help="request ids are PREFIX-N")
     p.add_argument("--labels", help="write the rows' true labels here (CSV)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     args = p.parse_args()
 
     rng = random.Random(args.seed)
-    rows = tilted_sample(read_rows(args.data), args.rows, args.tilt, rng)
+    order = tilted_order(read_rows(args.data), args.tilt, rng)
+    rows = order[args.offset:args.offset + args.rows]
+    if len(rows) < args.rows:
+        sys.exit(f"error: {args.data} has {len(order)} rows; rows {args.offset}..{args.offset + args.rows} asked for")
     routes, versions, failures, labels = {}, {}, 0, []
     for i, row in enumerate(rows):
         request_id = f"{args.prefix}-{i}"

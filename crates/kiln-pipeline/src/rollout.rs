@@ -46,6 +46,9 @@ pub struct RolloutConfig {
     pub max_error_rate: f64,
     /// The most the challenger's p95 latency may be, as a multiple of the champion's.
     pub max_latency_ratio: f64,
+    /// A challenger p95 latency at or under this many milliseconds passes whatever its ratio
+    /// (timings of a fraction of a millisecond vary by more than any ratio means).
+    pub latency_floor_ms: f64,
     /// The metric compared (`roc_auc` or `accuracy`; binary models). Default: `roc_auc`.
     pub metric: Option<String>,
     /// How far the challenger's metric may fall below the champion's.
@@ -65,6 +68,7 @@ impl Default for RolloutConfig {
             min_labels: 0,
             max_error_rate: 0.02,
             max_latency_ratio: 2.0,
+            latency_floor_ms: 5.0,
             metric: None,
             max_metric_drop: 0.02,
             step_timeout: "1h".into(),
@@ -83,6 +87,9 @@ pub struct RolloutPlan {
     pub min_labels: u64,
     pub max_error_rate: f64,
     pub max_latency_ratio: f64,
+    /// Plans recorded before the floor existed read as 0 (every latency compared).
+    #[serde(default)]
+    pub latency_floor_ms: f64,
     pub metric: String,
     pub max_metric_drop: f64,
     pub step_timeout_ms: i64,
@@ -112,6 +119,9 @@ impl RolloutConfig {
         if !(self.max_latency_ratio.is_finite() && self.max_latency_ratio > 0.0) {
             return Err(bad("max_latency_ratio", format!("{} is not a positive ratio", self.max_latency_ratio)));
         }
+        if !(self.latency_floor_ms.is_finite() && self.latency_floor_ms >= 0.0) {
+            return Err(bad("latency_floor_ms", format!("{} is not a latency of 0 ms or more", self.latency_floor_ms)));
+        }
         if !(self.max_metric_drop.is_finite() && self.max_metric_drop >= 0.0) {
             return Err(bad("max_metric_drop", format!("{} is not a margin of 0 or more", self.max_metric_drop)));
         }
@@ -132,6 +142,7 @@ impl RolloutConfig {
             min_labels: self.min_labels,
             max_error_rate: self.max_error_rate,
             max_latency_ratio: self.max_latency_ratio,
+            latency_floor_ms: self.latency_floor_ms,
             metric,
             max_metric_drop: self.max_metric_drop,
             step_timeout_ms: i64::try_from(step_timeout.as_millis()).unwrap_or(i64::MAX),

@@ -8,6 +8,7 @@ mod data_cmds;
 mod feedback;
 mod golden;
 mod init;
+mod learning_loop;
 mod mlflow;
 /// The real `mlflow server` of kiln-mlflow's tests, shared rather than copied.
 #[path = "../../../kiln-mlflow/tests/it/server.rs"]

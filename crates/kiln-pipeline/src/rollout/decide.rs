@@ -95,7 +95,8 @@ fn failed_check(plan: &RolloutPlan, figures: &StepFigures, min_requests: u64) ->
     if challenger.requests < min_requests {
         return None;
     }
-    if let Some(ratio) = figures.latency_ratio.filter(|r| *r > plan.max_latency_ratio) {
+    let above_floor = challenger.latency_p95_ms.is_some_and(|p95| p95 > plan.latency_floor_ms);
+    if let Some(ratio) = figures.latency_ratio.filter(|r| *r > plan.max_latency_ratio && above_floor) {
         return Some(format!(
             "p95 latency {:.2} ms is {ratio:.2} times the champion's {:.2} ms (at most {})",
             challenger.latency_p95_ms.unwrap_or(f64::NAN),
@@ -185,7 +186,7 @@ mod tests {
             failed: 0,
             rows: requests,
             labelled: 0,
-            latency_p95_ms: Some(4.0),
+            latency_p95_ms: Some(8.0),
             metric: Some(0.90),
         };
         StepFigures {
@@ -289,5 +290,18 @@ mod tests {
         slow.metric_drop = Some(0.5);
         let decision = decide(&plan, &rollout(RolloutPhase::Shadow, 0, 0.0), &slow, NOW);
         assert_eq!(decision, Decision::Wait { reason: "shadow: 50 of 100 requests, 0 of 0 labels".into() });
+    }
+
+    #[test]
+    fn a_latency_under_the_floor_passes_whatever_its_ratio() {
+        let plan = plan();
+        let mut quick = healthy(RolloutPhase::Shadow, 100);
+        quick.latency_ratio = Some(6.0);
+        quick.challenger.latency_p95_ms = Some(plan.latency_floor_ms * 0.5);
+        let decision = decide(&plan, &rollout(RolloutPhase::Shadow, 0, 0.0), &quick, NOW);
+        assert!(matches!(decision, Decision::Advance { .. }), "{decision:?}");
+        quick.challenger.latency_p95_ms = Some(plan.latency_floor_ms * 2.0);
+        let decision = decide(&plan, &rollout(RolloutPhase::Shadow, 0, 0.0), &quick, NOW);
+        assert!(matches!(decision, Decision::RollBack { .. }), "{decision:?}");
     }
 }
