@@ -122,6 +122,13 @@ fn labels_of_served_predictions_are_ingested_and_give_realised_metrics_per_windo
         (1, &0.into(), &1000.into(), &0.into())
     );
 
+    // the table output: the counts, then the refused rows
+    let (code, table, _) =
+        kiln_at(&store, &["-q", "feedback", "ingest", "--labels", &labels, "--log", &log, "--model", "synth"]);
+    assert_eq!(code, 1);
+    assert!(table.contains("5 row(s) refused, the rest merged") && table.contains("already_known"), "{table}");
+    assert!(table.contains("refused rows (also in") && table.contains("q-10 row 0"), "{table}");
+
     // --strict: one refused row keeps the whole Parquet file out; a clean one goes in (exit 0)
     let labels_of = |k: usize, extra: Option<&str>| {
         let mut ids: Vec<Option<String>> = (0..PER_REQUEST).map(|_| Some(format!("q-{k:02}"))).collect();
@@ -155,7 +162,7 @@ fn labels_of_served_predictions_are_ingested_and_give_realised_metrics_per_windo
             ..kiln_track::AuditFilter::default()
         })
         .expect("audit");
-    assert_eq!(events.len(), 4);
+    assert_eq!(events.len(), 5);
     assert!(events.iter().all(|e| e.target == "synth"));
 
     // monitor the log in windows of 500 rows: rows 0-999 are labelled (two windows with a
