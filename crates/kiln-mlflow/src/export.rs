@@ -199,7 +199,7 @@ pub fn run_tags(detail: &RunDetail) -> Vec<(String, String)> {
         ("kiln.command", detail.command.clone()),
         ("kiln.status", detail.status.as_str().to_string()),
         ("kiln.config_hash", detail.config_hash.clone()),
-        ("kiln.version", detail.kiln_version.clone()),
+        ("kiln.kiln_version", detail.kiln_version.clone()),
         ("kiln.host", detail.host.clone()),
     ];
     let data = &detail.data;
