@@ -164,23 +164,23 @@ impl MlflowClient {
     }
 
     /// Uploads `body` through the server's artifact proxy to `artifact_uri`/`relative_path`.
-    /// Returns `None` (uploading nothing) when `artifact_uri` is not served by the proxy.
+    /// Returns `false` (uploading nothing) when `artifact_uri` is not served by the proxy.
     pub fn upload_artifact(
         &self,
         artifact_uri: &str,
         relative_path: &str,
         body: impl ureq::AsSendBody,
-    ) -> Result<Option<()>> {
-        let Some(root) = proxied_path(artifact_uri) else { return Ok(None) };
+    ) -> Result<bool> {
+        let Some(root) = proxied_path(artifact_uri) else { return Ok(false) };
         let path = format!("{}/{}", root.trim_end_matches('/'), relative_path);
         let endpoint = format!("mlflow-artifacts/artifacts/{}", encode_path(&path));
         let url = format!("{}/api/2.0/{endpoint}", self.base);
         let response = self.agent.put(&url).send(body).map_err(|source| self.unreachable(&endpoint, source))?;
         // The proxy answers a stored artifact with an empty body; failures are MLflow's JSON.
         if response.status().is_success() {
-            return Ok(Some(()));
+            return Ok(true);
         }
-        self.answer(response, &endpoint, "store an artifact").map(|_| Some(()))
+        self.answer(response, &endpoint, "store an artifact").map(|_| true)
     }
 
     /// Creates the registered model `name`; one that exists already is left as it is.

@@ -199,7 +199,7 @@ pub fn run_tags(detail: &RunDetail) -> Vec<(String, String)> {
         ("kiln.command", detail.command.clone()),
         ("kiln.status", detail.status.as_str().to_string()),
         ("kiln.config_hash", detail.config_hash.clone()),
-        ("kiln.version", detail.kiln_version.clone()),
+        ("kiln.kiln_version", detail.kiln_version.clone()),
         ("kiln.host", detail.host.clone()),
     ];
     let data = &detail.data;
@@ -258,10 +258,8 @@ fn upload_artifacts(
 ) -> Result<Vec<ArtifactExport>> {
     let bundles = bundle_paths(store, detail)?;
     let mut exported = Vec::with_capacity(detail.artifacts.len() + 1);
-    let config_outcome = match client.upload_artifact(&run.artifact_uri, CONFIG_ARTIFACT, detail.config.as_bytes())? {
-        Some(()) => ArtifactOutcome::Uploaded,
-        None => ArtifactOutcome::NotProxied,
-    };
+    let config_outcome =
+        uploaded(client.upload_artifact(&run.artifact_uri, CONFIG_ARTIFACT, detail.config.as_bytes())?);
     exported.push(ArtifactExport {
         path: CONFIG_ARTIFACT.to_string(),
         destination: CONFIG_ARTIFACT.to_string(),
@@ -324,8 +322,9 @@ fn upload_file(
         return Ok(ArtifactOutcome::Changed);
     }
     let file = std::fs::File::open(&path).map_err(read_error)?;
-    Ok(match client.upload_artifact(&run.artifact_uri, destination, file)? {
-        Some(()) => ArtifactOutcome::Uploaded,
-        None => ArtifactOutcome::NotProxied,
-    })
+    Ok(uploaded(client.upload_artifact(&run.artifact_uri, destination, file)?))
+}
+
+fn uploaded(proxied: bool) -> ArtifactOutcome {
+    if proxied { ArtifactOutcome::Uploaded } else { ArtifactOutcome::NotProxied }
 }

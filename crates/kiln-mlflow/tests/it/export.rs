@@ -96,7 +96,7 @@ fn expected_tags(detail: &RunDetail) -> BTreeMap<&'static str, Option<String>> {
         ("kiln.command", Some(detail.command.clone())),
         ("kiln.status", Some(detail.status.as_str().to_string())),
         ("kiln.config_hash", Some(detail.config_hash.clone())),
-        ("kiln.version", Some(detail.kiln_version.clone())),
+        ("kiln.kiln_version", Some(detail.kiln_version.clone())),
         ("kiln.data_hash", detail.data.data_hash.clone()),
         ("kiln.schema_hash", detail.data.schema_hash.clone()),
         ("kiln.split_hash", detail.data.split_hash.clone()),
