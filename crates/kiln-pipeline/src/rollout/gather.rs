@@ -1,7 +1,8 @@
 //! The figures of a rollout's current step: the challenger's scoring outcomes and breaker
 //! openings from each server's `/metrics` (counted since the step began), and from the
 //! prediction log the rows, p95 latency, labels and metric of champion and challenger on the
-//! requests that arrived since the step began.
+//! requests that arrived since the step began (the champion's since the rollout began when a
+//! full canary share left it none in the step).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -99,13 +100,13 @@ pub fn gather(rollout: &Rollout, plan: &RolloutPlan, sources: &Sources<'_>) -> R
         counters.insert(scrape.server.clone(), now);
     }
     let score_column = score_column(sources.challenger);
-    let read = |version: i64, route: &str| {
+    let read = |version: i64, route: &str, since_ms: i64| {
         let query = LogQuery {
             log_dir: sources.log_dir,
             model: sources.model,
             versions: Some(&[version]),
             routes: &[route],
-            since_ms: Some(rollout.step_started_ms),
+            since_ms: Some(since_ms),
             until_ms: None,
             labelled_only: false,
         };
@@ -114,8 +115,13 @@ pub fn gather(rollout: &Rollout, plan: &RolloutPlan, sources: &Sources<'_>) -> R
             other => other,
         }
     };
-    let champion_rows = read(rollout.champion_version, "primary")?;
-    let challenger_rows = read(rollout.challenger_version, route)?;
+    let mut champion_rows = read(rollout.champion_version, "primary", rollout.step_started_ms)?;
+    if champion_rows.len() < 2 {
+        // a canary share of 100% leaves the champion nothing to answer in the step: compare
+        // with what it answered since the rollout began
+        champion_rows = read(rollout.champion_version, "primary", rollout.started_ms)?;
+    }
+    let challenger_rows = read(rollout.challenger_version, route, rollout.step_started_ms)?;
     let mut champion = version_figures(rollout.champion_version, &champion_rows);
     let mut challenger = version_figures(rollout.challenger_version, &challenger_rows);
     challenger.requests = (step_counts.ok + step_counts.failed) as u64;
