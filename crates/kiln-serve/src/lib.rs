@@ -36,7 +36,7 @@ pub mod state;
 pub use cli::ServeArgs;
 pub use config::ServeConfig;
 pub use error::{Error, Result};
-pub use server::{Server, start};
+pub use server::{Server, StopSignals, start};
 
 /// Serve what `args` describe (models from the registry in `store`) until SIGTERM or
 /// Ctrl-C, on a runtime of its own.
@@ -46,5 +46,8 @@ pub fn run(args: &ServeArgs, store: Option<&std::path::Path>) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| Error::Settings(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async move { start(config).await?.run_until_signal().await })
+    runtime.block_on(async move {
+        let stop = StopSignals::listen()?;
+        start(config).await?.run_until(stop).await
+    })
 }

@@ -142,33 +142,52 @@ impl Server {
         Ok(())
     }
 
-    /// Serve until SIGTERM or Ctrl-C, then shut down gracefully.
-    pub async fn run_until_signal(self) -> Result<()> {
-        shutdown_signal().await;
+    /// Serve until one of `stop`'s signals arrives, then shut down gracefully.
+    pub async fn run_until(self, mut stop: StopSignals) -> Result<()> {
+        stop.recv().await;
         tracing::info!("stopping: draining the requests in flight");
         self.shutdown().await
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// SIGTERM and Ctrl-C, listened for from the moment [`StopSignals::listen`] is called: made
+/// before the server starts, so that a signal that arrives while it loads its models stops it
+/// gracefully instead of killing it.
+#[derive(Debug)]
+pub struct StopSignals {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Start listening (inside the runtime).
+    pub fn listen() -> Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| {
+                signal(kind).map_err(|e| Error::Settings(format!("cannot listen for {name}: {e}")))
+            };
+            Ok(Self {
+                terminate: listen(SignalKind::terminate(), "SIGTERM")?,
+                interrupt: listen(SignalKind::interrupt(), "SIGINT")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
     }
 }
