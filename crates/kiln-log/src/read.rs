@@ -8,7 +8,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
+use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType, UInt32Type};
 use arrow_array::{Array, RecordBatch};
 use arrow_ipc::reader::StreamReader;
 use arrow_schema::DataType;
@@ -24,6 +24,10 @@ pub struct LoggedRows {
     pub times_ms: Vec<i64>,
     pub routes: Vec<String>,
     pub request_ids: Vec<String>,
+    /// Each row's index within its request (0 where a segment lacked the column).
+    pub rows: Vec<u32>,
+    /// The time each row's request took to score (NaN where a segment lacked the column).
+    pub latency_ms: Vec<f64>,
     /// The output column `score_column` of each row (missing where a segment lacked it).
     pub scores: Vec<f64>,
     /// The segments read, in order.
@@ -94,6 +98,8 @@ struct Collector {
     times: Vec<i64>,
     routes: Vec<String>,
     ids: Vec<String>,
+    rows: Vec<u32>,
+    latency: Vec<f64>,
     scores: Vec<f64>,
 }
 
@@ -114,10 +120,16 @@ impl Collector {
             return;
         }
         let score = batch.column_by_name(score_column).filter(|c| c.data_type() == &DataType::Float64);
+        let row = batch.column_by_name("row").filter(|c| c.data_type() == &DataType::UInt32);
+        let latency = batch.column_by_name("latency_ms").filter(|c| c.data_type() == &DataType::Float64);
         for &i in &keep {
             self.times.push(time.value(i));
             self.routes.push(route.value(i).to_string());
             self.ids.push(ids.value(i).to_string());
+            let r = row.map(|c| c.as_primitive::<UInt32Type>()).filter(|c| c.is_valid(i)).map(|c| c.value(i));
+            self.rows.push(r.unwrap_or(0));
+            let l = latency.map(|c| c.as_primitive::<Float64Type>()).filter(|c| c.is_valid(i)).map(|c| c.value(i));
+            self.latency.push(l.unwrap_or(f64::NAN));
             let s = score.map(|c| c.as_primitive::<Float64Type>()).filter(|c| c.is_valid(i)).map(|c| c.value(i));
             self.scores.push(s.unwrap_or(f64::NAN));
         }
@@ -172,6 +184,8 @@ impl Collector {
             times_ms: self.times,
             routes: self.routes,
             request_ids: self.ids,
+            rows: self.rows,
+            latency_ms: self.latency,
             scores: self.scores,
             segments,
         }

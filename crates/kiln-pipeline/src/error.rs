@@ -146,6 +146,37 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// The prediction log could not be read (the message names the folder or segment).
+    #[error(transparent)]
+    ReadLog(Box<kiln_log::read::ReadError>),
+    #[error("no prediction log for model `{model}` under {}\nhint: point --log at the folder of `[serving.log] dir` and check the model's name", dir.display())]
+    NoLog { dir: PathBuf, model: String },
+    #[error("cannot list {}", path.display())]
+    ReadFolder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("reading the label store file {}\nhint: the label store holds only files written by `kiln feedback ingest`; move other files out of the folder", path.display())]
+    LabelStore {
+        path: PathBuf,
+        #[source]
+        source: polars::error::PolarsError,
+    },
+    #[error("locking the label store with {}", path.display())]
+    LockLabels {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the label file {} has no column `{column}` (its columns: {found})\nhint: {hint}", path.display())]
+    LabelColumn { path: PathBuf, column: String, found: String, hint: String },
+    #[error(
+        "the prediction log of `{model}` has no input column `{column}`\nhint: --id-column names an input column the requests carried; leave it out to join on request_id"
+    )]
+    NoLogColumn { model: String, column: String },
+    #[error("the label file {} has no data rows", path.display())]
+    NoLabels { path: PathBuf },
     #[error("the chosen model `{model}` is not among the trained models")]
     ChosenMissing { model: String },
     #[error("no model was trained")]

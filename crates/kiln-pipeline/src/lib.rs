@@ -26,6 +26,7 @@ pub mod error;
 pub mod evaluate;
 pub mod export;
 pub mod failpoint;
+pub mod feedback;
 pub mod monitor;
 pub mod prepare;
 pub mod progress;

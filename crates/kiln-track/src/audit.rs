@@ -41,6 +41,8 @@ pub enum AuditAction {
     Rollback,
     /// A gate was overridden (a forced promotion); always carries a reason.
     ForcedOverride,
+    /// Ground-truth labels were ingested for a served model (`kiln feedback ingest`).
+    FeedbackIngest,
 }
 
 /// An event to append.
@@ -113,7 +115,7 @@ pub struct AuditReport {
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [AuditAction; 13] = [
+    pub const ALL: [AuditAction; 14] = [
         AuditAction::DataRead,
         AuditAction::Validate,
         AuditAction::Snapshot,
@@ -127,6 +129,7 @@ impl AuditAction {
         AuditAction::Promote,
         AuditAction::Rollback,
         AuditAction::ForcedOverride,
+        AuditAction::FeedbackIngest,
     ];
 
     /// The name stored in the log.
@@ -145,6 +148,7 @@ impl AuditAction {
             AuditAction::Promote => "promote",
             AuditAction::Rollback => "rollback",
             AuditAction::ForcedOverride => "forced_override",
+            AuditAction::FeedbackIngest => "feedback_ingest",
         }
     }
 }
@@ -163,7 +167,7 @@ impl FromStr for AuditAction {
             what: "audit action",
             text: text.to_owned(),
             hint: "use data_read, validate, snapshot, split, train, evaluate, compare, export, \
-                       predict, register, promote, rollback or forced_override",
+                       predict, register, promote, rollback, forced_override or feedback_ingest",
         })
     }
 }

@@ -1,6 +1,8 @@
 //! kiln-pipeline tests: the stages run in order on the shipped Adult data and on generated
 //! data, each stage's result checked against values computed independently of the pipeline.
 
+mod feedback;
+mod ingest;
 mod prepare;
 mod stages;
 
