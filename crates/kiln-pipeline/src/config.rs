@@ -12,6 +12,7 @@ use kiln_eval::plan::{EvalPlan, PlanColumns};
 use serde::Deserialize;
 
 use crate::error::Error;
+use crate::retrain::config::RetrainPlan;
 
 /// A parsed config file.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +39,9 @@ pub struct RunConfig {
     /// `[monitoring]`: how `kiln monitor` judges new rows against the model's references.
     #[serde(default)]
     pub monitoring: kiln_monitor::config::MonitoringConfig,
+    /// `[retrain]`: how `kiln retrain` builds, judges and registers a challenger.
+    #[serde(default)]
+    pub retrain: Option<crate::retrain::config::RetrainConfig>,
 }
 
 /// A loaded config: its path, the raw text and the checked data plan.
@@ -47,6 +51,8 @@ pub struct LoadedConfig {
     pub text: String,
     pub config: RunConfig,
     pub plan: DataPlan,
+    /// `[retrain]` checked (its defaults when the section is absent).
+    pub retrain: RetrainPlan,
 }
 
 /// Read, parse and check a config file.
@@ -72,7 +78,10 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedConfig, Error> {
     let plan = DataPlan::new(path, sections)?;
     check_evaluation(&config, &plan)
         .map_err(|source| Error::EvaluationConfig { path: path.to_path_buf(), source: Box::new(source) })?;
-    Ok(LoadedConfig { path: path.to_path_buf(), text: text.to_string(), config, plan })
+    let columns: Vec<&str> = plan.configured_columns().collect();
+    let retrain = RetrainPlan::new(&config.retrain.clone().unwrap_or_default(), config.project.task, &columns)
+        .map_err(|p| Error::RetrainConfig { path: path.to_path_buf(), key: p.key, problem: p.problem })?;
+    Ok(LoadedConfig { path: path.to_path_buf(), text: text.to_string(), config, plan, retrain })
 }
 
 /// Check `[evaluation]` and `[acceptance]` against the task and the columns of the plan.

@@ -47,6 +47,29 @@ pub enum Error {
         #[source]
         source: Box<kiln_eval::Error>,
     },
+    /// Another retraining of the model holds its lock.
+    #[error(
+        "a retraining of {model} is already running ({holder})\nhint: wait for it to end, or pass --wait to start when it does"
+    )]
+    RetrainBusy { model: String, holder: String },
+    #[error("--model {model}: give the served model as NAME@ALIAS or NAME@vN (for example adult@champion)")]
+    ModelTarget { model: String },
+    #[error(
+        "--model {model} is not a model of this config, whose project is `{project}`\nhint: retrain {project}@champion, or use the config of that model"
+    )]
+    ModelProject { model: String, project: String },
+    #[error(
+        "retraining run {run} exported no challenger\nhint: the config must train at least one model that is not a baseline"
+    )]
+    NoChallenger { run: String },
+    #[error("writing the retraining's config")]
+    ConfigText {
+        #[source]
+        source: toml::ser::Error,
+    },
+    /// A `[retrain]` key that does not hold.
+    #[error("{}: [retrain] {key}: {problem}", path.display())]
+    RetrainConfig { path: PathBuf, key: &'static str, problem: String },
     #[error("checking [[models]] in {}", path.display())]
     Models {
         path: PathBuf,

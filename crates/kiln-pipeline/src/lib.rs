@@ -31,6 +31,7 @@ pub mod monitor;
 pub mod prepare;
 pub mod progress;
 pub mod reference;
+pub mod retrain;
 pub mod run;
 pub mod score;
 pub mod split_files;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use kiln_data::validate::ValidationReport;
+use kiln_eval::gates::Verdict;
 use kiln_eval::report::EvalReport;
 
 use crate::checkpoints;
@@ -35,6 +36,24 @@ pub struct RunOptions<'a> {
     /// Export and register the chosen model (`kiln run`), to this bundle path or the default
     /// one; `None` compares only.
     pub export: Option<Option<&'a Path>>,
+    /// Judge the exported model before it is registered (`kiln retrain`): its verdict is the
+    /// registered one. With a judge, the best model by the primary metric is exported even
+    /// when none passed `[acceptance]` on the test rows (the judge sees that verdict).
+    pub judge: Option<&'a dyn Judge>,
+}
+
+/// What a judge decided about an exported model.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub passed: bool,
+    /// Registered as the version's verdict.
+    pub verdict: serde_json::Value,
+}
+
+/// Decides whether an exported model passes, before it is registered.
+pub trait Judge: std::fmt::Debug {
+    /// `tested` is the model's `[acceptance]` verdict on the test rows.
+    fn judge(&self, exported: &Exported, tested: &Verdict) -> Result<Judged>;
 }
 
 /// What `kiln run` and `kiln compare` produced.
@@ -78,7 +97,9 @@ pub fn run(
     tracker.evaluated(&evaluated.report, &report_files)?;
     let gated = evaluated.gate(&trained)?;
     let mut exported = None;
-    if let (Some(bundle_out), Some(index), Some(verdict)) = (options.export, gated.chosen, gated.chosen_verdict()) {
+    let index = gated.chosen.or_else(|| options.judge.and_then(|_| best_model(&evaluated.report, &trained)));
+    if let (Some(bundle_out), Some(index)) = (options.export, index) {
+        let verdict = &gated.verdicts[index];
         let metrics = evaluated.test_metrics(index);
         let bundle = prepared.export(&trained, index, metrics, bundle_out, tracker)?;
         // the rules baseline goes beside it: the serving fallback while the model misbehaves
@@ -89,9 +110,20 @@ pub fn run(
             let path = bundle.path.parent().unwrap_or(Path::new(".")).join(name);
             prepared.export(&trained, rules, evaluated.test_metrics(rules), Some(&path), tracker)?;
         }
-        let passed = verdict.passed;
-        let verdict = serde_json::to_value(verdict)
-            .map_err(|source| crate::Error::Json { what: "the chosen model's verdict", source })?;
+        let Judged { passed, verdict } = match options.judge {
+            Some(judge) => match judge.judge(&bundle, verdict) {
+                Ok(judged) => judged,
+                Err(e) => {
+                    tracker.failed(&error_chain(&e))?;
+                    return Err(e);
+                }
+            },
+            None => Judged {
+                passed: verdict.passed,
+                verdict: serde_json::to_value(verdict)
+                    .map_err(|source| crate::Error::Json { what: "the chosen model's verdict", source })?,
+            },
+        };
         let registration =
             Registration { project: &project, exported: &bundle, passed, verdict, record_training: false };
         let version = register(&registration, tracker)?;
@@ -99,6 +131,19 @@ pub fn run(
     }
     finish(&trained, tracker)?;
     Ok(Outcome::Done(RunSummary { run_id, report: evaluated.report, report_dir, report_files, exported }))
+}
+
+/// The index among `trained` of the best model that is not a baseline, by the report's
+/// primary metric on the test rows.
+fn best_model(report: &EvalReport, trained: &Trained) -> Option<usize> {
+    let primary = kiln_eval::metrics::Metric::parse(&report.primary_metric)?;
+    let (best, _) = report
+        .models
+        .iter()
+        .filter(|m| !m.baseline)
+        .filter_map(|m| Some((m, m.overall_metric(primary.name())?.value?)))
+        .reduce(|best, next| if kiln_eval::gates::better(primary, next.1, best.1) { next } else { best })?;
+    trained.models.iter().position(|f| f.name == best.name)
 }
 
 /// What `kiln train` produced.

@@ -71,6 +71,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A store lock file (`<store>.locks/<what>`) could not be created, read or locked.
+    #[error("could not lock {path}")]
+    StoreLock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A file to be hashed could not be read.
     #[error("could not read {path}")]
     ReadFile {

@@ -1,12 +1,13 @@
 //! kiln-track: the record of what kiln did. It keeps runs (resolved config, parameters, data,
 //! schema and split hashes, git commit, seed, device, metric series, artifacts), a model
 //! registry with immutable versions and movable aliases, lineage from an alias back to the
-//! data, and a hash-chained, append-only audit log, all in one embedded SQLite file (by
-//! default `.kiln/kiln.db`).
+//! data (through each retraining), a hash-chained, append-only audit log, all in one embedded
+//! SQLite file (by default `.kiln/kiln.db`), and named locks beside it for long work such as a
+//! retraining.
 //!
 //! Main types: [`Store`] (open, migrate, every query), [`RunHandle`] (a live run, holding its
 //! lock file), [`RunFilter`] / [`RunSummary`] / [`RunDetail`] / [`RunDiff`] (queries),
-//! [`ModelVersion`] / [`AliasMove`] (registry), [`Lineage`], [`AuditEvent`] / [`AuditReport`]
+//! [`ModelVersion`] / [`AliasMove`] (registry), [`Lineage`], [`StoreLock`], [`AuditEvent`] / [`AuditReport`]
 //! (audit log).
 //!
 //! Place in the graph: a leaf. It depends on no other kiln crate, and never on candle or polars;
@@ -16,6 +17,7 @@ mod audit;
 mod error;
 mod hashing;
 mod lineage;
+mod locks;
 mod provenance;
 mod query;
 mod registry;
@@ -28,7 +30,10 @@ mod time;
 pub use audit::{AuditAction, AuditEvent, AuditFilter, AuditReport, GENESIS_HASH, NewAuditEvent, Tamper};
 pub use error::{Error, Result};
 pub use hashing::{sha256_file, sha256_hex};
-pub use lineage::{Lineage, LineageRun, LineageTarget};
+pub use lineage::{
+    DATASET_HASH_PARAM, DATASET_PARAM, Lineage, LineageRun, LineageTarget, MANIFEST_PARAM, PARENT_PARAM, RetrainLink,
+};
+pub use locks::{LockHolder, StoreLock};
 pub use provenance::{ACTOR_ENV, GitInfo, default_actor, git_info};
 pub use query::{
     CmpOp, MetricDiff, MetricFilter, MetricPoint, ParamFilter, RunDetail, RunDiff, RunFilter, RunSort, RunSummary,

@@ -1,6 +1,10 @@
 //! Lineage: from an alias, a model version or a run back to the data it came from. The chain
 //! is alias move → model version → run → split → dataset snapshot (data, schema and split
-//! hashes), plus the audit events that name any link of it.
+//! hashes), plus the audit events that name any link of it. A retrained version's run names
+//! the dataset it trained on (whose manifest lists the log segments, label files and original
+//! data) and the version it retrained (params `retrain.parent`, `retrain.dataset`,
+//! `retrain.dataset_hash`, `retrain.manifest`): the chain goes on through that parent, back to
+//! the first version trained on the original data.
 
 use std::fmt;
 use std::str::FromStr;
@@ -40,6 +44,30 @@ pub struct LineageRun {
     pub kiln_version: String,
 }
 
+/// Run parameters naming what a retraining started from.
+pub const PARENT_PARAM: &str = "retrain.parent";
+pub const DATASET_PARAM: &str = "retrain.dataset";
+pub const DATASET_HASH_PARAM: &str = "retrain.dataset_hash";
+pub const MANIFEST_PARAM: &str = "retrain.manifest";
+
+/// Chains longer than this stop (a registry edited by hand could loop).
+const MAX_DEPTH: usize = 256;
+
+/// How a retrained version's run got its data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetrainLink {
+    /// `NAME@vN` of the version it retrained.
+    pub parent: String,
+    /// The dataset it trained on.
+    pub dataset: Option<String>,
+    pub dataset_hash: Option<String>,
+    /// The dataset's manifest file.
+    pub manifest_path: Option<String>,
+    /// The manifest (`kiln.dataset.v1`: original data, log segments and label files with
+    /// their hashes), when the file can still be read.
+    pub manifest: Option<serde_json::Value>,
+}
+
 /// The chain from a target back to its data.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Lineage {
@@ -54,6 +82,10 @@ pub struct Lineage {
     pub data: DataVersions,
     /// Audit events whose target is the version, the run, or one of the data hashes.
     pub events: Vec<AuditEvent>,
+    /// For a retrained version: its dataset and the version it retrained.
+    pub retrain: Option<RetrainLink>,
+    /// The lineage of the version it retrained, back to the original data.
+    pub parent: Option<Box<Lineage>>,
 }
 
 impl fmt::Display for LineageTarget {
@@ -104,6 +136,27 @@ impl FromStr for LineageTarget {
 impl Store {
     /// Follows `target` (`NAME@ALIAS`, `NAME@vN`, `NAME:N` or a run id) back to its data.
     pub fn lineage(&self, target: &str) -> Result<Lineage> {
+        let mut chain = vec![self.one_lineage(target)?];
+        while let Some(link) = chain.last().and_then(|l| l.retrain.as_ref()) {
+            if chain.len() >= MAX_DEPTH {
+                break;
+            }
+            let parent = self.one_lineage(&link.parent)?;
+            if chain.iter().any(|l| l.run.id == parent.run.id) {
+                break;
+            }
+            chain.push(parent);
+        }
+        let mut parent: Option<Box<Lineage>> = None;
+        while let Some(mut lineage) = chain.pop() {
+            lineage.parent = parent;
+            parent = Some(Box::new(lineage));
+        }
+        Ok(*parent.expect("the chain holds the target"))
+    }
+
+    /// One link of the chain: `target` back to its run and data.
+    fn one_lineage(&self, target: &str) -> Result<Lineage> {
         let parsed: LineageTarget = target.parse()?;
         let (alias_move, model_version, run_id) = match &parsed {
             LineageTarget::Alias { name, alias } => {
@@ -127,6 +180,7 @@ impl Store {
             [&detail.data.data_hash, &detail.data.schema_hash, &detail.data.split_hash].into_iter().flatten().cloned(),
         );
         let events = self.audit_for_targets(&targets)?;
+        let retrain = retrain_link(&detail.params);
         Ok(Lineage {
             target: parsed.to_string(),
             alias_move,
@@ -145,8 +199,27 @@ impl Store {
             },
             data: detail.data,
             events,
+            retrain,
+            parent: None,
         })
     }
+}
+
+/// The retraining params of a run, with its dataset manifest read from disk.
+fn retrain_link(params: &std::collections::BTreeMap<String, String>) -> Option<RetrainLink> {
+    let parent = params.get(PARENT_PARAM)?.clone();
+    let manifest_path = params.get(MANIFEST_PARAM).cloned();
+    let manifest = manifest_path
+        .as_ref()
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|text| serde_json::from_str(&text).ok());
+    Some(RetrainLink {
+        parent,
+        dataset: params.get(DATASET_PARAM).cloned(),
+        dataset_hash: params.get(DATASET_HASH_PARAM).cloned(),
+        manifest_path,
+        manifest,
+    })
 }
 
 #[cfg(test)]

@@ -153,12 +153,27 @@ impl Store {
     /// `forced_override` as well as `promote`. Promoting the version the alias already holds
     /// changes nothing and returns the alias's last move.
     pub fn promote(&self, promotion: &Promotion<'_>) -> Result<AliasMove> {
+        self.promote_because(promotion, None)
+    }
+
+    /// [`Store::promote`] with the reason and the figures that decided the move (a retraining's
+    /// verdict), kept in the alias history and the audit event. A forced promotion's reason
+    /// is the override's.
+    pub fn promote_because(
+        &self,
+        promotion: &Promotion<'_>,
+        because: Option<(&str, serde_json::Value)>,
+    ) -> Result<AliasMove> {
         let Promotion { name, version, alias, actor, force } = *promotion;
         check_name("alias", alias)?;
-        let reason = force.map(str::trim);
-        if reason == Some("") {
+        let forced_reason = force.map(str::trim);
+        if forced_reason == Some("") {
             return Err(Error::MissingReason { name: name.to_owned(), version });
         }
+        let (decided, figures) = match because {
+            Some((reason, figures)) => (Some(reason), Some(figures)),
+            None => (None, None),
+        };
         let seq = self.write("promote a model version", |tx| {
             let (passed, verdict) = version_verdict(tx, name, version)?;
             let current = alias_version(tx, name, alias)?;
@@ -166,7 +181,8 @@ impl Store {
                 return last_move_seq(tx, name, alias);
             }
             let forced = !passed;
-            if forced && reason.is_none() {
+            let reason = if forced { forced_reason } else { decided.or(forced_reason) };
+            if forced && forced_reason.is_none() {
                 return Err(Error::GateNotPassed { name: name.to_owned(), version, alias: alias.to_owned() }.into());
             }
             let target = version_target(name, version);
@@ -183,6 +199,15 @@ impl Store {
                 )?;
             }
             let seq = move_alias(tx, name, alias, current, version, "promote", forced, actor, reason)?;
+            let mut details = serde_json::json!({
+                "alias": alias,
+                "from_version": current,
+                "to_version": version,
+                "forced": forced,
+            });
+            if let Some(figures) = &figures {
+                details["figures"] = figures.clone();
+            }
             append(
                 tx,
                 &NewAuditEvent {
@@ -190,12 +215,7 @@ impl Store {
                     action: AuditAction::Promote,
                     target,
                     reason: reason.map(str::to_owned),
-                    details: serde_json::json!({
-                        "alias": alias,
-                        "from_version": current,
-                        "to_version": version,
-                        "forced": forced,
-                    }),
+                    details,
                 },
             )?;
             Ok(seq)

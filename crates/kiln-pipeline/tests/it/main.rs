@@ -4,6 +4,7 @@
 mod feedback;
 mod ingest;
 mod prepare;
+mod retrain;
 mod stages;
 
 use std::path::{Path, PathBuf};

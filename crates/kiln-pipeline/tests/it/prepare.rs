@@ -81,7 +81,7 @@ fn data_that_fails_validation_is_refused_with_its_findings_and_starts_no_run() {
         resume: None,
         checkpoint_every: 0,
     };
-    let options = kiln_pipeline::run::RunOptions { train: &train, report_dir: None, export: None };
+    let options = kiln_pipeline::run::RunOptions { train: &train, report_dir: None, export: None, judge: None };
     let outcome = kiln_pipeline::run::run(loaded, &options, &mut tracker, &Silent).expect("run");
     let kiln_pipeline::run::Outcome::Refused(report) = outcome else { panic!("ages under 30 are refused") };
     assert!(!report.passed());

@@ -67,3 +67,71 @@ fn lineage_follows_alias_to_version_to_run_to_data() {
     assert!(matches!(store.lineage("churn:x"), Err(Error::ParseTarget { .. })));
     assert!(matches!(store.lineage("no-such-run"), Err(Error::RunNotFound { .. })));
 }
+
+#[test]
+fn lineage_goes_through_each_retraining_back_to_the_original_data() {
+    let (dir, store) = temp_store();
+    let register = |run_id: &kiln_track::RunId| {
+        store
+            .register_model(&NewModelVersion {
+                name: "churn".to_owned(),
+                run_id: run_id.clone(),
+                bundle_path: "b.safetensors".to_owned(),
+                bundle_sha256: "c".repeat(64),
+                passed: true,
+                verdict: serde_json::json!({ "passed": true }),
+                actor: "ana".to_owned(),
+            })
+            .expect("register")
+            .version
+    };
+    let first = store.start_run(&new_run("churn", &[], "original")).expect("start");
+    let first_id = first.id().clone();
+    first.finish(RunStatus::Finished).expect("finish");
+    assert_eq!(register(&first_id), 1);
+    // two retrainings, each naming the version it retrained and its dataset manifest
+    let manifest = dir.path().join("ds-2.json");
+    std::fs::write(&manifest, r#"{"format":"kiln.dataset.v1","segments":["a.arrows"]}"#).expect("manifest");
+    let manifest = manifest.display().to_string();
+    let mut ids = vec![first_id];
+    for (parent, data) in [("churn@v1", "ds-2"), ("churn@v2", "ds-3")] {
+        let params = [
+            ("retrain.parent", parent),
+            ("retrain.dataset", data),
+            ("retrain.dataset_hash", data),
+            ("retrain.manifest", manifest.as_str()),
+        ];
+        let run = store.start_run(&new_run("churn", &params, data)).expect("start");
+        ids.push(run.id().clone());
+        run.finish(RunStatus::Finished).expect("finish");
+        register(ids.last().expect("an id"));
+    }
+    store
+        .promote(&Promotion { name: "churn", version: 3, alias: "champion", actor: "ana", force: None })
+        .expect("promote");
+
+    let lineage = store.lineage("churn@champion").expect("lineage");
+    let mut chain = Vec::new();
+    let mut link = Some(&lineage);
+    while let Some(l) = link {
+        chain.push((
+            l.model_version.as_ref().map(|v| v.version),
+            l.run.id.clone(),
+            l.data.data_hash.clone(),
+            l.retrain.as_ref().map(|r| r.parent.clone()),
+        ));
+        link = l.parent.as_deref();
+    }
+    let expected: Vec<_> = [(3, "ds-3", Some("churn@v2")), (2, "ds-2", Some("churn@v1")), (1, "original", None)]
+        .into_iter()
+        .zip(ids.iter().rev())
+        .map(|((v, data, parent), id)| (Some(v), id.clone(), Some(data.to_owned()), parent.map(str::to_owned)))
+        .collect();
+    assert_eq!(chain, expected);
+    let retrain = lineage.retrain.as_ref().expect("a retrained version");
+    assert_eq!(retrain.dataset.as_deref(), Some("ds-3"));
+    assert_eq!(retrain.manifest.as_ref().expect("manifest read")["segments"][0], "a.arrows");
+    let json = serde_json::to_value(&lineage).expect("json");
+    assert_eq!(json["parent"]["parent"]["data"]["data_hash"], "original");
+    assert!(json["parent"]["parent"]["parent"].is_null());
+}

@@ -163,3 +163,34 @@ fn rollback_walks_back_and_history_keeps_every_move() {
     let v1 = store.model_version("churn", 1).expect("v1");
     assert_eq!(v1.aliases, vec!["challenger".to_owned(), "champion".to_owned()]);
 }
+
+#[test]
+fn a_promotion_because_of_a_verdict_keeps_its_reason_and_figures() {
+    let (_dir, store) = crate::support::temp_store();
+    let run = store.start_run(&crate::support::new_run("churn", &[], "d")).expect("start");
+    let run_id = run.id().clone();
+    run.finish(kiln_track::RunStatus::Finished).expect("finish");
+    store
+        .register_model(&kiln_track::NewModelVersion {
+            name: "churn".to_owned(),
+            run_id,
+            bundle_path: "b.safetensors".to_owned(),
+            bundle_sha256: "c".repeat(64),
+            passed: true,
+            verdict: serde_json::json!({ "passed": true }),
+            actor: "ana".to_owned(),
+        })
+        .expect("register");
+    let promotion = kiln_track::Promotion { name: "churn", version: 1, alias: "challenger", actor: "ana", force: None };
+    let figures = serde_json::json!({ "roc_auc": { "lower": -0.002 } });
+    let moved = store.promote_because(&promotion, Some(("retrain: passed", figures.clone()))).expect("promote");
+    assert_eq!(
+        (moved.alias.as_str(), moved.to_version, moved.reason.as_deref()),
+        ("challenger", 1, Some("retrain: passed"))
+    );
+    let events = store.audit_log(&kiln_track::AuditFilter::default()).expect("audit");
+    let promote = events.iter().find(|e| e.action == "promote").expect("a promote event");
+    assert_eq!(promote.reason.as_deref(), Some("retrain: passed"));
+    assert_eq!(promote.details["figures"], figures);
+    assert!(store.verify_audit().expect("verify").ok);
+}
