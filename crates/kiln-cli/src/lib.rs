@@ -68,6 +68,9 @@ pub enum Command {
     Audit(commands::track::AuditArgs),
     /// The chain from an alias or run back to the data it was trained on.
     Lineage(commands::track::LineageArgs),
+    /// Roll a challenger out against the champion: shadow, canary steps, then promotion or
+    /// rollback, each move decided on live figures and audited.
+    Rollout(commands::rollout::RolloutArgs),
     /// Serve registered models over HTTP (the same flags as `kiln-serve`).
     Serve(kiln_serve::ServeArgs),
     /// Check new rows or the prediction log for drift against a model's references, per
@@ -105,6 +108,7 @@ where
         Command::Models(args) => commands::track::models(args, &cli.store, out),
         Command::Audit(args) => commands::track::audit(args, &cli.store, out),
         Command::Lineage(args) => commands::track::lineage(args, &cli.store, out),
+        Command::Rollout(args) => commands::rollout::rollout(args, &cli.store, cli.quiet, out, &mut *err),
     };
     match result {
         Ok(code) => code,

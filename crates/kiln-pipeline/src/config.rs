@@ -42,6 +42,9 @@ pub struct RunConfig {
     /// `[retrain]`: how `kiln retrain` builds, judges and registers a challenger.
     #[serde(default)]
     pub retrain: Option<crate::retrain::config::RetrainConfig>,
+    /// `[rollout]`: how `kiln rollout` moves a challenger from shadow to champion.
+    #[serde(default)]
+    pub rollout: crate::rollout::RolloutConfig,
 }
 
 /// A loaded config: its path, the raw text and the checked data plan.
@@ -78,6 +81,7 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedConfig, Error> {
     let plan = DataPlan::new(path, sections)?;
     check_evaluation(&config, &plan)
         .map_err(|source| Error::EvaluationConfig { path: path.to_path_buf(), source: Box::new(source) })?;
+    config.rollout.plan()?;
     let columns: Vec<&str> = plan.configured_columns().collect();
     let retrain = RetrainPlan::new(&config.retrain.clone().unwrap_or_default(), config.project.task, &columns)
         .map_err(|p| Error::RetrainConfig { path: path.to_path_buf(), key: p.key, problem: p.problem })?;

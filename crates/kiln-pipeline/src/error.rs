@@ -206,6 +206,25 @@ pub enum Error {
     NothingTrained,
     #[error("the run has already ended")]
     RunEnded,
+    /// A key of `[rollout]` that does not fit.
+    #[error("[rollout] {key}: {problem}")]
+    RolloutConfig { key: &'static str, problem: String },
+    /// A model with no rollout to evaluate, show or stop.
+    #[error("model `{name}` has no {what} rollout\nhint: start one with `kiln rollout start {name} --config CONFIG`")]
+    NoRollout { name: String, what: &'static str },
+    /// The plan given now is not the one the rollout was started with.
+    #[error(
+        "rollout {id} of `{name}` was started with another [rollout] plan (recorded: {recorded})\nhint: run without --config to follow the recorded plan, or abort the rollout and start it again"
+    )]
+    PlanChanged { id: i64, name: String, recorded: String },
+    /// A server's `/metrics` text that cannot be read.
+    #[error(
+        "the metrics of {server}, line {line}: {problem}\nhint: pass the base URL of a kiln-serve server (--server http://HOST:PORT)"
+    )]
+    Metrics { server: String, line: usize, problem: String },
+    /// A rollout whose recorded plan cannot be read back.
+    #[error("the plan recorded for rollout {id} cannot be read: {problem}")]
+    RecordedPlan { id: i64, problem: String },
 }
 
 /// The first line where a config differs from the one a run was started with.

@@ -32,6 +32,7 @@ pub mod prepare;
 pub mod progress;
 pub mod reference;
 pub mod retrain;
+pub mod rollout;
 pub mod run;
 pub mod score;
 pub mod split_files;

@@ -114,7 +114,8 @@ async fn set_faults(
 ) -> Result<Json<FaultSettings>, ApiError> {
     authorise(&app, &headers)?;
     let served = app.served(&name)?;
-    let settings: FaultSettings = parse(&body, "{\"fail\": bool, \"delay_ms\": n, \"non_finite\": bool}")?;
+    let settings: FaultSettings =
+        parse(&body, "{\"fail\": bool, \"delay_ms\": n, \"non_finite\": bool, \"version\": n}")?;
     served.faults.set(settings);
     tracing::warn!(model = %name, ?settings, "faults injected by an operator");
     Ok(Json(settings))

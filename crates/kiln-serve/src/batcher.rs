@@ -11,7 +11,7 @@
 //! sketch (when it has one): the sketch costs the requests nothing but a scoring thread's
 //! time.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,12 +24,15 @@ use crate::drift::LiveDrift;
 use crate::source::Loaded;
 
 /// Faults an operator (or a test) injects into one served model's scoring, to drill the
-/// breaker: scoring fails, is slowed down, or returns NaN.
+/// breaker: scoring fails, is slowed down, or returns NaN; in every version it serves, or in
+/// one registry version only (a rollout's challenger, say).
 #[derive(Debug, Default)]
 pub struct Faults {
     pub fail: AtomicBool,
     pub delay_ms: AtomicU64,
     pub non_finite: AtomicBool,
+    /// The version the faults hit; 0: every version.
+    pub version: AtomicI64,
 }
 
 /// The settings of [`Faults`] as JSON (`PUT /admin/models/{name}/faults`).
@@ -39,6 +42,9 @@ pub struct FaultSettings {
     pub fail: bool,
     pub delay_ms: u64,
     pub non_finite: bool,
+    /// Only this registry version is hit (absent: every version the model serves).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
 }
 
 impl Faults {
@@ -46,6 +52,7 @@ impl Faults {
         self.fail.store(settings.fail, Ordering::Relaxed);
         self.delay_ms.store(settings.delay_ms, Ordering::Relaxed);
         self.non_finite.store(settings.non_finite, Ordering::Relaxed);
+        self.version.store(settings.version.unwrap_or(0), Ordering::Relaxed);
     }
 
     pub fn get(&self) -> FaultSettings {
@@ -53,7 +60,14 @@ impl Faults {
             fail: self.fail.load(Ordering::Relaxed),
             delay_ms: self.delay_ms.load(Ordering::Relaxed),
             non_finite: self.non_finite.load(Ordering::Relaxed),
+            version: Some(self.version.load(Ordering::Relaxed)).filter(|v| *v != 0),
         }
+    }
+
+    /// The faults that hit a model of registry version `version` now.
+    pub fn for_version(&self, version: i64) -> FaultSettings {
+        let settings = self.get();
+        if settings.version.is_some_and(|v| v != version) { FaultSettings::default() } else { settings }
     }
 }
 
@@ -215,7 +229,7 @@ impl Worker {
     }
 
     fn predict(&self, batch: &Batch) -> Reply {
-        let faults = self.faults.get();
+        let faults = self.faults.for_version(self.loaded.resolved.version);
         if faults.delay_ms > 0 {
             std::thread::sleep(Duration::from_millis(faults.delay_ms));
         }

@@ -32,6 +32,16 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    pub const ALL: [Trigger; 7] = [
+        Trigger::ErrorRate,
+        Trigger::Latency,
+        Trigger::NonFinite,
+        Trigger::UnusualInputs,
+        Trigger::InputDrift,
+        Trigger::Probes,
+        Trigger::Manual,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::ErrorRate => "error_rate",

@@ -60,6 +60,20 @@ impl Route {
     }
 }
 
+/// The route of the registry's active rollout of a served model: its challenger, in shadow
+/// (scoring a copy of every request) or canary (answering `share` of the traffic).
+#[derive(Debug)]
+pub struct RolloutRoute {
+    /// The rollout's id in the store.
+    pub id: i64,
+    pub phase: kiln_track::RolloutPhase,
+    pub step: i64,
+    /// The challenger's share of the traffic in canary (0 to 1).
+    pub share: f64,
+    /// The challenger's route (role shadow or canary).
+    pub route: Arc<Route>,
+}
+
 /// A model name clients call.
 #[derive(Debug)]
 pub struct Served {
@@ -75,6 +89,13 @@ pub struct Served {
     pub sticky: Option<Sticky>,
     pub faults: Arc<Faults>,
     pub started: Instant,
+    /// The settings it was started with (breaker and monitoring of the routes added later).
+    pub settings: ModelSettings,
+    /// The route of the registry's active rollout, when the primary follows an alias
+    /// ([`crate::follow`] sets and drops it).
+    pub rollout: RwLock<Option<Arc<RolloutRoute>>>,
+    /// The rollout whose challenger failed to load (not tried again while it is active).
+    pub rollout_failed: Mutex<Option<i64>>,
 }
 
 /// What builds a [`Live`] model: the batching settings and where to report.
@@ -124,7 +145,8 @@ impl Loader {
         self.route_of(settings, source.clone(), role, loaded, faults)
     }
 
-    fn route_of(
+    /// Start a route serving `loaded` (already loaded and checked).
+    pub fn route_of(
         &self,
         settings: &ModelSettings,
         source: Source,
@@ -185,6 +207,9 @@ impl Loader {
             sticky: settings.sticky.clone(),
             faults,
             started: Instant::now(),
+            settings: settings.clone(),
+            rollout: RwLock::new(None),
+            rollout_failed: Mutex::new(None),
         })
     }
 
@@ -199,11 +224,12 @@ impl Loader {
 }
 
 impl Served {
-    /// Every route: primaries, canary, shadow, fallback.
+    /// Every route: primaries, canary, shadow, the rollout's challenger, fallback.
     pub fn all_routes(&self) -> Vec<Arc<Route>> {
         let mut all: Vec<Arc<Route>> = self.routes.iter().map(|(r, _)| r.clone()).collect();
         all.extend(self.canary.iter().map(|(r, _)| r.clone()));
         all.extend(self.shadow.iter().cloned());
+        all.extend(self.rollout().map(|r| r.route.clone()));
         all.extend(self.fallback().iter().cloned());
         all
     }
@@ -216,21 +242,57 @@ impl Served {
         *self.fallback.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(route);
     }
 
+    /// The route of the active rollout, if any.
+    pub fn rollout(&self) -> Option<Arc<RolloutRoute>> {
+        self.rollout.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Serve the rollout `route` from now on (none: drop the rollout's route).
+    pub fn set_rollout(&self, route: Option<Arc<RolloutRoute>>) {
+        *self.rollout.write().unwrap_or_else(std::sync::PoisonError::into_inner) = route;
+    }
+
+    /// The registry name whose rollouts this model follows: that of its first route, when it
+    /// serves an alias.
+    pub fn rollout_model(&self) -> Option<&str> {
+        match &self.routes[0].0.source {
+            Source::Alias { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The route of the rollout's challenger in shadow, if any.
+    pub fn rollout_shadow(&self) -> Option<Arc<Route>> {
+        self.rollout().filter(|r| r.phase == kiln_track::RolloutPhase::Shadow).map(|r| r.route.clone())
+    }
+
+    /// The canary now and its share of the traffic (0 to 1): the rollout's challenger in
+    /// canary, else the configured canary; a share of none while its breaker is not closed.
+    pub fn canary_now(&self, now: Instant) -> Option<(Arc<Route>, f64)> {
+        let (route, share) = match (self.rollout(), &self.canary) {
+            (Some(r), _) if r.phase == kiln_track::RolloutPhase::Canary => (r.route.clone(), r.share),
+            (_, Some((route, canary))) => {
+                let step = (now.duration_since(self.started).as_secs_f64() / canary.step_seconds) as usize;
+                (route.clone(), canary.steps[step.min(canary.steps.len() - 1)] / 100.0)
+            }
+            _ => return None,
+        };
+        let closed = route.breaker.state() == crate::breaker::StateKind::Closed;
+        Some((route, if closed { share } else { 0.0 }))
+    }
+
     /// The canary's share of the traffic now (0 to 1); none while its breaker is not closed.
     pub fn canary_share(&self, now: Instant) -> f64 {
-        let Some((route, canary)) = &self.canary else { return 0.0 };
-        if route.breaker.state() != crate::breaker::StateKind::Closed {
-            return 0.0;
-        }
-        let step = (now.duration_since(self.started).as_secs_f64() / canary.step_seconds) as usize;
-        canary.steps[step.min(canary.steps.len() - 1)] / 100.0
+        self.canary_now(now).map_or(0.0, |(_, share)| share)
     }
 
     /// The route a request goes to ([`pick`]).
     pub fn choose(&self, u: f64, now: Instant) -> Arc<Route> {
         let weights: Vec<f64> = self.routes.iter().map(|(_, w)| *w).collect();
-        match (pick(u, self.canary_share(now), &weights), &self.canary) {
-            (Pick::Canary, Some((route, _))) => route.clone(),
+        let canary = self.canary_now(now);
+        let share = canary.as_ref().map_or(0.0, |(_, share)| *share);
+        match (pick(u, share, &weights), canary) {
+            (Pick::Canary, Some((route, _))) => route,
             (Pick::Route(i), _) => self.routes[i].0.clone(),
             (Pick::Canary, None) => self.routes[0].0.clone(),
         }

@@ -27,6 +27,8 @@ pub enum Error {
     Store { path: PathBuf, source: Box<kiln_track::Error> },
     #[error("the registry has no `{reference}`: {source}; see `kiln models list`")]
     Registry { reference: String, source: Box<kiln_track::Error> },
+    #[error("cannot read the active rollout of `{name}` from the model store: {source}")]
+    Rollout { name: String, source: Box<kiln_track::Error> },
     #[error("cannot read the bundle {path} of {reference}: {source}")]
     ReadBundle { reference: String, path: PathBuf, source: std::io::Error },
     #[error(

@@ -1,8 +1,9 @@
 //! One inference request, from its body to its answer: read the rows against the model's
 //! schema, choose the route (canary, weights, sticky key), check the rows, ask the route's
 //! breaker, score through the batcher, fall back to the rules model when the breaker is open
-//! or the model fails, copy the request to the shadow off the response path, and log every
-//! scored row.
+//! or the model fails, copy the request to the shadow (and to a rollout's challenger in
+//! shadow) off the response path, count each route's scoring outcome, and log every scored
+//! row.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,7 +15,7 @@ use crate::breaker::{Admit, Outcome, Transition};
 use crate::config::Sticky;
 use crate::deploy::{Role, Route, Served, key_unit, random_unit};
 use crate::error::ApiError;
-use crate::metrics::{ColumnLabels, ModelLabels};
+use crate::metrics::{ColumnLabels, ModelLabels, OutcomeLabels};
 use crate::predlog::Route as LogRoute;
 use crate::protocol::{self, Parsed};
 use crate::state::App;
@@ -87,8 +88,8 @@ pub async fn infer(app: &Arc<App>, request: &Request<'_>) -> Result<Answer, ApiE
     }
     let unusual_rows = count_inputs(app, &served, &route, &report, &batch);
     let batch = Arc::new(batch);
-    if let Some(shadow) = &served.shadow {
-        shadow_copy(app.clone(), served.clone(), shadow.clone(), batch.clone(), request);
+    for shadow in served.shadow.iter().cloned().chain(served.rollout_shadow()) {
+        shadow_copy(app.clone(), served.clone(), shadow, batch.clone(), request);
     }
     let (admit, transition) = route.breaker.admit(now);
     note_transition(app, &route, transition);
@@ -105,7 +106,9 @@ pub async fn infer(app: &Arc<App>, request: &Request<'_>) -> Result<Answer, ApiE
                 route.breaker.state().as_str()
             ))
         })?;
-        answer = Some(score_fallback(&fallback, &batch).await?);
+        let by_fallback = score_fallback(&fallback, &batch).await;
+        count_outcome(app, &fallback, &fallback.live().loaded, by_fallback.is_ok());
+        answer = Some(by_fallback?);
         app.metrics
             .fallback_rows
             .get_or_create(&ModelLabels { model: served.name.clone() })
@@ -221,6 +224,7 @@ async fn score_on(
             None
         }
     };
+    count_outcome(app, route, &live.loaded, result.is_some());
     let transition = route.breaker.record(admit, outcome, Instant::now());
     note_transition(app, route, transition);
     Ok(result)
@@ -261,18 +265,37 @@ fn shadow_copy(app: Arc<App>, served: Arc<Served>, shadow: Arc<Route>, batch: Ar
             return;
         }
         let scores = match live.batcher.score(batch.clone()).await {
-            Ok(Ok(scores)) => scores,
-            Ok(Err(_)) => return,
+            Ok(Ok(scores)) if non_finite_rows(&scores, live.loaded.model.n_outputs()) == 0 => scores,
+            Ok(_) => {
+                count_outcome(&app, &shadow, &live.loaded, false);
+                return;
+            }
             Err(_) => {
                 app.metrics.shed.inc();
                 return;
             }
         };
-        let Ok(outputs) = live.loaded.model.outputs().assemble(&batch, &scores) else { return };
+        let Ok(outputs) = live.loaded.model.outputs().assemble(&batch, &scores) else {
+            count_outcome(&app, &shadow, &live.loaded, false);
+            return;
+        };
+        count_outcome(&app, &shadow, &live.loaded, true);
         let entry =
             app.entry(&request_id, received_ms, &served.name, &live.loaded, LogRoute::Shadow, &batch, outputs, now);
         app.append(entry);
     });
+}
+
+/// Count one scoring call of `route` (on the version `loaded`) as ok or failed.
+fn count_outcome(app: &App, route: &Route, loaded: &crate::source::Loaded, ok: bool) {
+    let labels = OutcomeLabels {
+        model: route.model.clone(),
+        source: route.source.to_string(),
+        version: loaded.resolved.version.to_string(),
+        route: route_label(route.role).into(),
+        outcome: if ok { "ok" } else { "failed" }.into(),
+    };
+    app.metrics.route_outcomes.get_or_create(&labels).inc();
 }
 
 fn non_finite_rows(scores: &[f64], n_outputs: usize) -> usize {

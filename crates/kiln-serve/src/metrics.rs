@@ -1,6 +1,7 @@
 //! The server's metrics, exposed on `GET /metrics` in the Prometheus text format
 //! (prometheus-client): requests, errors and latency per model, version and route; batch
-//! sizes; breaker state and transitions; fallback rows; missing values and unseen categories
+//! sizes; the outcome of every scoring call per route (what a rollout's controller reads);
+//! breaker state and transitions; fallback rows; missing values and unseen categories
 //! per column; shed requests; model reloads; the prediction log's rows; the live drift of
 //! every served route per slicing group and feature (set when `/metrics` is read).
 
@@ -29,6 +30,16 @@ pub struct RouteLabels {
     pub model: String,
     pub version: String,
     pub route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub model: String,
+    pub source: String,
+    pub version: String,
+    pub route: String,
+    /// `ok`, or `failed` (scoring failed or gave non-finite outputs).
+    pub outcome: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -128,6 +139,7 @@ pub struct Metrics {
     pub errors: Family<ErrorLabels, Counter>,
     pub latency: Histograms<RouteLabels>,
     pub rows: Family<RouteLabels, Counter>,
+    pub route_outcomes: Family<OutcomeLabels, Counter>,
     pub batch_rows: Histograms<VersionLabels>,
     pub breaker_state: Family<SourceLabels, Gauge>,
     pub breaker_transitions: Family<TransitionLabels, Counter>,
@@ -155,6 +167,7 @@ impl Metrics {
             errors: Family::default(),
             latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             rows: Family::default(),
+            route_outcomes: Family::default(),
             batch_rows: Family::new_with_constructor(rows_histogram as fn() -> Histogram),
             breaker_state: Family::default(),
             breaker_transitions: Family::default(),
@@ -183,6 +196,12 @@ impl Metrics {
         r.register("errors", "Requests that failed, by model and kind (client or server)", m.errors.clone());
         r.register("request_duration_seconds", "Time to answer a request", m.latency.clone());
         r.register("rows", "Rows scored, by model, version and route", m.rows.clone());
+        r.register(
+            "route_outcomes",
+            "Scoring calls per route, by model, source, version, route and outcome (ok, or failed: \
+             scoring failed or gave non-finite outputs, and the fallback answered)",
+            m.route_outcomes.clone(),
+        );
         r.register("batch_rows", "Rows per scoring call (adaptive batching)", m.batch_rows.clone());
         r.register("breaker_state", "Breaker state per route: 0 closed, 1 open, 2 half-open", m.breaker_state.clone());
         r.register("breaker_transitions", "Breaker opens and closes, by trigger", m.breaker_transitions.clone());
@@ -230,6 +249,30 @@ impl Metrics {
             tracing::error!(error = %e, "cannot encode the metrics");
         }
         text
+    }
+
+    /// Start the counts of `route` (`shadow` or `canary`) of `source` afresh: its scoring
+    /// outcomes and its breaker's openings. Done when a server begins following a rollout, so
+    /// that what a controller reads counts that rollout only.
+    pub fn reset_route(&self, model: &str, source: &str, version: i64, route: &str) {
+        for outcome in ["ok", "failed"] {
+            self.route_outcomes.remove(&OutcomeLabels {
+                model: model.into(),
+                source: source.into(),
+                version: version.to_string(),
+                route: route.into(),
+                outcome: outcome.into(),
+            });
+        }
+        for trigger in crate::breaker::Trigger::ALL {
+            let (to, trigger) = ("open".into(), trigger.as_str().into());
+            self.breaker_transitions.remove(&TransitionLabels {
+                model: model.into(),
+                source: source.into(),
+                to,
+                trigger,
+            });
+        }
     }
 
     /// Count a breaker transition and set its state gauge.

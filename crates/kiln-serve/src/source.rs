@@ -240,6 +240,11 @@ impl Registry {
         Ok(None)
     }
 
+    /// The active rollout of registry model `name`, if any.
+    pub fn active_rollout(&self, name: &str) -> Result<Option<kiln_track::Rollout>> {
+        self.store()?.active_rollout(name).map_err(|e| Error::Rollout { name: name.to_owned(), source: Box::new(e) })
+    }
+
     fn store(&self) -> Result<&Store> {
         self.store.as_ref().ok_or_else(|| Error::Settings("no model store is open".into()))
     }

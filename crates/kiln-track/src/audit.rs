@@ -43,6 +43,14 @@ pub enum AuditAction {
     ForcedOverride,
     /// Ground-truth labels were ingested for a served model (`kiln feedback ingest`).
     FeedbackIngest,
+    /// A rollout of a challenger version began (in shadow).
+    RolloutStart,
+    /// A rollout moved to its next step (shadow to canary, or a larger canary share).
+    RolloutStep,
+    /// A rollout ended by promoting the challenger to `champion`.
+    RolloutPromote,
+    /// A rollout ended without promotion (its checks failed, or an operator aborted it).
+    RolloutRollback,
 }
 
 /// An event to append.
@@ -115,7 +123,7 @@ pub struct AuditReport {
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [AuditAction; 14] = [
+    pub const ALL: [AuditAction; 18] = [
         AuditAction::DataRead,
         AuditAction::Validate,
         AuditAction::Snapshot,
@@ -130,6 +138,10 @@ impl AuditAction {
         AuditAction::Rollback,
         AuditAction::ForcedOverride,
         AuditAction::FeedbackIngest,
+        AuditAction::RolloutStart,
+        AuditAction::RolloutStep,
+        AuditAction::RolloutPromote,
+        AuditAction::RolloutRollback,
     ];
 
     /// The name stored in the log.
@@ -149,6 +161,10 @@ impl AuditAction {
             AuditAction::Rollback => "rollback",
             AuditAction::ForcedOverride => "forced_override",
             AuditAction::FeedbackIngest => "feedback_ingest",
+            AuditAction::RolloutStart => "rollout_start",
+            AuditAction::RolloutStep => "rollout_step",
+            AuditAction::RolloutPromote => "rollout_promote",
+            AuditAction::RolloutRollback => "rollout_rollback",
         }
     }
 }
@@ -167,7 +183,8 @@ impl FromStr for AuditAction {
             what: "audit action",
             text: text.to_owned(),
             hint: "use data_read, validate, snapshot, split, train, evaluate, compare, export, \
-                       predict, register, promote, rollback, forced_override or feedback_ingest",
+                       predict, register, promote, rollback, forced_override, feedback_ingest, rollout_start, \
+                       rollout_step, rollout_promote or rollout_rollback",
         })
     }
 }

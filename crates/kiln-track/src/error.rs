@@ -144,6 +144,24 @@ pub enum Error {
     /// The alias has no earlier holder to roll back to.
     #[error("alias {alias} of model {name} has no earlier version to roll back to")]
     NothingToRollBack { name: String, alias: String },
+    /// A rollout was asked for while another rollout of the model is still active.
+    #[error(
+        "model {name} already has an active rollout (id {id})\nhint: wait for it to end, or stop it with `kiln rollout abort {name} --reason ...`"
+    )]
+    RolloutActive { name: String, id: i64 },
+    /// No rollout has this id, or the model has no active rollout.
+    #[error("{what}\nhint: start one with `kiln rollout start NAME --config CONFIG`")]
+    RolloutNotFound { what: String },
+    /// A rollout was not in the phase and step the caller expected: another controller (or
+    /// an operator) moved it first.
+    #[error(
+        "rollout {id} is {found_phase} at step {found_step}, not {expected_phase} at step {expected_step}: it was moved by someone else\nhint: read it again with `kiln rollout status`"
+    )]
+    RolloutMoved { id: i64, expected_phase: String, expected_step: i64, found_phase: String, found_step: i64 },
+    /// A rollout transition that its phases do not allow (a finished rollout moved again, a
+    /// challenger that is the champion, a share outside 0..=1).
+    #[error("invalid rollout of {name}: {problem}")]
+    InvalidRollout { name: String, problem: String },
 }
 
 impl Error {

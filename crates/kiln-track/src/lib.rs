@@ -1,13 +1,14 @@
 //! kiln-track: the record of what kiln did. It keeps runs (resolved config, parameters, data,
 //! schema and split hashes, git commit, seed, device, metric series, artifacts), a model
-//! registry with immutable versions and movable aliases, lineage from an alias back to the
-//! data (through each retraining), a hash-chained, append-only audit log, all in one embedded
-//! SQLite file (by default `.kiln/kiln.db`), and named locks beside it for long work such as a
-//! retraining.
+//! registry with immutable versions and movable aliases, gradual rollouts that move the
+//! `champion` alias, lineage from an alias back to the data (through each retraining), a
+//! hash-chained, append-only audit log, all in one embedded SQLite file (by default
+//! `.kiln/kiln.db`), and named locks beside it for long work such as a retraining.
 //!
 //! Main types: [`Store`] (open, migrate, every query), [`RunHandle`] (a live run, holding its
 //! lock file), [`RunFilter`] / [`RunSummary`] / [`RunDetail`] / [`RunDiff`] (queries),
-//! [`ModelVersion`] / [`AliasMove`] (registry), [`Lineage`], [`StoreLock`], [`AuditEvent`] / [`AuditReport`]
+//! [`ModelVersion`] / [`AliasMove`] (registry), [`Rollout`] / [`RolloutMove`] (gradual
+//! rollouts of a challenger), [`Lineage`], [`StoreLock`], [`AuditEvent`] / [`AuditReport`]
 //! (audit log).
 //!
 //! Place in the graph: a leaf. It depends on no other kiln crate, and never on candle or polars;
@@ -21,6 +22,7 @@ mod locks;
 mod provenance;
 mod query;
 mod registry;
+mod rollout;
 mod runs;
 mod schema;
 mod store;
@@ -40,6 +42,7 @@ pub use query::{
     ValueDiff,
 };
 pub use registry::{AliasMove, ModelSummary, ModelVersion, NewModelVersion, Promotion};
+pub use rollout::{CHAMPION_ALIAS, NewRollout, Rollout, RolloutMove, RolloutPhase};
 pub use runs::{Artifact, DataVersions, NewRun, RunHandle, RunId, RunStatus};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use store::{DEFAULT_STORE_PATH, Store, StoreOptions};

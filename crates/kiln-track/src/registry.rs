@@ -362,13 +362,13 @@ fn rollback_target(history: &[AliasMove]) -> Option<i64> {
     None
 }
 
-fn model_exists(conn: &Connection, name: &str) -> Result<(), Fail> {
+pub(crate) fn model_exists(conn: &Connection, name: &str) -> Result<(), Fail> {
     let exists: bool =
         conn.query_row("SELECT EXISTS (SELECT 1 FROM models WHERE name = ?1)", [name], |row| row.get(0))?;
     if exists { Ok(()) } else { Err(Error::ModelNotFound { name: name.to_owned() }.into()) }
 }
 
-fn version_verdict(conn: &Connection, name: &str, version: i64) -> Result<(bool, serde_json::Value), Fail> {
+pub(crate) fn version_verdict(conn: &Connection, name: &str, version: i64) -> Result<(bool, serde_json::Value), Fail> {
     model_exists(conn, name)?;
     let row: Option<(bool, String)> = conn
         .query_row(
@@ -389,7 +389,7 @@ fn decode_verdict(name: &str, version: i64, text: &str) -> Result<serde_json::Va
     })
 }
 
-fn alias_version(conn: &Connection, name: &str, alias: &str) -> Result<Option<i64>, Fail> {
+pub(crate) fn alias_version(conn: &Connection, name: &str, alias: &str) -> Result<Option<i64>, Fail> {
     Ok(conn
         .query_row("SELECT version FROM aliases WHERE name = ?1 AND alias = ?2", params![name, alias], |row| row.get(0))
         .optional()?)
@@ -404,7 +404,7 @@ fn last_move_seq(conn: &Connection, name: &str, alias: &str) -> Result<i64, Fail
 }
 
 #[expect(clippy::too_many_arguments, reason = "one column each of an alias_history row")]
-fn move_alias(
+pub(crate) fn move_alias(
     tx: &Transaction<'_>,
     name: &str,
     alias: &str,

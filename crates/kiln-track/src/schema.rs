@@ -5,7 +5,7 @@
 pub const APPLICATION_ID: i32 = 0x4B49_4C4E;
 
 /// Migration steps, oldest first. The schema version of a store is the number of steps applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -159,4 +159,30 @@ CREATE TABLE audit_head (
     seq   INTEGER NOT NULL,
     hash  TEXT NOT NULL
 ) STRICT;
+";
+
+/// Gradual rollouts of a challenger version against the champion: one row per rollout, moved
+/// through its phases by compare-and-set updates. At most one rollout per model is active
+/// (shadow or canary) at a time.
+const V2: &str = r"
+CREATE TABLE rollouts (
+    id                  INTEGER PRIMARY KEY,
+    name                TEXT NOT NULL REFERENCES models (name),
+    champion_version    INTEGER NOT NULL,
+    challenger_version  INTEGER NOT NULL,
+    phase               TEXT NOT NULL
+                        CHECK (phase IN ('shadow', 'canary', 'promoted', 'rolled_back', 'aborted')),
+    step                INTEGER NOT NULL,
+    share               REAL NOT NULL,
+    step_started_ms     INTEGER NOT NULL,
+    started_ms          INTEGER NOT NULL,
+    ended_ms            INTEGER,
+    reason              TEXT,
+    plan                TEXT NOT NULL,
+    figures             TEXT NOT NULL,
+    FOREIGN KEY (name, champion_version) REFERENCES model_versions (name, version),
+    FOREIGN KEY (name, challenger_version) REFERENCES model_versions (name, version)
+) STRICT;
+CREATE INDEX rollouts_by_name ON rollouts (name, id);
+CREATE UNIQUE INDEX rollouts_one_active ON rollouts (name) WHERE phase IN ('shadow', 'canary');
 ";

@@ -6,6 +6,7 @@ pub mod init;
 pub mod monitor;
 pub mod monitor_log;
 pub mod report;
+pub mod rollout;
 pub mod run;
 pub mod track;
 pub mod train;

@@ -5,6 +5,7 @@ mod faults;
 mod lineage;
 mod query;
 mod registry;
+mod rollout;
 mod runs;
 mod scale;
 mod store_open;

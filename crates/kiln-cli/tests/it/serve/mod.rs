@@ -1,10 +1,11 @@
 //! kiln-serve over real HTTP on loopback, driven by a real client: the same numbers as
 //! `kiln predict` for every model kind; registry aliases followed, a bad bundle refused;
 //! the breaker's triggers and its rules fallback; errors, limits, shutdown and the
-//! prediction log. Every server binds 127.0.0.1 on a port the system picks; every loop is
-//! bounded in count and time.
+//! prediction log; `kiln rollout` driving a challenger to promotion or rollback. Every server
+//! binds 127.0.0.1 on a port the system picks; every loop is bounded in count and time.
 
 mod breaker;
+mod controller;
 mod limits;
 mod numbers;
 mod process;

@@ -14,8 +14,9 @@ use crate::predict::{adult_config, adult_rules};
 
 const EVALUATION: &str = "[evaluation]\nci = { method = \"bootstrap\", replicates = 20 }\n";
 
-/// `kiln run` with rules and a GBDT of `rounds` rounds; the registered version.
-fn run(store: &str, dir: &std::path::Path, rounds: u32) -> i64 {
+/// `kiln run` with rules and a GBDT of `rounds` rounds (the rules are the fallback of the
+/// chosen model); the registered version.
+pub(super) fn run(store: &str, dir: &std::path::Path, rounds: u32) -> i64 {
     let models =
         format!("{}\n[[models]]\nkind = \"gbdt\"\nname = \"gbdt\"\nnum_iterations = {rounds}\n", adult_rules());
     let config = adult_config(dir, &format!("run{rounds}"), &models, EVALUATION);

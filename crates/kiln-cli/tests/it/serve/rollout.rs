@@ -1,5 +1,6 @@
 //! Rollout over real HTTP: a traffic split kept sticky by a header, a shadow whose outputs go
-//! to the prediction log and never to the client, and a canary whose share grows in steps.
+//! to the prediction log and never to the client, a canary whose share grows in steps, and
+//! the registry's rollout (`kiln rollout`) followed as another store handle moves it.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -137,4 +138,120 @@ fn a_canary_takes_its_share_in_steps() {
         assert_eq!(ask(), (2, "canary".into()));
     }
     rt.block_on(server.shutdown()).expect("shutdown");
+}
+
+/// The routes of `adult` as the server lists them: (role, version).
+fn routes(rt: &tokio::runtime::Runtime, client: &reqwest::Client, base: &str) -> Vec<(String, i64)> {
+    let (_, metadata) = rt.block_on(super::get(client, &format!("{base}/v2/models/adult")));
+    let metadata: Value = serde_json::from_str(&metadata).expect("json");
+    let routes = metadata["parameters"]["routes"].as_array().expect("routes").iter();
+    routes.map(|r| (r["role"].as_str().expect("role").to_owned(), r["version"].as_i64().expect("version"))).collect()
+}
+
+#[test]
+fn the_server_follows_a_rollout_moved_from_another_store_handle() {
+    use kiln_track::{NewRollout, RolloutMove, RolloutPhase, Store};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store_path, config) = register(dir.path());
+    let args = ["-q", "models", "promote", "adult", "1", "--force", "--reason", "serving test"];
+    let (code, _, err) = kiln_at(&store_path, &args);
+    assert_eq!(code, 0, "{err}");
+    let rows = adult_test_rows(&config);
+    let mut model =
+        ModelSettings::single("adult".into(), Source::Alias { name: "adult".into(), alias: "champion".into() });
+    model.sticky = Some(Sticky::Header("x-user-id".into()));
+    let mut serve = loopback(vec![model]);
+    serve.store = store_path.clone().into();
+    // a long poll: every move below is picked up by POST /admin/reload, so nothing waits on time
+    serve.poll_ms = 600_000;
+    let log_dir = dir.path().join("log");
+    serve.log = Some(kiln_serve::predlog::LogSettings::new(log_dir.clone()));
+    let rt = runtime();
+    let _in_runtime = rt.enter();
+    let server = rt.block_on(kiln_serve::start(serve)).expect("server");
+    let base = format!("http://{}", server.addr());
+    let client = client();
+    let reload = || {
+        let response = rt.block_on(client.post(format!("{base}/admin/reload")).send()).expect("reload");
+        assert_eq!(response.status().as_u16(), 200);
+    };
+    let ask = |user: usize| -> (i64, String) {
+        let request =
+            client.post(format!("{base}/v1/models/adult:predict")).header("x-user-id", format!("user-{user}"));
+        let answer: Value = rt
+            .block_on(rt.block_on(request.json(&instances(&rows, user..user + 1)).send()).expect("send").json())
+            .expect("json");
+        (answer["version"].as_i64().expect("version"), answer["route"].as_str().expect("route").to_owned())
+    };
+
+    // the controller's own handle on the store, as another process would hold it
+    let store = Store::open(std::path::Path::new(&store_path)).expect("store");
+    let plan = serde_json::json!({ "steps": [50, 100] });
+    let started = NewRollout { name: "adult", challenger_version: 2, plan, actor: "test", force: Some("serving test") };
+    let id = store.start_rollout(&started).expect("start").id;
+    reload();
+    assert_eq!(routes(&rt, &client, &base), [("primary".into(), 1), ("shadow".into(), 2)]);
+    for user in 0..10 {
+        assert_eq!(ask(user), (1, "primary".into()), "in shadow only the champion answers");
+    }
+    let moved = |from: (RolloutPhase, i64), to: (RolloutPhase, i64, f64)| RolloutMove {
+        id,
+        from_phase: from.0,
+        from_step: from.1,
+        to_phase: to.0,
+        step: to.1,
+        share: to.2,
+        reason: "test",
+        figures: serde_json::json!({}),
+        actor: "test",
+    };
+    store.advance_rollout(&moved((RolloutPhase::Shadow, 0), (RolloutPhase::Canary, 1, 0.5))).expect("canary");
+    reload();
+    assert_eq!(routes(&rt, &client, &base), [("primary".into(), 1), ("canary".into(), 2)]);
+    let first: Vec<(i64, String)> = (0..40).map(ask).collect();
+    let on_canary = first.iter().filter(|(v, r)| (*v, r.as_str()) == (2, "canary")).count();
+    assert!((5..=35).contains(&on_canary), "half the users or so on the canary: {first:?}");
+    assert!(first.iter().all(|a| *a == (2, "canary".into()) || *a == (1, "primary".into())), "{first:?}");
+    store.advance_rollout(&moved((RolloutPhase::Canary, 1), (RolloutPhase::Canary, 2, 1.0))).expect("100 %");
+    reload();
+    let second: Vec<(i64, String)> = (0..40).map(ask).collect();
+    assert!(second.iter().all(|a| *a == (2, "canary".into())), "{second:?}");
+
+    // promotion: the alias moves, the primary serves v2, the rollout's route is gone
+    store.finish_rollout(&moved((RolloutPhase::Canary, 2), (RolloutPhase::Promoted, 2, 1.0))).expect("promote");
+    reload();
+    assert_eq!(routes(&rt, &client, &base), [("primary".into(), 2)]);
+    assert_eq!(ask(0), (2, "primary".into()));
+
+    // a second rollout, rolled back: its route is dropped, v2 serves on
+    let again = NewRollout {
+        name: "adult",
+        challenger_version: 3,
+        plan: serde_json::json!({}),
+        actor: "test",
+        force: Some("drill"),
+    };
+    let id = store.start_rollout(&again).expect("start").id;
+    reload();
+    assert_eq!(routes(&rt, &client, &base), [("primary".into(), 2), ("shadow".into(), 3)]);
+    let back = RolloutMove { id, ..moved((RolloutPhase::Shadow, 0), (RolloutPhase::RolledBack, 0, 0.0)) };
+    store.finish_rollout(&back).expect("roll back");
+    reload();
+    assert_eq!(routes(&rt, &client, &base), [("primary".into(), 2)]);
+    let (_, metrics) = rt.block_on(super::get(&client, &format!("{base}/metrics")));
+    let outcome = |route: &str, version: i64| {
+        let prefix = format!(
+            "kiln_serve_route_outcomes_total{{model=\"adult\",source=\"adult@v{version}\",version=\"{version}\",route=\"{route}\",outcome=\"ok\"}}"
+        );
+        super::metric(&metrics, &prefix)
+    };
+    assert_eq!(outcome("canary", 2), Some((on_canary + 40) as f64), "{metrics}");
+    rt.block_on(server.shutdown()).expect("shutdown");
+    let logged = logged_rows(&log_dir);
+    let count = |route: &str, version: i64| logged.iter().filter(|r| r.route == route && r.version == version).count();
+    // each request had one row: 10 in shadow (copied to v2), 40 at 50 %, 40 at 100 %, 1 after
+    assert_eq!(count("shadow", 2), 10);
+    assert_eq!(count("canary", 2), on_canary + 40);
+    assert_eq!(count("primary", 1), 10 + 40 - on_canary);
+    assert_eq!(count("primary", 2), 1);
 }
