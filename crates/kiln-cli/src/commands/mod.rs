@@ -8,5 +8,6 @@ pub mod monitor_log;
 pub mod report;
 pub mod rollout;
 pub mod run;
+pub mod store;
 pub mod track;
 pub mod train;
