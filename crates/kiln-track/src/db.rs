@@ -165,7 +165,6 @@ impl FromValue for f64 {
     fn from_value(value: &Value) -> Option<Self> {
         match value {
             Value::Real(v) => Some(*v),
-            #[expect(clippy::cast_precision_loss, reason = "SQLite gives back whole REALs as they were stored")]
             Value::Integer(v) => Some(*v as f64),
             _ => None,
         }
@@ -461,7 +460,6 @@ impl ToSql for Value {
                 } else if *ty == Type::BOOL {
                     (*v != 0).to_sql(ty, out)
                 } else if *ty == Type::FLOAT8 {
-                    #[expect(clippy::cast_precision_loss, reason = "an integer compared with a REAL column")]
                     (*v as f64).to_sql(ty, out)
                 } else if *ty == Type::TEXT || *ty == Type::VARCHAR {
                     v.to_string().to_sql(ty, out)
@@ -471,7 +469,6 @@ impl ToSql for Value {
             }
             Value::Real(v) => {
                 if *ty == Type::FLOAT4 {
-                    #[expect(clippy::cast_possible_truncation, reason = "the column is single precision")]
                     (*v as f32).to_sql(ty, out)
                 } else {
                     v.to_sql(ty, out)

@@ -8,6 +8,7 @@
 //! [`server`] gives `None` (and says why on stderr) when no server binaries are installed and
 //! `KILN_REQUIRE_POSTGRES` is unset; with it set, a missing or failing server is a panic.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -65,7 +66,8 @@ fn start() -> Option<TestServer> {
     let required = std::env::var_os(REQUIRE_ENV).is_some();
     let Some(bin) = find_binaries() else {
         assert!(!required, "{REQUIRE_ENV} is set but no PostgreSQL server binaries (initdb, pg_ctl) were found");
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "skipping the PostgreSQL tests: no initdb/pg_ctl on PATH or under /usr/lib/postgresql/*/bin \
              (install the postgresql package, or set {REQUIRE_ENV}=1 to make this a failure)"
         );

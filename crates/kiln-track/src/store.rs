@@ -271,12 +271,7 @@ impl Store {
     pub(crate) fn write<T>(&self, action: &'static str, f: impl FnOnce(&Db<'_>) -> Result<T, Fail>) -> Result<T> {
         let mut conn = self.conn(action)?;
         let out = match &mut *conn {
-            Conn::Sqlite(conn) => (|| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let out = f(&Db::sqlite(&tx))?;
-                tx.commit()?;
-                Ok(out)
-            })(),
+            Conn::Sqlite(conn) => sqlite_transaction(conn, f),
             Conn::Postgres(pg) => pg_transaction(pg, true, f),
         };
         out.map_err(|fail| self.wrap(action, fail))
@@ -311,32 +306,10 @@ impl Store {
     fn configure_sqlite(&self, options: &StoreOptions) -> Result<()> {
         let path = &self.inner.path;
         let mut conn = self.conn("configure the connection")?;
-        let Conn::Sqlite(conn) = &mut *conn else { unreachable!("configure_sqlite runs on SQLite stores") };
-        (|| -> Result<(), Fail> {
-            conn.busy_timeout(options.busy_timeout)?;
-            // Reading the header is the first access to the file: a non-SQLite file fails here.
-            let application_id: i32 = conn.pragma_query_value(None, "application_id", |row| row.get(0))?;
-            let user_version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-            let n_objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?;
-            if application_id != APPLICATION_ID && (application_id != 0 || n_objects > 0) {
-                return Err(Error::Foreign { path: path.clone(), application_id }.into());
-            }
-            if user_version > SCHEMA_VERSION {
-                return Err(
-                    Error::SchemaTooNew { path: path.clone(), found: user_version, supported: SCHEMA_VERSION }.into()
-                );
-            }
-            let journal_mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
-            if !journal_mode.eq_ignore_ascii_case("wal") {
-                conn.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get::<_, String>(0))?;
-            }
-            // NORMAL is safe in WAL mode: a crash can lose the last commits on power loss,
-            // never corrupt the file.
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
-            conn.pragma_update(None, "foreign_keys", true)?;
-            Ok(())
-        })()
-        .map_err(|fail| self.wrap("configure the connection", fail))
+        let Conn::Sqlite(conn) = &mut *conn else {
+            return Ok(());
+        };
+        configure_pragmas(conn, path, options).map_err(|fail| self.wrap("configure the connection", fail))
     }
 
     /// Refuses a PostgreSQL database that holds other tables, or a newer kiln's schema.
@@ -465,6 +438,40 @@ fn pg_transaction<T>(pg: &mut PgConn, write: bool, f: impl FnOnce(&Db<'_>) -> Re
     let db = Db::postgres(PgTx { tx, statements });
     let out = f(&db)?;
     db.into_postgres().map(postgres::Transaction::commit).transpose()?;
+    Ok(out)
+}
+
+/// SQLite's pragmas, after checking that the file is ours and not from a newer kiln.
+fn configure_pragmas(conn: &Connection, path: &Path, options: &StoreOptions) -> Result<(), Fail> {
+    conn.busy_timeout(options.busy_timeout)?;
+    // Reading the header is the first access to the file: a non-SQLite file fails here.
+    let application_id: i32 = conn.pragma_query_value(None, "application_id", |row| row.get(0))?;
+    let user_version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let n_objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?;
+    if application_id != APPLICATION_ID && (application_id != 0 || n_objects > 0) {
+        return Err(Error::Foreign { path: path.to_path_buf(), application_id }.into());
+    }
+    if user_version > SCHEMA_VERSION {
+        return Err(
+            Error::SchemaTooNew { path: path.to_path_buf(), found: user_version, supported: SCHEMA_VERSION }.into()
+        );
+    }
+    let journal_mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+    if !journal_mode.eq_ignore_ascii_case("wal") {
+        conn.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get::<_, String>(0))?;
+    }
+    // NORMAL is safe in WAL mode: a crash can lose the last commits on power loss,
+    // never corrupt the file.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+/// Runs `f` in a `BEGIN IMMEDIATE` transaction and commits it when `f` returns `Ok`.
+fn sqlite_transaction<T>(conn: &mut Connection, f: impl FnOnce(&Db<'_>) -> Result<T, Fail>) -> Result<T, Fail> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let out = f(&Db::sqlite(&tx))?;
+    tx.commit()?;
     Ok(out)
 }
 

@@ -64,7 +64,12 @@ struct RunResult<'a> {
 
 pub fn run(args: &RunArgs, store_path: &Path, progress: Progress, out: &mut dyn Write) -> anyhow::Result<i32> {
     let train = train_options("run", &args.device, Some(&args.resume))?;
-    let options = RunOptions { train: &train, report_dir: args.out.as_deref(), export: Some(args.bundle.as_deref()), judge: None };
+    let options = RunOptions {
+        train: &train,
+        report_dir: args.out.as_deref(),
+        export: Some(args.bundle.as_deref()),
+        judge: None,
+    };
     whole_path(&args.config, &options, args.format, store_path, &progress, out)
 }
 

@@ -72,7 +72,6 @@ fn child_holds_a_lock() {
     };
     let store = Store::open(Path::new(&location)).expect("child opens the store");
     let _lock = store.lock("retrain-adult").expect("lock").expect("free");
-    println!("locked");
     loop {
         std::thread::sleep(Duration::from_secs(1));
     }

@@ -2,7 +2,7 @@
 //! same registry; a promotion made by a third process (`kiln models promote`) reaches both
 //! within the stated bound, their poll interval plus the new version's load time.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -102,7 +102,8 @@ fn two_replicas_on_one_postgres_store_follow_a_promotion_from_a_third_process() 
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "replicas serve v{v2}: promotion process took {promoted_after:?}; replicas answered with it after {seen:?} \
          (poll {POLL_MS} ms plus load)"
     );
