@@ -227,7 +227,7 @@ impl<T> OptionalExtension<T> for Result<T, Fail> {
 /// An open connection with its cache of prepared statements (PostgreSQL).
 pub(crate) enum Conn {
     Sqlite(rusqlite::Connection),
-    Postgres(PgConn),
+    Postgres(Box<PgConn>),
 }
 
 pub(crate) struct PgConn {

@@ -47,7 +47,7 @@ enum Held {
 /// closes the connection, and the server releases the lock (also when the process dies).
 pub(crate) struct PgLock {
     // Behind a mutex only so that the lock (and a run handle holding one) is `Sync`.
-    _client: std::sync::Mutex<postgres::Client>,
+    _client: Box<std::sync::Mutex<postgres::Client>>,
 }
 
 impl std::fmt::Debug for PgLock {
@@ -71,10 +71,10 @@ impl PgLock {
         if wait {
             client.batch_execute("SET lock_timeout = 0").map_err(fail)?;
             client.execute("SELECT pg_advisory_lock($1)", &[&key]).map_err(fail)?;
-            return Ok(Some(PgLock { _client: std::sync::Mutex::new(client) }));
+            return Ok(Some(PgLock { _client: Box::new(std::sync::Mutex::new(client)) }));
         }
         let taken: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).map_err(fail)?.get(0);
-        Ok(taken.then(|| PgLock { _client: std::sync::Mutex::new(client) }))
+        Ok(taken.then(|| PgLock { _client: Box::new(std::sync::Mutex::new(client)) }))
     }
 }
 

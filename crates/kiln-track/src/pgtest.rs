@@ -121,6 +121,7 @@ fn start() -> Option<TestServer> {
 
 /// A detached shell that waits for this process to end, then stops the server and removes
 /// its folder.
+#[expect(clippy::zombie_processes, reason = "the guard outlives this process on purpose")]
 fn spawn_guard(bin: &Path, folder: &Path, data: &Path, root: bool) {
     let stop = format!("{} -D '{}' -m immediate stop", bin.join("pg_ctl").display(), data.display());
     let stop = if root { format!("runuser -u postgres -- {stop}") } else { stop };

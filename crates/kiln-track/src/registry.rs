@@ -323,7 +323,7 @@ impl Store {
 
     fn alias_move(&self, seq: i64) -> Result<AliasMove> {
         self.read("read alias history", |conn| {
-            Ok(conn.query_row(&format!("SELECT {MOVE_COLUMNS} FROM alias_history WHERE seq = ?1"), [seq], read_move)?)
+            conn.query_row(&format!("SELECT {MOVE_COLUMNS} FROM alias_history WHERE seq = ?1"), [seq], read_move)
         })
     }
 }
@@ -389,17 +389,14 @@ fn decode_verdict(name: &str, version: i64, text: &str) -> Result<serde_json::Va
 }
 
 pub(crate) fn alias_version(conn: &Db<'_>, name: &str, alias: &str) -> Result<Option<i64>, Fail> {
-    Ok(conn
-        .query_row("SELECT version FROM aliases WHERE name = ?1 AND alias = ?2", params![name, alias], |row| row.get(0))
-        .optional()?)
+    conn.query_row("SELECT version FROM aliases WHERE name = ?1 AND alias = ?2", params![name, alias], |row| row.get(0))
+        .optional()
 }
 
 fn last_move_seq(conn: &Db<'_>, name: &str, alias: &str) -> Result<i64, Fail> {
-    Ok(conn.query_row(
-        "SELECT max(seq) FROM alias_history WHERE name = ?1 AND alias = ?2",
-        params![name, alias],
-        |row| row.get(0),
-    )?)
+    conn.query_row("SELECT max(seq) FROM alias_history WHERE name = ?1 AND alias = ?2", params![name, alias], |row| {
+        row.get(0)
+    })
 }
 
 #[expect(clippy::too_many_arguments, reason = "one column each of an alias_history row")]

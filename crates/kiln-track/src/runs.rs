@@ -401,11 +401,11 @@ pub(crate) fn mark_dead_runs(store: &Store) -> Result<Vec<RunId>> {
         };
         let error = format!("process {pid} on {host} stopped without ending the run");
         let changed = store.write("mark a dead run interrupted", |tx| {
-            Ok(tx.execute(
+            tx.execute(
                 "UPDATE runs SET status = 'interrupted', ended_ms = ?2, error = ?3
                  WHERE id = ?1 AND status = 'running'",
                 params![id.as_str(), now_ms(), error],
-            )?)
+            )
         })?;
         drop(lock);
         if changed > 0 {

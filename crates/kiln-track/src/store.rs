@@ -196,7 +196,7 @@ impl Store {
                 path,
                 location: location.clone(),
                 postgres: Some(target),
-                conn: Mutex::new(Conn::Postgres(conn)),
+                conn: Mutex::new(Conn::Postgres(Box::new(conn))),
             }),
         };
         store.check_postgres()?;
@@ -298,7 +298,7 @@ impl Store {
             && pg.client.is_closed()
         {
             tracing::info!(store = %self.inner.location, action, "reconnecting to the store");
-            *pg = pg_connect(&self.inner.location, target)?;
+            **pg = pg_connect(&self.inner.location, target)?;
         }
         Ok(conn)
     }

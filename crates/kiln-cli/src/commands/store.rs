@@ -3,7 +3,7 @@
 //! checks the copy passed.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -44,7 +44,7 @@ pub(crate) fn store(args: &StoreArgs, out: &mut dyn Write) -> anyhow::Result<i32
     }
 }
 
-fn migrate(from: &PathBuf, to: &PathBuf, args: &StoreArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+fn migrate(from: &Path, to: &Path, args: &StoreArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     let source = Store::open(from).with_context(|| format!("opening the source store {}", from.display()))?;
     let target = Store::open(to).with_context(|| format!("opening the target store {}", to.display()))?;
     let report = source
