@@ -79,6 +79,10 @@ pub enum Command {
     /// Check new rows or the prediction log for drift against a model's references, per
     /// window and segment; estimated and realised metrics; exit 1 when drift is found.
     Monitor(commands::monitor::MonitorArgs),
+    /// Ground-truth labels joined to the prediction log: refused rows reported with their
+    /// reason, accepted labels stored for `kiln monitor --log` and retraining.
+    #[command(subcommand)]
+    Feedback(commands::feedback::FeedbackCmd),
 }
 
 /// Run kiln with `args` (including the program name). Returns the exit code.
@@ -107,6 +111,7 @@ where
         Command::Serve(args) => kiln_serve::run(args, Some(&cli.store)).map(|()| EXIT_OK).map_err(anyhow::Error::from),
         Command::Eval(args) => commands::eval::eval(args, &cli.store, progress, out),
         Command::Monitor(args) => commands::monitor::monitor_cmd(args, &cli.store, progress, out),
+        Command::Feedback(cmd) => commands::feedback::run(cmd, &cli.store, progress, out),
         Command::Runs(args) => commands::track::runs(args, &cli.store, out),
         Command::Models(args) => commands::track::models(args, &cli.store, out),
         Command::Audit(args) => commands::track::audit(args, &cli.store, out),

@@ -198,6 +198,12 @@ pub enum Error {
         "the prediction log of `{model}` has no input column `{column}`\nhint: --id-column names an input column the requests carried; leave it out to join on request_id"
     )]
     NoLogColumn { model: String, column: String },
+    #[error("cannot read the label file {}\nhint: give CSV with a header row, or Parquet whose columns are text or numbers (times as RFC 3339 text or Int64 milliseconds)", path.display())]
+    ReadLabels {
+        path: PathBuf,
+        #[source]
+        source: polars::error::PolarsError,
+    },
     #[error("the label file {} has no data rows", path.display())]
     NoLabels { path: PathBuf },
     #[error("the chosen model `{model}` is not among the trained models")]

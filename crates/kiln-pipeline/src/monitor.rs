@@ -279,8 +279,18 @@ fn add_realised(
         ci: CiConfig { level: plan.level, replicates: REALISED_REPLICATES, ..CiConfig::default() },
         ..EvaluationConfig::default()
     };
+    // rows without a label (the prediction log's, before their labels arrive) are left out
+    let labelled = current
+        .df
+        .column(target)
+        .map(|c| c.as_materialized_series().is_not_null())
+        .map_err(|source| kiln_data::Error::Polars { doing: "finding the labelled rows", source })?;
     for (result, cut) in windows.iter_mut().zip(cuts) {
-        let idx = IdxCa::from_vec("rows".into(), cut.rows.iter().map(|&r| r as IdxSize).collect());
+        let rows: Vec<u32> = cut.rows.iter().copied().filter(|&r| labelled.get(r as usize) == Some(true)).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let idx = IdxCa::from_vec("rows".into(), rows.iter().map(|&r| r as IdxSize).collect());
         let df = current
             .df
             .take(&idx)
@@ -290,7 +300,7 @@ fn add_realised(
             name: "model".into(),
             kind: String::new(),
             baseline: false,
-            scores: cut.rows.iter().map(|&r| scores[r as usize]).collect(),
+            scores: rows.iter().map(|&r| scores[r as usize]).collect(),
             cost: Default::default(),
             learning_curve: Vec::new(),
         };

@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod eval;
+pub mod feedback;
 pub mod init;
 pub mod monitor;
 pub mod monitor_log;

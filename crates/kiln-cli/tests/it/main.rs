@@ -5,6 +5,7 @@ mod binary;
 mod bundle_tasks;
 mod configs;
 mod data_cmds;
+mod feedback;
 mod golden;
 mod init;
 mod monitor;

@@ -15,7 +15,7 @@ use crate::serve::{client, instances, loopback, runtime};
 
 /// A store with a gradient-boosted model trained on 8,000 synthetic rows, registered as
 /// `synth` version 1; returns (store, config, bundle).
-fn trained(dir: &Path) -> (String, PathBuf, PathBuf) {
+pub(crate) fn trained(dir: &Path) -> (String, PathBuf, PathBuf) {
     let store = dir.join("kiln.db").display().to_string();
     let train = dir.join("train.parquet");
     let (code, _, err) = kiln_at(
@@ -36,7 +36,7 @@ fn trained(dir: &Path) -> (String, PathBuf, PathBuf) {
 }
 
 /// Synthetic rows of the same generator (seed, shift) written to `name`.
-fn rows(dir: &Path, store: &str, name: &str, n: usize, seed: u64, shift: f64) -> PathBuf {
+pub(crate) fn rows(dir: &Path, store: &str, name: &str, n: usize, seed: u64, shift: f64) -> PathBuf {
     let path = dir.join(name);
     let args =
         ["-q", "data", "synth", "--rows", &n.to_string(), "--seed", &seed.to_string(), "--shift", &shift.to_string()];

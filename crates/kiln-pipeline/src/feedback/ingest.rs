@@ -23,6 +23,8 @@ use crate::error::{Error, Result};
 const REQUEST_ID: &str = "request_id";
 /// The column giving the row within the request, used when the file has it.
 const ROW: &str = "row";
+/// The label column when the model's target is unknown.
+const LABEL: &str = "label";
 /// The time column by default.
 const LABELLED_AT: &str = "labelled_at";
 
@@ -209,7 +211,9 @@ fn decide(
             label: c.label.clone(),
             detail,
         };
-        if let Some(labels) = c.targets.iter().map(|(id, row)| &in_file[&(id.as_str(), *row)]).find(|l| l.len() > 1) {
+        if let Some(labels) =
+            c.targets.iter().filter_map(|(id, row)| in_file.get(&(id.as_str(), *row))).find(|l| l.len() > 1)
+        {
             let labels: Vec<&str> = labels.iter().copied().collect();
             refused.push(refuse(format!("the file gives this key the labels {}", labels.join(", "))));
             continue;
@@ -264,8 +268,12 @@ impl<'a> Columns<'a> {
         let label_name = options
             .label_column
             .map(str::to_string)
-            .or_else(|| schema.map(|s| s.target.clone()).filter(|t| file.column(t).is_some()))
-            .unwrap_or_else(|| "label".to_string());
+            .or_else(|| {
+                // the target's name, unless only a `label` column is there
+                let target = &schema?.target;
+                (file.column(target).is_some() || file.column(LABEL).is_none()).then(|| target.clone())
+            })
+            .unwrap_or_else(|| LABEL.to_string());
         let labels = file.require(&label_name, "name the label column with --label-column")?;
         let times = match options.time_column {
             Some(name) => {

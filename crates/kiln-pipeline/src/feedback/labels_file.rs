@@ -72,13 +72,11 @@ fn csv(path: &Path) -> Result<DataFrame> {
         .with_infer_schema_length(Some(0))
         .try_into_reader_with_file_path(Some(path.to_path_buf()))
         .and_then(|reader| reader.finish())
-        .map_err(|source| kiln_data::Error::ReadCsv { path: path.to_path_buf(), source }.into())
+        .map_err(|source| Error::ReadLabels { path: path.to_path_buf(), source })
 }
 
 fn parquet(path: &Path) -> Result<DataFrame> {
     let file =
         std::fs::File::open(path).map_err(|source| kiln_data::Error::ReadFile { path: path.to_path_buf(), source })?;
-    ParquetReader::new(file)
-        .finish()
-        .map_err(|source| kiln_data::Error::ReadParquet { path: path.to_path_buf(), source }.into())
+    ParquetReader::new(file).finish().map_err(|source| Error::ReadLabels { path: path.to_path_buf(), source })
 }

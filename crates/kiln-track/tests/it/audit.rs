@@ -71,6 +71,10 @@ fn events_chain_by_hash_and_filter(backend: Backend) {
     assert_eq!(report.head_hash.as_deref(), Some(all[0].hash.as_str()));
     assert!(!default_actor().is_empty());
     assert_eq!("forced_override".parse::<AuditAction>().expect("parse"), AuditAction::ForcedOverride);
+    assert_eq!("feedback_ingest".parse::<AuditAction>().expect("parse"), AuditAction::FeedbackIngest);
+    for action in AuditAction::ALL {
+        assert_eq!(action.as_str().parse::<AuditAction>().expect("every action parses"), action);
+    }
 }
 
 /// Child body: checks that `default_actor` reads `KILN_ACTOR` first.
