@@ -69,11 +69,15 @@ pub enum Command {
     Audit(commands::track::AuditArgs),
     /// The store itself: copy it between SQLite and PostgreSQL (`kiln store migrate`).
     Store(commands::store::StoreArgs),
-    /// The chain from an alias or run back to the data it was trained on.
+    /// The chain from an alias or run back to the data it was trained on, through each
+    /// retraining.
     Lineage(commands::track::LineageArgs),
     /// Roll a challenger out against the champion: shadow, canary steps, then promotion or
     /// rollback, each move decided on live figures and audited.
     Rollout(commands::rollout::RolloutArgs),
+    /// Retrain a served model on the labelled rows of its prediction log, judge the challenger
+    /// against it on the newest labelled rows, register it, alias it `challenger` when it passes.
+    Retrain(commands::retrain::RetrainArgs),
     /// Serve registered models over HTTP (the same flags as `kiln-serve`).
     Serve(kiln_serve::ServeArgs),
     /// Check new rows or the prediction log for drift against a model's references, per
@@ -118,6 +122,7 @@ where
         Command::Store(args) => commands::store::store(args, out),
         Command::Lineage(args) => commands::track::lineage(args, &cli.store, out),
         Command::Rollout(args) => commands::rollout::rollout(args, &cli.store, cli.quiet, out, &mut *err),
+        Command::Retrain(args) => commands::retrain::retrain_cmd(args, &cli.store, progress, out),
     };
     match result {
         Ok(code) => code,

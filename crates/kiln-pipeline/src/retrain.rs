@@ -17,7 +17,10 @@
 //!    at it, with the figures in the audit log.
 //!
 //! Every file is written atomically and every registry move is one transaction, so a process
-//! killed at any step leaves nothing half-written and the next retraining starts cleanly.
+//! killed at any step leaves nothing half-written and the next retraining starts cleanly. The
+//! kill -9 drills stop it at the failpoints `retrain.locked`, `retrain.dataset`,
+//! `retrain.judged` (verdict written, challenger not registered), `retrain.registered`,
+//! `retrain.recorded` and `retrain.aliased` ([`crate::failpoint`]).
 
 pub mod config;
 pub mod dataset;
@@ -99,6 +102,8 @@ pub struct Retrained {
     pub verdict: RetrainVerdict,
     pub report_dir: PathBuf,
     pub report_files: Vec<PathBuf>,
+    /// The drift verdict of the recent log, when the retraining asked for one.
+    pub drift: Option<bool>,
     /// Retraining runs that were interrupted (their process died) since the last one ended.
     pub interrupted: Vec<String>,
 }
@@ -137,6 +142,7 @@ pub fn retrain(request: &RetrainRequest<'_>, progress: &dyn Progress) -> Result<
             });
         }
     };
+    crate::failpoint::hit("retrain.locked");
     let interrupted = interrupted_retrainings(&store, &project)?;
     let champion = match target {
         Served::Alias(alias) => store.resolve_alias(&project, &alias)?,
@@ -160,9 +166,10 @@ pub fn retrain(request: &RetrainRequest<'_>, progress: &dyn Progress) -> Result<
     };
     let rows = labelled_rows(&query, &score_column)?;
     step.done();
-    if let Some(skip) = check_triggers(request, &champion, &champion_bundle, &rows, progress)? {
-        return Ok(RetrainOutcome::NotTriggered(skip));
-    }
+    let drift = match check_triggers(request, &champion, &champion_bundle, &rows, progress)? {
+        Ok(drift) => drift,
+        Err(skip) => return Ok(RetrainOutcome::NotTriggered(skip)),
+    };
     let stamp = kiln_track::format_rfc3339(request.now_ms).replace([':', '-', '.'], "");
     let kiln_dir = store.path().parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let report_dir = request
@@ -179,6 +186,7 @@ pub fn retrain(request: &RetrainRequest<'_>, progress: &dyn Progress) -> Result<
         dir: &kiln_dir.join("datasets"),
     })?;
     step.done();
+    crate::failpoint::hit("retrain.dataset");
     let train_config = dataset_config(config, &dataset.path)?;
     let judge = HeldOutJudge {
         config,
@@ -201,10 +209,13 @@ pub fn retrain(request: &RetrainRequest<'_>, progress: &dyn Progress) -> Result<
     let (Some((_, version)), Some((verdict, judge_files))) = (summary.exported, judge.take()) else {
         return Err(Error::NoChallenger { run: summary.run_id });
     };
+    crate::failpoint::hit("retrain.registered");
     let mut report_files = summary.report_files;
     report_files.extend(judge_files);
     record(&store, &summary.run_id, &verdict, &report_files, &dataset)?;
+    crate::failpoint::hit("retrain.recorded");
     let aliased = verdict.passed && point_challenger(&store, &project, version, &summary.run_id, &verdict)?;
+    crate::failpoint::hit("retrain.aliased");
     Ok(RetrainOutcome::Done(Box::new(Retrained {
         champion: parent,
         run_id: summary.run_id,
@@ -216,6 +227,7 @@ pub fn retrain(request: &RetrainRequest<'_>, progress: &dyn Progress) -> Result<
         verdict,
         report_dir,
         report_files,
+        drift,
         interrupted,
     })))
 }
@@ -250,14 +262,14 @@ fn score_column(bundle: &Bundle) -> String {
     }
 }
 
-/// `None` when the retraining should run, else why not.
+/// The drift verdict (when asked for) if the retraining should run, else why not.
 fn check_triggers(
     request: &RetrainRequest<'_>,
     champion: &ModelVersion,
     bundle: &Bundle,
     rows: &LabelledRows,
     progress: &dyn Progress,
-) -> Result<Option<NotTriggered>> {
+) -> Result<Result<Option<bool>, NotTriggered>> {
     let plan: &RetrainPlan = &request.config.retrain;
     let held = hold_out(rows, plan.judge);
     let labelled = held.train.len() + held.judge.len();
@@ -273,7 +285,7 @@ fn check_triggers(
     let min_new = request.min_new_labels.unwrap_or(plan.min_new_labels);
     if (new_labels as u64) < min_new {
         skip.reason = format!("{new_labels} new label(s) since {} was registered; {min_new} wanted", skip.champion);
-        return Ok(Some(skip));
+        return Ok(Err(skip));
     }
     if held.judge.len() < plan.min_judge_rows {
         skip.reason = format!(
@@ -282,7 +294,7 @@ fn check_triggers(
             held.judge.len(),
             plan.min_judge_rows
         );
-        return Ok(Some(skip));
+        return Ok(Err(skip));
     }
     if request.on_drift || plan.on_drift {
         let query = LogQuery {
@@ -299,10 +311,10 @@ fn check_triggers(
         skip.drift = Some(drift);
         if !drift {
             skip.reason = format!("no drift in the {} logged rows of the window", recent.len());
-            return Ok(Some(skip));
+            return Ok(Err(skip));
         }
     }
-    Ok(None)
+    Ok(Ok(skip.drift))
 }
 
 /// The retraining runs of `project` interrupted since the last one that ended; their

@@ -229,4 +229,26 @@ mod tests {
         assert!(matches!(store.lock("../x"), Err(Error::InvalidName { .. })));
         assert!(matches!(store.lock(""), Err(Error::InvalidName { .. })));
     }
+
+    #[test]
+    fn a_waiting_holder_gets_the_lock_only_once_it_is_released() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kiln.db");
+        let store = Store::open(&path).expect("open");
+        let held = store.lock("retrain-adult").expect("lock").expect("free");
+        let released = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (path, released) = (path.clone(), Arc::clone(&released));
+            std::thread::spawn(move || {
+                let other = Store::open(&path).expect("open");
+                let _lock = other.lock_wait("retrain-adult").expect("waits, then locks");
+                released.load(Ordering::SeqCst)
+            })
+        };
+        released.store(true, Ordering::SeqCst);
+        drop(held);
+        assert!(waiter.join().expect("the waiter ends"), "the waiter locked only after the release");
+    }
 }

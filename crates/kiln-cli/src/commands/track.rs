@@ -1,5 +1,5 @@
 //! `kiln runs list|show|diff`, `kiln models list|promote|rollback|history`,
-//! `kiln audit log|verify` and `kiln lineage`: argument parsing and result tables over the
+//! `kiln audit log|verify` and `kiln lineage`'s arguments: argument parsing and result tables over the
 //! kiln-track store. The store does the work; this module only opens it and formats answers.
 
 use std::io::Write;
@@ -193,7 +193,7 @@ pub(crate) fn audit(args: &AuditArgs, store: &Path, out: &mut dyn Write) -> anyh
 /// Entry point of `kiln lineage`.
 pub(crate) fn lineage(args: &LineageArgs, store: &Path, out: &mut dyn Write) -> anyhow::Result<i32> {
     let store = open_store(store)?;
-    lineage_cmd(&store, &args.target, args.opts.format, out)
+    super::lineage::lineage_cmd(&store, &args.target, args.opts.format, out)
 }
 
 pub(crate) fn runs_cmd(store: &Store, cmd: &RunsCmd, format: Format, out: &mut dyn Write) -> anyhow::Result<i32> {
@@ -252,53 +252,6 @@ pub(crate) fn audit_cmd(store: &Store, cmd: &AuditCmd, format: Format, out: &mut
         }
         AuditCmd::Verify => audit_verify(store, format, out),
     }
-}
-
-pub(crate) fn lineage_cmd(store: &Store, target: &str, format: Format, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let lineage = store.lineage(target).with_context(|| format!("following the lineage of {target}"))?;
-    let mut chain = Table::new(&["link", "value", "detail"]).titled(format!("lineage of {target}"));
-    if let Some(moved) = &lineage.alias_move {
-        chain.push(vec![
-            "alias".to_owned(),
-            format!("{}@{}", moved.name, moved.alias),
-            format!(
-                "{} by {} at {}{}",
-                moved.action,
-                moved.actor,
-                when(&moved.at),
-                moved.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
-            ),
-        ]);
-    }
-    if let Some(version) = &lineage.model_version {
-        chain.push(vec![
-            "model version".to_owned(),
-            format!("{}@v{}", version.name, version.version),
-            format!(
-                "gate {}, bundle {} sha256 {}",
-                if version.passed { "passed" } else { "failed" },
-                version.bundle_path,
-                short(&version.bundle_sha256)
-            ),
-        ]);
-    }
-    let run = &lineage.run;
-    chain.push(vec![
-        "run".to_owned(),
-        run.id.to_string(),
-        format!("{} {} ({}), started {}", run.command, run.name, run.status, when(&run.started_at)),
-    ]);
-    chain.push(vec!["config".to_owned(), short(&run.config_hash), git_text(run.git.as_ref())]);
-    for (link, hash) in [
-        ("split", &lineage.data.split_hash),
-        ("schema", &lineage.data.schema_hash),
-        ("data snapshot", &lineage.data.data_hash),
-    ] {
-        chain.push(vec![link.to_owned(), opt(hash.as_deref()), String::new()]);
-    }
-    let events = events_table(&lineage.events).titled("audit events on this chain");
-    output::emit(out, format, &[chain, events], &lineage)?;
-    Ok(EXIT_OK)
 }
 
 fn runs_list(store: &Store, args: &RunsListArgs, format: Format, out: &mut dyn Write) -> anyhow::Result<i32> {
@@ -556,7 +509,7 @@ fn moves_table(moves: &[AliasMove]) -> Table {
     table
 }
 
-fn events_table(events: &[AuditEvent]) -> Table {
+pub(super) fn events_table(events: &[AuditEvent]) -> Table {
     let mut table = Table::new(&["#", "at", "actor", "action", "target", "reason"]);
     for event in events {
         table.push(vec![
@@ -582,16 +535,16 @@ fn parse_version(text: &str) -> Result<i64, String> {
 }
 
 /// `2026-05-07T10:15:00.123Z` as `2026-05-07 10:15:00`.
-fn when(rfc3339: &str) -> String {
+pub(super) fn when(rfc3339: &str) -> String {
     rfc3339.get(..19).unwrap_or(rfc3339).replacen('T', " ", 1)
 }
 
 /// The first 12 characters of a hash.
-fn short(hash: &str) -> String {
+pub(super) fn short(hash: &str) -> String {
     hash.chars().take(12).collect()
 }
 
-fn opt(value: Option<&str>) -> String {
+pub(super) fn opt(value: Option<&str>) -> String {
     value.unwrap_or("").to_owned()
 }
 
@@ -599,7 +552,7 @@ fn mark(differs: bool) -> String {
     if differs { "*".to_owned() } else { String::new() }
 }
 
-fn git_text(git: Option<&kiln_track::GitInfo>) -> String {
+pub(super) fn git_text(git: Option<&kiln_track::GitInfo>) -> String {
     git.map_or_else(String::new, |git| format!("{}{}", short(&git.commit), if git.dirty { " (dirty)" } else { "" }))
 }
 
@@ -724,7 +677,7 @@ mod tests {
         let (_, out) = text(|out| models_cmd(&store, &ModelsCmd::List, Format::Table, out));
         assert!(out.contains("champion=v1"), "{out}");
 
-        let (_, out) = text(|out| lineage_cmd(&store, "churn@champion", Format::Table, out));
+        let (_, out) = text(|out| super::super::lineage::lineage_cmd(&store, "churn@champion", Format::Table, out));
         assert!(out.contains("churn@v1") && out.contains("data snapshot"), "{out}");
     }
 

@@ -11,6 +11,7 @@ mod init;
 mod monitor;
 mod predict;
 mod resume;
+mod retrain;
 mod run_eval;
 mod serve;
 mod track_cmds;

@@ -238,12 +238,18 @@ mod tests {
     #[test]
     fn a_lower_is_better_metric_is_oriented_and_bootstrapped() {
         let (labels, good, noise) = rows();
-        // log loss: the noise challenger is worse, so its improvement is negative
+        // Brier score: the noise challenger is worse, so its improvement is negative
         let worse = PairedScores { labels: &labels, champion: &good, challenger: &noise };
         let tests = paired_tests(&worse, &slicings(2000), &settings(Metric::Brier));
         let overall = &tests[0];
         assert_eq!(overall.method, "paired_bootstrap");
         let (champion, challenger) = (overall.champion.expect("brier"), overall.challenger.expect("brier"));
+        // the Brier score by hand: the mean squared gap between score and outcome
+        let Labels::Binary(y) = &labels else { unreachable!("binary rows") };
+        let brier = |s: &[f64]| {
+            y.iter().zip(s).map(|(&y, &s)| (s - f64::from(u8::from(y))).powi(2)).sum::<f64>() / y.len() as f64
+        };
+        assert!((champion - brier(&good)).abs() < 1e-12 && (challenger - brier(&noise)).abs() < 1e-12);
         assert!(challenger > champion, "{overall:?}");
         assert!((overall.improvement.expect("improvement") - (champion - challenger)).abs() < 1e-12);
         assert!(overall.lower.expect("lower") < overall.improvement.expect("improvement"));

@@ -80,6 +80,7 @@ impl Judge for HeldOutJudge<'_> {
                 .map_err(|source| Error::Json { what: "the retraining verdict", source })?,
         };
         *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some((verdict, files));
+        crate::failpoint::hit("retrain.judged");
         Ok(judged)
     }
 }
@@ -94,13 +95,19 @@ impl HeldOutJudge<'_> {
         let schema = &challenger.bundle.manifest.schema;
         let mut data = eval_data(self.judging, schema, &config.evaluation)?;
         let segments: Vec<String> = schema.segments().map(|c| c.name.clone()).collect();
+        // training time is a property of the training run, checked on its test rows already;
+        // scoring the judging rows measures everything else the budget names
+        let mut acceptance = config.acceptance.clone();
+        if let Some(budget) = &mut acceptance.budget {
+            budget.max_train_seconds = None;
+        }
         let report = evaluate(&EvalInput {
             project: &self.config.plan.project.name,
             data_label: "the judging rows",
             data: &data,
             models: &[champion.output.clone(), challenger.output.clone()],
             evaluation: &config.evaluation,
-            acceptance: &config.acceptance,
+            acceptance: &acceptance,
             segments: &segments,
         })?;
         let gates = report.verdicts[1].clone();

@@ -112,6 +112,9 @@ ci = {{ method = "bootstrap", replicates = 200, level = 0.95, seed = 7 }}
 [[evaluation.slices]]
 by = ["sex"]
 
+[monitoring]
+drift_share = 0.05
+
 [acceptance]
 decide_by = "ci"
 
@@ -369,7 +372,11 @@ fn a_challenger_with_the_logged_labels_passes_after_an_interrupted_one_and_a_ref
     assert!(matches!(err, kiln_pipeline::Error::RetrainBusy { .. }));
     drop(held);
 
-    let done = done(retrain(&project.request(), &Silent).expect("retrain"));
+    // asked for drift: the logged rows' tagged `fnlwgt` (2,000,000 and up) drifted
+    let mut request = project.request();
+    request.on_drift = true;
+    let done = done(retrain(&request, &Silent).expect("retrain"));
+    assert_eq!(done.drift, Some(true));
     assert_eq!(done.interrupted, vec![killed.to_string()]);
     assert_eq!((done.champion.as_str(), done.version), ("adult@v1", 2));
     assert!(done.passed && done.aliased, "{:#?}", done.verdict.reasons);
@@ -444,4 +451,73 @@ fn a_challenger_trained_on_shuffled_labels_is_refused() {
     assert!(!version.passed, "registered as failed");
     assert!(store.resolve_alias("adult", "challenger").is_err(), "not aliased");
     assert_eq!(store.show_run(&done.run_id).expect("run").params["retrain.verdict"], "failed");
+}
+
+const DRILL_ENV: &str = "KILN_RETRAIN_DRILL_DIR";
+
+/// Child body: retrain the project in the drill folder; `KILN_FAILPOINT` kills it on the way.
+#[test]
+fn child_retrains_until_killed() {
+    let Ok(dir) = std::env::var(DRILL_ENV) else { return };
+    let dir = Path::new(&dir);
+    let config = kiln_pipeline::config::load(&dir.join("adult.toml")).expect("config");
+    let (store, log) = (dir.join(".kiln/kiln.db"), dir.join("log"));
+    let request = RetrainRequest {
+        config: &config,
+        model: "adult@champion",
+        log_dir: &log,
+        store: &store,
+        min_new_labels: None,
+        on_drift: false,
+        wait: false,
+        now_ms: kiln_track::now_ms(),
+        backend: kiln_train::backend::Backend::native(),
+        report_dir: None,
+    };
+    let _ = retrain(&request, &Silent);
+}
+
+#[test]
+fn a_retraining_killed_at_each_stage_leaves_the_registry_consistent_and_the_next_one_succeeds() {
+    let project = Project::new("judge_share = 0.3\nmin_judge_rows = 200\nmargin = 0.05", false);
+    project.champion();
+    project.log_and_label(false);
+    let points = ["retrain.locked", "retrain.dataset", "retrain.judged", "retrain.registered", "retrain.recorded"];
+    for point in points {
+        let status = Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", "retrain::child_retrains_until_killed", "--nocapture", "--test-threads=1"])
+            .env(DRILL_ENV, project.dir.path())
+            .env(kiln_pipeline::failpoint::ENV, point)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run the child");
+        assert!(!status.success(), "killed at {point}");
+        let store = Store::open(&project.store).expect("store");
+        assert!(store.integrity_check().expect("integrity").is_empty(), "{point}");
+        assert!(store.verify_audit().expect("audit").ok, "{point}");
+        assert_eq!(store.resolve_alias("adult", "champion").expect("champion").version, 1, "{point}");
+        assert!(store.resolve_alias("adult", "challenger").is_err(), "{point}: no challenger yet");
+        for version in store.model_versions("adult").expect("versions") {
+            assert!(Path::new(&version.bundle_path).is_file(), "{point}: every version's bundle exists");
+        }
+        assert!(store.lock("retrain-adult").expect("lock").is_some(), "{point}: the lock died with its holder");
+        let running = store.list_runs(&RunFilter { status: Some(RunStatus::Running), ..RunFilter::default() });
+        assert!(running.expect("runs").is_empty(), "{point}: no run is left running");
+    }
+    // killed after training (judged) leaves an interrupted run; after registering, a finished
+    // one and a registered version without the alias
+    let store = Store::open(&project.store).expect("store");
+    let retrainings = store.list_runs(&RunFilter::default()).expect("runs");
+    let statuses: Vec<RunStatus> =
+        retrainings.iter().filter(|r| r.command == "retrain").map(|r| r.status).rev().collect();
+    assert_eq!(statuses, vec![RunStatus::Interrupted, RunStatus::Finished, RunStatus::Finished]);
+    let versions = store.model_versions("adult").expect("versions");
+    assert_eq!(versions.len(), 3, "the champion and the two challengers registered before their kill");
+
+    let done = done(retrain(&project.request(), &Silent).expect("retrain"));
+    assert!(done.passed && done.aliased);
+    assert_eq!(done.version, 4);
+    assert!(done.interrupted.is_empty(), "the interrupted run came before the last one that ended");
+    assert_eq!(store.resolve_alias("adult", "challenger").expect("alias").version, 4);
 }
