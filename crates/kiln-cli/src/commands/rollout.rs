@@ -203,8 +203,8 @@ fn evaluate(store: &Store, args: &StepArgs, actor: &str) -> anyhow::Result<Evalu
 
 /// The `[rollout]` plan of a run config.
 fn plan_of(config: &Path) -> anyhow::Result<RolloutPlan> {
-    let loaded = kiln_pipeline::config::load(config)?;
-    loaded.config.rollout.plan().with_context(|| format!("in {}", config.display()))
+    let loaded = kiln_pipeline::config::load(config).with_context(|| format!("reading {}", config.display()))?;
+    loaded.config.rollout.plan().with_context(|| format!("reading {}", config.display()))
 }
 
 /// `GET <server>/metrics` of each server.

@@ -1,7 +1,10 @@
 //! A rollout against the store: start one (its plan recorded), evaluate its current step once
 //! and apply the decision as a compare-and-set move, or abort it. A controller that dies
 //! leaves the rollout at its last recorded phase and step; the next evaluation goes on from
-//! there, counting the servers' counters from the base recorded with the last move.
+//! there, counting the servers' counters from the base recorded with the last move. Fault
+//! drills (`KILN_FAILPOINT`) can kill it at `rollout-started` (after the start is recorded),
+//! `rollout-decided` (figures gathered, nothing moved yet) and `rollout-moved` (the move
+//! committed, nothing reported yet).
 
 use std::path::{Path, PathBuf};
 
@@ -33,8 +36,10 @@ pub fn start(
         Some(version) => version,
         None => store.resolve_alias(name, CHALLENGER_ALIAS)?.version,
     };
-    let plan = serde_json::to_value(plan).map_err(|e| Error::RecordedPlan { id: 0, problem: e.to_string() })?;
-    Ok(store.start_rollout(&NewRollout { name, challenger_version, plan, actor, force })?)
+    let plan = serde_json::to_value(plan).expect("a plan of numbers and names is JSON");
+    let rollout = store.start_rollout(&NewRollout { name, challenger_version, plan, actor, force })?;
+    crate::failpoint::hit("rollout-started");
+    Ok(rollout)
 }
 
 /// What one evaluation reads.
@@ -109,6 +114,7 @@ pub fn step(store: &Store, inputs: &StepInputs<'_>) -> Result<Evaluated> {
         figures: &recorded,
         actor: inputs.actor,
     };
+    crate::failpoint::hit("rollout-decided");
     let after = match &decision {
         Decision::Wait { .. } => rollout.clone(),
         Decision::Advance { step, share, reason } => {
@@ -119,6 +125,9 @@ pub fn step(store: &Store, inputs: &StepInputs<'_>) -> Result<Evaluated> {
             store.finish_rollout(&to(RolloutPhase::RolledBack, 0, 0.0, reason).change())?
         }
     };
+    if !matches!(decision, Decision::Wait { .. }) {
+        crate::failpoint::hit("rollout-moved");
+    }
     Ok(Evaluated::Stepped(Box::new(StepReport { rollout: after, decision, figures })))
 }
 

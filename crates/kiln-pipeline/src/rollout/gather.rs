@@ -208,14 +208,19 @@ fn threshold(manifest: &Manifest) -> f64 {
     manifest.decision_threshold.unwrap_or(0.5)
 }
 
-/// The metric on the labelled rows with finite scores.
+/// The metric on the labelled rows of a bundle's model with finite scores.
 fn realised(metric: &str, manifest: &Manifest, rows: &LabelledRows) -> Option<f64> {
     let positive = manifest.schema.classes.get(1)?;
-    let (labels, scores): (Vec<bool>, Vec<f64>) = rows
-        .labels
+    realised_on(metric, positive, threshold(manifest), &rows.labels, &rows.scores)
+}
+
+/// The metric of `scores` against the `labels` (text; `positive` is the positive class) that
+/// are present, where the score is finite; accuracy at `threshold`.
+fn realised_on(metric: &str, positive: &str, threshold: f64, labels: &[Option<String>], scores: &[f64]) -> Option<f64> {
+    let (labels, scores): (Vec<bool>, Vec<f64>) = labels
         .iter()
-        .zip(&rows.scores)
-        .filter_map(|(label, score)| Some((label.as_ref()? == positive, *score)).filter(|(_, s)| s.is_finite()))
+        .zip(scores)
+        .filter_map(|(label, score)| Some((label.as_deref()? == positive, *score)).filter(|(_, s)| s.is_finite()))
         .unzip();
     if scores.is_empty() {
         return None;
@@ -223,8 +228,7 @@ fn realised(metric: &str, manifest: &Manifest, rows: &LabelledRows) -> Option<f6
     match metric {
         "roc_auc" => roc_auc(&labels, &scores).ok().flatten(),
         _ => {
-            let at = threshold(manifest);
-            let right = labels.iter().zip(&scores).filter(|(label, score)| (**score >= at) == **label).count();
+            let right = labels.iter().zip(&scores).filter(|(label, score)| (**score >= threshold) == **label).count();
             Some(right as f64 / scores.len() as f64)
         }
     }
@@ -245,6 +249,19 @@ fn estimated(metric: &str, manifest: &Manifest, scores: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn realised_metrics_use_the_labelled_finite_rows_only() {
+        let label = |l: &str| Some(l.to_owned());
+        let labels = [label("yes"), label("no"), label("yes"), label("no"), None, label("yes")];
+        let scores = [0.9, 0.8, 0.7, 0.1, 0.5, f64::NAN];
+        // positive × negative pairs ranked right: (0.9, 0.8), (0.9, 0.1), (0.7, 0.1) of 4
+        assert_eq!(realised_on("roc_auc", "yes", 0.5, &labels, &scores), Some(0.75));
+        // at 0.75: yes (0.9) right, no (0.8) wrong, yes (0.7) wrong, no (0.1) right
+        assert_eq!(realised_on("accuracy", "yes", 0.75, &labels, &scores), Some(0.5));
+        assert_eq!(realised_on("accuracy", "yes", 0.5, &labels, &scores), Some(0.75));
+        assert_eq!(realised_on("accuracy", "yes", 0.5, &[None, None], &[0.1, 0.2]), None);
+    }
 
     #[test]
     fn p95_is_the_nearest_rank() {

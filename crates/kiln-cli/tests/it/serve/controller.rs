@@ -2,7 +2,8 @@
 //! `kiln run`: a healthy challenger goes shadow → canary steps → champion, a controller that
 //! stopped is picked up at the recorded step by the next one, and a broken challenger (faults
 //! injected into its version only) is rolled back from shadow and from canary while the
-//! champion answers every request. The audit chain verifies after each.
+//! champion answers every request; a controller killed (as `kill -9` would) before or after a
+//! move leaves the rollout where the store says. The audit chain verifies after each.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -135,6 +136,26 @@ fn step(store: &str, config: &str, log: &Path, base: &str) -> (i32, Value) {
     (code, serde_json::from_str(&out).expect("json"))
 }
 
+/// `kiln rollout step` as a real process told to die at failpoint `point` as `kill -9` would;
+/// checks that it died there.
+fn killed_step(store: &str, config: &str, log: &Path, base: &str, point: &str) {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["--store", store, "-q", "rollout", "step", "adult", "--config", config, "--server", base, "--log"])
+        .arg(log)
+        .env("KILN_FAILPOINT", point)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("kiln");
+    assert_eq!(status.code(), None, "killed at {point}: {status:?}");
+}
+
+/// The rollout as `kiln rollout status` shows it.
+fn status(store: &str) -> Value {
+    let (code, out, err) = kiln_at(store, &["-q", "rollout", "status", "adult", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).expect("json")
+}
+
 /// The rollout events of the audit log, oldest first, and whether the chain verifies.
 fn audit(store: &str) -> Vec<Value> {
     let (code, _, err) = kiln_at(store, &["-q", "audit", "verify"]);
@@ -176,6 +197,9 @@ fn a_healthy_challenger_is_promoted_and_a_restarted_controller_goes_on_from_the_
         assert_eq!(serving.ask(user), (1, "primary".into()));
     }
     serving.settle("shadow", 20.0, 80);
+    // a controller killed after deciding, before moving: nothing moved, the chain is whole
+    killed_step(&store, &config, &serving.log, &serving.base, "rollout-decided");
+    assert_eq!((&status(&store)["phase"], audit(&store).len()), (&json!("shadow"), 1));
     let (code, moved) = step(&store, &config, &serving.log, &serving.base);
     assert_eq!((code, &moved["decision"]["decision"]), (0, &json!("advance")), "{moved}");
     assert_eq!(
@@ -288,9 +312,11 @@ fn a_broken_challenger_is_rolled_back_from_shadow_and_from_canary_and_the_champi
     assert!(answers.iter().any(|(_, r)| r == "fallback"), "{answers:?}");
     let failed = serving.outcomes("canary", "failed");
     assert!(failed > 0.0);
-    let (code, back) = step(&store, &config, &serving.log, &serving.base);
-    assert_eq!((code, &back["rollout"]["phase"]), (1, &json!("rolled_back")), "{back}");
-    let reason = back["decision"]["reason"].as_str().expect("reason");
+    // the controller that rolls it back is killed right after the move: the move stands
+    killed_step(&store, &config, &serving.log, &serving.base, "rollout-moved");
+    let back = status(&store);
+    assert_eq!(back["phase"], "rolled_back", "{back}");
+    let reason = back["reason"].as_str().expect("reason");
     assert!(reason.starts_with("canary step 1 (50 %): "), "{reason}");
     assert!(reason.contains("breaker opened") || reason.contains("error rate"), "{reason}");
     serving.reload();
@@ -300,11 +326,59 @@ fn a_broken_challenger_is_rolled_back_from_shadow_and_from_canary_and_the_champi
     assert_eq!(code, 0);
     let models: Value = serde_json::from_str(&models).expect("json");
     assert_eq!(models[0]["aliases"]["champion"], 1, "the champion never moved");
+    refusals(&store, dir.path(), &serving);
     let events = audit(&store);
     assert_eq!(
         actions(&events),
-        ["rollout_start", "rollout_rollback", "rollout_start", "rollout_step", "rollout_rollback"]
+        [
+            "rollout_start",
+            "rollout_rollback",
+            "rollout_start",
+            "rollout_step",
+            "rollout_rollback",
+            "rollout_start",
+            "rollout_rollback"
+        ]
     );
     assert_eq!(events[1]["details"]["figures"]["challenger"]["failed"], 20);
+    assert_eq!(events[6]["reason"], "operator stop");
     serving.stop();
+}
+
+/// Mistakes answered with exit 2 and what to do; an abort.
+fn refusals(store: &str, dir: &Path, serving: &Serving) {
+    let config = rollout_config(dir);
+    let expect_error = |args: &[&str], words: &str| {
+        let (code, _, err) = kiln_at(store, args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(words), "{args:?}: {err}");
+    };
+    expect_error(&["rollout", "abort", "adult", "--reason", "x"], "has no active rollout");
+    expect_error(&["rollout", "status", "fraud"], "no model named fraud");
+    let bad = adult_config(dir, "bad", &adult_rules(), "[rollout]\nsteps = [50, 10]\n").display().to_string();
+    expect_error(&["rollout", "start", "adult", "--config", &bad], "[rollout] steps: 10 does not follow 50");
+    let unknown = adult_config(dir, "unknown", &adult_rules(), "[rollout]\nstep = [50]\n").display().to_string();
+    expect_error(&["rollout", "start", "adult", "--config", &unknown], "step");
+    expect_error(&["rollout", "start", "adult", "--version", "1", "--config", &config], "v1 is the champion already");
+    let (code, _, err) = kiln_at(store, &["-q", "rollout", "start", "adult", "--config", &config]);
+    assert_eq!(code, 0, "{err}");
+    expect_error(&["rollout", "start", "adult", "--config", &config], "already has an active rollout");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let log = serving.log.display().to_string();
+    let nowhere = format!("http://{closed}");
+    expect_error(&["rollout", "step", "adult", "--log", &log, "--server", &nowhere], "--server http://HOST:PORT");
+    let other = adult_config(dir, "other", &adult_rules(), "[rollout]\nshadow_requests = 5\n").display().to_string();
+    let args = ["rollout", "step", "adult", "--config", &other, "--log", &log, "--server", &serving.base];
+    expect_error(&args, "was started with another [rollout] plan");
+    let (code, out, err) =
+        kiln_at(store, &["rollout", "abort", "adult", "--reason", "operator stop", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let aborted: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!((&aborted["phase"], &aborted["reason"]), (&json!("aborted"), &json!("operator stop")));
+    // a cron step after the end reports it: exit 1 for a rollout that did not promote
+    let (code, out, _) =
+        kiln_at(store, &["rollout", "step", "adult", "--log", &log, "--server", &serving.base, "--format", "json"]);
+    assert_eq!(code, 1);
+    let ended: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!((&ended["state"], &ended["rollout"]["phase"]), (&json!("ended"), &json!("aborted")));
 }
