@@ -3,7 +3,9 @@
 # Sets up what the tests need on a fresh machine: the Rust toolchain, LightGBM's build tools
 # (scripts/build-deps.sh), plus numpy and safetensors for the Python script that reproduces
 # kiln's predictions from a bundle, pyarrow, which reads kiln-serve's prediction log, and
-# mlflow (scripts/requirements-mlflow.txt), whose server and client test the MLflow export.
+# mlflow (scripts/requirements-mlflow.txt), whose server and client test the MLflow export, and
+# PostgreSQL's server binaries (apt: postgresql), on which kiln-track's tests and the replica
+# test start a throwaway server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln-target}"
@@ -23,6 +25,23 @@ if ! python3 -c "import mlflow" 2>/dev/null; then
 fi
 python3 -c "import mlflow" || { echo "mlflow is required by the MLflow export tests" >&2; exit 1; }
 export KILN_REQUIRE_MLFLOW=1
+
+# PostgreSQL's server binaries for the store's tests on both backends.
+pg_bin_found() {
+  command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+if ! pg_bin_found; then
+  echo "== installing PostgreSQL's server binaries (apt: postgresql) for the store's tests"
+  if command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >&2 \
+      || { echo "could not install postgresql: install it and retry" >&2; exit 1; }
+  else
+    echo "install PostgreSQL's server binaries (initdb, pg_ctl), then retry" >&2
+    exit 1
+  fi
+fi
+pg_bin_found || { echo "PostgreSQL's initdb is required by the store's tests" >&2; exit 1; }
+export KILN_REQUIRE_POSTGRES=1
 
 cargo test --workspace --locked
 

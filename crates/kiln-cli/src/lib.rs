@@ -34,7 +34,8 @@ pub struct Cli {
     /// No progress display.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
-    /// The tracking store: runs, registry and audit log (SQLite file).
+    /// The tracking store: runs, registry and audit log. A path is an SQLite file;
+    /// postgres://USER@HOST:PORT/DB (or postgresql://) a PostgreSQL database.
     #[arg(long, global = true, env = env::KILN_STORE, default_value = kiln_track::DEFAULT_STORE_PATH)]
     pub store: PathBuf,
     #[command(subcommand)]
@@ -66,6 +67,8 @@ pub enum Command {
     Models(commands::track::ModelsArgs),
     /// The hash-chained audit log: list events, verify the chain.
     Audit(commands::track::AuditArgs),
+    /// The store itself: copy it between SQLite and PostgreSQL (`kiln store migrate`).
+    Store(commands::store::StoreArgs),
     /// The chain from an alias or run back to the data it was trained on, through each
     /// retraining.
     Lineage(commands::track::LineageArgs),
@@ -116,6 +119,7 @@ where
         Command::Runs(args) => commands::track::runs(args, &cli.store, progress, out),
         Command::Models(args) => commands::track::models(args, &cli.store, out),
         Command::Audit(args) => commands::track::audit(args, &cli.store, out),
+        Command::Store(args) => commands::store::store(args, out),
         Command::Lineage(args) => commands::track::lineage(args, &cli.store, out),
         Command::Retrain(args) => commands::retrain::retrain_cmd(args, &cli.store, progress, out),
         Command::Rollout(args) => commands::rollout::rollout(args, &cli.store, cli.quiet, out, &mut *err),

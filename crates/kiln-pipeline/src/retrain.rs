@@ -171,7 +171,7 @@ pub fn retrain(request: &RetrainRequest<'_>, progress: &dyn Progress) -> Result<
         Err(skip) => return Ok(RetrainOutcome::NotTriggered(skip)),
     };
     let stamp = kiln_track::format_rfc3339(request.now_ms).replace([':', '-', '.'], "");
-    let kiln_dir = request.store.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let kiln_dir = store.path().parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let report_dir = request
         .report_dir
         .map(Path::to_path_buf)

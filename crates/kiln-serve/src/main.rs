@@ -12,9 +12,9 @@ use tracing_subscriber::EnvFilter;
 struct Cli {
     #[command(flatten)]
     serve: ServeArgs,
-    /// The kiln store whose registry holds the models (default: the config's, or
-    /// .kiln/kiln.db).
-    #[arg(long, env = "KILN_STORE", value_name = "PATH")]
+    /// The kiln store whose registry holds the models: a path (SQLite) or
+    /// postgres://USER@HOST:PORT/DB (default: the config's, or .kiln/kiln.db).
+    #[arg(long, env = "KILN_STORE", value_name = "LOCATION")]
     store: Option<PathBuf>,
     /// Log warnings and errors only.
     #[arg(long, short)]

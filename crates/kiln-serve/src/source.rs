@@ -176,7 +176,7 @@ impl Registry {
         if !needed {
             return Ok(Self { path: path.to_path_buf(), store: None });
         }
-        if !path.is_file() {
+        if !kiln_track::is_postgres_url(&path.to_string_lossy()) && !path.is_file() {
             return Err(Error::NoStore { path: path.to_path_buf() });
         }
         let store = Store::open(path).map_err(|e| Error::Store { path: path.to_path_buf(), source: Box::new(e) })?;

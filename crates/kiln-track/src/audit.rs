@@ -6,8 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Transaction, params, params_from_iter};
+use crate::db::{Db, DbRow, OptionalExtension, Value, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -211,14 +210,11 @@ impl Store {
             wheres.push("target = ?");
             values.push(Value::Text(target.clone()));
         }
-        let limit = filter.limit.map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
+        let limit = filter.limit.map_or(i64::MAX, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
         values.push(Value::Integer(limit));
         let sql = format!("SELECT {COLUMNS} FROM audit WHERE {} ORDER BY seq DESC LIMIT ?", wheres.join(" AND "));
         self.read("read the audit log", |conn| {
-            let rows = conn
-                .prepare(&sql)?
-                .query_map(params_from_iter(values), read_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows: Vec<Row> = conn.query_map(&sql, values, read_row)?;
             rows.into_iter().map(|row| row.into_event()).collect()
         })
     }
@@ -230,11 +226,9 @@ impl Store {
         }
         let marks = vec!["?"; targets.len()].join(", ");
         let sql = format!("SELECT {COLUMNS} FROM audit WHERE target IN ({marks}) ORDER BY seq");
+        let values: Vec<Value> = targets.iter().map(Value::from).collect();
         self.read("read the audit log", |conn| {
-            let rows = conn
-                .prepare(&sql)?
-                .query_map(params_from_iter(targets), read_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows: Vec<Row> = conn.query_map(&sql, values, read_row)?;
             rows.into_iter().map(|row| row.into_event()).collect()
         })
     }
@@ -243,12 +237,9 @@ impl Store {
     /// inserted or deleted row.
     pub fn verify_audit(&self) -> Result<AuditReport> {
         let (rows, head) = self.read("verify the audit log", |conn| {
-            let rows = conn
-                .prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq"))?
-                .query_map([], read_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows: Vec<Row> = conn.query_map(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq"), (), read_row)?;
             let head: Option<(i64, String)> = conn
-                .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |row| Ok((row.get(0)?, row.get(1)?)))
+                .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", (), |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()?;
             Ok((rows, head))
         })?;
@@ -258,9 +249,9 @@ impl Store {
 
 /// Appends `event` inside the caller's (immediate) transaction, so that the chain stays linear
 /// however many processes append at once.
-pub(crate) fn append(tx: &Transaction<'_>, event: &NewAuditEvent) -> Result<AuditEvent, Fail> {
+pub(crate) fn append(tx: &Db<'_>, event: &NewAuditEvent) -> Result<AuditEvent, Fail> {
     let last: Option<(i64, String)> = tx
-        .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", (), |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
     let (seq, prev_hash) = match last {
         Some((seq, hash)) => (seq + 1, hash),
@@ -309,7 +300,7 @@ struct Row {
     hash: String,
 }
 
-fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+fn read_row(row: &DbRow) -> Result<Row, Fail> {
     Ok(Row {
         seq: row.get(0)?,
         at_ms: row.get(1)?,

@@ -64,6 +64,38 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// A statement on a PostgreSQL store failed while doing `action`.
+    #[error("could not {action} in store {store}")]
+    Postgres {
+        store: String,
+        action: &'static str,
+        #[source]
+        source: postgres::Error,
+    },
+    /// The PostgreSQL server could not be reached or refused the connection.
+    #[error(
+        "could not connect to store {store}\nhint: check the URL (postgres://USER@HOST:PORT/DB), that the server runs and that the user may connect"
+    )]
+    Connect {
+        store: String,
+        #[source]
+        source: postgres::Error,
+    },
+    /// A store location that starts like a PostgreSQL URL but is not a valid one.
+    #[error("invalid store URL {url}: {problem}\nhint: write postgres://USER@HOST:PORT/DB, or a file path for SQLite")]
+    InvalidUrl { url: String, problem: String },
+    /// The PostgreSQL database holds tables but is not a kiln store.
+    #[error("database {store} holds tables but is not a kiln store\nhint: pass another --store, or an empty database")]
+    NotAStore { store: String },
+    /// A column held a value of another type than the one kiln wrote there.
+    #[error("store {store}: column {index} read while trying to {action} holds {found}, not {expected}")]
+    ColumnType { store: String, action: &'static str, index: usize, expected: &'static str, found: String },
+    /// A copy between stores was asked for into a store that already holds records.
+    #[error("target store {store} is not empty ({what})\nhint: copy into a new, empty store")]
+    TargetNotEmpty { store: String, what: String },
+    /// A copied store differs from its source after the copy.
+    #[error("copy into {store} does not match its source: {problem}")]
+    CopyMismatch { store: String, problem: String },
     /// A run lock file could not be created or locked.
     #[error("could not lock run file {path}")]
     RunLock {

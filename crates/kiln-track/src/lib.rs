@@ -15,10 +15,13 @@
 //! kiln-train records into it and kiln-cli reads it.
 
 mod audit;
+mod copy;
+mod db;
 mod error;
 mod hashing;
 mod lineage;
 mod locks;
+pub mod pgtest;
 mod provenance;
 mod query;
 mod registry;
@@ -30,6 +33,7 @@ pub mod synth;
 mod time;
 
 pub use audit::{AuditAction, AuditEvent, AuditFilter, AuditReport, GENESIS_HASH, NewAuditEvent, Tamper};
+pub use copy::{CopyReport, TableCount};
 pub use error::{Error, Result};
 pub use hashing::{sha256_file, sha256_hex};
 pub use lineage::{
@@ -45,5 +49,5 @@ pub use registry::{AliasMove, ModelSummary, ModelVersion, NewModelVersion, Promo
 pub use rollout::{CHAMPION_ALIAS, NewRollout, Rollout, RolloutMove, RolloutPhase};
 pub use runs::{Artifact, DataVersions, NewRun, RunHandle, RunId, RunStatus};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
-pub use store::{DEFAULT_STORE_PATH, Store, StoreOptions};
+pub use store::{DEFAULT_STORE_PATH, Store, StoreOptions, is_postgres_url};
 pub use time::{format_rfc3339, now_ms};

@@ -1,9 +1,11 @@
-//! Named store locks: an exclusive OS file lock on `<store file>.locks/<what>` held by one
-//! process for a long piece of work (a retraining of one model), so that a second process asking
-//! for the same lock is refused, or waits, instead of interleaving with it. The lock goes when
-//! its [`StoreLock`] is dropped or when its process dies (the OS releases it), so a killed
-//! process never leaves it held. The file keeps the holder's pid, host and start time, for the
-//! message that refuses the next one.
+//! Named store locks: held by one process for a long piece of work (a retraining of one model),
+//! so that a second process asking for the same lock is refused, or waits, instead of
+//! interleaving with it. On an SQLite store the lock is an exclusive OS file lock on
+//! `<store file>.locks/<what>`, whose file keeps the holder's pid, host and start time; on a
+//! PostgreSQL store it is a session advisory lock held by a connection that lives as long as the
+//! lock, and the holder is kept in the `kiln_locks` table. The lock goes when its [`StoreLock`]
+//! is dropped or when its process dies (the OS closes the file, the server ends the session),
+//! so a killed process never leaves it held.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -11,9 +13,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::db::params;
 use crate::error::{Error, Result};
+use crate::hashing::sha256_hex;
 use crate::provenance::host_name;
-use crate::store::Store;
+use crate::store::{Store, pg_connect};
 use crate::time::{format_rfc3339, now_ms};
 
 /// Who holds (or last held) a store lock, as written in its file.
@@ -29,8 +33,55 @@ pub struct LockHolder {
 #[derive(Debug)]
 pub struct StoreLock {
     path: PathBuf,
-    // Closing the file releases the lock.
-    _file: File,
+    // Closing the file (or the connection) releases the lock.
+    _held: Held,
+}
+
+#[derive(Debug)]
+enum Held {
+    File(#[expect(dead_code, reason = "held for its lock")] File),
+    Postgres(#[expect(dead_code, reason = "held for its lock")] PgLock),
+}
+
+/// A session advisory lock on a PostgreSQL store, held by a connection of its own: dropping it
+/// closes the connection, and the server releases the lock (also when the process dies).
+pub(crate) struct PgLock {
+    // Behind a mutex only so that the lock (and a run handle holding one) is `Sync`.
+    _client: Box<std::sync::Mutex<postgres::Client>>,
+}
+
+impl std::fmt::Debug for PgLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgLock")
+    }
+}
+
+impl PgLock {
+    /// Takes the advisory lock named `name` on a new connection: `None` when another session
+    /// holds it and `wait` is false.
+    pub(crate) fn take(store: &Store, name: &str, wait: bool) -> Result<Option<PgLock>> {
+        let location = store.location();
+        let target = store.pg_target().ok_or_else(|| Error::InvalidUrl {
+            url: location.to_owned(),
+            problem: "advisory locks need a PostgreSQL store".to_owned(),
+        })?;
+        let mut client = pg_connect(location, target)?.client;
+        let key = lock_key(name);
+        let fail = |source| crate::db::pg_error(location, "take a lock", source);
+        if wait {
+            client.batch_execute("SET lock_timeout = 0").map_err(fail)?;
+            client.execute("SELECT pg_advisory_lock($1)", &[&key]).map_err(fail)?;
+            return Ok(Some(PgLock { _client: Box::new(std::sync::Mutex::new(client)) }));
+        }
+        let taken: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).map_err(fail)?.get(0);
+        Ok(taken.then(|| PgLock { _client: Box::new(std::sync::Mutex::new(client)) }))
+    }
+}
+
+/// The advisory lock key of `name`: the first 8 bytes of its SHA-256.
+fn lock_key(name: &str) -> i64 {
+    let hex = sha256_hex(format!("kiln-lock/{name}").as_bytes());
+    u64::from_str_radix(&hex[..16], 16).map_or(0, u64::cast_signed)
 }
 
 impl StoreLock {
@@ -44,6 +95,12 @@ impl Store {
     /// Takes the lock `what` (letters, digits, `-`, `_`, `.`) without waiting: `None` when
     /// another holder has it (see [`Store::lock_holder`] for who).
     pub fn lock(&self, what: &str) -> Result<Option<StoreLock>> {
+        if self.is_postgres() {
+            let path = self.lock_path(what)?;
+            return PgLock::take(self, &format!("store/{what}"), false)?
+                .map(|lock| self.hold_postgres(what, path, lock))
+                .transpose();
+        }
         let (path, file) = self.open_lock(what)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(hold(path, file)?)),
@@ -54,6 +111,12 @@ impl Store {
 
     /// Takes the lock `what`, waiting for its holder to release it.
     pub fn lock_wait(&self, what: &str) -> Result<StoreLock> {
+        if self.is_postgres() {
+            let path = self.lock_path(what)?;
+            let lock = PgLock::take(self, &format!("store/{what}"), true)?
+                .ok_or_else(|| Error::InvalidName { what: "lock", name: what.to_owned() })?;
+            return self.hold_postgres(what, path, lock);
+        }
         let (path, file) = self.open_lock(what)?;
         match file.lock() {
             Ok(()) => hold(path, file),
@@ -65,6 +128,15 @@ impl Store {
     /// missing or holds no holder.
     pub fn lock_holder(&self, what: &str) -> Result<Option<LockHolder>> {
         let path = self.lock_path(what)?;
+        if self.is_postgres() {
+            return self.read("read a lock holder", |db| {
+                crate::db::OptionalExtension::optional(db.query_row(
+                    "SELECT pid, host, since_ms FROM kiln_locks WHERE what = ?1",
+                    [what],
+                    |row| Ok(LockHolder { pid: row.get(0)?, host: row.get(1)?, since: format_rfc3339(row.get(2)?) }),
+                ))
+            });
+        }
         let mut text = String::new();
         match File::open(&path) {
             Ok(mut file) => {
@@ -76,7 +148,18 @@ impl Store {
         Ok(serde_json::from_str(text.trim()).ok())
     }
 
-    /// `<store file>.locks/<what>`.
+    /// Names this process as the holder of a PostgreSQL lock just taken.
+    fn hold_postgres(&self, what: &str, path: PathBuf, lock: PgLock) -> Result<StoreLock> {
+        let insert = "INSERT INTO kiln_locks (what, pid, host, since_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (what) DO UPDATE SET pid = excluded.pid, host = excluded.host, since_ms = excluded.since_ms";
+        self.write("name a lock holder", |db| {
+            db.execute(insert, params![what, std::process::id(), host_name(), now_ms()]).map(|_| ())
+        })?;
+        Ok(StoreLock { path, _held: Held::Postgres(lock) })
+    }
+
+    /// `<store file>.locks/<what>` (for a PostgreSQL store, `<location>.locks/<what>`: a name
+    /// for messages, no file).
     fn lock_path(&self, what: &str) -> Result<PathBuf> {
         let valid = !what.is_empty()
             && what != "."
@@ -85,7 +168,11 @@ impl Store {
         if !valid {
             return Err(Error::InvalidName { what: "lock", name: what.to_owned() });
         }
-        let mut folder = self.path().as_os_str().to_owned();
+        let mut folder = if self.is_postgres() {
+            std::ffi::OsString::from(self.location())
+        } else {
+            self.path().as_os_str().to_owned()
+        };
         folder.push(".locks");
         Ok(PathBuf::from(folder).join(what))
     }
@@ -117,7 +204,7 @@ fn hold(path: PathBuf, mut file: File) -> Result<StoreLock> {
         .and_then(|_| file.write_all(text.as_bytes()))
         .and_then(|()| file.flush());
     written.map_err(|source| Error::StoreLock { path: path.clone(), source })?;
-    Ok(StoreLock { path, _file: file })
+    Ok(StoreLock { path, _held: Held::File(file) })
 }
 
 #[cfg(test)]

@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use crate::db::{Db, OptionalExtension, Value};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -266,38 +265,35 @@ impl FromStr for RunSort {
 impl Store {
     /// Runs matching `filter`, in its order, at most `filter.limit` of them.
     pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
-        let (sql, values) = list_sql(filter)?;
         self.read("list runs", |conn| {
-            let mut statement = conn.prepare(&sql)?;
-            let rows = statement
-                .query_map(params_from_iter(values), |row| {
-                    let started_ms: i64 = row.get(5)?;
-                    let ended_ms: Option<i64> = row.get(6)?;
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        RunSummary {
-                            id: RunId::new(row.get::<_, String>(1)?),
-                            name: row.get(2)?,
-                            command: row.get(3)?,
-                            status: RunStatus::Running,
-                            started_at: format_rfc3339(started_ms),
-                            ended_at: ended_ms.map(format_rfc3339),
-                            duration_ms: ended_ms.map(|ended| ended - started_ms),
-                            data_hash: row.get(7)?,
-                            git_commit: row.get(8)?,
-                            metrics: BTreeMap::new(),
-                        },
-                        row.get::<_, String>(4)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut latest = conn.prepare("SELECT key, value FROM latest_metrics WHERE run = ?1")?;
+            let (sql, values) = list_sql(conn, filter)?;
+            let rows: Vec<(i64, RunSummary, String)> = conn.query_map(&sql, values, |row| {
+                let started_ms: i64 = row.get(5)?;
+                let ended_ms: Option<i64> = row.get(6)?;
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    RunSummary {
+                        id: RunId::new(row.get::<_, String>(1)?),
+                        name: row.get(2)?,
+                        command: row.get(3)?,
+                        status: RunStatus::Running,
+                        started_at: format_rfc3339(started_ms),
+                        ended_at: ended_ms.map(format_rfc3339),
+                        duration_ms: ended_ms.map(|ended| ended - started_ms),
+                        data_hash: row.get(7)?,
+                        git_commit: row.get(8)?,
+                        metrics: BTreeMap::new(),
+                    },
+                    row.get::<_, String>(4)?,
+                ))
+            })?;
             let mut out = Vec::with_capacity(rows.len());
             for (pk, mut summary, status) in rows {
                 summary.status = parse_status(self, &status)?;
-                summary.metrics = latest
-                    .query_map([pk], |row| Ok((row.get(0)?, metric_value(row.get(1)?))))?
-                    .collect::<rusqlite::Result<_>>()?;
+                summary.metrics =
+                    conn.query_map("SELECT key, value FROM latest_metrics WHERE run = ?1", [pk], |row| {
+                        Ok((row.get(0)?, metric_value(row.get(1)?)))
+                    })?;
                 out.push(summary);
             }
             Ok(out)
@@ -381,7 +377,7 @@ fn parse_status(store: &Store, text: &str) -> Result<RunStatus, Fail> {
 
 /// Builds the `list` statement. Metric filters and the metric sort join `latest_metrics`, whose
 /// `(key, value)` index returns the best runs first without reading the others.
-fn list_sql(filter: &RunFilter) -> Result<(String, Vec<Value>)> {
+fn list_sql(db: &Db<'_>, filter: &RunFilter) -> Result<(String, Vec<Value>)> {
     let mut joins = String::new();
     let mut wheres = vec!["1 = 1".to_owned()];
     let mut values: Vec<Value> = Vec::new();
@@ -425,8 +421,9 @@ fn list_sql(filter: &RunFilter) -> Result<(String, Vec<Value>)> {
                 hint: "give a hash or a prefix of one (letters and digits)",
             });
         }
-        wheres.push("r.data_hash GLOB ?".to_owned());
-        values.push(Value::Text(format!("{prefix}*")));
+        let (clause, value) = db.starts_with("r.data_hash", prefix);
+        wheres.push(clause);
+        values.push(value);
     }
     if let Some(name) = &filter.name {
         wheres.push("r.name = ?".to_owned());
@@ -438,7 +435,7 @@ fn list_sql(filter: &RunFilter) -> Result<(String, Vec<Value>)> {
         RunSort::Metric { descending: true, .. } => "s.value DESC, r.started_ms DESC",
         RunSort::Metric { descending: false, .. } => "s.value ASC, r.started_ms DESC",
     };
-    let limit = filter.limit.map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
+    let limit = filter.limit.map_or(i64::MAX, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
     values.push(Value::Integer(limit));
     let sql = format!(
         "SELECT r.pk, r.id, r.name, r.command, r.status, r.started_ms, r.ended_ms, r.data_hash,
@@ -452,7 +449,7 @@ fn list_sql(filter: &RunFilter) -> Result<(String, Vec<Value>)> {
     Ok((sql, values))
 }
 
-fn resolve_run(conn: &Connection, id_or_prefix: &str) -> Result<RunId, Fail> {
+fn resolve_run(conn: &Db<'_>, id_or_prefix: &str) -> Result<RunId, Fail> {
     let wanted = id_or_prefix.trim();
     let exact: Option<String> =
         conn.query_row("SELECT id FROM runs WHERE id = ?1", [wanted], |row| row.get(0)).optional()?;
@@ -463,10 +460,11 @@ fn resolve_run(conn: &Connection, id_or_prefix: &str) -> Result<RunId, Fail> {
     if wanted.is_empty() || wanted.contains(['*', '?', '[', ']']) {
         return Err(not_found());
     }
-    let mut statement = conn.prepare("SELECT id FROM runs WHERE id GLOB ?1 ORDER BY id LIMIT 11")?;
-    let mut matches = statement
-        .query_map([format!("{wanted}*")], |row| row.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let (clause, value) = conn.starts_with("id", wanted);
+    let mut matches: Vec<String> =
+        conn.query_map(&format!("SELECT id FROM runs WHERE {clause} ORDER BY id LIMIT 11"), vec![value], |row| {
+            row.get::<_, String>(0)
+        })?;
     match matches.len() {
         0 => Err(not_found()),
         1 => Ok(RunId::new(matches.remove(0))),
@@ -474,7 +472,7 @@ fn resolve_run(conn: &Connection, id_or_prefix: &str) -> Result<RunId, Fail> {
     }
 }
 
-fn show(store: &Store, conn: &Connection, id: &RunId) -> Result<RunDetail, Fail> {
+fn show(store: &Store, conn: &Db<'_>, id: &RunId) -> Result<RunDetail, Fail> {
     let (pk, mut detail, status) = conn.query_row(
         "SELECT pk, id, name, command, status, started_ms, ended_ms, error, config, config_hash,
                 data_hash, schema_hash, split_hash, git_commit, git_dirty, seed, device,
@@ -517,38 +515,38 @@ fn show(store: &Store, conn: &Connection, id: &RunId) -> Result<RunDetail, Fail>
         },
     )?;
     detail.status = parse_status(store, &status)?;
-    detail.params = conn
-        .prepare("SELECT key, value FROM params WHERE run = ?1 ORDER BY key")?
-        .query_map([pk], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut series = conn.prepare("SELECT key, step, value FROM metrics WHERE run = ?1 ORDER BY key, step")?;
-    for point in series.query_map([pk], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            MetricPoint { step: row.get::<_, i64>(1)?.cast_unsigned(), value: metric_value(row.get(2)?) },
-        ))
-    })? {
-        let (key, point) = point?;
+    detail.params = conn.query_map("SELECT key, value FROM params WHERE run = ?1 ORDER BY key", [pk], |row| {
+        Ok((row.get(0)?, row.get(1)?))
+    })?;
+    let points: Vec<(String, MetricPoint)> =
+        conn.query_map("SELECT key, step, value FROM metrics WHERE run = ?1 ORDER BY key, step", [pk], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                MetricPoint { step: row.get::<_, i64>(1)?.cast_unsigned(), value: metric_value(row.get(2)?) },
+            ))
+        })?;
+    for (key, point) in points {
         detail.metrics.entry(key).or_default().push(point);
     }
-    detail.final_metrics = conn
-        .prepare("SELECT key, value FROM latest_metrics WHERE run = ?1")?
-        .query_map([pk], |row| Ok((row.get(0)?, metric_value(row.get(1)?))))?
-        .collect::<rusqlite::Result<_>>()?;
-    detail.artifacts = conn
-        .prepare("SELECT path, sha256, size_bytes, logged_ms FROM artifacts WHERE run = ?1 ORDER BY path")?
-        .query_map([pk], |row| {
+    detail.final_metrics = conn.query_map("SELECT key, value FROM latest_metrics WHERE run = ?1", [pk], |row| {
+        Ok((row.get(0)?, metric_value(row.get(1)?)))
+    })?;
+    detail.artifacts = conn.query_map(
+        "SELECT path, sha256, size_bytes, logged_ms FROM artifacts WHERE run = ?1 ORDER BY path",
+        [pk],
+        |row| {
             Ok(Artifact {
                 path: row.get(0)?,
                 sha256: row.get(1)?,
                 size_bytes: row.get::<_, Option<i64>>(2)?.map(i64::cast_unsigned),
                 logged_at: format_rfc3339(row.get(3)?),
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    detail.model_versions = conn
-        .prepare("SELECT name, version FROM model_versions WHERE run_id = ?1 ORDER BY name, version")?
-        .query_map([id.as_str()], |row| Ok(format!("{}@v{}", row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        },
+    )?;
+    detail.model_versions = conn.query_map(
+        "SELECT name, version FROM model_versions WHERE run_id = ?1 ORDER BY name, version",
+        [id.as_str()],
+        |row| Ok(format!("{}@v{}", row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+    )?;
     Ok(detail)
 }

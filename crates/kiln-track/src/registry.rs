@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use crate::db::{Db, DbRow, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::audit::{AuditAction, NewAuditEvent, append, canonical_json};
@@ -104,7 +104,7 @@ impl Store {
                 return Err(Error::RunNotFound { id: new.run_id.to_string() }.into());
             }
             tx.execute(
-                "INSERT OR IGNORE INTO models (name, created_ms) VALUES (?1, ?2)",
+                "INSERT INTO models (name, created_ms) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
                 params![new.name, created_ms],
             )?;
             let version: i64 = tx.query_row(
@@ -264,13 +264,12 @@ impl Store {
     /// All registered models, by name.
     pub fn list_models(&self) -> Result<Vec<ModelSummary>> {
         self.read("list models", |conn| {
-            let mut models: Vec<ModelSummary> = conn
-                .prepare(
-                    "SELECT m.name, m.created_ms, count(v.version), coalesce(max(v.version), 0)
-                     FROM models m LEFT JOIN model_versions v ON v.name = m.name
-                     GROUP BY m.name ORDER BY m.name",
-                )?
-                .query_map([], |row| {
+            let mut models: Vec<ModelSummary> = conn.query_map(
+                "SELECT m.name, m.created_ms, count(v.version), coalesce(max(v.version), 0)
+                 FROM models m LEFT JOIN model_versions v ON v.name = m.name
+                 GROUP BY m.name ORDER BY m.name",
+                (),
+                |row| {
                     Ok(ModelSummary {
                         name: row.get(0)?,
                         created_at: format_rfc3339(row.get(1)?),
@@ -278,13 +277,13 @@ impl Store {
                         latest_version: row.get(3)?,
                         aliases: BTreeMap::new(),
                     })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            let mut aliases = conn.prepare("SELECT alias, version FROM aliases WHERE name = ?1")?;
+                },
+            )?;
             for model in &mut models {
-                model.aliases = aliases
-                    .query_map([&model.name], |row| Ok((row.get(0)?, row.get(1)?)))?
-                    .collect::<rusqlite::Result<_>>()?;
+                model.aliases =
+                    conn.query_map("SELECT alias, version FROM aliases WHERE name = ?1", [&model.name], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })?;
             }
             Ok(models)
         })
@@ -294,10 +293,10 @@ impl Store {
     pub fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
         self.read("list model versions", |conn| {
             model_exists(conn, name)?;
-            let versions: Vec<i64> = conn
-                .prepare("SELECT version FROM model_versions WHERE name = ?1 ORDER BY version")?
-                .query_map([name], |row| row.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+            let versions: Vec<i64> =
+                conn.query_map("SELECT version FROM model_versions WHERE name = ?1 ORDER BY version", [name], |row| {
+                    row.get(0)
+                })?;
             versions.into_iter().map(|version| read_version(conn, name, version)).collect()
         })
     }
@@ -324,7 +323,7 @@ impl Store {
 
     fn alias_move(&self, seq: i64) -> Result<AliasMove> {
         self.read("read alias history", |conn| {
-            Ok(conn.query_row(&format!("SELECT {MOVE_COLUMNS} FROM alias_history WHERE seq = ?1"), [seq], read_move)?)
+            conn.query_row(&format!("SELECT {MOVE_COLUMNS} FROM alias_history WHERE seq = ?1"), [seq], read_move)
         })
     }
 }
@@ -362,13 +361,13 @@ fn rollback_target(history: &[AliasMove]) -> Option<i64> {
     None
 }
 
-pub(crate) fn model_exists(conn: &Connection, name: &str) -> Result<(), Fail> {
+pub(crate) fn model_exists(conn: &Db<'_>, name: &str) -> Result<(), Fail> {
     let exists: bool =
         conn.query_row("SELECT EXISTS (SELECT 1 FROM models WHERE name = ?1)", [name], |row| row.get(0))?;
     if exists { Ok(()) } else { Err(Error::ModelNotFound { name: name.to_owned() }.into()) }
 }
 
-pub(crate) fn version_verdict(conn: &Connection, name: &str, version: i64) -> Result<(bool, serde_json::Value), Fail> {
+pub(crate) fn version_verdict(conn: &Db<'_>, name: &str, version: i64) -> Result<(bool, serde_json::Value), Fail> {
     model_exists(conn, name)?;
     let row: Option<(bool, String)> = conn
         .query_row(
@@ -389,23 +388,20 @@ fn decode_verdict(name: &str, version: i64, text: &str) -> Result<serde_json::Va
     })
 }
 
-pub(crate) fn alias_version(conn: &Connection, name: &str, alias: &str) -> Result<Option<i64>, Fail> {
-    Ok(conn
-        .query_row("SELECT version FROM aliases WHERE name = ?1 AND alias = ?2", params![name, alias], |row| row.get(0))
-        .optional()?)
+pub(crate) fn alias_version(conn: &Db<'_>, name: &str, alias: &str) -> Result<Option<i64>, Fail> {
+    conn.query_row("SELECT version FROM aliases WHERE name = ?1 AND alias = ?2", params![name, alias], |row| row.get(0))
+        .optional()
 }
 
-fn last_move_seq(conn: &Connection, name: &str, alias: &str) -> Result<i64, Fail> {
-    Ok(conn.query_row(
-        "SELECT max(seq) FROM alias_history WHERE name = ?1 AND alias = ?2",
-        params![name, alias],
-        |row| row.get(0),
-    )?)
+fn last_move_seq(conn: &Db<'_>, name: &str, alias: &str) -> Result<i64, Fail> {
+    conn.query_row("SELECT max(seq) FROM alias_history WHERE name = ?1 AND alias = ?2", params![name, alias], |row| {
+        row.get(0)
+    })
 }
 
 #[expect(clippy::too_many_arguments, reason = "one column each of an alias_history row")]
 pub(crate) fn move_alias(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     name: &str,
     alias: &str,
     from: Option<i64>,
@@ -422,18 +418,18 @@ pub(crate) fn move_alias(
             updated_ms = excluded.updated_ms",
         params![name, alias, to, at_ms],
     )?;
-    tx.execute(
+    tx.insert_returning(
         "INSERT INTO alias_history (name, alias, from_version, to_version, action, forced, actor,
             reason, at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![name, alias, from, to, action, forced, actor, reason, at_ms],
-    )?;
-    Ok(tx.last_insert_rowid())
+        "seq",
+    )
 }
 
 const MOVE_COLUMNS: &str = "seq, name, alias, from_version, to_version, action, forced, actor, reason, at_ms";
 
-fn read_move(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasMove> {
+fn read_move(row: &DbRow) -> Result<AliasMove, Fail> {
     Ok(AliasMove {
         seq: row.get(0)?,
         name: row.get(1)?,
@@ -448,18 +444,18 @@ fn read_move(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasMove> {
     })
 }
 
-fn history(conn: &Connection, name: &str, alias: Option<&str>) -> Result<Vec<AliasMove>, Fail> {
-    let moves = conn
-        .prepare(&format!(
+fn history(conn: &Db<'_>, name: &str, alias: Option<&str>) -> Result<Vec<AliasMove>, Fail> {
+    conn.query_map(
+        &format!(
             "SELECT {MOVE_COLUMNS} FROM alias_history
-             WHERE name = ?1 AND (?2 IS NULL OR alias = ?2) ORDER BY seq"
-        ))?
-        .query_map(params![name, alias], read_move)?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(moves)
+             WHERE name = ?1 AND (CAST(?2 AS TEXT) IS NULL OR alias = ?2) ORDER BY seq"
+        ),
+        params![name, alias],
+        read_move,
+    )
 }
 
-fn read_version(conn: &Connection, name: &str, version: i64) -> Result<ModelVersion, Fail> {
+fn read_version(conn: &Db<'_>, name: &str, version: i64) -> Result<ModelVersion, Fail> {
     model_exists(conn, name)?;
     let row = conn
         .query_row(
@@ -481,10 +477,11 @@ fn read_version(conn: &Connection, name: &str, version: i64) -> Result<ModelVers
         .optional()?;
     let (run_id, bundle_path, bundle_sha256, passed, verdict, actor, created_ms) =
         row.ok_or_else(|| Error::VersionNotFound { name: name.to_owned(), version })?;
-    let aliases = conn
-        .prepare("SELECT alias FROM aliases WHERE name = ?1 AND version = ?2 ORDER BY alias")?
-        .query_map(params![name, version], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let aliases = conn.query_map(
+        "SELECT alias FROM aliases WHERE name = ?1 AND version = ?2 ORDER BY alias",
+        params![name, version],
+        |row| row.get(0),
+    )?;
     Ok(ModelVersion {
         name: name.to_owned(),
         version,

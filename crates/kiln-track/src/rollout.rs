@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use crate::db::{Db, DbRow, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditAction, NewAuditEvent, append, canonical_json};
@@ -170,13 +170,13 @@ impl Store {
                 let details = serde_json::json!({ "alias": CHAMPION_ALIAS, "verdict": verdict, "rollout": true });
                 audit(tx, actor, AuditAction::ForcedOverride, &target, reason, details)?;
             }
-            tx.execute(
+            let id = tx.insert_returning(
                 "INSERT INTO rollouts (name, champion_version, challenger_version, phase, step, share,
                     step_started_ms, started_ms, plan, figures, reason)
                  VALUES (?1, ?2, ?3, 'shadow', 0, 0.0, ?4, ?4, ?5, '{}', ?6)",
                 params![name, champion, challenger_version, now, canonical_json(&new.plan), reason],
+                "id",
             )?;
-            let id = tx.last_insert_rowid();
             let details = serde_json::json!({
                 "rollout": id,
                 "champion_version": champion,
@@ -309,17 +309,18 @@ impl Store {
     pub fn rollouts(&self, name: &str) -> Result<Vec<Rollout>> {
         self.read("list rollouts", |conn| {
             model_exists(conn, name)?;
-            let rows = conn
-                .prepare(&format!("SELECT {COLUMNS} FROM rollouts WHERE name = ?1 ORDER BY id"))?
-                .query_map([name], read_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows: Vec<RawRollout> = conn.query_map(
+                &format!("SELECT {COLUMNS} FROM rollouts WHERE name = ?1 ORDER BY id"),
+                [name],
+                read_row,
+            )?;
             rows.into_iter().map(RawRollout::decode).collect()
         })
     }
 }
 
 fn audit(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     actor: &str,
     action: AuditAction,
     target: &str,
@@ -337,7 +338,7 @@ fn audit(
 }
 
 /// The rollout `change` moves, checked to be active and at the phase and step it expects.
-fn checked_current(tx: &Transaction<'_>, change: &RolloutMove<'_>) -> Result<Rollout, Fail> {
+fn checked_current(tx: &Db<'_>, change: &RolloutMove<'_>) -> Result<Rollout, Fail> {
     let current = read_one(tx, change.id)?
         .ok_or_else(|| Error::RolloutNotFound { what: format!("no rollout with id {}", change.id) })?;
     if current.phase != change.from_phase || current.step != change.from_step || !current.phase.is_active() {
@@ -360,12 +361,12 @@ fn checked_current(tx: &Transaction<'_>, change: &RolloutMove<'_>) -> Result<Rol
 const COLUMNS: &str = "id, name, champion_version, challenger_version, phase, step, share, step_started_ms, \
                        started_ms, ended_ms, reason, plan, figures";
 
-fn read_one(conn: &Connection, id: i64) -> Result<Option<Rollout>, Fail> {
+fn read_one(conn: &Db<'_>, id: i64) -> Result<Option<Rollout>, Fail> {
     let raw = conn.query_row(&format!("SELECT {COLUMNS} FROM rollouts WHERE id = ?1"), [id], read_row).optional()?;
     raw.map(RawRollout::decode).transpose()
 }
 
-fn read_active(conn: &Connection, name: &str) -> Result<Option<Rollout>, Fail> {
+fn read_active(conn: &Db<'_>, name: &str) -> Result<Option<Rollout>, Fail> {
     let raw = conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM rollouts WHERE name = ?1 AND phase IN ('shadow', 'canary')"),
@@ -384,7 +385,7 @@ struct RawRollout {
     figures: String,
 }
 
-fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRollout> {
+fn read_row(row: &DbRow) -> Result<RawRollout, Fail> {
     Ok(RawRollout {
         rollout: Rollout {
             id: row.get(0)?,

@@ -8,11 +8,12 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{Db, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::hashing::{sha256_file, sha256_hex};
+use crate::locks::PgLock;
 use crate::provenance::{GitInfo, host_name, random_u64};
 use crate::store::{Fail, Store};
 use crate::time::{format_compact, format_rfc3339, now_ms};
@@ -152,12 +153,17 @@ pub struct RunHandle {
     lock: Option<RunLock>,
 }
 
-/// An exclusive lock on `<store folder>/locks/<run id>.lock`, removed when dropped.
+/// What keeps a run alive: an exclusive lock on `<store folder>/locks/<run id>.lock` (removed
+/// when dropped), or, on a PostgreSQL store, a session advisory lock held by a connection of
+/// its own (the server releases it when the process dies).
 #[derive(Debug)]
-pub(crate) struct RunLock {
-    path: PathBuf,
-    // Closing the file releases the lock; kept last so that it drops after the removal.
-    _file: File,
+pub(crate) enum RunLock {
+    File {
+        path: PathBuf,
+        // Closing the file releases the lock; kept last so that it drops after the removal.
+        _file: File,
+    },
+    Postgres(#[expect(dead_code, reason = "held for its lock")] PgLock),
 }
 
 impl Store {
@@ -173,7 +179,7 @@ impl Store {
         };
         let config_hash = sha256_hex(new.config.as_bytes());
         self.write("start a run", |tx| {
-            tx.execute(
+            let pk = tx.insert_returning(
                 "INSERT INTO runs (id, name, command, status, config, config_hash, data_hash,
                     schema_hash, split_hash, git_commit, git_dirty, seed, device, kiln_version,
                     pid, host, started_ms)
@@ -197,11 +203,10 @@ impl Store {
                     host_name(),
                     started_ms,
                 ],
+                "pk",
             )?;
-            let pk = tx.last_insert_rowid();
-            let mut insert = tx.prepare("INSERT INTO params (run, key, value) VALUES (?1, ?2, ?3)")?;
             for (key, value) in &new.params {
-                insert.execute(params![pk, key, value])?;
+                tx.execute("INSERT INTO params (run, key, value) VALUES (?1, ?2, ?3)", params![pk, key, value])?;
             }
             Ok(())
         })?;
@@ -238,9 +243,9 @@ impl Store {
     pub fn log_params(&self, run: &RunId, params: &BTreeMap<String, String>) -> Result<()> {
         self.write("log parameters", |tx| {
             let pk = run_pk(tx, run)?;
-            let mut insert = tx.prepare("INSERT OR REPLACE INTO params (run, key, value) VALUES (?1, ?2, ?3)")?;
+            let insert = tx.upsert_sql("params", &["run", "key", "value"], &["run", "key"]);
             for (key, value) in params {
-                insert.execute(params![pk, key, value])?;
+                tx.execute(&insert, params![pk, key, value])?;
             }
             Ok(())
         })
@@ -256,10 +261,9 @@ impl Store {
     pub fn log_metrics(&self, run: &RunId, points: &[(&str, u64, f64)]) -> Result<()> {
         self.write("log metrics", |tx| {
             let pk = run_pk(tx, run)?;
-            let mut insert =
-                tx.prepare("INSERT OR REPLACE INTO metrics (run, key, step, value) VALUES (?1, ?2, ?3, ?4)")?;
+            let insert = tx.upsert_sql("metrics", &["run", "key", "step", "value"], &["run", "key", "step"]);
             for &(key, step, value) in points {
-                insert.execute(params![pk, key, step.cast_signed(), value])?;
+                tx.execute(&insert, params![pk, key, step.cast_signed(), value])?;
             }
             Ok(())
         })
@@ -277,11 +281,9 @@ impl Store {
         let logged_ms = now_ms();
         self.write("log an artifact", |tx| {
             let pk = run_pk(tx, run)?;
-            tx.execute(
-                "INSERT OR REPLACE INTO artifacts (run, path, sha256, size_bytes, logged_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![pk, path, sha256, size_bytes.map(u64::cast_signed), logged_ms],
-            )?;
+            let insert =
+                tx.upsert_sql("artifacts", &["run", "path", "sha256", "size_bytes", "logged_ms"], &["run", "path"]);
+            tx.execute(&insert, params![pk, path, sha256, size_bytes.map(u64::cast_signed), logged_ms])?;
             Ok(())
         })?;
         Ok(Artifact {
@@ -359,13 +361,16 @@ impl Drop for RunHandle {
 impl RunLock {
     /// Locks the run's lock file, creating it; `None` when another process holds it.
     pub(crate) fn try_acquire(store: &Store, id: &RunId) -> Result<Option<RunLock>> {
+        if store.is_postgres() {
+            return Ok(PgLock::take(store, &format!("run/{id}"), false)?.map(RunLock::Postgres));
+        }
         let dir = store.lock_dir();
         std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir { path: dir.to_path_buf(), source })?;
         let path = dir.join(format!("{id}.lock"));
         let lock_err = |source| Error::RunLock { path: path.clone(), source };
         let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(lock_err)?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(RunLock { path, _file: file })),
+            Ok(()) => Ok(Some(RunLock::File { path, _file: file })),
             Err(TryLockError::WouldBlock) => Ok(None),
             Err(TryLockError::Error(source)) => Err(lock_err(source)),
         }
@@ -375,7 +380,9 @@ impl RunLock {
 impl Drop for RunLock {
     fn drop(&mut self) {
         // Best effort: a stale lock file is harmless (the next open locks and removes it).
-        let _ = std::fs::remove_file(&self.path);
+        if let RunLock::File { path, .. } = self {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -383,11 +390,9 @@ impl Drop for RunLock {
 /// [`Store::open`]; returns the runs it marked.
 pub(crate) fn mark_dead_runs(store: &Store) -> Result<Vec<RunId>> {
     let running: Vec<(RunId, i64, String)> = store.read("list running runs", |conn| {
-        let mut statement = conn.prepare("SELECT id, pid, host FROM runs WHERE status = 'running'")?;
-        let rows = statement
-            .query_map([], |row| Ok((RunId(row.get(0)?), row.get(1)?, row.get(2)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        conn.query_map("SELECT id, pid, host FROM runs WHERE status = 'running'", (), |row| {
+            Ok((RunId(row.get(0)?), row.get(1)?, row.get(2)?))
+        })
     })?;
     let mut marked = Vec::new();
     for (id, pid, host) in running {
@@ -396,11 +401,11 @@ pub(crate) fn mark_dead_runs(store: &Store) -> Result<Vec<RunId>> {
         };
         let error = format!("process {pid} on {host} stopped without ending the run");
         let changed = store.write("mark a dead run interrupted", |tx| {
-            Ok(tx.execute(
+            tx.execute(
                 "UPDATE runs SET status = 'interrupted', ended_ms = ?2, error = ?3
                  WHERE id = ?1 AND status = 'running'",
                 params![id.as_str(), now_ms(), error],
-            )?)
+            )
         })?;
         drop(lock);
         if changed > 0 {
@@ -432,7 +437,7 @@ fn set_ended(store: &Store, id: &RunId, status: RunStatus, error: Option<&str>) 
 }
 
 /// The internal key of run `id`, or [`Error::RunNotFound`].
-pub(crate) fn run_pk(conn: &rusqlite::Connection, id: &RunId) -> Result<i64, Fail> {
+pub(crate) fn run_pk(conn: &Db<'_>, id: &RunId) -> Result<i64, Fail> {
     conn.query_row("SELECT pk FROM runs WHERE id = ?1", [id.as_str()], |row| row.get(0))
         .optional()?
         .ok_or_else(|| Error::RunNotFound { id: id.to_string() }.into())

@@ -2,7 +2,7 @@
 //! for benchmarks and scale tests. Writes rows directly in large transactions; it takes no run
 //! locks and appends nothing to the audit log.
 
-use rusqlite::params;
+use crate::db::params;
 
 use crate::error::Result;
 use crate::hashing::sha256_hex;
@@ -44,20 +44,15 @@ pub fn fill_store(store: &Store, n_runs: usize, seed: u64) -> Result<()> {
     while run_index < n_runs {
         let batch_end = (run_index + RUNS_PER_TRANSACTION).min(n_runs);
         store.write("generate synthetic runs", |tx| {
-            let mut insert_run = tx.prepare(
-                "INSERT INTO runs (id, name, command, status, config, config_hash, data_hash,
+            let insert_run = "INSERT INTO runs (id, name, command, status, config, config_hash, data_hash,
                     schema_hash, split_hash, git_commit, git_dirty, seed, device, kiln_version,
                     pid, host, started_ms, ended_ms, error)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19)",
-            )?;
-            let mut insert_param = tx.prepare("INSERT INTO params (run, key, value) VALUES (?1, ?2, ?3)")?;
-            let mut insert_metric =
-                tx.prepare("INSERT INTO metrics (run, key, step, value) VALUES (?1, ?2, ?3, ?4)")?;
-            let mut insert_artifact = tx.prepare(
-                "INSERT INTO artifacts (run, path, sha256, size_bytes, logged_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
+                    ?17, ?18, ?19)";
+            let insert_param = "INSERT INTO params (run, key, value) VALUES (?1, ?2, ?3)";
+            let insert_metric = "INSERT INTO metrics (run, key, step, value) VALUES (?1, ?2, ?3, ?4)";
+            let insert_artifact = "INSERT INTO artifacts (run, path, sha256, size_bytes, logged_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)";
             for index in run_index..batch_end {
                 let offset = i64::try_from(index).unwrap_or(i64::MAX).saturating_mul(60_000);
                 let started_ms = first_start + offset + rng.below(59_000).cast_signed();
@@ -74,30 +69,33 @@ pub fn fill_store(store: &Store, n_runs: usize, seed: u64) -> Result<()> {
                 };
                 let params = synth_params(&mut rng, model, run_seed);
                 let config = params.iter().map(|(key, value)| format!("{key} = \"{value}\"\n")).collect::<String>();
-                insert_run.execute(params![
-                    id,
-                    format!("churn-{model}"),
-                    if rng.below(4) == 0 { "evaluate" } else { "train" },
-                    status,
-                    config,
-                    sha256_hex(config.as_bytes()),
-                    sha256_hex(format!("dataset-{dataset}").as_bytes()),
-                    sha256_hex(format!("schema-{}", dataset % 5).as_bytes()),
-                    sha256_hex(format!("split-{dataset}-{}", run_seed % 3).as_bytes()),
-                    &sha256_hex(format!("commit-{}", index / 50).as_bytes())[..40],
-                    rng.below(10) == 0,
-                    run_seed.cast_signed(),
-                    if model == "mlp" { "cuda:0" } else { "cpu" },
-                    "0.1.0",
-                    10_000 + rng.below(50_000).cast_signed(),
-                    "synth-host",
-                    started_ms,
-                    ended_ms,
-                    error,
-                ])?;
-                let pk = tx.last_insert_rowid();
+                let pk = tx.insert_returning(
+                    insert_run,
+                    params![
+                        id,
+                        format!("churn-{model}"),
+                        if rng.below(4) == 0 { "evaluate" } else { "train" },
+                        status,
+                        config,
+                        sha256_hex(config.as_bytes()),
+                        sha256_hex(format!("dataset-{dataset}").as_bytes()),
+                        sha256_hex(format!("schema-{}", dataset % 5).as_bytes()),
+                        sha256_hex(format!("split-{dataset}-{}", run_seed % 3).as_bytes()),
+                        &sha256_hex(format!("commit-{}", index / 50).as_bytes())[..40],
+                        rng.below(10) == 0,
+                        run_seed.cast_signed(),
+                        if model == "mlp" { "cuda:0" } else { "cpu" },
+                        "0.1.0",
+                        10_000 + rng.below(50_000).cast_signed(),
+                        "synth-host",
+                        started_ms,
+                        ended_ms,
+                        error,
+                    ],
+                    "pk",
+                )?;
                 for (key, value) in &params {
-                    insert_param.execute(params![pk, key, value])?;
+                    tx.execute(insert_param, params![pk, key, value])?;
                 }
                 let quality = rng.unit();
                 for (key, higher_is_better) in SYNTH_METRICS {
@@ -110,19 +108,22 @@ pub fn fill_store(store: &Store, n_runs: usize, seed: u64) -> Result<()> {
                         let progress = (step + 1) as f64 / SYNTH_STEPS as f64;
                         let noise = (rng.unit() - 0.5) * 0.01;
                         let value = start + (end - start) * progress.sqrt() + noise;
-                        insert_metric.execute(params![pk, key, step.cast_signed(), value])?;
+                        tx.execute(insert_metric, params![pk, key, step.cast_signed(), value])?;
                     }
                 }
                 for (path, size) in
                     [("model.safetensors", 2_000_000), ("report.json", 40_000), ("predictions.csv", 900_000)]
                 {
-                    insert_artifact.execute(params![
-                        pk,
-                        format!("runs/{id}/{path}"),
-                        sha256_hex(format!("{id}/{path}").as_bytes()),
-                        size + rng.below(1_000).cast_signed(),
-                        ended_ms,
-                    ])?;
+                    tx.execute(
+                        insert_artifact,
+                        params![
+                            pk,
+                            format!("runs/{id}/{path}"),
+                            sha256_hex(format!("{id}/{path}").as_bytes()),
+                            size + rng.below(1_000).cast_signed(),
+                            ended_ms,
+                        ],
+                    )?;
                 }
             }
             Ok(())

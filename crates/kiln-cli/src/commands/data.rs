@@ -132,7 +132,7 @@ fn audit(store: &Path, action: AuditAction, target: &str, details: serde_json::V
             reason: None,
             details,
         })
-        .with_context(|| format!("recording the {action:?} event in the audit log of {}", store.path().display()))?;
+        .with_context(|| format!("recording the {action:?} event in the audit log of {}", store.location()))?;
     Ok(())
 }
 

@@ -12,5 +12,6 @@ pub mod report;
 pub mod retrain;
 pub mod rollout;
 pub mod run;
+pub mod store;
 pub mod track;
 pub mod train;

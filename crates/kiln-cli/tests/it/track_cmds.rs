@@ -74,3 +74,44 @@ fn a_foreign_database_file_is_refused_with_its_path() {
     assert_eq!(code, 2);
     assert!(err.contains("other.db"), "{err}");
 }
+
+/// `kiln store migrate` both ways: an SQLite store with audited data commands goes to a fresh
+/// PostgreSQL database and back; each copy says what it checked, `audit verify` passes on it with
+/// the source's last hash, and a target that holds rows is refused (exit 2).
+#[test]
+fn store_migrate_copies_sqlite_to_postgres_and_back_and_refuses_a_non_empty_target() {
+    let Some(server) = kiln_track::pgtest::server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = dir.path().join("kiln.db").display().to_string();
+    let config = repo("configs/adult.toml");
+    assert_eq!(kiln_at(&sqlite, &["-q", "data", "validate", &config]).0, 0);
+    assert_eq!(kiln_at(&sqlite, &["-q", "data", "validate", &config]).0, 0);
+    let head = |store: &str| {
+        let (code, out, err) = kiln_at(store, &["audit", "verify", "--format", "json"]);
+        assert_eq!(code, 0, "{out}{err}");
+        let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+        (report["chain"]["n_events"].as_u64().expect("events"), report["chain"]["head_hash"].clone())
+    };
+    let source_head = head(&sqlite);
+    assert_eq!(source_head.0, 2);
+
+    let pg = server.fresh_database();
+    let (code, out, err) = kiln_at(&sqlite, &["store", "migrate", "--from", &sqlite, "--to", &pg, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(report["audit_events"], 2);
+    assert_eq!(report["audit_head_hash"], source_head.1);
+    assert_eq!(head(&pg), source_head);
+
+    let back = dir.path().join("back.db").display().to_string();
+    let (code, out, err) = kiln_at(&sqlite, &["store", "migrate", "--from", &pg, "--to", &back]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("store copied and verified") && out.contains("equal in every table"), "{out}");
+    assert_eq!(head(&back), source_head);
+
+    let (code, _, err) = kiln_at(&sqlite, &["store", "migrate", "--from", &sqlite, "--to", &pg]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is not empty"), "{err}");
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use kiln_track::{AuditAction, AuditFilter, GENESIS_HASH, NewAuditEvent, Store, Tamper, default_actor};
 
-use crate::support::{raw, temp_store};
+use crate::support::{Backend, Fixture, Raw, on_both_backends, raw, temp_store};
 
 fn event(actor: &str, action: AuditAction, target: &str) -> NewAuditEvent {
     NewAuditEvent {
@@ -18,26 +18,25 @@ fn event(actor: &str, action: AuditAction, target: &str) -> NewAuditEvent {
 }
 
 /// A store with `n` events, and the path of its file.
-fn store_with_events(n: usize) -> (tempfile::TempDir, Store, PathBuf) {
-    let (dir, store) = temp_store();
+fn store_with_events(backend: Backend, n: usize) -> (Fixture, Store, PathBuf) {
+    let (dir, store) = temp_store(backend);
     let actions = [AuditAction::DataRead, AuditAction::Train, AuditAction::Evaluate];
     for index in 0..n {
         store.append_audit(&event("ana", actions[index % 3], &format!("target-{index}"))).expect("append");
     }
-    let path = dir.path().join(".kiln/kiln.db");
+    let path = dir.store_path();
     (dir, store, path)
 }
 
 /// A raw connection with the append-only triggers dropped, as an attacker would.
-fn tamperer(path: &std::path::Path) -> rusqlite::Connection {
-    let conn = raw(path);
-    conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;").expect("drop triggers");
+fn tamperer(path: &std::path::Path) -> Raw {
+    let mut conn = raw(path);
+    conn.drop_audit_triggers();
     conn
 }
 
-#[test]
-fn events_chain_by_hash_and_filter() {
-    let (_dir, store, _path) = store_with_events(6);
+fn events_chain_by_hash_and_filter(backend: Backend) {
+    let (_dir, store, _path) = store_with_events(backend, 6);
     store
         .append_audit(&NewAuditEvent {
             reason: Some("release".to_owned()),
@@ -100,20 +99,22 @@ fn the_actor_comes_from_kiln_actor_first() {
     assert!(status.success());
 }
 
-#[test]
-fn triggers_refuse_update_and_delete() {
-    let (_dir, store, path) = store_with_events(3);
-    let conn = raw(&path);
-    let update = conn.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 2", []);
-    assert!(update.expect_err("append-only").to_string().contains("append-only"));
-    assert!(conn.execute("DELETE FROM audit WHERE seq = 3", []).is_err());
+fn triggers_refuse_update_and_delete(backend: Backend) {
+    let (_dir, store, path) = store_with_events(backend, 3);
+    let mut conn = raw(&path);
+    let update = conn.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 2");
+    assert!(update.expect_err("append-only").contains("append-only"));
+    assert!(conn.execute("DELETE FROM audit WHERE seq = 3").is_err());
+    if backend == Backend::Postgres {
+        let truncate = conn.execute("TRUNCATE audit");
+        assert!(truncate.expect_err("append-only").contains("append-only"));
+    }
     assert!(store.verify_audit().expect("verify").ok);
 }
 
-#[test]
-fn an_edited_row_is_named() {
-    let (_dir, store, path) = store_with_events(10);
-    tamperer(&path).execute("UPDATE audit SET actor = 'mallory' WHERE seq = 4", []).expect("tamper");
+fn an_edited_row_is_named(backend: Backend) {
+    let (_dir, store, path) = store_with_events(backend, 10);
+    tamperer(&path).execute("UPDATE audit SET actor = 'mallory' WHERE seq = 4").expect("tamper");
     let report = store.verify_audit().expect("verify");
     assert!(!report.ok);
     assert_eq!(report.issues, vec![Tamper::Edited { seq: 4 }]);
@@ -121,54 +122,60 @@ fn an_edited_row_is_named() {
     assert_eq!(json["issues"][0]["kind"], "edited");
 }
 
-#[test]
-fn a_deleted_row_is_named() {
-    let (_dir, store, path) = store_with_events(10);
-    tamperer(&path).execute("DELETE FROM audit WHERE seq IN (5, 6)", []).expect("tamper");
+fn a_deleted_row_is_named(backend: Backend) {
+    let (_dir, store, path) = store_with_events(backend, 10);
+    tamperer(&path).execute("DELETE FROM audit WHERE seq IN (5, 6)").expect("tamper");
     let report = store.verify_audit().expect("verify");
     assert_eq!(report.issues, vec![Tamper::Deleted { first_seq: 5, last_seq: 6 }]);
 }
 
-#[test]
-fn a_truncated_tail_is_named() {
-    let (_dir, store, path) = store_with_events(10);
-    tamperer(&path).execute("DELETE FROM audit WHERE seq >= 9", []).expect("tamper");
+fn a_truncated_tail_is_named(backend: Backend) {
+    let (_dir, store, path) = store_with_events(backend, 10);
+    tamperer(&path).execute("DELETE FROM audit WHERE seq >= 9").expect("tamper");
     let report = store.verify_audit().expect("verify");
     assert_eq!(report.issues, vec![Tamper::Deleted { first_seq: 9, last_seq: 10 }]);
 }
 
-#[test]
-fn an_inserted_row_is_named() {
-    let (_dir, store, path) = store_with_events(8);
-    let conn = tamperer(&path);
-    let prev_hash: String = conn.query_row("SELECT hash FROM audit WHERE seq = 4", [], |row| row.get(0)).expect("hash");
+fn an_inserted_row_is_named(backend: Backend) {
+    let (_dir, store, path) = store_with_events(backend, 8);
+    let mut conn = tamperer(&path);
+    let prev_hash = conn.text("SELECT hash FROM audit WHERE seq = 4");
     // Make room at seq 5 by renumbering the rows after it, then slip a forged row in.
-    conn.execute_batch(
+    conn.batch(
         "UPDATE audit SET seq = -seq - 1 WHERE seq >= 5;
          UPDATE audit SET seq = -seq WHERE seq < 0;",
     )
     .expect("renumber");
-    conn.execute(
+    conn.execute(&format!(
         "INSERT INTO audit (seq, at_ms, actor, action, target, reason, details, prev_hash, hash)
-         VALUES (5, 0, 'mallory', 'promote', 'churn@v9', NULL, '{}', ?1, ?2)",
-        [prev_hash, "f".repeat(64)],
-    )
+         VALUES (5, 0, 'mallory', 'promote', 'churn@v9', NULL, '{{}}', '{prev_hash}', '{}')",
+        "f".repeat(64)
+    ))
     .expect("insert");
     let report = store.verify_audit().expect("verify");
     assert_eq!(report.issues, vec![Tamper::Inserted { seq: 5 }]);
 }
 
-#[test]
-fn a_row_appended_behind_the_store_is_named() {
-    let (_dir, store, path) = store_with_events(5);
-    let conn = raw(&path);
-    let prev_hash: String = conn.query_row("SELECT hash FROM audit WHERE seq = 5", [], |row| row.get(0)).expect("hash");
-    conn.execute(
+fn a_row_appended_behind_the_store_is_named(backend: Backend) {
+    let (_dir, store, path) = store_with_events(backend, 5);
+    let mut conn = raw(&path);
+    let prev_hash = conn.text("SELECT hash FROM audit WHERE seq = 5");
+    conn.execute(&format!(
         "INSERT INTO audit (seq, at_ms, actor, action, target, reason, details, prev_hash, hash)
-         VALUES (6, 0, 'mallory', 'promote', 'churn@v9', NULL, '{}', ?1, ?2)",
-        [prev_hash, "e".repeat(64)],
-    )
+         VALUES (6, 0, 'mallory', 'promote', 'churn@v9', NULL, '{{}}', '{prev_hash}', '{}')",
+        "e".repeat(64)
+    ))
     .expect("insert");
     let report = store.verify_audit().expect("verify");
     assert_eq!(report.issues, vec![Tamper::Inserted { seq: 6 }]);
 }
+
+on_both_backends!(
+    events_chain_by_hash_and_filter,
+    triggers_refuse_update_and_delete,
+    an_edited_row_is_named,
+    a_deleted_row_is_named,
+    a_truncated_tail_is_named,
+    an_inserted_row_is_named,
+    a_row_appended_behind_the_store_is_named,
+);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use kiln_track::{AuditAction, AuditFilter, NewAuditEvent, NewModelVersion, RunFilter, RunStatus, Store};
 
-use crate::support::new_run;
+use crate::support::{Backend, Fixture, new_run, on_both_backends};
 
 const STORE_ENV: &str = "KILN_TRACK_CHILD_STORE";
 const TAG_ENV: &str = "KILN_TRACK_CHILD_TAG";
@@ -71,10 +71,9 @@ fn child_writer() {
     }
 }
 
-#[test]
-fn concurrent_processes_lose_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join(".kiln/kiln.db");
+fn concurrent_processes_lose_nothing(backend: Backend) {
+    let fixture = Fixture::new(backend);
+    let path = fixture.store_path();
     let store = Store::open(&path).expect("open");
     let children: Vec<Child> =
         (0..N_WRITERS).map(|writer| spawn_child("faults::child_writer", &path, &format!("writer{writer}"))).collect();
@@ -143,10 +142,9 @@ fn child_recorder_until_killed() {
     }
 }
 
-#[test]
-fn a_killed_process_leaves_a_sound_store_and_an_interrupted_run() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join(".kiln/kiln.db");
+fn a_killed_process_leaves_a_sound_store_and_an_interrupted_run(backend: Backend) {
+    let dir = Fixture::new(backend);
+    let path = dir.store_path();
     let store = Store::open(&path).expect("open");
     let mut child = spawn_child("faults::child_recorder_until_killed", &path, "victim");
 
@@ -189,3 +187,5 @@ fn a_killed_process_leaves_a_sound_store_and_an_interrupted_run() {
     assert!(report.n_events >= 200);
     assert!(!dir.path().join(format!(".kiln/locks/{victim}.lock")).exists());
 }
+
+on_both_backends!(concurrent_processes_lose_nothing, a_killed_process_leaves_a_sound_store_and_an_interrupted_run);

@@ -3,11 +3,10 @@
 
 use kiln_track::{AuditAction, Error, NewAuditEvent, NewModelVersion, Promotion, RunStatus};
 
-use crate::support::{new_run, temp_store};
+use crate::support::{Backend, new_run, on_both_backends, temp_store};
 
-#[test]
-fn lineage_follows_alias_to_version_to_run_to_data() {
-    let (_dir, store) = temp_store();
+fn lineage_follows_alias_to_version_to_run_to_data(backend: Backend) {
+    let (_dir, store) = temp_store(backend);
     store
         .append_audit(&NewAuditEvent {
             actor: "ana".to_owned(),
@@ -68,9 +67,8 @@ fn lineage_follows_alias_to_version_to_run_to_data() {
     assert!(matches!(store.lineage("no-such-run"), Err(Error::RunNotFound { .. })));
 }
 
-#[test]
-fn lineage_goes_through_each_retraining_back_to_the_original_data() {
-    let (dir, store) = temp_store();
+fn lineage_goes_through_each_retraining_back_to_the_original_data(backend: Backend) {
+    let (dir, store) = temp_store(backend);
     let register = |run_id: &kiln_track::RunId| {
         store
             .register_model(&NewModelVersion {
@@ -135,3 +133,8 @@ fn lineage_goes_through_each_retraining_back_to_the_original_data() {
     assert_eq!(json["parent"]["parent"]["data"]["data_hash"], "original");
     assert!(json["parent"]["parent"]["parent"].is_null());
 }
+
+on_both_backends!(
+    lineage_follows_alias_to_version_to_run_to_data,
+    lineage_goes_through_each_retraining_back_to_the_original_data,
+);

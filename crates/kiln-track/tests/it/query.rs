@@ -2,11 +2,11 @@
 
 use kiln_track::{CmpOp, Error, MetricFilter, ParamFilter, RunFilter, RunId, RunSort, RunStatus, Store};
 
-use crate::support::{new_run, temp_store};
+use crate::support::{Backend, Fixture, new_run, on_both_backends, temp_store};
 
 /// Five finished runs with known parameters and metrics, plus one failed run.
-fn fixture() -> (tempfile::TempDir, Store, Vec<RunId>) {
-    let (dir, store) = temp_store();
+fn fixture(backend: Backend) -> (Fixture, Store, Vec<RunId>) {
+    let (dir, store) = temp_store(backend);
     let mut ids = Vec::new();
     let specs = [
         ("0.1", "d1", 0.91, 0.30),
@@ -65,9 +65,8 @@ fn filters_parse_from_their_command_line_spelling() {
     assert_eq!("failed".parse::<RunStatus>().expect("status"), RunStatus::Failed);
 }
 
-#[test]
-fn lists_newest_first_by_default_with_a_limit() {
-    let (_dir, store, ids) = fixture();
+fn lists_newest_first_by_default_with_a_limit(backend: Backend) {
+    let (_dir, store, ids) = fixture(backend);
     let all = ids_of(&store, &RunFilter::default());
     let mut newest_first = ids.clone();
     newest_first.reverse();
@@ -82,9 +81,8 @@ fn lists_newest_first_by_default_with_a_limit() {
     assert_eq!(summary.metrics["loss"], 0.35);
 }
 
-#[test]
-fn filters_by_metric_parameter_status_and_data() {
-    let (_dir, store, ids) = fixture();
+fn filters_by_metric_parameter_status_and_data(backend: Backend) {
+    let (_dir, store, ids) = fixture(backend);
     let metric = |text: &str| RunFilter {
         metrics: vec![text.parse().expect("metric")],
         sort: RunSort::Started { descending: false },
@@ -125,9 +123,8 @@ fn filters_by_metric_parameter_status_and_data() {
     assert!(matches!(store.list_runs(&bad_hash), Err(Error::ParseFilter { .. })));
 }
 
-#[test]
-fn sorts_by_a_metric_both_ways() {
-    let (_dir, store, ids) = fixture();
+fn sorts_by_a_metric_both_ways(backend: Backend) {
+    let (_dir, store, ids) = fixture(backend);
     let by_auc = RunFilter { sort: "auc".parse().expect("sort"), ..RunFilter::default() };
     let expected_desc = vec![ids[3].clone(), ids[1].clone(), ids[0].clone(), ids[4].clone(), ids[2].clone()];
     assert_eq!(ids_of(&store, &by_auc), expected_desc);
@@ -147,9 +144,8 @@ fn sorts_by_a_metric_both_ways() {
     assert_eq!(ids_of(&store, &filtered_and_sorted_on_one_key), vec![ids[3].clone(), ids[1].clone()]);
 }
 
-#[test]
-fn show_accepts_a_unique_prefix() {
-    let (_dir, store, ids) = fixture();
+fn show_accepts_a_unique_prefix(backend: Backend) {
+    let (_dir, store, ids) = fixture(backend);
     let id = ids[2].as_str();
     // The random suffix makes the full id unique; a prefix that ends inside it still is.
     let prefix = &id[..id.len() - 1];
@@ -166,9 +162,8 @@ fn show_accepts_a_unique_prefix() {
     assert!(matches!(store.show_run("2*"), Err(Error::RunNotFound { .. })));
 }
 
-#[test]
-fn diff_marks_what_differs() {
-    let (_dir, store, ids) = fixture();
+fn diff_marks_what_differs(backend: Backend) {
+    let (_dir, store, ids) = fixture(backend);
     let diff = store.diff_runs(ids[0].as_str(), ids[3].as_str()).expect("diff");
     assert_eq!((diff.a.clone(), diff.b.clone()), (ids[0].clone(), ids[3].clone()));
     let lr = diff.params.iter().find(|row| row.key == "lr").expect("lr");
@@ -193,3 +188,11 @@ fn diff_marks_what_differs() {
     assert!(same.params.iter().chain(&same.data).chain(&same.setup).all(|row| !row.differs));
     assert!(same.metrics.iter().all(|row| !row.differs));
 }
+
+on_both_backends!(
+    lists_newest_first_by_default_with_a_limit,
+    filters_by_metric_parameter_status_and_data,
+    sorts_by_a_metric_both_ways,
+    show_accepts_a_unique_prefix,
+    diff_marks_what_differs,
+);

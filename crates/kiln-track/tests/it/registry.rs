@@ -3,7 +3,7 @@
 
 use kiln_track::{AuditAction, AuditFilter, Error, NewModelVersion, Promotion, RunId, RunStatus, Store};
 
-use crate::support::{new_run, raw, temp_store};
+use crate::support::{Backend, new_run, on_both_backends, raw, temp_store};
 
 fn finished_run(store: &Store) -> RunId {
     let run = store.start_run(&new_run("churn", &[], "d1")).expect("start");
@@ -32,9 +32,8 @@ fn promote<'a>(name: &'a str, version: i64, alias: &'a str, force: Option<&'a st
     Promotion { name, version, alias, actor: "ana", force }
 }
 
-#[test]
-fn versions_count_up_per_model_and_are_immutable() {
-    let (dir, store) = temp_store();
+fn versions_count_up_per_model_and_are_immutable(backend: Backend) {
+    let (dir, store) = temp_store(backend);
     assert_eq!(register(&store, "churn", true), 1);
     assert_eq!(register(&store, "churn", false), 2);
     assert_eq!(register(&store, "fraud", true), 1);
@@ -44,17 +43,16 @@ fn versions_count_up_per_model_and_are_immutable() {
     assert_eq!(versions[0].verdict["gates"][0]["metric"], "auc");
     assert_eq!(versions[0].bundle_sha256, "b".repeat(64));
 
-    let conn = raw(&dir.path().join(".kiln/kiln.db"));
-    let update = conn.execute("UPDATE model_versions SET passed = 1 WHERE version = 2", []);
-    assert!(update.is_err(), "versions are immutable");
-    let delete = conn.execute("DELETE FROM model_versions", []);
+    let mut conn = raw(&dir.store_path());
+    let update = conn.execute("UPDATE model_versions SET passed = 1 WHERE version = 2");
+    assert!(update.expect_err("versions are immutable").contains("immutable"));
+    let delete = conn.execute("DELETE FROM model_versions");
     assert!(delete.is_err(), "versions are never deleted");
     assert!(!store.model_version("churn", 2).expect("v2").passed);
 }
 
-#[test]
-fn registering_needs_a_known_run_and_a_clean_name() {
-    let (_dir, store) = temp_store();
+fn registering_needs_a_known_run_and_a_clean_name(backend: Backend) {
+    let (_dir, store) = temp_store(backend);
     let mut new = NewModelVersion {
         name: "churn".to_owned(),
         run_id: RunId::new("missing"),
@@ -71,9 +69,8 @@ fn registering_needs_a_known_run_and_a_clean_name() {
     assert!(store.list_models().expect("list").is_empty());
 }
 
-#[test]
-fn promotion_is_gated_by_the_verdict_and_overrides_are_audited() {
-    let (_dir, store) = temp_store();
+fn promotion_is_gated_by_the_verdict_and_overrides_are_audited(backend: Backend) {
+    let (_dir, store) = temp_store(backend);
     register(&store, "churn", true);
     register(&store, "churn", false);
 
@@ -111,9 +108,8 @@ fn promotion_is_gated_by_the_verdict_and_overrides_are_audited() {
     assert!(matches!(store.promote(&promote("churn", 1, "v2", None)), Err(Error::InvalidName { .. })));
 }
 
-#[test]
-fn rollback_walks_back_and_history_keeps_every_move() {
-    let (_dir, store) = temp_store();
+fn rollback_walks_back_and_history_keeps_every_move(backend: Backend) {
+    let (_dir, store) = temp_store(backend);
     for _ in 0..3 {
         register(&store, "churn", true);
     }
@@ -164,9 +160,8 @@ fn rollback_walks_back_and_history_keeps_every_move() {
     assert_eq!(v1.aliases, vec!["challenger".to_owned(), "champion".to_owned()]);
 }
 
-#[test]
-fn a_promotion_because_of_a_verdict_keeps_its_reason_and_figures() {
-    let (_dir, store) = crate::support::temp_store();
+fn a_promotion_because_of_a_verdict_keeps_its_reason_and_figures(backend: Backend) {
+    let (_dir, store) = temp_store(backend);
     let run = store.start_run(&crate::support::new_run("churn", &[], "d")).expect("start");
     let run_id = run.id().clone();
     run.finish(kiln_track::RunStatus::Finished).expect("finish");
@@ -194,3 +189,11 @@ fn a_promotion_because_of_a_verdict_keeps_its_reason_and_figures() {
     assert_eq!(promote.details["figures"], figures);
     assert!(store.verify_audit().expect("verify").ok);
 }
+
+on_both_backends!(
+    versions_count_up_per_model_and_are_immutable,
+    registering_needs_a_known_run_and_a_clean_name,
+    promotion_is_gated_by_the_verdict_and_overrides_are_audited,
+    rollback_walks_back_and_history_keeps_every_move,
+    a_promotion_because_of_a_verdict_keeps_its_reason_and_figures,
+);

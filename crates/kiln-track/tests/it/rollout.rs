@@ -9,7 +9,7 @@ use kiln_track::{
 };
 use serde_json::json;
 
-use crate::support::{new_run, temp_store};
+use crate::support::{Backend, new_run, on_both_backends, temp_store};
 
 fn register(store: &Store, passed: bool) -> i64 {
     let run = store.start_run(&new_run("adult", &[], "d1")).expect("start");
@@ -62,9 +62,8 @@ fn actions(store: &Store) -> Vec<String> {
     events.into_iter().map(|e| e.action).filter(|a| a.starts_with("rollout_")).collect()
 }
 
-#[test]
-fn a_rollout_steps_through_the_canary_and_promotion_moves_the_champion() {
-    let (_dir, store) = temp_store();
+fn a_rollout_steps_through_the_canary_and_promotion_moves_the_champion(backend: Backend) {
+    let (_dir, store) = temp_store(backend);
     let (v1, v2) = champion_and_challenger(&store);
     let started = start(&store, v2).expect("start");
     assert_eq!((started.phase, started.step, started.share), (RolloutPhase::Shadow, 0, 0.0));
@@ -112,9 +111,8 @@ fn a_rollout_steps_through_the_canary_and_promotion_moves_the_champion() {
     assert!(report.ok, "{report:?}");
 }
 
-#[test]
-fn a_rollback_leaves_the_champion_and_a_new_rollout_may_start() {
-    let (_dir, store) = temp_store();
+fn a_rollback_leaves_the_champion_and_a_new_rollout_may_start(backend: Backend) {
+    let (_dir, store) = temp_store(backend);
     let (v1, v2) = champion_and_challenger(&store);
     let id = start(&store, v2).expect("start").id;
     store
@@ -143,12 +141,11 @@ fn a_rollback_leaves_the_champion_and_a_new_rollout_may_start() {
     assert!(store.verify_audit().expect("verify").ok);
 }
 
-#[test]
-fn compare_and_set_refuses_a_stale_move_from_another_handle() {
-    let (dir, store) = temp_store();
+fn compare_and_set_refuses_a_stale_move_from_another_handle(backend: Backend) {
+    let (dir, store) = temp_store(backend);
     let (_, v2) = champion_and_challenger(&store);
     let id = start(&store, v2).expect("start").id;
-    let other = Store::open(&dir.path().join(".kiln/kiln.db")).expect("second handle");
+    let other = Store::open(&dir.store_path()).expect("second handle");
     // both read shadow step 0; the other handle moves first
     let to_canary = step(id, (RolloutPhase::Shadow, 0), (RolloutPhase::Canary, 1, 0.1), "shadow ok");
     other.advance_rollout(&to_canary).expect("first move");
@@ -167,9 +164,8 @@ fn compare_and_set_refuses_a_stale_move_from_another_handle() {
     assert!(store.verify_audit().expect("verify").ok);
 }
 
-#[test]
-fn bad_rollouts_are_refused_with_what_to_do() {
-    let (_dir, store) = temp_store();
+fn bad_rollouts_are_refused_with_what_to_do(backend: Backend) {
+    let (_dir, store) = temp_store(backend);
     let (v1, v2) = champion_and_challenger(&store);
     let failed = register(&store, false);
     assert!(matches!(start(&store, v1), Err(Error::InvalidRollout { .. })));
@@ -201,3 +197,10 @@ fn bad_rollouts_are_refused_with_what_to_do() {
     assert_eq!(overrides.expect("audit").len(), 1);
     assert!(store.verify_audit().expect("verify").ok);
 }
+
+on_both_backends!(
+    a_rollout_steps_through_the_canary_and_promotion_moves_the_champion,
+    a_rollback_leaves_the_champion_and_a_new_rollout_may_start,
+    compare_and_set_refuses_a_stale_move_from_another_handle,
+    bad_rollouts_are_refused_with_what_to_do,
+);

@@ -3,11 +3,10 @@
 
 use kiln_track::{Error, GitInfo, RunFilter, RunId, RunStatus, Store, sha256_file, sha256_hex};
 
-use crate::support::{new_run, raw, temp_store};
+use crate::support::{Backend, new_run, on_both_backends, raw, temp_store};
 
-#[test]
-fn a_run_records_everything_it_is_given() {
-    let (dir, store) = temp_store();
+fn a_run_records_everything_it_is_given(backend: Backend) {
+    let (dir, store) = temp_store(backend);
     let mut new = new_run("churn", &[("lr", "0.1"), ("depth", "6")], "abc123");
     new.git = Some(GitInfo { commit: "f".repeat(40), dirty: true });
     let run = store.start_run(&new).expect("start");
@@ -56,9 +55,8 @@ fn a_run_records_everything_it_is_given() {
     assert!(json["final_metrics"]["grad_norm"].is_null());
 }
 
-#[test]
-fn run_ids_are_unique_and_sortable() {
-    let (_dir, store) = temp_store();
+fn run_ids_are_unique_and_sortable(backend: Backend) {
+    let (_dir, store) = temp_store(backend);
     let mut ids = Vec::new();
     for _ in 0..20 {
         let run = store.start_run(&new_run("a", &[], "d")).expect("start");
@@ -75,9 +73,8 @@ fn run_ids_are_unique_and_sortable() {
     assert_eq!(stamps, sorted);
 }
 
-#[test]
-fn failed_and_dropped_runs_are_marked() {
-    let (_dir, store) = temp_store();
+fn failed_and_dropped_runs_are_marked(backend: Backend) {
+    let (_dir, store) = temp_store(backend);
     let failed = store.start_run(&new_run("a", &[], "d")).expect("start");
     let failed_id = failed.id().clone();
     store.fail_run(failed, "out of memory on cuda:0").expect("fail");
@@ -93,7 +90,7 @@ fn failed_and_dropped_runs_are_marked() {
 
 #[test]
 fn the_lock_file_lives_as_long_as_the_run() {
-    let (dir, store) = temp_store();
+    let (dir, store) = temp_store(Backend::Sqlite);
     let run = store.start_run(&new_run("a", &[], "d")).expect("start");
     let lock = dir.path().join(format!(".kiln/locks/{}.lock", run.id()));
     assert!(lock.exists());
@@ -101,10 +98,10 @@ fn the_lock_file_lives_as_long_as_the_run() {
     assert!(!lock.exists());
 }
 
-#[test]
-fn open_marks_dead_runs_interrupted_and_leaves_live_ones() {
-    let (dir, store) = temp_store();
-    let path = dir.path().join(".kiln/kiln.db");
+fn open_marks_dead_runs_interrupted_and_leaves_live_ones(backend: Backend) {
+    let (dir, store) = temp_store(backend);
+    let path = dir.store_path();
+    let lock_file = dir.path().join(".kiln/locks/20200101-000000000-dead00.lock");
     // A live run: its handle (and lock) is kept by this process.
     let live = store.start_run(&new_run("live", &[], "d")).expect("start");
     // A dead run: a `running` row whose process is gone (no lock holder).
@@ -114,7 +111,6 @@ fn open_marks_dead_runs_interrupted_and_leaves_live_ones() {
                 host, started_ms)
              VALUES ('20200101-000000000-dead00', 'dead', 'train', 'running', '', '', '0.1.0',
                 999999, 'gone-host', 0)",
-            [],
         )
         .expect("insert a dead run");
     let reopened = Store::open(&path).expect("reopen");
@@ -123,31 +119,28 @@ fn open_marks_dead_runs_interrupted_and_leaves_live_ones() {
     assert!(dead.ended_at.is_some());
     assert!(dead.error.as_deref().unwrap_or("").contains("999999"), "{:?}", dead.error);
     assert_eq!(reopened.show_run(live.id().as_str()).expect("show").status, RunStatus::Running);
-    assert!(!dir.path().join(".kiln/locks/20200101-000000000-dead00.lock").exists());
+    assert!(!lock_file.exists());
     live.finish(RunStatus::Finished).expect("finish");
 }
 
-#[test]
-fn logging_to_an_unknown_run_names_it() {
-    let (_dir, store) = temp_store();
+fn logging_to_an_unknown_run_names_it(backend: Backend) {
+    let (_dir, store) = temp_store(backend);
     let err = store.log_metric(&RunId::new("nope"), "auc", 0, 0.5).expect_err("unknown");
     assert!(matches!(&err, Error::RunNotFound { id } if id == "nope"), "{err:?}");
     assert_eq!(err.to_string(), "no run with id nope");
     assert!(store.list_runs(&RunFilter::default()).expect("list").is_empty());
 }
 
-#[test]
-fn a_run_marked_interrupted_elsewhere_cannot_be_finished() {
-    let (dir, store) = temp_store();
+fn a_run_marked_interrupted_elsewhere_cannot_be_finished(backend: Backend) {
+    let (dir, store) = temp_store(backend);
     let run = store.start_run(&new_run("a", &[], "d")).expect("start");
-    raw(&dir.path().join(".kiln/kiln.db")).execute("UPDATE runs SET status = 'interrupted'", []).expect("update");
+    raw(&dir.store_path()).execute("UPDATE runs SET status = 'interrupted'").expect("update");
     let err = run.finish(RunStatus::Finished).expect_err("already ended");
     assert!(matches!(&err, Error::RunEnded { status, .. } if status == "interrupted"), "{err:?}");
 }
 
-#[test]
-fn an_interrupted_run_resumes_under_its_id_and_a_finished_one_does_not() {
-    let (_dir, store) = temp_store();
+fn an_interrupted_run_resumes_under_its_id_and_a_finished_one_does_not(backend: Backend) {
+    let (_dir, store) = temp_store(backend);
     let run = store.start_run(&new_run("a", &[], "d")).expect("start");
     let id = run.id().clone();
     run.log_metric("loss", 1, 0.5).expect("log");
@@ -168,3 +161,13 @@ fn an_interrupted_run_resumes_under_its_id_and_a_finished_one_does_not() {
     let err = store.resume_run(&RunId::new("nope")).expect_err("unknown");
     assert!(matches!(&err, Error::RunNotFound { .. }), "{err:?}");
 }
+
+on_both_backends!(
+    a_run_records_everything_it_is_given,
+    run_ids_are_unique_and_sortable,
+    failed_and_dropped_runs_are_marked,
+    open_marks_dead_runs_interrupted_and_leaves_live_ones,
+    logging_to_an_unknown_run_names_it,
+    a_run_marked_interrupted_elsewhere_cannot_be_finished,
+    an_interrupted_run_resumes_under_its_id_and_a_finished_one_does_not,
+);

@@ -4,11 +4,10 @@
 use kiln_track::synth::{SYNTH_METRICS, SYNTH_STEPS, fill_store};
 use kiln_track::{RunFilter, RunSort};
 
-use crate::support::temp_store;
+use crate::support::{Backend, on_both_backends, temp_store};
 
-#[test]
-fn generated_runs_are_complete_and_queryable() {
-    let (_dir, store) = temp_store();
+fn generated_runs_are_complete_and_queryable(backend: Backend) {
+    let (_dir, store) = temp_store(backend);
     fill_store(&store, 300, 7).expect("fill");
     store.optimize().expect("optimize");
     let all = store.list_runs(&RunFilter::default()).expect("list");
@@ -33,9 +32,11 @@ fn generated_runs_are_complete_and_queryable() {
     assert!(top.iter().all(|run| run.metrics["auc"] >= 0.9));
 
     // The same seed gives the same parameters.
-    let (_other_dir, other) = temp_store();
+    let (_other_dir, other) = temp_store(backend);
     fill_store(&other, 300, 7).expect("fill");
     let first_other = other.list_runs(&RunFilter::default()).expect("list");
     let detail_other = other.show_run(first_other[0].id.as_str()).expect("show");
     assert_eq!(detail.params, detail_other.params);
 }
+
+on_both_backends!(generated_runs_are_complete_and_queryable,);

@@ -5,11 +5,15 @@ use std::time::Duration;
 
 use kiln_track::{APPLICATION_ID, Error, SCHEMA_VERSION, Store, StoreOptions};
 
-use crate::support::{new_run, raw, temp_store};
+use crate::support::{Backend, new_run, temp_store};
+
+fn raw(path: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).expect("raw connection")
+}
 
 #[test]
 fn a_fresh_store_has_our_id_schema_and_pragmas() {
-    let (dir, store) = temp_store();
+    let (dir, store) = temp_store(Backend::Sqlite);
     let path = dir.path().join(".kiln/kiln.db");
     assert_eq!(store.path(), path);
     assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
@@ -26,7 +30,7 @@ fn a_fresh_store_has_our_id_schema_and_pragmas() {
 
 #[test]
 fn reopening_keeps_the_data() {
-    let (dir, store) = temp_store();
+    let (dir, store) = temp_store(Backend::Sqlite);
     let run = store.start_run(&new_run("a", &[], "d1")).expect("start");
     let id = run.id().clone();
     run.finish(kiln_track::RunStatus::Finished).expect("finish");
@@ -76,7 +80,7 @@ fn a_file_that_is_not_sqlite_is_corrupt_by_path() {
 
 #[test]
 fn a_store_with_a_damaged_header_is_corrupt() {
-    let (dir, store) = temp_store();
+    let (dir, store) = temp_store(Backend::Sqlite);
     let path = dir.path().join(".kiln/kiln.db");
     drop(store);
     let mut bytes = std::fs::read(&path).expect("read");
@@ -88,7 +92,7 @@ fn a_store_with_a_damaged_header_is_corrupt() {
 
 #[test]
 fn a_newer_schema_is_refused() {
-    let (dir, store) = temp_store();
+    let (dir, store) = temp_store(Backend::Sqlite);
     let path = dir.path().join(".kiln/kiln.db");
     drop(store);
     raw(&path).pragma_update(None, "user_version", SCHEMA_VERSION + 7).expect("bump");
@@ -101,7 +105,7 @@ fn a_newer_schema_is_refused() {
 
 #[test]
 fn an_exclusively_locked_store_is_refused_as_locked_by_path() {
-    let (dir, store) = temp_store();
+    let (dir, store) = temp_store(Backend::Sqlite);
     let path = dir.path().join(".kiln/kiln.db");
     drop(store);
     let holder = raw(&path);

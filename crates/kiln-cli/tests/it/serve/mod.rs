@@ -10,6 +10,7 @@ mod limits;
 mod numbers;
 mod process;
 mod registry;
+mod replicas;
 mod rollout;
 
 use std::path::Path;

@@ -32,7 +32,7 @@ pub(super) fn run(store: &str, dir: &std::path::Path, rounds: u32) -> i64 {
     adult["latest_version"].as_i64().expect("version")
 }
 
-fn promote(store: &str, version: i64) {
+pub(super) fn promote(store: &str, version: i64) {
     let args = ["-q", "models", "promote", "adult", &version.to_string(), "--force", "--reason", "serving test"];
     let (code, _, err) = kiln_at(store, &args);
     assert_eq!(code, 0, "{err}");
