@@ -60,8 +60,9 @@ fi
 must_not_depend kiln-eval polars
 must_not_depend kiln-monitor polars
 must_not_depend kiln-log polars
-# the MLflow export speaks plain HTTP over kiln-track's records: no polars, candle or async runtime
-for forbidden in polars candle-core tokio; do must_not_depend kiln-mlflow "$forbidden"; done
+# the MLflow export speaks plain blocking HTTP (ureq) over kiln-track's records: no polars,
+# candle or HTTP server stack (tokio arrives only inside kiln-track's PostgreSQL client)
+for forbidden in polars candle-core axum hyper; do must_not_depend kiln-mlflow "$forbidden"; done
 must_not_depend kiln-kernels polars
 must_not_depend kiln-kernels candle-core
 

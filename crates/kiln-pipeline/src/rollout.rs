@@ -3,7 +3,7 @@
 //!
 //! - [`RolloutConfig`] is the section as written; [`RolloutConfig::plan`] checks it into a
 //!   [`RolloutPlan`] (durations parsed), which is stored with the rollout when it starts.
-//! - [`decide`]: plain functions over gathered figures ([`StepFigures`]) that say whether the
+//! - [`decide`](mod@decide): plain functions over gathered figures ([`StepFigures`]) that say whether the
 //!   rollout waits, moves to its next canary step, is promoted or is rolled back.
 //! - [`gather`]: the figures of the current step from the prediction log (rows, latency,
 //!   labels through [`crate::feedback::labelled_rows`]), the servers' `/metrics` text

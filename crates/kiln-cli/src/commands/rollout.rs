@@ -32,7 +32,7 @@ pub struct RolloutArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum RolloutCmd {
-    /// Start rolling a challenger out, in shadow, with the config's [rollout] plan recorded.
+    /// Start rolling a challenger out, in shadow, with the config's `[rollout]` plan recorded.
     #[command(disable_version_flag = true)]
     Start {
         /// Model name.
@@ -40,7 +40,7 @@ pub enum RolloutCmd {
         /// The version to roll out (default: the one alias `challenger` points at).
         #[arg(long = "version", id = "challenger_version", value_name = "VERSION")]
         version: Option<i64>,
-        /// The run config whose [rollout] section is the plan.
+        /// The run config whose `[rollout]` section is the plan.
         #[arg(long)]
         config: PathBuf,
         /// Start even though the version did not pass its acceptance gate (needs --reason;
@@ -76,7 +76,7 @@ pub enum RolloutCmd {
 pub struct StepArgs {
     /// Model name (its name in the prediction log and the servers' metrics too).
     pub name: String,
-    /// The run config; its [rollout] plan must be the one the rollout was started with
+    /// The run config; its `[rollout]` plan must be the one the rollout was started with
     /// (default: the recorded plan).
     #[arg(long)]
     pub config: Option<PathBuf>,
