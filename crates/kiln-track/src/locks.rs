@@ -78,6 +78,11 @@ impl PgLock {
     }
 }
 
+/// How many more times [`Store::lock`] tries a held lock file, [`GRACE_PAUSE`] apart, before
+/// it says the lock is held (about one second in all).
+const GRACE_ATTEMPTS: u32 = 20;
+const GRACE_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The advisory lock key of `name`: the first 8 bytes of its SHA-256.
 fn lock_key(name: &str) -> i64 {
     let hex = sha256_hex(format!("kiln-lock/{name}").as_bytes());
@@ -92,7 +97,8 @@ impl StoreLock {
 }
 
 impl Store {
-    /// Takes the lock `what` (letters, digits, `-`, `_`, `.`) without waiting: `None` when
+    /// Takes the lock `what` (letters, digits, `-`, `_`, `.`) without waiting for a holder
+    /// (beyond a grace of about a second): `None` when
     /// another holder has it (see [`Store::lock_holder`] for who).
     pub fn lock(&self, what: &str) -> Result<Option<StoreLock>> {
         if self.is_postgres() {
@@ -102,11 +108,18 @@ impl Store {
                 .transpose();
         }
         let (path, file) = self.open_lock(what)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(hold(path, file)?)),
-            Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(source)) => Err(Error::StoreLock { path, source }),
+        // A process being started by this one holds a copy of every open file between its fork
+        // and its exec, and with it the lock of a file just released: a lock held by a real
+        // holder stays held, so a short grace separates the two.
+        for attempt in 0..=GRACE_ATTEMPTS {
+            match file.try_lock() {
+                Ok(()) => return Ok(Some(hold(path, file)?)),
+                Err(TryLockError::WouldBlock) if attempt < GRACE_ATTEMPTS => std::thread::sleep(GRACE_PAUSE),
+                Err(TryLockError::WouldBlock) => return Ok(None),
+                Err(TryLockError::Error(source)) => return Err(Error::StoreLock { path, source }),
+            }
         }
+        Ok(None)
     }
 
     /// Takes the lock `what`, waiting for its holder to release it.
