@@ -65,12 +65,23 @@ pub fn read_rows(
         .collect();
     segments.sort();
     let mut out = Collector::default();
-    for path in &segments {
+    for path in &mut segments {
+        *path = settled(path);
         for batch in read_segment(path)? {
             out.add(&batch, since_ms, routes, score_column);
         }
     }
     Ok(out.finish(segments))
+}
+
+/// Where a listed segment is now: an `.arrows.open` segment that the writer finished since it
+/// was listed has been renamed to `.arrows` (the same stream, finished), and is read there.
+pub fn settled(path: &Path) -> PathBuf {
+    let finished = path.to_str().and_then(|p| p.strip_suffix(".open")).map(PathBuf::from);
+    match finished {
+        Some(finished) if !path.exists() && finished.exists() => finished,
+        _ => path.to_path_buf(),
+    }
 }
 
 /// Every whole record batch of one segment (an open segment's torn tail is left out).
@@ -208,5 +219,24 @@ fn pad(values: &mut Values, n: usize) {
         Values::Float(v) => v.resize(n.max(v.len()), None),
         Values::Text(v) => v.resize(n.max(v.len()), None),
         Values::Bool(v) => v.resize(n.max(v.len()), None),
+    }
+}
+
+#[cfg(test)]
+mod settled_tests {
+    use super::settled;
+
+    #[test]
+    fn an_open_segment_finished_since_it_was_listed_is_read_under_its_finished_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let open = dir.path().join("20261206T081500Z-0000.arrows.open");
+        let finished = dir.path().join("20261206T081500Z-0000.arrows");
+        std::fs::write(&open, b"stream").expect("write");
+        assert_eq!(settled(&open), open, "still open");
+        std::fs::rename(&open, &finished).expect("finish");
+        assert_eq!(settled(&open), finished, "finished since");
+        assert_eq!(settled(&finished), finished);
+        let gone = dir.path().join("20261206T090000Z-0001.arrows.open");
+        assert_eq!(settled(&gone), gone, "a missing segment stays as listed, for its error to name");
     }
 }

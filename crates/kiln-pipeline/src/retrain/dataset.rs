@@ -210,10 +210,13 @@ pub fn logged_frame(rows: &LabelledRows, take: &[usize], like: &DataFrame, targe
     DataFrame::new(take.len(), columns).map_err(|source| polars_error("assembling the logged rows", source))
 }
 
+/// Each file with its SHA-256; a log segment finished since it was read is hashed (and named)
+/// as finished, so that the manifest names a file that no longer changes.
 fn hashed(paths: &[PathBuf]) -> Result<Vec<SourceFile>> {
     paths
         .iter()
-        .map(|p| Ok(SourceFile { path: p.display().to_string(), sha256: kiln_track::sha256_file(p)? }))
+        .map(|p| kiln_log::read::settled(p))
+        .map(|p| Ok(SourceFile { path: p.display().to_string(), sha256: kiln_track::sha256_file(&p)? }))
         .collect()
 }
 
