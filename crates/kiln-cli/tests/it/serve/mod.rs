@@ -157,3 +157,29 @@ pub(crate) fn logged_rows(dir: &Path) -> Vec<Logged> {
     rows.sort();
     rows
 }
+
+/// Start a `kiln serve` process from `command` (its arguments set, binding port 0) and wait for
+/// the address it reports on stderr (at most `wait`); the child and `http://ADDR`.
+pub(crate) fn spawn_server(
+    command: &mut std::process::Command,
+    wait: std::time::Duration,
+) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = command
+        .env("KILN_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kiln serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("addr=").nth(1).and_then(|rest| rest.split_whitespace().next()) {
+                let _ = sender.send(addr.to_owned());
+            }
+        }
+    });
+    let addr = receiver.recv_timeout(wait).expect("kiln serve reports its address");
+    (child, format!("http://{addr}"))
+}

@@ -2,41 +2,26 @@
 //! with every flushed row, recovery of the torn segment on the next start, and a graceful
 //! stop on SIGTERM.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{adult_test_rows, client, get, instances, logged_rows, metric, post, runtime};
+use super::{adult_test_rows, client, get, instances, logged_rows, metric, post, runtime, spawn_server};
 use crate::kiln_at;
 use crate::predict::adult_config;
 
 /// Start `kiln serve` on a loopback port it picks; the child and its address.
 fn spawn(bundle: &Path, log_dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    command
         .args(["serve", "--bind", "127.0.0.1:0", "--log-dir"])
         .arg(log_dir)
         .arg("--bundle")
         .arg(format!("adult={}", bundle.display()))
-        .env("KILN_SERVE_TOKEN", "s3cret")
-        .env("KILN_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kiln serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.split("addr=").nth(1).and_then(|rest| rest.split_whitespace().next()) {
-                let _ = sender.send(addr.to_owned());
-            }
-        }
-    });
-    let addr = receiver.recv_timeout(Duration::from_secs(60)).expect("kiln serve reports its address");
-    (child, format!("http://{addr}"))
+        .env("KILN_SERVE_TOKEN", "s3cret");
+    spawn_server(&mut command, Duration::from_secs(60))
 }
 
 #[test]

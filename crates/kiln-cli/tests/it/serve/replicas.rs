@@ -2,13 +2,13 @@
 //! same registry; a promotion made by a third process (`kiln models promote`) reaches both
 //! within the stated bound, their poll interval plus the new version's load time.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::registry::{promote, run};
-use super::{adult_test_rows, client, instances, post, runtime};
+use super::{adult_test_rows, client, instances, post, runtime, spawn_server};
 use crate::predict::{adult_config, adult_rules};
 
 const POLL_MS: u64 = 200;
@@ -21,26 +21,13 @@ struct Replica {
 
 impl Replica {
     fn start(store: &str, config: &Path) -> Replica {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        command
             .args(["--store", store, "serve", "--bind", "127.0.0.1:0", "--config"])
             .arg(config)
-            .env("KILN_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kiln serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("addr=").nth(1).and_then(|rest| rest.split_whitespace().next()) {
-                    let _ = sender.send(addr.to_owned());
-                }
-            }
-        });
-        let addr = receiver.recv_timeout(Duration::from_secs(120)).expect("kiln serve reports its address");
-        Replica { child, base: format!("http://{addr}") }
+            .stdout(Stdio::null());
+        let (child, base) = spawn_server(&mut command, Duration::from_secs(120));
+        Replica { child, base }
     }
 }
 
