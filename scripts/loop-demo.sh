@@ -108,6 +108,20 @@ urllib.request.urlopen(request, timeout=10).read()
 PY
 }
 
+# roll_out N PREFIX ROWS ROUNDS CODE: run the rollout controller in the background while rounds
+# of ROWS requests (and their labels) arrive, at most ROUNDS of them; it must exit with CODE
+roll_out() {
+  "$KILN_BIN" rollout run adult --config "$config" --log "$log" --server "$base" --timeout 5m \
+    --format json >"$out/rollout-$1.json" &
+  local controller=$! round=0
+  pids+=("$controller")
+  while kill -0 "$controller" 2>/dev/null && [ $round -lt "$4" ]; do
+    round=$((round + 1))
+    traffic "$2-$round" "$3"
+  done
+  expect "$5" wait "$controller"
+}
+
 step "2. traffic the model has not seen, and its labels"
 traffic r1 4000
 
@@ -119,16 +133,7 @@ expect 0 kiln retrain "$config" --model adult@champion --log "$log" --if-drift -
 
 step "4. shadow, canary, promote"
 kiln rollout start adult --config "$config" --format json >"$out/rollout-1-start.json"
-"$KILN_BIN" rollout run adult --config "$config" --log "$log" --server "$base" --timeout 5m --format json \
-  >"$out/rollout-1.json" &
-controller=$!
-pids+=("$controller")
-round=0
-while kill -0 "$controller" 2>/dev/null && [ $round -lt 12 ]; do
-  round=$((round + 1))
-  traffic "r2-$round" 400
-done
-expect 0 wait "$controller"
+roll_out 1 r2 400 12 0
 kiln models list --format json >"$out/models-promoted.json"
 
 step "5a. a challenger trained on shuffled labels: stopped by the gates"
@@ -156,16 +161,7 @@ expect 0 kiln retrain "$config" --model adult@champion --log "$log" --format jso
 kiln rollout start adult --config "$config" --format json >"$out/rollout-2-start.json"
 challenger=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["challenger_version"])' "$out/rollout-2-start.json")
 faults "{\"fail\": true, \"version\": $challenger}" # the challenger's scoring fails, only it
-"$KILN_BIN" rollout run adult --config "$config" --log "$log" --server "$base" --timeout 5m --format json \
-  >"$out/rollout-2.json" &
-controller=$!
-pids+=("$controller")
-round=0
-while kill -0 "$controller" 2>/dev/null && [ $round -lt 8 ]; do
-  round=$((round + 1))
-  traffic "r4-$round" 300
-done
-expect 1 wait "$controller"
+roll_out 2 r4 300 8 1
 faults '{}'
 kiln models list --format json >"$out/models-end.json"
 
