@@ -111,15 +111,16 @@ impl Store {
         // A process being started by this one holds a copy of every open file between its fork
         // and its exec, and with it the lock of a file just released: a lock held by a real
         // holder stays held, so a short grace separates the two.
-        for attempt in 0..=GRACE_ATTEMPTS {
+        let mut attempts = 0;
+        loop {
             match file.try_lock() {
                 Ok(()) => return Ok(Some(hold(path, file)?)),
-                Err(TryLockError::WouldBlock) if attempt < GRACE_ATTEMPTS => std::thread::sleep(GRACE_PAUSE),
+                Err(TryLockError::WouldBlock) if attempts < GRACE_ATTEMPTS => std::thread::sleep(GRACE_PAUSE),
                 Err(TryLockError::WouldBlock) => return Ok(None),
                 Err(TryLockError::Error(source)) => return Err(Error::StoreLock { path, source }),
             }
+            attempts += 1;
         }
-        Ok(None)
     }
 
     /// Takes the lock `what`, waiting for its holder to release it.
